@@ -1,0 +1,211 @@
+/*
+ * vae.h - the public API of libvae, a Variational Autoencoder toolkit in C.
+ *
+ * Conventions
+ *   - Every fallible call returns int: VAE_OK (0) or a negative VAE_E* code.
+ *     vae_strerror(code) names the code; the detailed one-line message goes to
+ *     the vae_error the caller passed (may be NULL) or, for calls on a model,
+ *     to vae_model_errmsg(model).
+ *   - The library never prints, exits or aborts on bad input.
+ *   - Handles are opaque; *_free(NULL) is a no-op.
+ *   - Images travel as float rows of D = channels*height*width values in
+ *     [0,1], row-major (batch, channel, height, width).
+ *   - Enums are append-only.
+ */
+#ifndef VAE_H
+#define VAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VAE_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define VAE_API __attribute__((visibility("default")))
+#else
+#define VAE_API
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+#define VAE_ERRNO_MAP(XX)                                  \
+    XX(OK, 0, "success")                                   \
+    XX(EINVAL, -1, "invalid argument")                     \
+    XX(ENOMEM, -2, "out of memory")                        \
+    XX(EIO, -3, "input/output error")                      \
+    XX(ENOENT, -4, "no such file or directory")            \
+    XX(EFORMAT, -5, "malformed or corrupt file")           \
+    XX(ESHAPE, -6, "shape mismatch")                       \
+    XX(ENUMERIC, -7, "non-finite number")                  \
+    XX(EUNSUPPORTED, -8, "unsupported feature")
+
+typedef enum {
+#define VAE_XX_(name, code, text) VAE_##name = code,
+    VAE_ERRNO_MAP(VAE_XX_)
+#undef VAE_XX_
+} vae_status;
+
+/* Static English text for a status code ("unknown error" if not one). */
+VAE_API const char *vae_strerror(int code);
+
+/* Where calls without a handle put their message. */
+typedef struct vae_error {
+    int code;
+    char msg[512];
+} vae_error;
+
+/* ------------------------------------------------------------------- rng */
+
+/* The project's own PRNG (xoshiro256** seeded by splitmix64): the same
+ * numbers on every platform and libc. Plain state, so it can be saved. */
+typedef struct vae_rng {
+    uint64_t s[4];
+    int has_spare;  /* Box-Muller makes normals in pairs */
+    double spare;
+} vae_rng;
+
+VAE_API void vae_rng_seed(vae_rng *r, uint64_t seed);
+VAE_API uint64_t vae_rng_u64(vae_rng *r);
+VAE_API double vae_rng_uniform(vae_rng *r);      /* [0, 1), 53 bits */
+VAE_API double vae_rng_normal(vae_rng *r);       /* N(0, 1) */
+VAE_API uint64_t vae_rng_below(vae_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
+
+/* ---------------------------------------------------------------- config */
+
+#define VAE_MAX_HIDDEN 8
+
+typedef enum {
+    VAE_MODEL_VAE = 0,
+} vae_model_kind;
+
+typedef enum {
+    VAE_LIKELIHOOD_BERNOULLI = 0,  /* decoder emits logits; BCE with logits */
+} vae_likelihood;
+
+typedef struct vae_config {
+    int channels, height, width;   /* input image shape; D = c*h*w */
+    int n_hidden;                  /* encoder hidden layers (decoder mirrors) */
+    int hidden[VAE_MAX_HIDDEN];    /* their widths, input side first */
+    int latent;                    /* d */
+    int model;                     /* vae_model_kind */
+    int likelihood;                /* vae_likelihood */
+    float beta;                    /* weight of the KL term */
+} vae_config;
+
+/* 1x28x28, hidden 400, latent 20, VAE, Bernoulli, beta 1. */
+VAE_API void vae_config_default(vae_config *cfg);
+
+/* Checks ranges; on failure writes which field is wrong to err. */
+VAE_API int vae_config_validate(const vae_config *cfg, vae_error *err);
+
+/* Adam hyper-parameters (PyTorch's defaults but lr). */
+typedef struct vae_adam {
+    float lr, beta1, beta2, eps;
+} vae_adam;
+
+VAE_API void vae_adam_default(vae_adam *a); /* 1e-3, 0.9, 0.999, 1e-8 */
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct vae_model vae_model;
+
+/* Loss terms summed over the images of a call (divide by n for per-image
+ * nats). loss = rec + beta * kl. */
+typedef struct vae_stats {
+    double loss, rec, kl;
+    long n;
+} vae_stats;
+
+/* Creates a model with weights initialised as PyTorch's nn.Linear does
+ * (U(-1/sqrt(in), 1/sqrt(in)) for weights and biases) from `seed`, which
+ * also seeds the training RNG. Buffers for batches up to `max_batch`. */
+VAE_API int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed,
+                             vae_model **out, vae_error *err);
+VAE_API void vae_model_free(vae_model *m);
+
+VAE_API const char *vae_model_errmsg(const vae_model *m);
+VAE_API const vae_config *vae_model_config(const vae_model *m);
+VAE_API size_t vae_model_num_params(const vae_model *m);
+VAE_API int vae_model_input_size(const vae_model *m);  /* D */
+VAE_API int vae_model_max_batch(const vae_model *m);
+
+/* Threads for BLAS and the element-wise loops (process-wide). 0 = all. */
+VAE_API void vae_set_threads(int n);
+
+VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
+VAE_API long vae_model_step(const vae_model *m);   /* Adam steps taken */
+/* The training RNG (reparameterisation noise); savable state. */
+VAE_API vae_rng *vae_model_rng(vae_model *m);
+
+/* One training step on x (B x D, values in [0,1], B <= max_batch):
+ * forward, backward of the mean per-image loss, one Adam update.
+ * Adds the batch's summed terms to *st when st is not NULL. */
+VAE_API int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st);
+
+/* Loss terms of x with z sampled from q(z|x) using rng; weights unchanged. */
+VAE_API int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st);
+
+/* mu, logvar: B x latent each (either may be NULL). */
+VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar);
+/* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli). */
+VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
+
+/* ------------------------------------------------------------- checkpoint */
+
+/* Writes weights as safetensors (names/shapes of the PyTorch twin's
+ * nn.Linear modules), the config and the given metadata (NULL-terminated
+ * key, value, key, value, ... list; may be NULL) in __metadata__.
+ * Atomic: a temporary file in the same directory is fsync'd and renamed. */
+VAE_API int vae_model_save(vae_model *m, const char *path, const char *const *meta);
+
+/* Loads a checkpoint written by vae_model_save. */
+VAE_API int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *err);
+
+/* Metadata value from the loaded checkpoint, or NULL. */
+VAE_API const char *vae_model_meta(const vae_model *m, const char *key);
+
+/* ---------------------------------------------------------------- dataset */
+
+typedef struct vae_dataset vae_dataset;
+
+typedef enum { VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST = 1 } vae_split;
+
+typedef enum {
+    VAE_BINARIZE_NONE = 0,      /* grey levels in [0,1] */
+    VAE_BINARIZE_DYNAMIC = 1,   /* each pixel ~ Bernoulli(intensity), fresh per batch */
+    VAE_BINARIZE_THRESHOLD = 2, /* pixel > threshold -> 1 */
+} vae_binarize;
+
+/* Opens one split of an MNIST-layout directory: {train,t10k}-images-idx3-ubyte
+ * (raw or .gz) and, when present, the matching -labels-idx1-ubyte[.gz]. */
+VAE_API int vae_dataset_open_mnist(const char *dir, vae_split split, vae_dataset **out,
+                                   vae_error *err);
+VAE_API void vae_dataset_free(vae_dataset *ds);
+
+VAE_API size_t vae_dataset_count(const vae_dataset *ds);
+VAE_API void vae_dataset_shape(const vae_dataset *ds, int *c, int *h, int *w);
+VAE_API const uint8_t *vae_dataset_images(const vae_dataset *ds); /* N x c*h*w */
+VAE_API const uint8_t *vae_dataset_labels(const vae_dataset *ds); /* N, or NULL */
+VAE_API const char *vae_dataset_path(const vae_dataset *ds);     /* images file */
+
+/* Fills out (n x D floats) with the images idx[0..n) scaled to [0,1] and
+ * binarised as asked (rng is used only by VAE_BINARIZE_DYNAMIC). */
+VAE_API void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n,
+                               int binarize, float threshold, vae_rng *rng, float *out);
+
+/* --------------------------------------------------------------- pictures */
+
+/* Writes n images (each c x h x w floats in [0,1], c = 1 or 3) as one PNG
+ * grid with `cols` columns, a `border`-pixel gap and each pixel drawn
+ * `scale` x `scale`. Atomic like vae_model_save. */
+VAE_API int vae_write_png_grid(const char *path, const float *images, int n, int c, int h,
+                               int w, int cols, int border, int scale, vae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VAE_H */

@@ -1,0 +1,125 @@
+"""vae_twin.py - the PyTorch twin of vae's MLP VAE, for parity and speed checks.
+
+The module's parameter names and shapes are those of vae's checkpoints, so
+    model.load_state_dict(stio.load_file("model.safetensors")[0])
+works (with the safetensors package: safetensors.torch.load_file).
+
+    /usr/bin/python3 scripts/vae_twin.py [--data DIR] [--epochs 10] [--threads 1]
+trains the default model exactly as `vae train` does (grey-level Bernoulli,
+Adam 1e-3, batch 128, mean per-image loss, last partial batch kept) and
+prints per-epoch test negative ELBO in nats per image.
+"""
+import argparse
+import gzip
+import os
+import struct
+import sys
+import time
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
+class VAE(nn.Module):
+    def __init__(self, D=784, hidden=(400,), latent=20):
+        super().__init__()
+        widths = [D] + list(hidden)
+        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.fc_mu = nn.Linear(widths[-1], latent)
+        self.fc_logvar = nn.Linear(widths[-1], latent)
+        back = [latent] + list(reversed(hidden)) + [D]
+        self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
+
+    def encode(self, x):
+        for layer in self.encoder:
+            x = F.relu(layer(x))
+        return self.fc_mu(x), self.fc_logvar(x)
+
+    def decode(self, z):
+        for layer in self.decoder[:-1]:
+            z = F.relu(layer(z))
+        return self.decoder[-1](z)  # logits
+
+    def forward(self, x, eps):
+        mu, logvar = self.encode(x)
+        lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        z = mu + torch.exp(0.5 * lv) * eps
+        logits = self.decode(z)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
+        return mu, logvar, z, logits, rec, kl
+
+
+def read_idx(path):
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+
+
+def load_split(data, prefix):
+    for name in (f"{prefix}-images-idx3-ubyte", f"{prefix}-images-idx3-ubyte.gz"):
+        p = os.path.join(data, name)
+        if os.path.exists(p):
+            x = read_idx(p)
+            return x.reshape(x.shape[0], -1).float() / 255.0
+    sys.exit(f"{data}: no {prefix} images")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--latent", type=int, default=20)
+    ap.add_argument("--hidden", default="400")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save", help="write the trained weights here (safetensors)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    train, test = load_split(a.data, "train"), load_split(a.data, "t10k")
+    hidden = [int(h) for h in a.hidden.split(",") if h]
+    model = VAE(train.shape[1], hidden, a.latent)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    for epoch in range(1, a.epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(train.shape[0])
+        tot = 0.0
+        for i in range(0, train.shape[0], a.batch):
+            x = train[perm[i:i + a.batch]]
+            eps = torch.randn(x.shape[0], a.latent)
+            _, _, _, _, rec, kl = model(x, eps)
+            loss = (rec + kl).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item() * x.shape[0]
+        secs = time.perf_counter() - t0
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(12345)
+            trec = tkl = 0.0
+            for i in range(0, test.shape[0], 1000):
+                x = test[i:i + 1000]
+                eps = torch.randn(x.shape[0], a.latent, generator=g)
+                _, _, _, _, rec, kl = model(x, eps)
+                trec += rec.sum().item()
+                tkl += kl.sum().item()
+        n = test.shape[0]
+        print(f"epoch {epoch}/{a.epochs}  train: loss {tot / train.shape[0]:.3f} | test: -elbo "
+              f"{(trec + tkl) / n:.3f} rec {trec / n:.3f} kl {tkl / n:.3f} | {secs:.2f}s, "
+              f"{train.shape[0] / secs:.0f} img/s", flush=True)
+    if a.save:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import stio
+        stio.save_file(model.state_dict(), a.save)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+/* adam.c - the Adam update over flat parameter, gradient and moment buffers,
+ * in the same operation order as PyTorch's torch.optim.Adam. */
+#include <math.h>
+
+#include "model.h"
+
+void vae_adam_default(vae_adam *a)
+{
+    a->lr = 1e-3f;
+    a->beta1 = 0.9f;
+    a->beta2 = 0.999f;
+    a->eps = 1e-8f;
+}
+
+void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
+                      long t)
+{
+    // bias corrections in double, as PyTorch computes them in Python floats
+    double bc1 = 1.0 - pow(a->beta1, (double)t);
+    float bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, (double)t));
+    float step = (float)(a->lr / bc1);
+    float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= step * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    }
+}

@@ -1,0 +1,277 @@
+/* model.c - the model handle: configuration, buffers, initialisation,
+ * training step, evaluation, encoding and decoding. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "model.h"
+
+#define VAE_MAX_PARAMS ((size_t)1 << 31) /* keeps every index in int range for BLAS */
+
+void vae_config_default(vae_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->channels = 1;
+    cfg->height = cfg->width = 28;
+    cfg->n_hidden = 1;
+    cfg->hidden[0] = 400;
+    cfg->latent = 20;
+    cfg->model = VAE_MODEL_VAE;
+    cfg->likelihood = VAE_LIKELIHOOD_BERNOULLI;
+    cfg->beta = 1.0f;
+}
+
+int vae_config_validate(const vae_config *c, vae_error *err)
+{
+    if (c->channels != 1 && c->channels != 3)
+        return vae__error(err, VAE_EINVAL, "channels must be 1 or 3, not %d", c->channels);
+    if (c->height < 1 || c->height > 4096 || c->width < 1 || c->width > 4096)
+        return vae__error(err, VAE_EINVAL, "image size %dx%d is outside 1..4096", c->width,
+                          c->height);
+    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+        return vae__error(err, VAE_EINVAL, "%d hidden layers: at most %d are supported",
+                          c->n_hidden, VAE_MAX_HIDDEN);
+    for (int i = 0; i < c->n_hidden; i++)
+        if (c->hidden[i] < 1 || c->hidden[i] > 65536)
+            return vae__error(err, VAE_EINVAL, "hidden layer %d has width %d; use 1..65536",
+                              i + 1, c->hidden[i]);
+    if (c->latent < 1 || c->latent > 4096)
+        return vae__error(err, VAE_EINVAL, "latent size %d is outside 1..4096", c->latent);
+    if (c->model != VAE_MODEL_VAE)
+        return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI)
+        return vae__error(err, VAE_EUNSUPPORTED, "likelihood %d is not supported", c->likelihood);
+    if (!isfinite(c->beta) || c->beta < 0)
+        return vae__error(err, VAE_EINVAL, "beta must be a finite number >= 0, not %g",
+                          (double)c->beta);
+    // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
+    vae__net net;
+    vae__net_layout(&net, c, 1);
+    if (net.n_params > VAE_MAX_PARAMS)
+        return vae__error(err, VAE_EINVAL, "the model would have %zu parameters (limit %zu)",
+                          net.n_params, VAE_MAX_PARAMS);
+    return VAE_OK;
+}
+
+int vae__model_error(vae_model *m, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err.msg, sizeof m->err.msg, fmt, ap);
+    va_end(ap);
+    m->err.code = code;
+    return code;
+}
+
+void vae_set_threads(int n)
+{
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_model **out,
+                     vae_error *err)
+{
+    *out = NULL;
+    int rc = vae_config_validate(cfg, err);
+    if (rc) return rc;
+    if (max_batch < 1 || max_batch > 65536)
+        return vae__error(err, VAE_EINVAL, "batch size %d is outside 1..65536", max_batch);
+    vae_model *m = calloc(1, sizeof *m);
+    if (!m) return vae__error(err, VAE_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    vae__net_layout(&m->net, cfg, max_batch);
+    size_t np = m->net.n_params;
+    m->params = calloc(np, sizeof(float));
+    m->grads = calloc(np, sizeof(float));
+    m->adam_m = calloc(np, sizeof(float));
+    m->adam_v = calloc(np, sizeof(float));
+    m->acts = calloc(m->net.n_acts, sizeof(float));
+    if (!m->params || !m->grads || !m->adam_m || !m->adam_v || !m->acts) {
+        vae_model_free(m);
+        return vae__error(err, VAE_ENOMEM, "out of memory for a model of %zu parameters", np);
+    }
+    vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    vae_adam_default(&m->adam);
+
+    // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+    vae_rng init;
+    vae_rng_seed(&init, seed);
+    for (int l = 0; l < m->net.n_layers; l++) {
+        double bound = 1.0 / sqrt((double)m->net.in[l]);
+        size_t nw = (size_t)m->net.out[l] * m->net.in[l] + m->net.out[l];
+        float *p = m->params + m->net.w_off[l]; // weight, then bias right after it
+        for (size_t i = 0; i < nw; i++) p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
+    }
+    vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
+    *out = m;
+    return VAE_OK;
+}
+
+void vae_model_free(vae_model *m)
+{
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->adam_m);
+    free(m->adam_v);
+    free(m->acts);
+    if (m->meta)
+        for (char **p = m->meta; *p; p++) free(*p);
+    free(m->meta);
+    free(m);
+}
+
+const char *vae_model_errmsg(const vae_model *m) { return m ? m->err.msg : "no model"; }
+const vae_config *vae_model_config(const vae_model *m) { return &m->cfg; }
+size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
+int vae_model_input_size(const vae_model *m) { return m->net.D; }
+int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
+void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+long vae_model_step(const vae_model *m) { return m->step; }
+vae_rng *vae_model_rng(vae_model *m) { return &m->rng; }
+
+const char *vae_model_meta(const vae_model *m, const char *key)
+{
+    if (m->meta)
+        for (char **p = m->meta; p[0]; p += 2)
+            if (!strcmp(p[0], key)) return p[1];
+    return NULL;
+}
+
+static void fill_normal(float *out, size_t n, vae_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (float)vae_rng_normal(rng);
+}
+
+static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
+{
+    if (!st) return;
+    st->rec += rec;
+    st->kl += kl;
+    st->loss += rec + (double)beta * kl;
+    st->n += B;
+}
+
+void vae__model_forward_backward(vae_model *m, const float *x, int B, vae_stats *st)
+{
+    double rec, kl;
+    memset(m->grads, 0, m->net.n_params * sizeof(float));
+    vae__net_forward(&m->net, x, x, B, &rec, &kl);
+    vae__net_backward(&m->net, x, x, B, m->cfg.beta);
+    add_stats(st, rec, kl, m->cfg.beta, B);
+}
+
+static int check_batch(vae_model *m, const void *x, int B, int max)
+{
+    if (!x || B < 1 || B > max)
+        return vae__model_error(m, VAE_EINVAL, "batch of %d images: need 1..%d and data", B, max);
+    return VAE_OK;
+}
+
+int vae__train_step_noise(vae_model *m, const float *x, int B, vae_stats *st)
+{
+    vae_stats s = {0};
+    vae__model_forward_backward(m, x, B, &s);
+    if (!isfinite(s.loss))
+        return vae__model_error(m, VAE_ENUMERIC,
+                                "the loss became %g at step %ld; weights left unchanged "
+                                "(try a lower --lr)", s.loss, m->step + 1);
+    m->step++;
+    vae__adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->net.n_params, &m->adam,
+                     m->step);
+    if (st) {
+        st->loss += s.loss, st->rec += s.rec, st->kl += s.kl;
+        st->n += s.n;
+    }
+    return VAE_OK;
+}
+
+int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
+{
+    int rc = check_batch(m, x, B, m->net.max_batch);
+    if (rc) return rc;
+    fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
+    return vae__train_step_noise(m, x, B, st);
+}
+
+int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)
+{
+    int rc = check_batch(m, x, B, 1 << 30);
+    if (rc) return rc;
+    int D = m->net.D;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        const float *xb = x + (size_t)i * D;
+        fill_normal(m->net.eps, (size_t)b * m->net.d, rng);
+        double rec, kl;
+        vae__net_forward(&m->net, xb, xb, b, &rec, &kl);
+        add_stats(st, rec, kl, m->cfg.beta, b);
+    }
+    return VAE_OK;
+}
+
+int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
+{
+    int rc = check_batch(m, x, B, 1 << 30);
+    if (rc) return rc;
+    int d = m->net.d;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        vae__net_encode(&m->net, x + (size_t)i * m->net.D, b);
+        const float *head = m->net.act[m->net.k];
+        for (int r = 0; r < b; r++) {
+            size_t o = (size_t)(i + r) * d;
+            if (mu) memcpy(mu + o, head + (size_t)r * 2 * d, d * sizeof(float));
+            if (logvar) memcpy(logvar + o, head + (size_t)r * 2 * d + d, d * sizeof(float));
+        }
+    }
+    return VAE_OK;
+}
+
+int vae_decode(vae_model *m, const float *z, int B, float *out)
+{
+    int rc = check_batch(m, z, B, 1 << 30);
+    if (rc) return rc;
+    int D = m->net.D;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        vae__net_decode(&m->net, z + (size_t)i * m->net.d, b);
+        const float *logits = m->net.act[m->net.n_layers - 1];
+        float *o = out + (size_t)i * D;
+        for (size_t j = 0; j < (size_t)b * D; j++) o[j] = 1.0f / (1.0f + expf(-logits[j]));
+    }
+    return VAE_OK;
+}
+
+/* Names follow the PyTorch twin (scripts/torch_twin.py): encoder.i, fc_mu,
+ * fc_logvar (the two halves of the head), decoder.j. */
+int vae__model_tensors(vae_model *m, vae__param_view *v)
+{
+    const vae__net *net = &m->net;
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        float *w = m->params + net->w_off[l], *b = m->params + net->b_off[l];
+        int IN = net->in[l], OUT = net->out[l];
+        if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
+            int d = net->d;
+            v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
+            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d, 0}, b};
+            v[n++] = (vae__param_view){"fc_logvar.weight", 2, {d, IN}, w + (size_t)d * IN};
+            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d, 0}, b + d};
+            continue;
+        }
+        const char *part = l < net->k ? "encoder" : "decoder";
+        int idx = l < net->k ? l : l - net->k - 1;
+        v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, idx);
+        v[n] = (vae__param_view){"", 1, {OUT, 0}, b};
+        snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
+    }
+    return n;
+}

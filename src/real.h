@@ -1,0 +1,26 @@
+/*
+ * real.h - the scalar type of the compute core. The layer, loss and network
+ * code is written once over `real`: built as float for the library and as
+ * double (VAE_REAL_DOUBLE) for the finite-difference gradient checks.
+ */
+#ifndef VAE_REAL_H
+#define VAE_REAL_H
+
+#include <cblas.h>
+#include <math.h>
+
+#ifdef VAE_REAL_DOUBLE
+typedef double real;
+#define real_gemm cblas_dgemm
+#define real_exp exp
+#define real_log1p log1p
+#define real_sqrt sqrt
+#else
+typedef float real;
+#define real_gemm cblas_sgemm
+#define real_exp expf
+#define real_log1p log1pf
+#define real_sqrt sqrtf
+#endif
+
+#endif

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_cli.sh - the vae command line end to end: training on the shipped
+# subset, pictures of the expected size, help texts, and bad input (one
+# clear line, non-zero exit, no crash, no output left behind).
+set -u
+VAE=$1
+DATA=$2/fmnist-small
+T=$(mktemp -d /tmp/vae-test-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+
+# PNG width and height from the IHDR chunk
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $2*65536+$3*256+$4 "x" $6*65536+$7*256+$8}'; }
+is_png() { [ "$(od -An -tx1 -N8 "$1" | tr -d ' ')" = "89504e470d0a1a0a" ]; }
+
+# expect_fail NAME PATTERN CMD...: non-zero exit, one stderr line matching
+# PATTERN, no crash (exit < 128)
+expect_fail() {
+    local name=$1 pat=$2
+    shift 2
+    "$@" >"$T/out.txt" 2>"$T/err.txt"
+    local rc=$?
+    local lines
+    lines=$(wc -l <"$T/err.txt")
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
+    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(cat "$T/err.txt")"; return; fi
+    if ! grep -qE -- "$pat" "$T/err.txt"; then bad "$name: message '$(cat "$T/err.txt")' lacks /$pat/"; return; fi
+    ok
+}
+
+# --- help lists every option with its default
+"$VAE" --help | grep -q "train" && ok || bad "vae --help"
+"$VAE" train --help >"$T/h.txt" && ok || bad "train --help exit"
+for o in --data --epochs --batch --latent --hidden --lr --seed --threads --out --binarize; do
+    grep -qE -- "$o .*\[" "$T/h.txt" && ok || bad "train --help lacks $o with a default"
+done
+"$VAE" sample --help | grep -q -- "-n N" && ok || bad "sample --help"
+"$VAE" reconstruct --help | grep -q -- "--data" && ok || bad "reconstruct --help"
+
+# --- a short training run writes everything into --out
+"$VAE" train --data "$DATA" --epochs 2 --hidden 64 --latent 4 --batch 100 --threads 1 \
+    --samples 16 --out "$T/run" >"$T/train.txt" 2>"$T/train_err.txt"
+[ $? -eq 0 ] && ok || bad "train exit: $(cat "$T/train_err.txt")"
+for f in model.safetensors metrics.jsonl samples.png recon.png; do
+    [ -s "$T/run/$f" ] && ok || bad "train did not write $f"
+done
+[ "$(wc -l <"$T/run/metrics.jsonl")" -eq 2 ] && ok || bad "metrics.jsonl should have 2 lines"
+grep -q '"test_loss":' "$T/run/metrics.jsonl" && ok || bad "metrics lack test_loss"
+grep -q "epoch 2/2" "$T/train.txt" && ok || bad "no per-epoch line"
+ls -A "$T/run" | grep -q '^\.' && bad "temporary files left in the output directory" || ok
+# 16 samples: 4x4 tiles of 28*2 px with 2 px borders -> 4*58+2 = 234
+is_png "$T/run/samples.png" && ok || bad "samples.png is not a PNG"
+[ "$(png_size "$T/run/samples.png")" = "234x234" ] && ok || bad "samples.png is $(png_size "$T/run/samples.png")"
+# 16 reconstructions: 8 columns, 2 input rows + 2 reconstruction rows
+[ "$(png_size "$T/run/recon.png")" = "466x234" ] && ok || bad "recon.png is $(png_size "$T/run/recon.png")"
+
+M=$T/run/model.safetensors
+"$VAE" sample --model "$M" -n 9 --scale 1 -o "$T/s.png" 2>/dev/null && ok || bad "sample"
+[ "$(png_size "$T/s.png")" = "92x92" ] && ok || bad "sample -n 9 --scale 1 is $(png_size "$T/s.png")"
+"$VAE" reconstruct --model "$M" --data "$DATA" -n 8 -o "$T/r.png" 2>/dev/null && ok || bad "reconstruct"
+is_png "$T/r.png" && ok || bad "reconstruct output"
+"$VAE" info "$M" >"$T/info.txt" && ok || bad "info"
+grep -q "784-64-\[4\]-64-784" "$T/info.txt" && ok || bad "info architecture: $(cat "$T/info.txt")"
+grep -q "parameters" "$T/info.txt" && ok || bad "info parameters"
+# same seed and threads -> the same checkpoint, bit for bit
+"$VAE" train --data "$DATA" --epochs 2 --hidden 64 --latent 4 --batch 100 --threads 1 \
+    --samples 16 --out "$T/run2" --quiet >/dev/null 2>&1
+cmp -s "$M" "$T/run2/model.safetensors" && ok || bad "the same seed gave a different checkpoint"
+
+# --- bad input: one line, non-zero exit, nothing written
+expect_fail "missing data dir" "/nonexistent/dir.*dataset-fashion-mnist" \
+    "$VAE" train --data /nonexistent/dir --out "$T/x1"
+[ -e "$T/x1" ] && bad "output dir created for missing data" || ok
+expect_fail "zero batch" "--batch" "$VAE" train --data "$DATA" --batch 0 --out "$T/x2"
+expect_fail "negative latent" "--latent" "$VAE" train --data "$DATA" --latent -3 --out "$T/x2"
+expect_fail "bad hidden" "--hidden" "$VAE" train --data "$DATA" --hidden 400,,3 --out "$T/x2"
+expect_fail "unknown option" "unknown option '--frobnicate'" "$VAE" train --frobnicate
+expect_fail "missing value" "needs a value" "$VAE" train --epochs
+expect_fail "bad lr" "--lr" "$VAE" train --lr abc
+expect_fail "bad binarize" "--binarize" "$VAE" train --binarize sometimes
+expect_fail "unknown command" "unknown command" "$VAE" frobnicate
+[ -e "$T/x2" ] && bad "output dir created for bad flags" || ok
+expect_fail "existing checkpoint" "already holds a checkpoint" \
+    "$VAE" train --data "$DATA" --epochs 1 --out "$T/run"
+expect_fail "sample without model" "--model is required" "$VAE" sample
+expect_fail "not a checkpoint" "$DATA/train-labels-idx1-ubyte.gz" \
+    "$VAE" sample --model "$DATA/train-labels-idx1-ubyte.gz" -o "$T/x3.png"
+[ -e "$T/x3.png" ] && bad "sample wrote output for a bad model" || ok
+printf 'hello' >"$T/tiny.safetensors"
+expect_fail "tiny checkpoint" "tiny.safetensors" "$VAE" info "$T/tiny.safetensors"
+expect_fail "missing checkpoint" "nope.safetensors" "$VAE" info "$T/nope.safetensors"
+
+# broken data directories built from the shipped subset
+mk() { rm -rf "$T/d"; mkdir -p "$T/d"; cp "$DATA"/*.gz "$T/d/"; }
+mk; gzip -dc "$DATA/train-images-idx3-ubyte.gz" | head -c 100000 | gzip >"$T/d/train-images-idx3-ubyte.gz"
+expect_fail "truncated IDX" "train-images-idx3-ubyte.gz.*truncated" "$VAE" train --data "$T/d" --out "$T/x4"
+mk; head -c 20000 "$DATA/train-images-idx3-ubyte.gz" >"$T/d/train-images-idx3-ubyte.gz"
+expect_fail "truncated gzip" "train-images-idx3-ubyte.gz" "$VAE" train --data "$T/d" --out "$T/x4"
+mk; printf 'not gzip, not idx' >"$T/d/train-images-idx3-ubyte.gz"
+expect_fail "corrupt IDX" "train-images-idx3-ubyte.gz" "$VAE" train --data "$T/d" --out "$T/x4"
+mk; gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | gzip >"$T/d/train-labels-idx1-ubyte.gz"
+expect_fail "label count" "train-labels-idx1-ubyte.gz.*500.*2000|2000.*500" "$VAE" train --data "$T/d" --out "$T/x4"
+mk; python_free_idx() { printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x0a\x00\x00\x00\x0a'; head -c 200 /dev/zero; }
+python_free_idx | gzip >"$T/d/t10k-images-idx3-ubyte.gz"; rm "$T/d/t10k-labels-idx1-ubyte.gz"
+expect_fail "mismatched sizes" "10x10.*28x28" "$VAE" train --data "$T/d" --out "$T/x4"
+mk; rm "$T/d/t10k-images-idx3-ubyte.gz"
+expect_fail "no test split" "t10k-images" "$VAE" train --data "$T/d" --out "$T/x4"
+[ -e "$T/x4" ] && bad "output dir created for bad data" || ok
+rm -rf "$T/e"; mkdir "$T/e"; cp "$T/d/t10k-images-idx3-ubyte.gz" "$T/e/" 2>/dev/null
+python_free_idx | gzip >"$T/e/t10k-images-idx3-ubyte.gz"
+expect_fail "reconstruct wrong size" "10x10.*model takes" \
+    "$VAE" reconstruct --model "$M" --data "$T/e" -o "$T/x5.png"
+[ -e "$T/x5.png" ] && bad "reconstruct wrote output for mismatched data" || ok
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
