@@ -64,6 +64,13 @@ is_png "$T/r.png" && ok || bad "reconstruct output"
 "$VAE" info "$M" >"$T/info.txt" && ok || bad "info"
 grep -q "784-64-\[4\]-64-784" "$T/info.txt" && ok || bad "info architecture: $(cat "$T/info.txt")"
 grep -q "parameters" "$T/info.txt" && ok || bad "info parameters"
+# the checkpoint loads into the PyTorch twin (strict names and shapes), when torch is here
+SCRIPTS=$(dirname "$0")/../scripts
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$M" >/dev/null && ok || bad "PyTorch load_state_dict"
+else
+    echo "skipped: PyTorch load check (no python3-torch)"
+fi
 # same seed and threads -> the same checkpoint, bit for bit
 "$VAE" train --data "$DATA" --epochs 2 --hidden 64 --latent 4 --batch 100 --threads 1 \
     --samples 16 --out "$T/run2" --quiet >/dev/null 2>&1

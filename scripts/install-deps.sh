@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# install-deps.sh - Debian 12 packages vae builds, tests and trains with.
+# Run as root or with sudo available. Nothing else is fetched, ever.
+set -euo pipefail
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake libopenblas-dev zlib1g-dev libpng-dev \
+    dataset-fashion-mnist >/dev/null

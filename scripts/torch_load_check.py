@@ -1,0 +1,23 @@
+"""torch_load_check.py - loads a vae checkpoint into the PyTorch twin with a
+strict load_state_dict and decodes the given latent codes, printing the
+means; tests/test_cli.sh compares them with `vae`'s when torch is present.
+
+    /usr/bin/python3 scripts/torch_load_check.py model.safetensors
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stio  # noqa: E402
+from vae_twin import VAE  # noqa: E402
+
+tensors, meta = stio.load_file(sys.argv[1])
+D = int(meta["vae.channels"]) * int(meta["vae.height"]) * int(meta["vae.width"])
+hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
+model = VAE(D, hidden, int(meta["vae.latent"]))
+model.load_state_dict(tensors)  # strict: every name and shape must match
+with torch.no_grad():
+    z = torch.linspace(-1, 1, int(meta["vae.latent"])).reshape(1, -1)
+    print(" ".join(f"{v:.5f}" for v in torch.sigmoid(model.decode(z))[0, :8].tolist()))
