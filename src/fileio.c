@@ -30,9 +30,9 @@ int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_e
     base = base ? base + 1 : path;
     if (!*base) return vae__error(err, VAE_EINVAL, "%s: not a file name", path);
     char *dir = dir_of(path);
-    size_t tl = strlen(dir) + strlen(base) + 16;
-    char *tmp = malloc(tl);
-    if (!dir || !tmp) {
+    size_t tl = (dir ? strlen(dir) : 0) + strlen(base) + 16;
+    char *tmp = dir ? malloc(tl) : NULL;
+    if (!tmp) {
         free(dir);
         free(tmp);
         return vae__error(err, VAE_ENOMEM, "%s: out of memory", path);

@@ -60,7 +60,7 @@ int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *
 
 typedef struct vae__st_file vae__st_file;
 
-/* Reads and fully validates a safetensors file (see docs/formats.md). */
+/* Reads and fully validates a safetensors file (rules: shared/reliability.md 1.1, 2). */
 int vae__st_read(const char *path, vae__st_file **out, vae_error *err);
 void vae__st_free(vae__st_file *f);
 int vae__st_count(const vae__st_file *f);

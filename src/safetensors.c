@@ -12,7 +12,7 @@
 #include "internal.h"
 
 #define MAX_FILE ((uint64_t)16 << 30) /* bigger files are refused before any allocation */
-#define MAX_INT ((uint64_t)1 << 53)   /* largest integer a JSON number may hold (exact in a double) */
+#define MAX_INT ((uint64_t)1 << 53)   /* largest JSON integer accepted (exact as a double) */
 
 /* ------------------------------------------------------------ shared */
 
@@ -21,13 +21,14 @@ static const struct {
     const char *name;
     int bits;
 } dtypes[] = {
-    {"BOOL", 8},     {"F4", 4},           {"F6_E2M3", 6},     {"F6_E3M2", 6},
-    {"U8", 8},       {"I8", 8},           {"F8_E5M2", 8},     {"F8_E4M3", 8},
-    {"F8_E8M0", 8},  {"F8_E4M3FNUZ", 8},  {"F8_E5M2FNUZ", 8}, {"I16", 16},
-    {"U16", 16},     {"F16", 16},         {"BF16", 16},       {"I32", 32},
-    {"U32", 32},     {"F32", 32},         {"C64", 64},        {"F64", 64},
+    {"BOOL", 8},     {"F4", 4},          {"F6_E2M3", 6},     {"F6_E3M2", 6},
+    {"U8", 8},       {"I8", 8},          {"F8_E5M2", 8},     {"F8_E4M3", 8},
+    {"F8_E8M0", 8},  {"F8_E4M3FNUZ", 8}, {"F8_E5M2FNUZ", 8}, {"I16", 16},
+    {"U16", 16},     {"F16", 16},        {"BF16", 16},       {"I32", 32},
+    {"U32", 32},     {"F32", 32},        {"C64", 64},        {"F64", 64},
     {"I64", 64},     {"U64", 64},
 };
+#define N_DTYPES (int)(sizeof dtypes / sizeof dtypes[0])
 
 static int host_is_le(void)
 {
@@ -37,20 +38,17 @@ static int host_is_le(void)
     return b == 1;
 }
 
-/* Elements in a shape; 0 on uint64 overflow. A zero dim makes any shape empty,
- * so it is looked for first and overflow is not an error then. */
+/* Elements in a (non-negative) shape; returns 0 on uint64 overflow. A zero
+ * dim empties any shape, so it is looked for first: no overflow then. */
 static int numel_of(const int64_t *shape, int ndim, uint64_t *out)
 {
-    uint64_t n = 1;
+    *out = 0;
     for (int i = 0; i < ndim; i++)
-        if (shape[i] == 0) {
-            *out = 0;
-            return 1;
-        }
+        if (shape[i] == 0) return 1;
+    uint64_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        uint64_t d = (uint64_t)shape[i];
-        if (n > UINT64_MAX / d) return 0;
-        n *= d;
+        if (n > UINT64_MAX / (uint64_t)shape[i]) return 0;
+        n *= (uint64_t)shape[i];
     }
     *out = n;
     return 1;
@@ -60,19 +58,15 @@ static int numel_of(const int64_t *shape, int ndim, uint64_t *out)
  * surrogates and code points past U+10FFFF are not), or n. */
 static size_t utf8_check(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, len;
     while (i < n) {
         unsigned c = s[i], lo = 0x80, hi = 0xBF;
-        size_t len;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        if (c < 0x80) len = 1;
+        else if (c >= 0xC2 && c <= 0xDF) len = 2;
         else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
         else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
         else return i;
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return i;
+        if (len > 1 && (n - i < len || s[i + 1] < lo || s[i + 1] > hi)) return i;
         for (size_t k = 2; k < len; k++)
             if ((s[i + k] & 0xC0) != 0x80) return i;
         i += len;
@@ -86,25 +80,33 @@ static const char *quote(char out[72], const char *s)
 {
     size_t k = 0;
     for (; s[k] && k < 64; k++) out[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
-    if (s[k]) {
-        while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-        memcpy(out + k, "...", 4);
-    } else {
-        out[k] = 0;
-    }
+    if (!s[k]) return (out[k] = 0), out;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    memcpy(out + k, "...", 4);
     return out;
 }
 
 /* Formats a message and prefixes it with the path, as every message is. */
+static int vfail(const char *path, vae_error *err, int code, const char *fmt, va_list ap)
+{
+    char msg[448];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return vae__error(err, code, "%s: %s", path, msg);
+}
+
 static int fail(const char *path, vae_error *err, int code, const char *fmt, ...) VAE_PRINTF(4, 5);
 static int fail(const char *path, vae_error *err, int code, const char *fmt, ...)
 {
-    char msg[448];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = vfail(path, err, code, fmt, ap);
     va_end(ap);
-    return vae__error(err, code, "%s: %s", path, msg);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ------------------------------------------------------------ writer */
@@ -112,20 +114,14 @@ static int fail(const char *path, vae_error *err, int code, const char *fmt, ...
 typedef struct {
     char *p;
     size_t n, cap;
-    int oom;
+    int oom; /* set once; the serialiser runs on and checks at the end */
 } buf;
 
-/* Room for want more bytes; sets oom instead of failing loudly so the
- * serialiser can run straight through and check once at the end. */
 static int reserve(buf *b, size_t want)
 {
-    if (b->oom) return 0;
+    if (b->oom || want > SIZE_MAX - b->n) return !(b->oom = 1);
     if (want <= b->cap - b->n) return 1;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->n < want) {
-        if (cap > SIZE_MAX / 2) return !(b->oom = 1);
-        cap *= 2;
-    }
+    size_t cap = b->n + want > b->cap / 2 * 4 ? b->n + want : b->cap / 2 * 4; /* exact for the data */
     char *p = realloc(b->p, cap);
     if (!p) return !(b->oom = 1);
     b->p = p;
@@ -150,22 +146,21 @@ static void put_u64(buf *b, uint64_t v)
 
 static void put_json(buf *b, const char *s)
 {
+    char e[8];
     put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        char e[8];
-        if (c == '"' || c == '\\') {
-            e[0] = '\\';
-            e[1] = (char)c;
-            put(b, e, 2);
-        } else if (c < 0x20) {
-            snprintf(e, sizeof e, "\\u%04x", c);
-            put(b, e, 6);
-        } else {
-            put(b, s, 1);
-        }
+        if (c == '"' || c == '\\') put(b, c == '"' ? "\\\"" : "\\\\", 2);
+        else if (c < 0x20) put(b, e, (size_t)snprintf(e, sizeof e, "\\u%04x", c));
+        else put(b, s, 1);
     }
     put(b, "\"", 1);
+}
+
+/* Elements point at a metadata key; its value follows it. */
+static int cmp_meta_key(const void *a, const void *b)
+{
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
 }
 
 static int cmp_tensor_name(const void *a, const void *b)
@@ -173,58 +168,85 @@ static int cmp_tensor_name(const void *a, const void *b)
     return strcmp((*(const vae__st_tensor *const *)a)->name, (*(const vae__st_tensor *const *)b)->name);
 }
 
-/* Elements are pointers to the key slot of a key, value pair. */
-static int cmp_meta_key(const void *a, const void *b)
-{
-    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
-}
-
-/* Checks the arguments and sorts them (ord, mord); the caller frees both. */
+/* Checks the arguments and sorts them into ord and mord (pointers to each
+ * metadata key, its value follows), so the bytes depend only on content. */
 static int write_check(const char *path, const vae__st_tensor *t, int n, const char *const *meta,
-                       const vae__st_tensor **ord, const char *const **mord, int nmeta, vae_error *err)
+                       int nmeta, const vae__st_tensor **ord, const char *const **mord, vae_error *err)
 {
-    char qa[72];
-    uint64_t bytes = 0;
+    char q[72];
+    uint64_t bytes = 0, numel;
     for (int i = 0; i < n; i++) {
         const vae__st_tensor *x = &t[i];
-        uint64_t numel;
         if (!x->name) return fail(path, err, VAE_EINVAL, "tensor %d has no name", i);
         size_t len = strlen(x->name);
-        if (utf8_check((const unsigned char *)x->name, len) != len || !strcmp(x->name, "__metadata__"))
-            return fail(path, err, VAE_EINVAL, "invalid tensor name \"%s\"", quote(qa, x->name));
+        if (utf8_check((const unsigned char *)x->name, len) != len)
+            return fail(path, err, VAE_EINVAL, "tensor %d: name is not valid UTF-8", i);
+        if (!strcmp(x->name, "__metadata__"))
+            return fail(path, err, VAE_EINVAL, "tensor %d: \"__metadata__\" is a reserved name", i);
         if (x->ndim < 0 || x->ndim > VAE_ST_MAX_DIMS)
             return fail(path, err, VAE_EINVAL, "tensor \"%s\" has %d dimensions (0 to %d allowed)",
-                        quote(qa, x->name), x->ndim, VAE_ST_MAX_DIMS);
+                        quote(q, x->name), x->ndim, VAE_ST_MAX_DIMS);
         for (int d = 0; d < x->ndim; d++)
             if (x->shape[d] < 0 || (uint64_t)x->shape[d] > MAX_INT)
                 return fail(path, err, VAE_EINVAL, "tensor \"%s\" has dimension %lld",
-                            quote(qa, x->name), (long long)x->shape[d]);
+                            quote(q, x->name), (long long)x->shape[d]);
         if (!numel_of(x->shape, x->ndim, &numel) || numel > (MAX_FILE - bytes) / 4)
-            return fail(path, err, VAE_EINVAL, "tensor \"%s\" makes the file larger than 16 GiB",
-                        quote(qa, x->name));
+            return fail(path, err, VAE_EINVAL, "tensor \"%s\" takes the file past 16 GiB",
+                        quote(q, x->name));
         if (numel > 0 && !x->data)
-            return fail(path, err, VAE_EINVAL, "tensor \"%s\" has no data", quote(qa, x->name));
+            return fail(path, err, VAE_EINVAL, "tensor \"%s\" has no data", quote(q, x->name));
         bytes += numel * 4;
         ord[i] = x;
     }
-    qsort(ord, (size_t)n, sizeof *ord, cmp_tensor_name);
+    if (n > 1) qsort(ord, (size_t)n, sizeof *ord, cmp_tensor_name);
     for (int i = 1; i < n; i++)
         if (!strcmp(ord[i - 1]->name, ord[i]->name))
-            return fail(path, err, VAE_EINVAL, "duplicate tensor name \"%s\"", quote(qa, ord[i]->name));
-    for (int i = 0; i < nmeta; i++) {
-        for (int k = 0; k < 2; k++) {
-            size_t len = strlen(meta[2 * i + k]);
-            if (utf8_check((const unsigned char *)meta[2 * i + k], len) != len)
-                return fail(path, err, VAE_EINVAL, "metadata %s %d is not valid UTF-8",
-                            k ? "value" : "key", i);
-        }
-        mord[i] = &meta[2 * i];
+            return fail(path, err, VAE_EINVAL, "duplicate tensor name \"%s\"", quote(q, ord[i]->name));
+    for (int i = 0; i < 2 * nmeta; i++) {
+        size_t len = strlen(meta[i]);
+        if (utf8_check((const unsigned char *)meta[i], len) != len)
+            return fail(path, err, VAE_EINVAL, "metadata %s %d is not valid UTF-8",
+                        i % 2 ? "value" : "key", i / 2);
+        if (i % 2 == 0) mord[i / 2] = &meta[i];
     }
-    qsort(mord, (size_t)nmeta, sizeof *mord, cmp_meta_key);
+    if (nmeta > 1) qsort(mord, (size_t)nmeta, sizeof *mord, cmp_meta_key);
     for (int i = 1; i < nmeta; i++)
         if (!strcmp(*mord[i - 1], *mord[i]))
-            return fail(path, err, VAE_EINVAL, "duplicate metadata key \"%s\"", quote(qa, *mord[i]));
+            return fail(path, err, VAE_EINVAL, "duplicate metadata key \"%s\"", quote(q, *mord[i]));
     return VAE_OK;
+}
+
+/* Appends the JSON header, padded with spaces so the data starts 8-aligned;
+ * returns the size of the data buffer. */
+static uint64_t put_header(buf *b, const vae__st_tensor **ord, int n, const char *const **mord, int nmeta)
+{
+    uint64_t off = 0, numel;
+    put(b, "{", 1);
+    if (nmeta > 0) put_str(b, "\"__metadata__\":{");
+    for (int i = 0; i < nmeta; i++) {
+        put_json(b, mord[i][0]);
+        put(b, ":", 1);
+        put_json(b, mord[i][1]);
+        put(b, i + 1 < nmeta ? "," : "}", 1);
+    }
+    for (int i = 0; i < n; i++) {
+        numel_of(ord[i]->shape, ord[i]->ndim, &numel);
+        if (i || nmeta) put(b, ",", 1);
+        put_json(b, ord[i]->name);
+        put_str(b, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < ord[i]->ndim; d++) {
+            if (d) put(b, ",", 1);
+            put_u64(b, (uint64_t)ord[i]->shape[d]);
+        }
+        put_str(b, "],\"data_offsets\":[");
+        put_u64(b, off);
+        put(b, ",", 1);
+        put_u64(b, off += numel * 4);
+        put_str(b, "]}");
+    }
+    put(b, "}", 1);
+    while (b->n % 8 && !b->oom) put(b, " ", 1);
+    return off;
 }
 
 int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *const *meta,
@@ -232,81 +254,42 @@ int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *
 {
     if (!path) return vae__error(err, VAE_EINVAL, "safetensors: no path given");
     if (n < 0 || (n > 0 && !t)) return fail(path, err, VAE_EINVAL, "invalid tensor list");
-    int nmeta = 0;
-    while (meta && meta[2 * nmeta]) {
+    int nmeta = 0, rc;
+    for (; meta && meta[2 * nmeta]; nmeta++)
         if (!meta[2 * nmeta + 1])
             return fail(path, err, VAE_EINVAL, "metadata key %d has no value", nmeta);
-        nmeta++;
-    }
     const vae__st_tensor **ord = malloc(((size_t)n + 1) * sizeof *ord);
     const char *const **mord = malloc(((size_t)nmeta + 1) * sizeof *mord);
     buf b = {0};
-    int rc;
     if (!ord || !mord) {
         rc = fail(path, err, VAE_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = write_check(path, t, n, meta, ord, mord, nmeta, err)) != VAE_OK) goto done;
-
-    /* Canonical bytes: sorted keys, no optional whitespace, so the output depends only on content. */
-    put(&b, "\0\0\0\0\0\0\0\0{", 9);
-    if (nmeta > 0) {
-        put_str(&b, "\"__metadata__\":{");
-        for (int i = 0; i < nmeta; i++) {
-            if (i) put(&b, ",", 1);
-            put_json(&b, mord[i][0]);
-            put(&b, ":", 1);
-            put_json(&b, mord[i][1]);
-        }
-        put(&b, "}", 1);
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        uint64_t numel;
-        numel_of(ord[i]->shape, ord[i]->ndim, &numel);
-        if (i || nmeta) put(&b, ",", 1);
-        put_json(&b, ord[i]->name);
-        put_str(&b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < ord[i]->ndim; d++) {
-            if (d) put(&b, ",", 1);
-            put_u64(&b, (uint64_t)ord[i]->shape[d]);
-        }
-        put_str(&b, "],\"data_offsets\":[");
-        put_u64(&b, off);
-        put(&b, ",", 1);
-        put_u64(&b, off += numel * 4);
-        put_str(&b, "]}");
-    }
-    put(&b, "}", 1);
-    while (b.n % 8) put(&b, " ", 1); /* 0x20 padding keeps the data 8-aligned */
-    uint64_t hlen = b.n - 8;
+    if ((rc = write_check(path, t, n, meta, nmeta, ord, mord, err)) != VAE_OK) goto done;
+    put(&b, "\0\0\0\0\0\0\0\0", 8); /* the length, filled in below */
+    uint64_t bytes = put_header(&b, ord, n, mord, nmeta), hlen = b.n - 8, numel;
     if (!b.oom && hlen > VAE_ST_MAX_HEADER) {
         rc = fail(path, err, VAE_EINVAL, "JSON header of %llu bytes is over the limit",
                   (unsigned long long)hlen);
         goto done;
     }
-    /* off <= 16 GiB was checked; on 32-bit hosts it must still fit a size_t */
-    if (off > SIZE_MAX - b.n || !reserve(&b, (size_t)off)) b.oom = 1;
+    if (bytes > SIZE_MAX || !reserve(&b, (size_t)bytes)) b.oom = 1; /* 16 GiB on a 32-bit host */
+    for (int i = 0; i < n && !b.oom; i++) {
+        unsigned char *o = (unsigned char *)b.p + b.n;
+        numel_of(ord[i]->shape, ord[i]->ndim, &numel);
+        if (numel > 0 && host_is_le()) memcpy(o, ord[i]->data, (size_t)numel * 4);
+        for (size_t k = 0; !host_is_le() && k < numel; k++) {
+            uint32_t u;
+            memcpy(&u, &ord[i]->data[k], 4);
+            for (unsigned j = 0; j < 4; j++) o[4 * k + j] = (unsigned char)(u >> (8 * j));
+        }
+        b.n += (size_t)numel * 4;
+    }
     if (b.oom) {
         rc = fail(path, err, VAE_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < 8; i++) b.p[i] = (char)(hlen >> (8 * i) & 0xff);
-    for (int i = 0; i < n; i++) {
-        uint64_t numel;
-        numel_of(ord[i]->shape, ord[i]->ndim, &numel);
-        unsigned char *o = (unsigned char *)b.p + b.n;
-        if (numel > 0 && host_is_le()) {
-            memcpy(o, ord[i]->data, (size_t)numel * 4);
-        } else {
-            for (uint64_t k = 0; k < numel; k++) {
-                uint32_t u;
-                memcpy(&u, &ord[i]->data[k], 4);
-                for (int j = 0; j < 4; j++) o[4 * k + j] = (unsigned char)(u >> (8 * j));
-            }
-        }
-        b.n += (size_t)numel * 4;
-    }
     rc = vae__write_file_atomic(path, b.p, b.n, err);
 done:
     free(ord);
@@ -332,9 +315,9 @@ struct vae__st_file {
     float *data; /* all tensors' values */
 };
 
-/* A parser for exactly the header's schema: every position has one expected
- * type and unknown keys are errors, so there is no generic value to skip and
- * nesting never goes deeper than three levels, whatever the input. */
+/* A parser for exactly the header's schema rather than for any JSON: each
+ * position has one expected type and unknown keys are errors, so no value is
+ * ever skipped and nesting stays three levels deep whatever the input. */
 typedef struct {
     const char *path;
     vae_error *err;
@@ -344,11 +327,20 @@ typedef struct {
     vae__st_file *f;
 } parser;
 
+/* A malformed-header error: EFORMAT, with the path. */
+static int perr(parser *p, const char *fmt, ...) VAE_PRINTF(2, 3);
+static int perr(parser *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(p->path, p->err, VAE_EFORMAT, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 static int peek(parser *p)
 {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-                           p->s[p->i] == '\r'))
-        p->i++;
+    while (p->i < p->n && p->s[p->i] && strchr(" \t\n\r", p->s[p->i])) p->i++;
     return p->i < p->n ? p->s[p->i] : -1;
 }
 
@@ -361,82 +353,67 @@ static int eat(parser *p, int c)
 
 static int syntax(parser *p, const char *what)
 {
-    if (peek(p) < 0)
-        return fail(p->path, p->err, VAE_EFORMAT, "JSON header ends early (expected %s)", what);
-    return fail(p->path, p->err, VAE_EFORMAT, "invalid JSON header at offset %zu: expected %s", p->i, what);
+    if (peek(p) < 0) return perr(p, "JSON header ends early (expected %s)", what);
+    return perr(p, "invalid JSON header at offset %zu: expected %s", p->i, what);
 }
 
 static int hex4(const unsigned char *s, unsigned *out)
 {
-    unsigned v = 0;
+    *out = 0;
     for (int k = 0; k < 4; k++) {
         int c = s[k], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
         if (d < 0) return 0;
-        v = v << 4 | (unsigned)d;
+        *out = *out << 4 | (unsigned)d;
     }
-    *out = v;
     return 1;
+}
+
+static size_t utf8_put(unsigned char *o, unsigned cp)
+{
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (size_t k = n - 1; k > 0; k--, cp >>= 6) o[k] = (unsigned char)(0x80 | (cp & 0x3F));
+    o[0] = (unsigned char)(n == 1 ? cp : ((0xFF00u >> n) & 0xFF) | cp);
+    return n;
 }
 
 /* Decodes the string at the cursor into the pool. The pool has N+1 bytes:
  * a decoded string plus its NUL is never longer than its quoted source. */
 static int parse_string(parser *p, const char **out)
 {
+    static const char esc[] = "\"\\/bfnrt", val[] = "\"\\/\b\f\n\r\t";
     if (peek(p) != '"') return syntax(p, "a string");
-    size_t start = p->i++;
+    size_t start = p->i++, k = 0;
     unsigned char *o = (unsigned char *)p->f->pool + p->used;
-    size_t k = 0;
+    unsigned c, cp, lo;
     for (;;) {
-        if (p->i >= p->n)
-            return fail(p->path, p->err, VAE_EFORMAT, "JSON header ends inside the string at offset %zu", start);
-        unsigned c = p->s[p->i++], cp;
-        if (c == '"') break;
+        if (p->i >= p->n) return perr(p, "JSON header ends inside the string at offset %zu", start);
+        if ((c = p->s[p->i++]) == '"') break;
         if (c < 0x20)
-            return fail(p->path, p->err, VAE_EFORMAT,
-                        "invalid JSON header at offset %zu: raw control byte 0x%02x in a string", p->i - 1, c);
+            return perr(p, "invalid JSON header at offset %zu: control byte 0x%02x in a string", p->i - 1, c);
         if (c != '\\') {
             o[k++] = (unsigned char)c;
             continue;
         }
-        c = p->i < p->n ? p->s[p->i++] : 0;
-        const char *esc = strchr("\"\\/bfnrt", (int)c), *val = "\"\\/\b\f\n\r\t";
-        if (c && esc) {
-            o[k++] = (unsigned char)val[esc - "\"\\/bfnrt"];
+        const char *e = p->i < p->n ? strchr(esc, p->s[p->i]) : NULL;
+        if (e && *e) {
+            o[k++] = (unsigned char)val[e - esc];
+            p->i++;
             continue;
         }
-        if (c != 'u' || p->n - p->i < 4 || !hex4(p->s + p->i, &cp))
-            return fail(p->path, p->err, VAE_EFORMAT, "invalid JSON header at offset %zu: bad escape", p->i - 1);
-        p->i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) { /* needs a low surrogate next */
-            unsigned lo;
-            if (p->n - p->i < 6 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u' || !hex4(p->s + p->i + 2, &lo) ||
-                lo < 0xDC00 || lo > 0xDFFF)
-                return fail(p->path, p->err, VAE_EFORMAT,
-                            "invalid JSON header at offset %zu: unpaired surrogate escape", p->i - 6);
-            p->i += 6;
+        if (p->i >= p->n || p->s[p->i] != 'u' || p->n - p->i < 5 || !hex4(p->s + p->i + 1, &cp))
+            return perr(p, "invalid JSON header at offset %zu: bad escape", p->i - 1);
+        p->i += 5;
+        if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && p->s[p->i] == '\\' &&
+            p->s[p->i + 1] == 'u' && hex4(p->s + p->i + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return fail(p->path, p->err, VAE_EFORMAT,
-                        "invalid JSON header at offset %zu: unpaired surrogate escape", p->i - 6);
+            p->i += 6;
+        } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+            return perr(p, "invalid JSON header at offset %zu: unpaired surrogate escape", p->i - 6);
         } else if (cp == 0) { /* names and metadata are C strings */
-            return fail(p->path, p->err, VAE_EFORMAT, "JSON header has \\u0000 in a string at offset %zu", p->i - 6);
+            return perr(p, "JSON header has \\u0000 in a string at offset %zu", p->i - 6);
         }
-        if (cp < 0x80) {
-            o[k++] = (unsigned char)cp;
-        } else if (cp < 0x800) {
-            o[k++] = (unsigned char)(0xC0 | cp >> 6);
-            o[k++] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            o[k++] = (unsigned char)(0xE0 | cp >> 12);
-            o[k++] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            o[k++] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else {
-            o[k++] = (unsigned char)(0xF0 | cp >> 18);
-            o[k++] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-            o[k++] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-            o[k++] = (unsigned char)(0x80 | (cp & 0x3F));
-        }
+        k += utf8_put(o + k, cp);
     }
     o[k++] = 0;
     p->used += k;
@@ -444,126 +421,108 @@ static int parse_string(parser *p, const char **out)
     return VAE_OK;
 }
 
-/* An array of at most maxn JSON numbers, each a non-negative integer <= 2^53.
- * tn is the quoted tensor name, field the key, both for messages. */
-static int parse_ints(parser *p, const char *tn, const char *field, uint64_t *v, int maxn, int *count)
+/* One JSON number that must be a non-negative integer <= 2^53. The token is
+ * taken whole (digits, sign, '.', exponent) so 1.5, 1e3, -1 and 01 are each
+ * rejected by name rather than as a syntax error further on. */
+static int parse_int(parser *p, const char *tn, const char *field, uint64_t *v)
 {
-    *count = 0;
-    if (!eat(p, '['))
-        return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": %s must be an array of integers", tn, field);
-    if (eat(p, ']')) return VAE_OK;
-    for (;;) {
-        int c = peek(p);
-        size_t start = p->i, i = p->i;
-        uint64_t val = 0;
-        int plain = c != '-';
-        if (c == '-') i++;
-        if (i >= p->n || p->s[i] < '0' || p->s[i] > '9') {
-            if (c == '-') return p->i = i, syntax(p, "a digit");
-            return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": %s must be an array of integers", tn, field);
-        }
-        if (p->s[i] == '0' && i + 1 < p->n && p->s[i + 1] >= '0' && p->s[i + 1] <= '9')
-            return p->i = i + 1, syntax(p, "no leading zeros");
-        for (; i < p->n && p->s[i] >= '0' && p->s[i] <= '9'; i++)
-            val = val > MAX_INT ? val : val * 10 + (p->s[i] - '0'); /* saturates: digits are bounded by N */
-        if (i < p->n && p->s[i] == '.') {
-            plain = 0;
-            if (++i >= p->n || p->s[i] < '0' || p->s[i] > '9') return p->i = i, syntax(p, "a digit");
-            while (i < p->n && p->s[i] >= '0' && p->s[i] <= '9') i++;
-        }
-        if (i < p->n && (p->s[i] == 'e' || p->s[i] == 'E')) {
-            plain = 0;
-            if (++i < p->n && (p->s[i] == '+' || p->s[i] == '-')) i++;
-            if (i >= p->n || p->s[i] < '0' || p->s[i] > '9') return p->i = i, syntax(p, "a digit");
-            while (i < p->n && p->s[i] >= '0' && p->s[i] <= '9') i++;
-        }
-        p->i = i;
-        int len = (int)(i - start < 40 ? i - start : 40);
-        if (!plain)
-            return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": %s holds %.*s, not a non-negative integer",
-                        tn, field, len, (const char *)p->s + start);
-        if (val > MAX_INT)
-            return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": %s holds %.*s, more than 2^53", tn, field,
-                        len, (const char *)p->s + start);
-        if (*count == maxn) {
-            if (maxn == 2)
-                return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": %s must have exactly 2 entries", tn, field);
-            return fail(p->path, p->err, VAE_EUNSUPPORTED, "tensor \"%s\": %s has more than %d dimensions", tn,
-                        field, maxn);
-        }
-        v[(*count)++] = val;
-        if (eat(p, ',')) continue;
-        if (eat(p, ']')) return VAE_OK;
-        return syntax(p, "',' or ']'");
+    peek(p);
+    size_t start = p->i, i = start;
+    int plain = 1;
+    for (*v = 0; i < p->n && p->s[i] && strchr("0123456789+-.eE", p->s[i]); i++) {
+        plain &= p->s[i] >= '0' && p->s[i] <= '9';
+        if (plain && *v <= MAX_INT) *v = *v * 10 + (uint64_t)(p->s[i] - '0'); /* saturates */
     }
+    const char *tok = (const char *)p->s + start;
+    int len = (int)(i - start < 40 ? i - start : 40);
+    if (i == start) {
+        if (i == p->n) return syntax(p, "a number");
+        return perr(p, "tensor \"%s\": %s must be an array of integers", tn, field);
+    }
+    p->i = i;
+    if (!plain || (tok[0] == '0' && len > 1))
+        return perr(p, "tensor \"%s\": %s holds %.*s, not a non-negative integer", tn, field, len, tok);
+    if (*v > MAX_INT) return perr(p, "tensor \"%s\": %s holds %.*s, more than 2^53", tn, field, len, tok);
+    return VAE_OK;
 }
 
-static void shape_text(char *out, size_t cap, const int64_t *shape, int ndim)
+/* An array of at most maxn integers; shape allows VAE_ST_MAX_DIMS, data_offsets 2. */
+static int parse_ints(parser *p, const char *tn, const char *field, uint64_t *v, int maxn, int *count)
 {
-    size_t k = (size_t)snprintf(out, cap, "[");
-    for (int d = 0; d < ndim && k < cap; d++)
-        k += (size_t)snprintf(out + k, cap - k, "%s%lld", d ? "," : "", (long long)shape[d]);
-    if (k < cap) snprintf(out + k, cap - k, "]");
+    int rc;
+    *count = 0;
+    if (!eat(p, '[')) return perr(p, "tensor \"%s\": %s must be an array of integers", tn, field);
+    for (int first = 1; !eat(p, ']'); first = 0) {
+        if (!first && !eat(p, ',')) return syntax(p, "',' or ']'");
+        if (*count == maxn && maxn == 2)
+            return perr(p, "tensor \"%s\": %s must have exactly 2 entries", tn, field);
+        if (*count == maxn)
+            return fail(p->path, p->err, VAE_EUNSUPPORTED, "tensor \"%s\": %s has more than %d dimensions",
+                        tn, field, maxn);
+        if ((rc = parse_int(p, tn, field, &v[(*count)++])) != VAE_OK) return rc;
+    }
+    if (maxn == 2 && *count != 2) return perr(p, "tensor \"%s\": %s must have exactly 2 entries", tn, field);
+    return VAE_OK;
+}
+
+/* Checks one entry's own consistency: dtype size x shape == data_offsets span. */
+static int check_entry(parser *p, const char *tn, const entry *e)
+{
+    uint64_t numel, bits = (uint64_t)dtypes[e->dtype].bits;
+    unsigned long long b = e->begin, end = e->end;
+    char st[160];
+    size_t k = (size_t)snprintf(st, sizeof st, "[");
+    for (int d = 0; d < e->pub.ndim; d++)
+        k += (size_t)snprintf(st + k, sizeof st - k, "%s%lld", d ? "," : "", (long long)e->pub.shape[d]);
+    snprintf(st + k, sizeof st - k, "]"); /* 8 dims of 16 digits always fit */
+    if (!numel_of(e->pub.shape, e->pub.ndim, &numel) || numel > UINT64_MAX / bits)
+        return perr(p, "tensor \"%s\": shape %s overflows", tn, st);
+    if (numel * bits % 8)
+        return perr(p, "tensor \"%s\": shape %s of %s is not a whole number of bytes", tn, st,
+                    dtypes[e->dtype].name);
+    if (b > end) return perr(p, "tensor \"%s\": data_offsets [%llu,%llu] end before they begin", tn, b, end);
+    if (end - b != numel * bits / 8)
+        return perr(p, "tensor \"%s\": data_offsets [%llu,%llu] do not match shape %s (%llu bytes)", tn, b,
+                    end, st, (unsigned long long)(numel * bits / 8));
+    return VAE_OK;
 }
 
 static int parse_tensor(parser *p, const char *name)
 {
     static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
     vae__st_file *f = p->f;
-    char tn[72], qa[72];
+    char tn[72], q[72];
     entry e = {.pub = {.name = name}, .dtype = -1};
-    int have[3] = {0, 0, 0}, rc, cnt;
+    int have[3] = {0, 0, 0}, rc, cnt, w;
     uint64_t v[VAE_ST_MAX_DIMS];
+    const char *key, *dt;
     quote(tn, name);
-    if (!eat(p, '{')) return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": entry must be an object", tn);
-    while (!eat(p, '}')) {
-        const char *key, *dt;
-        int w = 0;
-        if ((have[0] || have[1] || have[2]) && !eat(p, ',')) return syntax(p, "',' or '}'");
+    if (!eat(p, '{')) return perr(p, "tensor \"%s\": entry must be an object", tn);
+    for (int first = 1; !eat(p, '}'); first = 0) {
+        if (!first && !eat(p, ',')) return syntax(p, "',' or '}'");
         if ((rc = parse_string(p, &key)) != VAE_OK) return rc;
         if (!eat(p, ':')) return syntax(p, "':'");
-        while (w < 3 && strcmp(key, keys[w])) w++;
-        if (w == 3)
-            return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": unknown key \"%s\"", tn, quote(qa, key));
-        if (have[w]++)
-            return fail(p->path, p->err, VAE_EFORMAT, "duplicate key \"%s\" in tensor \"%s\"", keys[w], tn);
+        for (w = 0; w < 3 && strcmp(key, keys[w]); w++) {}
+        if (w == 3) return perr(p, "tensor \"%s\": unknown key \"%s\"", tn, quote(q, key));
+        if (have[w]++) return perr(p, "duplicate key \"%s\" in tensor \"%s\"", keys[w], tn);
         if (w == 0) {
-            if (peek(p) != '"') return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": dtype must be a string", tn);
+            if (peek(p) != '"') return perr(p, "tensor \"%s\": dtype must be a string", tn);
             if ((rc = parse_string(p, &dt)) != VAE_OK) return rc;
-            for (e.dtype = 0; e.dtype < (int)(sizeof dtypes / sizeof dtypes[0]); e.dtype++)
-                if (!strcmp(dt, dtypes[e.dtype].name)) break;
-            if (e.dtype == (int)(sizeof dtypes / sizeof dtypes[0]))
-                return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": unknown dtype \"%s\"", tn, quote(qa, dt));
+            for (e.dtype = 0; e.dtype < N_DTYPES && strcmp(dt, dtypes[e.dtype].name); e.dtype++) {}
+            if (e.dtype == N_DTYPES) return perr(p, "tensor \"%s\": unknown dtype \"%s\"", tn, quote(q, dt));
         } else if (w == 1) {
             if ((rc = parse_ints(p, tn, "shape", v, VAE_ST_MAX_DIMS, &cnt)) != VAE_OK) return rc;
             e.pub.ndim = cnt;
             for (int d = 0; d < cnt; d++) e.pub.shape[d] = (int64_t)v[d];
         } else {
             if ((rc = parse_ints(p, tn, "data_offsets", v, 2, &cnt)) != VAE_OK) return rc;
-            if (cnt != 2)
-                return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": data_offsets must have exactly 2 entries", tn);
             e.begin = v[0];
             e.end = v[1];
         }
     }
-    for (int w = 0; w < 3; w++)
-        if (!have[w]) return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": missing \"%s\"", tn, keys[w]);
-
-    uint64_t numel, bits = (uint64_t)dtypes[e.dtype].bits;
-    char st[128];
-    shape_text(st, sizeof st, e.pub.shape, e.pub.ndim);
-    if (!numel_of(e.pub.shape, e.pub.ndim, &numel) || numel > UINT64_MAX / bits)
-        return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": shape %s overflows", tn, st);
-    if (numel * bits % 8)
-        return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": shape %s of %s is not a whole number of bytes",
-                    tn, st, dtypes[e.dtype].name);
-    if (e.begin > e.end)
-        return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": data_offsets [%llu,%llu] end before they begin",
-                    tn, (unsigned long long)e.begin, (unsigned long long)e.end);
-    if (e.end - e.begin != numel * bits / 8)
-        return fail(p->path, p->err, VAE_EFORMAT, "tensor \"%s\": data_offsets [%llu,%llu] do not match shape %s "
-                    "(%llu bytes)", tn, (unsigned long long)e.begin, (unsigned long long)e.end, st,
-                    (unsigned long long)(numel * bits / 8));
+    for (w = 0; w < 3; w++)
+        if (!have[w]) return perr(p, "tensor \"%s\": missing \"%s\"", tn, keys[w]);
+    if ((rc = check_entry(p, tn, &e)) != VAE_OK) return rc;
     if (f->n == f->cap) {
         int cap = f->cap ? 2 * f->cap : 16;
         entry *t = realloc(f->t, (size_t)cap * sizeof *t);
@@ -578,20 +537,19 @@ static int parse_tensor(parser *p, const char *name)
 static int parse_meta(parser *p)
 {
     vae__st_file *f = p->f;
-    char qa[72];
+    const char *k, *v;
+    char q[72];
     int rc;
-    if (!eat(p, '{')) return fail(p->path, p->err, VAE_EFORMAT, "__metadata__ must be an object of strings");
-    while (!eat(p, '}')) {
-        const char *k, *v;
-        if (f->nmeta > 0 && !eat(p, ',')) return syntax(p, "',' or '}'");
+    if (!eat(p, '{')) return perr(p, "__metadata__ must be an object of strings");
+    for (int first = 1; !eat(p, '}'); first = 0) {
+        if (!first && !eat(p, ',')) return syntax(p, "',' or '}'");
         if ((rc = parse_string(p, &k)) != VAE_OK) return rc;
         if (!eat(p, ':')) return syntax(p, "':'");
-        if (peek(p) != '"')
-            return fail(p->path, p->err, VAE_EFORMAT, "__metadata__ value for \"%s\" is not a string", quote(qa, k));
+        if (peek(p) != '"') return perr(p, "__metadata__ value for \"%s\" is not a string", quote(q, k));
         if ((rc = parse_string(p, &v)) != VAE_OK) return rc;
         if (f->nmeta == f->mcap) {
             int cap = f->mcap ? 2 * f->mcap : 16;
-            const char **m = realloc(f->meta, 2 * (size_t)cap * sizeof *m);
+            const char **m = realloc(f->meta, (size_t)cap * 2 * sizeof *m);
             if (!m) return fail(p->path, p->err, VAE_ENOMEM, "out of memory");
             f->meta = m;
             f->mcap = cap;
@@ -605,36 +563,25 @@ static int parse_meta(parser *p)
 static int parse_header(parser *p)
 {
     int c = peek(p), seen_meta = 0, rc;
-    if (c != '{')
-        return fail(p->path, p->err, VAE_EFORMAT, c < 0 ? "JSON header is empty" : "JSON header is not an object");
+    const char *key;
+    if (c != '{') return perr(p, "JSON header is %s", c < 0 ? "empty" : "not an object");
     p->i++;
     for (int first = 1; !eat(p, '}'); first = 0) {
-        const char *key;
         if (!first && !eat(p, ',')) return syntax(p, "',' or '}'");
         if ((rc = parse_string(p, &key)) != VAE_OK) return rc;
         if (!eat(p, ':')) return syntax(p, "':'");
-        if (!strcmp(key, "__metadata__")) {
-            if (seen_meta++)
-                return fail(p->path, p->err, VAE_EFORMAT, "duplicate key \"__metadata__\" in the JSON header");
-            rc = parse_meta(p);
-        } else {
-            rc = parse_tensor(p, key);
-        }
+        if (strcmp(key, "__metadata__")) rc = parse_tensor(p, key);
+        else if (seen_meta++) return perr(p, "duplicate key \"__metadata__\" in the JSON header");
+        else rc = parse_meta(p);
         if (rc != VAE_OK) return rc;
     }
-    if (peek(p) >= 0)
-        return fail(p->path, p->err, VAE_EFORMAT, "JSON header has data after the object, at offset %zu", p->i);
+    if (peek(p) >= 0) return perr(p, "JSON header has data after the object, at offset %zu", p->i);
     return VAE_OK;
 }
 
 static int cmp_entry_name(const void *a, const void *b)
 {
     return strcmp(((const entry *)a)->pub.name, ((const entry *)b)->pub.name);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int cmp_entry_offsets(const void *a, const void *b)
@@ -645,52 +592,50 @@ static int cmp_entry_offsets(const void *a, const void *b)
     return strcmp(x->pub.name, y->pub.name);
 }
 
-/* The checks that need the whole header: unique keys, tensors tiling the
- * data buffer exactly (no holes, overlaps or trailing bytes), dtypes. */
+/* The checks that need the whole header: unique keys, the tensors tiling the
+ * data buffer exactly (no holes, overlaps or trailing bytes), then dtypes, so
+ * that a malformed file is reported as such whatever its dtypes. */
 static int check_layout(const char *path, vae__st_file *f, uint64_t data_bytes, vae_error *err)
 {
     char qa[72], qb[72];
     int rc = VAE_OK;
-    qsort(f->t, (size_t)f->n, sizeof *f->t, cmp_entry_name);
+    uint64_t pos = 0;
+    if (f->n > 1) qsort(f->t, (size_t)f->n, sizeof *f->t, cmp_entry_name);
     for (int i = 1; i < f->n; i++)
         if (!strcmp(f->t[i - 1].pub.name, f->t[i].pub.name))
-            return fail(path, err, VAE_EFORMAT, "duplicate key \"%s\" in the JSON header", quote(qa, f->t[i].pub.name));
+            return fail(path, err, VAE_EFORMAT, "duplicate key \"%s\" in the JSON header",
+                        quote(qa, f->t[i].pub.name));
     const char **keys = malloc(((size_t)f->nmeta + 1) * sizeof *keys);
-    entry **ord = malloc(((size_t)f->n + 1) * sizeof *ord);
+    const entry **ord = malloc(((size_t)f->n + 1) * sizeof *ord);
     if (!keys || !ord) {
         rc = fail(path, err, VAE_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < f->nmeta; i++) keys[i] = f->meta[2 * i];
-    qsort(keys, (size_t)f->nmeta, sizeof *keys, cmp_str);
-    for (int i = 1; i < f->nmeta; i++)
-        if (!strcmp(keys[i - 1], keys[i])) {
+    if (f->nmeta > 1) qsort(keys, (size_t)f->nmeta, sizeof *keys, cmp_str);
+    for (int i = 1; i < f->nmeta && rc == VAE_OK; i++)
+        if (!strcmp(keys[i - 1], keys[i]))
             rc = fail(path, err, VAE_EFORMAT, "duplicate key \"%s\" in __metadata__", quote(qa, keys[i]));
-            goto done;
-        }
     for (int i = 0; i < f->n; i++) ord[i] = &f->t[i];
-    qsort(ord, (size_t)f->n, sizeof *ord, cmp_entry_offsets);
-    uint64_t pos = 0;
-    for (int i = 0; i < f->n && rc == VAE_OK; i++) {
+    if (f->n > 1) qsort(ord, (size_t)f->n, sizeof *ord, cmp_entry_offsets);
+    for (int i = 0; i < f->n && rc == VAE_OK; pos = ord[i++]->end) {
         const entry *e = ord[i];
-        if (e->begin != pos && i == 0)
+        unsigned long long b = e->begin, end = e->end;
+        if (b != pos && i == 0)
             rc = fail(path, err, VAE_EFORMAT, "tensor \"%s\": data_offsets [%llu,%llu] do not start at 0",
-                      quote(qa, e->pub.name), (unsigned long long)e->begin, (unsigned long long)e->end);
-        else if (e->begin != pos)
-            rc = fail(path, err, VAE_EFORMAT, "tensor \"%s\": data_offsets [%llu,%llu] %s tensor \"%s\", which ends at %llu",
-                      quote(qa, e->pub.name), (unsigned long long)e->begin, (unsigned long long)e->end,
-                      e->begin < pos ? "overlap" : "leave a hole after", quote(qb, ord[i - 1]->pub.name),
+                      quote(qa, e->pub.name), b, end);
+        else if (b != pos)
+            rc = fail(path, err, VAE_EFORMAT, "tensor \"%s\": data_offsets [%llu,%llu] %s tensor \"%s\", "
+                      "which ends at %llu", quote(qa, e->pub.name), b, end,
+                      b < pos ? "overlap" : "leave a hole after", quote(qb, ord[i - 1]->pub.name),
                       (unsigned long long)pos);
-        pos = e->end;
     }
-    if (rc != VAE_OK) goto done;
-    if (pos < data_bytes)
+    if (rc == VAE_OK && pos < data_bytes)
         rc = fail(path, err, VAE_EFORMAT, "%llu trailing bytes after the last tensor",
                   (unsigned long long)(data_bytes - pos));
-    else if (pos > data_bytes)
+    else if (rc == VAE_OK && pos > data_bytes)
         rc = fail(path, err, VAE_EFORMAT, "truncated: the tensors need %llu data bytes, the file has %llu",
                   (unsigned long long)pos, (unsigned long long)data_bytes);
-    /* last, so that a malformed file is reported as such whatever its dtypes */
     for (int i = 0; i < f->n && rc == VAE_OK; i++)
         if (strcmp(dtypes[ord[i]->dtype].name, "F32"))
             rc = fail(path, err, VAE_EUNSUPPORTED, "tensor \"%s\" has dtype %s; only F32 is supported",
@@ -708,8 +653,7 @@ static int read_all(int fd, void *dst, uint64_t len)
     while (len > 0) {
         ssize_t r = read(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return errno ? errno : EIO;
-        if (r == 0) return -1;
+        if (r <= 0) return r == 0 ? -1 : errno ? errno : EIO;
         p += r;
         len -= (uint64_t)r;
     }
@@ -722,19 +666,20 @@ static int read_failed(const char *path, int e, vae_error *err)
     return fail(path, err, VAE_EIO, "read failed: %s", strerror(e));
 }
 
-/* Validation in the reference reader's order (reliability.md 1.1): sizes,
- * header length, UTF-8, JSON and types, then the layout; data is read last. */
+/* The checks come in the reference reader's order (reliability.md 1.1):
+ * sizes and header length, UTF-8, JSON and types, the layout; data last. */
 static int read_fd(const char *path, int fd, vae__st_file *f, vae_error *err)
 {
     struct stat sb;
-    unsigned char len8[8];
-    int e;
+    unsigned char len8[8], *h, *nul;
+    int e, rc = VAE_OK;
+    uint64_t size, hlen = 0;
+    size_t bad;
     if (fstat(fd, &sb) != 0) return fail(path, err, VAE_EIO, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode)) return fail(path, err, VAE_EIO, "not a regular file");
-    uint64_t size = (uint64_t)sb.st_size, hlen = 0;
-    if (size < 8)
-        return fail(path, err, VAE_EFORMAT, "not a safetensors file (%llu bytes, shorter than the 8-byte header length)",
-                    (unsigned long long)size);
+    if ((size = (uint64_t)sb.st_size) < 8)
+        return fail(path, err, VAE_EFORMAT, "not a safetensors file (%llu bytes, too short for the header "
+                    "length)", (unsigned long long)size);
     if (size > MAX_FILE)
         return fail(path, err, VAE_EFORMAT, "file size %llu exceeds the 16 GiB limit", (unsigned long long)size);
     if ((e = read_all(fd, len8, 8)) != 0) return read_failed(path, e, err);
@@ -743,43 +688,34 @@ static int read_fd(const char *path, int fd, vae__st_file *f, vae_error *err)
         return fail(path, err, VAE_EFORMAT, "not a safetensors file (header length %llu exceeds the limit %u)",
                     (unsigned long long)hlen, VAE_ST_MAX_HEADER);
     if (hlen > size - 8)
-        return fail(path, err, VAE_EFORMAT, "not a safetensors file (header length %llu exceeds the file size %llu)",
-                    (unsigned long long)hlen, (unsigned long long)size);
-
-    unsigned char *h = malloc((size_t)hlen + 1);
+        return fail(path, err, VAE_EFORMAT, "not a safetensors file (header length %llu exceeds the file "
+                    "size %llu)", (unsigned long long)hlen, (unsigned long long)size);
+    h = malloc((size_t)hlen + 1);
     f->pool = malloc((size_t)hlen + 1);
-    if (!h || !f->pool) {
-        free(h);
-        return fail(path, err, VAE_ENOMEM, "out of memory");
-    }
-    int rc = VAE_OK;
-    size_t bad;
-    if ((e = read_all(fd, h, hlen)) != 0) {
-        rc = read_failed(path, e, err);
-    } else if ((bad = utf8_check(h, (size_t)hlen)) != hlen) {
-        rc = fail(path, err, VAE_EFORMAT, "JSON header is not valid UTF-8 (byte 0x%02x at offset %zu)", h[bad], bad);
-    } else if ((bad = strlen((const char *)memset(h + hlen, 0, 1) - hlen)) != hlen) {
-        rc = fail(path, err, VAE_EFORMAT, "JSON header has a NUL byte at offset %zu (padding must be spaces)", bad);
-    } else {
-        parser p = {.path = path, .err = err, .s = h, .n = (size_t)hlen, .f = f};
-        rc = parse_header(&p);
-    }
+    if (!h || !f->pool) rc = fail(path, err, VAE_ENOMEM, "out of memory");
+    else if ((e = read_all(fd, h, hlen)) != 0) rc = read_failed(path, e, err);
+    else if ((bad = utf8_check(h, (size_t)hlen)) != hlen)
+        rc = fail(path, err, VAE_EFORMAT, "JSON header is not valid UTF-8 (byte 0x%02x at offset %zu)", h[bad],
+                  bad);
+    else if ((nul = memchr(h, 0, (size_t)hlen)) != NULL)
+        rc = fail(path, err, VAE_EFORMAT, "JSON header has a NUL byte at offset %zu (padding must be spaces)",
+                  (size_t)(nul - h));
+    else
+        rc = parse_header(&(parser){.path = path, .err = err, .s = h, .n = (size_t)hlen, .f = f});
     free(h);
     if (rc != VAE_OK || (rc = check_layout(path, f, size - 8 - hlen, err)) != VAE_OK) return rc;
 
-    /* Decoded into our own buffer: aligned whatever the header's length, and
-     * only as large as the data, with no second copy of the file. */
+    /* Read straight into our own float buffer: aligned whatever the header's
+     * length, and no second copy of the file in memory. */
     uint64_t bytes = size - 8 - hlen;
     if (bytes > SIZE_MAX - 4 || !(f->data = malloc((size_t)bytes + 4)))
-        return fail(path, err, VAE_ENOMEM, "out of memory for %llu bytes of tensor data", (unsigned long long)bytes);
+        return fail(path, err, VAE_ENOMEM, "out of memory for %llu bytes of tensor data",
+                    (unsigned long long)bytes);
     if ((e = read_all(fd, f->data, bytes)) != 0) return read_failed(path, e, err);
-    if (!host_is_le()) {
-        unsigned char *b = (unsigned char *)f->data;
-        for (uint64_t k = 0; k < bytes / 4; k++) {
-            uint32_t u = (uint32_t)b[4 * k] | (uint32_t)b[4 * k + 1] << 8 | (uint32_t)b[4 * k + 2] << 16 |
-                         (uint32_t)b[4 * k + 3] << 24;
-            memcpy(&f->data[k], &u, 4);
-        }
+    for (size_t k = 0; !host_is_le() && k < bytes / 4; k++) {
+        unsigned char *b = (unsigned char *)&f->data[k];
+        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        memcpy(&f->data[k], &u, 4);
     }
     for (int i = 0; i < f->n; i++) f->t[i].pub.data = f->data + f->t[i].begin / 4;
     return VAE_OK;
@@ -790,7 +726,7 @@ int vae__st_read(const char *path, vae__st_file **out, vae_error *err)
     if (!out) return vae__error(err, VAE_EINVAL, "safetensors: no output given");
     *out = NULL;
     if (!path) return vae__error(err, VAE_EINVAL, "safetensors: no path given");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return fail(path, err, errno == ENOENT || errno == ENOTDIR ? VAE_ENOENT : VAE_EIO, "cannot open: %s",
                     strerror(errno));
