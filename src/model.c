@@ -185,10 +185,7 @@ int vae__train_step_noise(vae_model *m, const float *x, int B, vae_stats *st)
     m->step++;
     vae__adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->net.n_params, &m->adam,
                      m->step);
-    if (st) {
-        st->loss += s.loss, st->rec += s.rec, st->kl += s.kl;
-        st->n += s.n;
-    }
+    add_stats(st, s.rec, s.kl, m->cfg.beta, B);
     return VAE_OK;
 }
 
