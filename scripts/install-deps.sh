@@ -7,5 +7,5 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake libopenblas-dev zlib1g-dev libpng-dev \
+    build-essential cmake libopenblas-dev libopenblas-openmp-dev zlib1g-dev libpng-dev \
     dataset-fashion-mnist >/dev/null

@@ -20,7 +20,6 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
     float bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, (double)t));
     float step = (float)(a->lr / bc1);
     float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
-#pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];

@@ -41,13 +41,14 @@ double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int
 void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
                          real kl_scale, int B, int d);
 
-/* Bernoulli log-likelihood from logits, stable for any logit:
+/* Bernoulli negative log-likelihood from logits, stable for any logit:
  * l = max(x,0) - x*t + log(1 + exp(-|x|)). Returns the sum over the batch;
- * rec_img (B) gets each image's sum over its D pixels when not NULL. */
+ * rec_img (B) gets each image's sum over its D pixels when not NULL, and
+ * prob (B,D) gets sigmoid(x) for the backward pass. */
 double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
-                               real *rec_img);
-/* dlogits = scale * (sigmoid(x) - t). */
-void vae__bce_logits_backward(real *dlogits, const real *logits, const real *target, real scale,
+                               real *rec_img, real *prob);
+/* dlogits = scale * (prob - t), prob from the forward pass. */
+void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n);
 
 /* ---------------------------------------------------------------- network */
@@ -70,6 +71,7 @@ typedef struct vae__net {
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
     real *eps, *z;             /* (B, d) */
     real *dbuf[2];             /* (B, max_width) back-propagation scratch */
+    real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
 } vae__net;
 
@@ -86,8 +88,10 @@ void vae__net_decode(vae__net *net, const real *z, int B);
  * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img). */
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
                       double *kl);
-/* Gradients of mean_b(rec_b + beta kl_b) added into net->grads; needs the
- * activations of the last vae__net_forward. */
-void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta);
+/* Gradients of loss_scale * sum_b (rec_b + beta kl_b) added into net->grads
+ * (loss_scale = 1/batch gives the batch mean, also when this call sees only
+ * a slice of the batch); needs the activations of the last vae__net_forward. */
+void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
+                       real loss_scale);
 
 #endif

@@ -113,9 +113,45 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
     return VAE_OK;
 }
 
+static void free_workers(vae_model *m)
+{
+    for (int t = 1; t < m->n_workers; t++) {
+        free(m->workers[t].grads);
+        free(m->workers[t].acts);
+    }
+    free(m->workers);
+    m->workers = NULL;
+    m->n_workers = 0;
+}
+
+/* One worker per thread the step will run on, allocated once (and again
+ * only when the thread count changes). */
+static int ensure_workers(vae_model *m, int n)
+{
+    if (n == m->n_workers) return VAE_OK;
+    free_workers(m);
+    m->workers = calloc((size_t)n, sizeof *m->workers);
+    if (!m->workers) return VAE_ENOMEM;
+    m->n_workers = n;
+    m->workers[0] = (vae__worker){.net = m->net, .grads = m->grads, .acts = m->acts};
+    for (int t = 1; t < n; t++) {
+        vae__worker *w = &m->workers[t];
+        w->net = m->net;
+        w->grads = malloc(m->net.n_params * sizeof(float));
+        w->acts = malloc(m->net.n_acts * sizeof(float));
+        if (!w->grads || !w->acts) {
+            free_workers(m);
+            return VAE_ENOMEM;
+        }
+        vae__net_bind(&w->net, m->params, w->grads, w->acts);
+    }
+    return VAE_OK;
+}
+
 void vae_model_free(vae_model *m)
 {
     if (!m) return;
+    free_workers(m);
     free(m->params);
     free(m->grads);
     free(m->adam_m);
@@ -158,13 +194,63 @@ static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
     st->n += B;
 }
 
-void vae__model_forward_backward(vae_model *m, const float *x, int B, vae_stats *st)
+/* The sum of a loss over the workers, in a fixed order. */
+static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 {
+    *rec = *kl = 0;
+    for (int t = 0; t < T; t++) *rec += m->workers[t].rec, *kl += m->workers[t].kl;
+}
+
+int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st)
+{
+    // Data-parallel: each thread takes a slice of the batch with single-threaded
+    // BLAS (OpenBLAS runs serially inside a parallel region), so one parallel
+    // region does the whole step and no thread waits on another's GEMM.
+    int T = omp_get_max_threads();
+    if (T > B) T = B;
+    if (ensure_workers(m, T))
+        return vae__model_error(m, VAE_ENOMEM, "out of memory for %d training threads", T);
+    int D = m->net.D, d = m->net.d, finite = 1;
+    float beta = m->cfg.beta, scale = 1.0f / B;
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
+        vae__net *net = &m->workers[t].net;
+        const float *xs = x + (size_t)r0 * D;
+        if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
+        memset(net->grads, 0, m->net.n_params * sizeof(float));
+        vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
+        vae__net_backward(net, xs, xs, b, beta, scale);
+#pragma omp barrier
+        double rec, kl;
+        worker_sums(m, T, &rec, &kl); // every thread reaches the same verdict
+        int ok = isfinite(rec + (double)beta * kl);
+        if (t == 0) finite = ok;
+        // Each thread owns a slice of the parameters: it sums the workers'
+        // gradients there (in a fixed order: reproducible for a thread count)
+        // and updates it in cache-sized chunks while the gradient is hot.
+        size_t n = m->net.n_params, p1 = n * (t + 1) / T, chunk = 4096;
+        for (size_t c = n * t / T; c < p1; c += chunk) {
+            size_t len = p1 - c < chunk ? p1 - c : chunk;
+            float *g = m->grads + c;
+            for (int w = 1; w < T; w++) {
+                const float *gw = m->workers[w].grads + c;
+                for (size_t i = 0; i < len; i++) g[i] += gw[i];
+            }
+            if (update && ok)
+                vae__adam_update(m->params + c, g, m->adam_m + c, m->adam_v + c, len, &m->adam,
+                                 m->step + 1);
+        }
+    }
     double rec, kl;
-    memset(m->grads, 0, m->net.n_params * sizeof(float));
-    vae__net_forward(&m->net, x, x, B, &rec, &kl);
-    vae__net_backward(&m->net, x, x, B, m->cfg.beta);
-    add_stats(st, rec, kl, m->cfg.beta, B);
+    worker_sums(m, T, &rec, &kl);
+    if (!finite)
+        return vae__model_error(m, VAE_ENUMERIC,
+                                "the loss became %g at step %ld; weights left unchanged "
+                                "(try a lower --lr)", rec + (double)beta * kl, m->step + 1);
+    if (update) m->step++;
+    add_stats(st, rec, kl, beta, B);
+    return VAE_OK;
 }
 
 static int check_batch(vae_model *m, const void *x, int B, int max)
@@ -174,27 +260,12 @@ static int check_batch(vae_model *m, const void *x, int B, int max)
     return VAE_OK;
 }
 
-int vae__train_step_noise(vae_model *m, const float *x, int B, vae_stats *st)
-{
-    vae_stats s = {0};
-    vae__model_forward_backward(m, x, B, &s);
-    if (!isfinite(s.loss))
-        return vae__model_error(m, VAE_ENUMERIC,
-                                "the loss became %g at step %ld; weights left unchanged "
-                                "(try a lower --lr)", s.loss, m->step + 1);
-    m->step++;
-    vae__adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->net.n_params, &m->adam,
-                     m->step);
-    add_stats(st, s.rec, s.kl, m->cfg.beta, B);
-    return VAE_OK;
-}
-
 int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
     int rc = check_batch(m, x, B, m->net.max_batch);
     if (rc) return rc;
     fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
-    return vae__train_step_noise(m, x, B, st);
+    return vae__model_step(m, x, B, 1, st);
 }
 
 int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)

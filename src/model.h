@@ -6,13 +6,23 @@
 #include "internal.h"
 #include "layers.h"
 
+/* A training thread's share of a step: its own activations and gradients,
+ * the shared weights. Worker 0 is the model's own net. */
+typedef struct vae__worker {
+    vae__net net;
+    float *grads, *acts;  /* owned for workers 1..n-1 */
+    double rec, kl;       /* the slice's loss sums */
+} vae__worker;
+
 struct vae_model {
     vae_config cfg;
     vae__net net;         /* views into the buffers below */
     float *params;        /* n_params: weights, one flat buffer */
-    float *grads;         /* n_params */
+    float *grads;         /* n_params: the batch's gradient */
     float *adam_m, *adam_v; /* n_params each */
     float *acts;          /* net.n_acts: activations for max_batch */
+    vae__worker *workers; /* n_workers data-parallel slices of a step */
+    int n_workers;
     vae_adam adam;
     long step;
     vae_rng rng;          /* reparameterisation noise of training */
@@ -20,18 +30,17 @@ struct vae_model {
     vae_error err;
 };
 
-/* One Adam step (t counts from 1). */
+/* One Adam step (t counts from 1) over n values; serial: the caller splits
+ * the parameters between threads. */
 void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
                       long t);
 
-/* Forward and backward with the noise already in m->net.eps; gradients are
- * zeroed first. Adds the batch sums to *st. Used by vae_train_step and the
- * reference tests. */
-void vae__model_forward_backward(vae_model *m, const float *x, int B, vae_stats *st);
-
-/* vae_train_step with the noise already in m->net.eps (the reference tests
- * supply PyTorch's). */
-int vae__train_step_noise(vae_model *m, const float *x, int B, vae_stats *st);
+/* A training step with the noise already in m->net.eps, split over the
+ * OpenMP threads: forward, backward (m->grads gets the batch's gradient)
+ * and, when update is set and the loss is finite, the Adam update. Adds the
+ * batch sums to *st. vae_train_step draws the noise and calls this; the
+ * reference tests supply PyTorch's noise. */
+int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
 
 /* Sets m->err and returns code. */
 int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3, 4);

@@ -41,9 +41,9 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
     net->n_params = off;
     net->max_width = widest;
-    // eps, z, two scratch buffers, per-image rec and kl
+    // eps, z, two scratch buffers, probabilities, per-image rec and kl
     net->n_acts = acts + 2 * (size_t)max_batch * net->d + 2 * (size_t)max_batch * widest +
-                  2 * (size_t)max_batch;
+                  (size_t)max_batch * net->D + 2 * (size_t)max_batch;
     return 0;
 }
 
@@ -60,6 +60,7 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->z = acts, acts += B * net->d;
     net->dbuf[0] = acts, acts += B * net->max_width;
     net->dbuf[1] = acts, acts += B * net->max_width;
+    net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
     net->kl_img = acts;
 }
@@ -88,7 +89,8 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
     vae__net_encode(net, x, B);
     *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
     vae__net_decode(net, net->z, B);
-    *rec = vae__bce_logits_forward(net->act[net->n_layers - 1], target, B, net->D, net->rec_img);
+    *rec = vae__bce_logits_forward(net->act[net->n_layers - 1], target, B, net->D, net->rec_img,
+                                   net->prob);
 }
 
 /* Back-propagates dcur (gradient at the output of layer last) down to the
@@ -107,14 +109,14 @@ static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, 
     return dcur;
 }
 
-void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta)
+void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
+                       real loss_scale)
 {
     int out = net->n_layers - 1, k = net->k;
-    real scale = (real)1 / B; // the loss is the batch mean
     real *d = net->dbuf[0];
-    vae__bce_logits_backward(d, net->act[out], target, scale, (size_t)B * net->D);
+    vae__bce_logits_backward(d, net->prob, target, loss_scale, (size_t)B * net->D);
     real *dz = backward_range(net, d, net->z, B, k + 1, out);
     real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
-    vae__gauss_backward(dhead, net->act[k], net->eps, dz, scale * beta, B, net->d);
+    vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta, B, net->d);
     backward_range(net, dhead, x, B, 0, k);
 }

@@ -15,12 +15,14 @@ typedef double real;
 #define real_exp exp
 #define real_log1p log1p
 #define real_sqrt sqrt
+#define real_fabs fabs
 #else
 typedef float real;
 #define real_gemm cblas_sgemm
 #define real_exp expf
 #define real_log1p log1pf
 #define real_sqrt sqrtf
+#define real_fabs fabsf
 #endif
 
 #endif

@@ -144,22 +144,23 @@ typedef struct { double *x, *t; } bce_ctx;
 static double bce_loss(void *p)
 {
     bce_ctx *c = p;
-    return 0.25 * vae__bce_logits_forward(c->x, c->t, BB, BD, NULL);
+    double prob[BB * BD];
+    return 0.25 * vae__bce_logits_forward(c->x, c->t, BB, BD, NULL, prob);
 }
 
 static void test_bce(void)
 {
     bce_ctx c = {rand_vec(BB * BD, -6, 6), rand_vec(BB * BD, 0, 1)};
-    double g[BB * BD], num[BB * BD], per[BB];
-    vae__bce_logits_backward(g, c.x, c.t, 0.25, BB * BD);
+    double g[BB * BD], num[BB * BD], per[BB], prob[BB * BD];
+    double sum = vae__bce_logits_forward(c.x, c.t, BB, BD, per, prob);
+    vae__bce_logits_backward(g, prob, c.t, 0.25, BB * BD);
     numeric_grad(num, c.x, BB * BD, bce_loss, &c);
     CHECK(max_rel_err(g, num, BB * BD) < 1e-7);
-    double sum = vae__bce_logits_forward(c.x, c.t, BB, BD, per);
     CHECK_NEAR(sum, per[0] + per[1] + per[2], 1e-12);
     // stable at extreme logits: -t log s(x) - (1-t) log(1-s(x)) without overflow
-    double big[2] = {500, -500}, t[2] = {0, 0}, gb[2];
-    CHECK_NEAR(vae__bce_logits_forward(big, t, 1, 2, NULL), 500, 1e-9);
-    vae__bce_logits_backward(gb, big, t, 1, 2);
+    double big[2] = {500, -500}, t[2] = {0, 0}, gb[2], pb[2];
+    CHECK_NEAR(vae__bce_logits_forward(big, t, 1, 2, NULL, pb), 500, 1e-9);
+    vae__bce_logits_backward(gb, pb, t, 1, 2);
     CHECK_NEAR(gb[0], 1, 1e-12);
     CHECK_NEAR(gb[1], 0, 1e-12);
     free(c.x), free(c.t);
@@ -191,7 +192,7 @@ static void check_net(int n_hidden, const int *hidden, double beta)
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
     for (int i = 0; i < c.B * c.net.d; i++) c.net.eps[i] = vae_rng_normal(&rng);
     net_loss(&c);
-    vae__net_backward(&c.net, c.x, c.x, c.B, beta);
+    vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
     double err = max_rel_err(grads, num, c.net.n_params);
     if (err >= 1e-6) fprintf(stderr, "whole net, %d hidden: max rel err %g\n", n_hidden, err);
