@@ -113,7 +113,7 @@ def main():
                 tkl += kl.sum().item()
         n = test.shape[0]
         print(f"epoch {epoch}/{a.epochs}  train: loss {tot / train.shape[0]:.3f} | test: -elbo "
-              f"{(trec + tkl) / n:.3f} rec {trec / n:.3f} kl {tkl / n:.3f} | {secs:.2f}s, "
+              f"{(trec + tkl) / n:.3f} rec {trec / n:.3f} kl {tkl / n:.3f} | {secs:.3f}s, "
               f"{train.shape[0] / secs:.0f} img/s", flush=True)
     if a.save:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

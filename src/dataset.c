@@ -148,14 +148,19 @@ void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n, int bi
         lut[v] = (float)v / 255.0f;
         if (binarize == VAE_BINARIZE_THRESHOLD) lut[v] = lut[v] > threshold ? 1.0f : 0.0f;
     }
+    if (binarize == VAE_BINARIZE_DYNAMIC) { // one sequential stream of draws
+        for (int i = 0; i < n; i++) {
+            const uint8_t *src = ds->images + (size_t)idx[i] * D;
+            float *dst = out + (size_t)i * D;
+            for (size_t j = 0; j < D; j++)
+                dst[j] = vae_rng_uniform(rng) < src[j] / 255.0 ? 1.0f : 0.0f;
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if ((size_t)n * D > 65536)
     for (int i = 0; i < n; i++) {
         const uint8_t *src = ds->images + (size_t)idx[i] * D;
         float *dst = out + (size_t)i * D;
-        if (binarize == VAE_BINARIZE_DYNAMIC) {
-            for (size_t j = 0; j < D; j++)
-                dst[j] = vae_rng_uniform(rng) < src[j] / 255.0 ? 1.0f : 0.0f;
-        } else {
-            for (size_t j = 0; j < D; j++) dst[j] = lut[src[j]];
-        }
+        for (size_t j = 0; j < D; j++) dst[j] = lut[src[j]];
     }
 }

@@ -16,6 +16,14 @@
 #define VAE_PRINTF(a, b)
 #endif
 
+/* Hot loops built for several x86 vector widths, picked at load time by the
+ * CPU (GNU ifunc); other compilers and targets get the portable build. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__gnu_linux__)
+#define VAE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VAE_VECTOR_CLONES
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
 /* Formats a one-line message into err (may be NULL), sets err->code and

@@ -1,5 +1,6 @@
 /* loss.c - the Gaussian posterior (reparameterisation + KL) and the
  * Bernoulli likelihood from logits, forward and backward (float or double). */
+#include "internal.h"
 #include "layers.h"
 
 #if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && !defined(VAE_REAL_DOUBLE)
@@ -56,6 +57,7 @@ void vae__gauss_backward(real *dhead, const real *head, const real *eps, const r
 
 /* One image: returns its summed loss, writes sigmoid(x) to p. Partial sums
  * of 64 pixels in real (vectorised), accumulated in double. */
+VAE_VECTOR_CLONES
 static double bce_row(const real *restrict x, const real *restrict t, real *restrict p, int D)
 {
     double s = 0;

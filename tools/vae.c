@@ -223,7 +223,7 @@ static const char train_help[] =
     "  --adam-beta2 F     [0.999]\n"
     "  --adam-eps F       [1e-08]\n"
     "  --seed N           seeds weights, shuffling, noise [1]\n"
-    "  --threads N        threads for BLAS and loops; 0 = all cores [1]\n"
+    "  --threads N        training threads; 0 = all cores [0]\n"
     "output:\n"
     "  --out DIR          output directory [runs/vae-<date>-<time>]\n"
     "  --force            write into --out even if it holds a checkpoint\n"
@@ -269,7 +269,6 @@ static void parse_train(int argc, char **argv, train_opts *o)
     o->batch = 128;
     o->samples = 64;
     o->seed = 1;
-    o->threads = 1; // measured fastest on 2 cores: see README, Performance
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
     int c;
