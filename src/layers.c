@@ -18,7 +18,8 @@ void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, cons
     if (dinp)
         real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1, dout, OUT, w, IN, 0,
                   dinp, IN);
-    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1, dout, OUT, inp, IN, 1, dw, IN);
+    real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1, dout, OUT, inp, IN, 0, dw, IN);
+    memset(db, 0, (size_t)OUT * sizeof *db);
     for (int i = 0; i < B; i++) {
         const real *row = dout + (size_t)i * OUT;
         for (int j = 0; j < OUT; j++) db[j] += row[j];

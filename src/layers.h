@@ -1,7 +1,8 @@
 /*
  * layers.h - forward/backward pairs of the network's building blocks and the
- * MLP VAE network assembled from them. All buffers are row-major; parameter
- * gradients are accumulated (+=), so callers zero them before a backward.
+ * MLP VAE network assembled from them. All buffers are row-major. Parameter
+ * gradients are written, not accumulated: one backward per step needs no
+ * zeroing pass, and the weight-gradient GEMM need not read its output.
  */
 #ifndef VAE_LAYERS_H
 #define VAE_LAYERS_H
@@ -21,7 +22,7 @@
 /* out (B,OUT) = inp (B,IN) . w^T + b;  w is (OUT,IN) as in nn.Linear. */
 void vae__linear_forward(real *out, const real *inp, const real *w, const real *b, int B, int IN,
                          int OUT);
-/* dinp (B,IN) = dout . w (skipped when dinp is NULL); dw += dout^T . inp; db += sum_b dout. */
+/* dinp (B,IN) = dout . w (skipped when dinp is NULL); dw = dout^T . inp; db = sum_b dout. */
 void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, int IN, int OUT);
 
@@ -88,7 +89,7 @@ void vae__net_decode(vae__net *net, const real *z, int B);
  * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img). */
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
                       double *kl);
-/* Gradients of loss_scale * sum_b (rec_b + beta kl_b) added into net->grads
+/* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads
  * (loss_scale = 1/batch gives the batch mean, also when this call sees only
  * a slice of the batch); needs the activations of the last vae__net_forward. */
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,

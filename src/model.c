@@ -218,7 +218,6 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         vae__net *net = &m->workers[t].net;
         const float *xs = x + (size_t)r0 * D;
         if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
-        memset(net->grads, 0, m->net.n_params * sizeof(float));
         vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
         vae__net_backward(net, xs, xs, b, beta, scale);
 #pragma omp barrier

@@ -75,6 +75,12 @@ fi
 "$VAE" train --data "$DATA" --epochs 2 --hidden 64 --latent 4 --batch 100 --threads 1 \
     --samples 16 --out "$T/run2" --quiet >/dev/null 2>&1
 cmp -s "$M" "$T/run2/model.safetensors" && ok || bad "the same seed gave a different checkpoint"
+# ... also when the batch is split over threads (3, on any machine)
+for r in 3a 3b; do
+    "$VAE" train --data "$DATA" --epochs 1 --hidden 64 --latent 4 --batch 100 --threads 3 \
+        --samples 4 --out "$T/run$r" --quiet >/dev/null 2>&1
+done
+cmp -s "$T/run3a/model.safetensors" "$T/run3b/model.safetensors" && ok || bad "3 threads: runs differ"
 
 # --- bad input: one line, non-zero exit, nothing written
 expect_fail "missing data dir" "/nonexistent/dir.*dataset-fashion-mnist" \
