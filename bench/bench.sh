@@ -43,6 +43,7 @@ echo "data: $DATA, $EPOCHS epoch(s), default model 784-400-20-400-784, batch 128
 # the machine's limit
 P1=$("$PEAK" "$N" 1) PT=$("$PEAK" "$N" "$THREADS")
 echo "sgemm ceiling (OpenBLAS, ${N}^3): $P1 GFLOP/s on 1 thread, $PT GFLOP/s on $THREADS"
+echo "the GEMMs of a training step alone (batch 128 split over $THREADS threads): $("$BUILD/step_gemms" "$THREADS") GFLOP/s"
 
 # ours
 /usr/bin/time -v "$VAE" train --data "$DATA" --epochs "$EPOCHS" --threads "$THREADS" --quiet \
