@@ -74,6 +74,13 @@ VAE_API double vae_rng_uniform(vae_rng *r);      /* [0, 1), 53 bits */
 VAE_API double vae_rng_normal(vae_rng *r);       /* N(0, 1) */
 VAE_API uint64_t vae_rng_below(vae_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
 
+/* The state as text (VAE_RNG_TEXT bytes with the NUL) and back, exactly:
+ * for checkpoints. vae_rng_parse returns VAE_EINVAL and leaves r alone on
+ * malformed text. */
+#define VAE_RNG_TEXT 96
+VAE_API void vae_rng_format(const vae_rng *r, char out[VAE_RNG_TEXT]);
+VAE_API int vae_rng_parse(vae_rng *r, const char *text);
+
 /* ---------------------------------------------------------------- config */
 
 #define VAE_MAX_HIDDEN 8
@@ -132,18 +139,26 @@ VAE_API const vae_config *vae_model_config(const vae_model *m);
 VAE_API size_t vae_model_num_params(const vae_model *m);
 VAE_API int vae_model_input_size(const vae_model *m);  /* D */
 VAE_API int vae_model_max_batch(const vae_model *m);
+/* Resizes the activation buffers for batches up to max_batch; on failure
+ * the model is unchanged. */
+VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);
 
 /* Threads for BLAS and the element-wise loops (process-wide). 0 = all. */
 VAE_API void vae_set_threads(int n);
 
 VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
+VAE_API const vae_adam *vae_model_adam(const vae_model *m);
+/* Rescale each step's gradient to a global L2 norm of at most max_norm
+ * (0, the default, turns clipping off). */
+VAE_API void vae_model_set_grad_clip(vae_model *m, float max_norm);
 VAE_API long vae_model_step(const vae_model *m);   /* Adam steps taken */
 /* The training RNG (reparameterisation noise); savable state. */
 VAE_API vae_rng *vae_model_rng(vae_model *m);
 
 /* One training step on x (B x D, values in [0,1], B <= max_batch):
  * forward, backward of the mean per-image loss, one Adam update.
- * Adds the batch's summed terms to *st when st is not NULL. */
+ * Adds the batch's summed terms to *st when st is not NULL. A non-finite
+ * loss or gradient returns VAE_ENUMERIC and leaves the weights unchanged. */
 VAE_API int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st);
 
 /* Loss terms of x with z sampled from q(z|x) using rng; weights unchanged. */
@@ -162,7 +177,13 @@ VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
  * Atomic: a temporary file in the same directory is fsync'd and renamed. */
 VAE_API int vae_model_save(vae_model *m, const char *path, const char *const *meta);
 
-/* Loads a checkpoint written by vae_model_save. */
+/* As vae_model_save, plus everything training needs to continue exactly:
+ * the Adam moments (tensors optim.m.<name>, optim.v.<name>), the Adam
+ * settings, the step count, gradient clipping and the training RNG. */
+VAE_API int vae_model_save_checkpoint(vae_model *m, const char *path, const char *const *meta);
+
+/* Loads a file written by either; a checkpoint's training state comes back
+ * with it (otherwise the moments are zero and the step count is 0). */
 VAE_API int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *err);
 
 /* Metadata value from the loaded checkpoint, or NULL. */
@@ -196,6 +217,13 @@ VAE_API const char *vae_dataset_path(const vae_dataset *ds);     /* images file 
  * binarised as asked (rng is used only by VAE_BINARIZE_DYNAMIC). */
 VAE_API void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n,
                                int binarize, float threshold, vae_rng *rng, float *out);
+
+/* ------------------------------------------------------------------ files */
+
+/* Writes len bytes to path crash-safely: a temporary file in the same
+ * directory, fsync'd, renamed over path, the directory fsync'd. On failure
+ * (a full disk included) path is untouched and no temporary is left. */
+VAE_API int vae_write_file(const char *path, const void *data, size_t len, vae_error *err);
 
 /* --------------------------------------------------------------- pictures */
 

@@ -15,7 +15,7 @@ void vae_adam_default(vae_adam *a)
 
 VAE_VECTOR_CLONES
 void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
-                      long t)
+                      long t, float scale)
 {
     // bias corrections in double, as PyTorch computes them in Python floats
     double bc1 = 1.0 - pow(a->beta1, (double)t);
@@ -28,8 +28,9 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
         // into subnormals and stay there (0.9 x 1 ulp rounds back to 1 ulp),
         // and x86 subnormal arithmetic made epochs 1.6-2.3x slower. Such a
         // moment moves its weight by less than 1e-37: nothing is lost.
-        float mi = b1 * m[i] + (1 - b1) * g[i];
-        float vi = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        float gi = scale * g[i];
+        float mi = b1 * m[i] + (1 - b1) * gi;
+        float vi = b2 * v[i] + (1 - b2) * gi * gi;
         m[i] = fabsf(mi) < FLT_MIN ? 0.0f : mi;
         v[i] = vi < FLT_MIN ? 0.0f : vi;
         p[i] -= step * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));

@@ -16,25 +16,10 @@
 static const char *model_names[] = {"vae"};
 static const char *likelihood_names[] = {"bernoulli"};
 
-int vae_model_save(vae_model *m, const char *path, const char *const *meta)
+/* Copies the caller's key, value pairs after the n already in kv. */
+static int add_meta(vae_model *m, const char *path, const char **kv, int n,
+                    const char *const *meta)
 {
-    const vae_config *c = &m->cfg;
-    char num[8][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "";
-    for (int i = 0; i < c->n_hidden; i++)
-        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "",
-                 c->hidden[i]);
-    snprintf(num[0], 32, "%d", c->channels);
-    snprintf(num[1], 32, "%d", c->height);
-    snprintf(num[2], 32, "%d", c->width);
-    snprintf(num[3], 32, "%d", c->latent);
-    snprintf(num[4], 32, "%.9g", (double)c->beta);
-    snprintf(num[5], 32, "%ld", m->step);
-    const char *kv[2 * MAX_META + 1] = {
-        "format", CKPT_FORMAT, "format_version", CKPT_VERSION, "vae.channels", num[0],
-        "vae.height", num[1], "vae.width", num[2], "vae.hidden", hidden, "vae.latent", num[3],
-        "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
-        "vae.beta", num[4], "train.adam_steps", num[5]};
-    int n = 22;
     for (const char *const *p = meta; p && p[0] && p[1]; p += 2) {
         if (n + 2 > 2 * MAX_META)
             return vae__model_error(m, VAE_EINVAL, "%s: more than %d metadata entries", path,
@@ -43,14 +28,70 @@ int vae_model_save(vae_model *m, const char *path, const char *const *meta)
         kv[n++] = p[1];
     }
     kv[n] = NULL;
+    return VAE_OK;
+}
 
-    vae__param_view views[4 * VAE_MAX_LAYERS];
-    vae__st_tensor t[4 * VAE_MAX_LAYERS];
-    int nt = vae__model_tensors(m, views);
-    for (int i = 0; i < nt; i++)
-        t[i] = (vae__st_tensor){views[i].name, views[i].ndim, {views[i].shape[0], views[i].shape[1]},
-                                views[i].data};
+static int save(vae_model *m, const char *path, const char *const *meta, int with_state)
+{
+    const vae_config *c = &m->cfg;
+    char num[12][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
+    for (int i = 0; i < c->n_hidden; i++)
+        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "",
+                 c->hidden[i]);
+    snprintf(num[0], 32, "%d", c->channels);
+    snprintf(num[1], 32, "%d", c->height);
+    snprintf(num[2], 32, "%d", c->width);
+    snprintf(num[3], 32, "%d", c->latent);
+    snprintf(num[4], 32, "%.9g", (double)c->beta); // 9 digits: floats round-trip exactly
+    snprintf(num[5], 32, "%ld", m->step);
+    const char *kv[2 * MAX_META + 1] = {
+        "format", CKPT_FORMAT, "format_version", CKPT_VERSION, "vae.channels", num[0],
+        "vae.height", num[1], "vae.width", num[2], "vae.hidden", hidden, "vae.latent", num[3],
+        "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
+        "vae.beta", num[4], "train.adam_steps", num[5]};
+    int n = 22;
+    if (with_state) {
+        snprintf(num[6], 32, "%.9g", (double)m->adam.lr);
+        snprintf(num[7], 32, "%.9g", (double)m->adam.beta1);
+        snprintf(num[8], 32, "%.9g", (double)m->adam.beta2);
+        snprintf(num[9], 32, "%.9g", (double)m->adam.eps);
+        snprintf(num[10], 32, "%.9g", (double)m->clip_norm);
+        vae_rng_format(&m->rng, rng);
+        const char *st[] = {"optim.lr", num[6], "optim.beta1", num[7], "optim.beta2", num[8],
+                            "optim.eps", num[9], "optim.clip_norm", num[10], "train.rng", rng};
+        memcpy(kv + n, st, sizeof st);
+        n += 12;
+    }
+    int rc = add_meta(m, path, kv, n, meta);
+    if (rc) return rc;
+
+    // the weights, then (for a checkpoint) the moments under the same names
+    vae__param_view v[3][4 * VAE_MAX_LAYERS];
+    vae__st_tensor t[3 * 4 * VAE_MAX_LAYERS];
+    int nv = vae__model_tensors(m, v[0]), nt = 0;
+    for (int k = 0; k < (with_state ? 3 : 1); k++)
+        for (int i = 0; i < nv; i++) {
+            v[k][i] = v[0][i];
+            if (k) {
+                const float *buf = k == 1 ? m->adam_m : m->adam_v;
+                v[k][i].data = (float *)buf + (v[0][i].data - m->params);
+                snprintf(v[k][i].name, sizeof v[k][i].name, "optim.%c.%.36s", k == 1 ? 'm' : 'v',
+                         v[0][i].name);
+            }
+            t[nt++] = (vae__st_tensor){v[k][i].name, v[k][i].ndim,
+                                       {v[k][i].shape[0], v[k][i].shape[1]}, v[k][i].data};
+        }
     return vae__st_write(path, t, nt, kv, &m->err);
+}
+
+int vae_model_save(vae_model *m, const char *path, const char *const *meta)
+{
+    return save(m, path, meta, 0);
+}
+
+int vae_model_save_checkpoint(vae_model *m, const char *path, const char *const *meta)
+{
+    return save(m, path, meta, 1);
 }
 
 /* Parses a whole decimal int in [lo, hi]. */
@@ -125,6 +166,59 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     return VAE_OK;
 }
 
+/* Copies tensor `name` of f into dst after checking its shape against view
+ * and that its values are finite (and >= 0 when nonneg: second moments). */
+static int load_tensor(const vae__st_file *f, const char *path, const char *name,
+                       const vae__param_view *view, float *dst, int nonneg, vae_error *err)
+{
+    const vae__st_tensor *t = vae__st_find(f, name);
+    if (!t) return vae__error(err, VAE_ESHAPE, "%s: tensor %s is missing", path, name);
+    if (t->ndim != view->ndim || t->shape[0] != view->shape[0] ||
+        (view->ndim == 2 && t->shape[1] != view->shape[1]))
+        return vae__error(err, VAE_ESHAPE, "%s: tensor %s has the wrong shape for the model", path,
+                          name);
+    size_t n = (size_t)view->shape[0] * (view->ndim == 2 ? (size_t)view->shape[1] : 1);
+    for (size_t j = 0; j < n; j++)
+        if (!isfinite(t->data[j]) || (nonneg && t->data[j] < 0))
+            return vae__error(err, VAE_ENUMERIC, "%s: tensor %s holds %s value", path, name,
+                              isfinite(t->data[j]) ? "a negative" : "a non-finite");
+    memcpy(dst, t->data, n * sizeof(float));
+    return VAE_OK;
+}
+
+/* Parses a finite float in [lo, hi]. */
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (*end || errno || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The training state of a checkpoint: Adam settings, step count, RNG. */
+static int state_from_meta(const vae__st_file *f, const char *path, vae_model *m, vae_error *err)
+{
+    const char *bad = NULL, *steps = vae__st_meta(f, "train.adam_steps");
+    char *end;
+    errno = 0;
+    m->step = steps ? strtol(steps, &end, 10) : -1;
+    if (!steps || !*steps || *end || errno || m->step < 0) bad = "train.adam_steps";
+    else if (parse_float(vae__st_meta(f, "optim.lr"), 0, 10, &m->adam.lr)) bad = "optim.lr";
+    else if (parse_float(vae__st_meta(f, "optim.beta1"), 0, 1, &m->adam.beta1)) bad = "optim.beta1";
+    else if (parse_float(vae__st_meta(f, "optim.beta2"), 0, 1, &m->adam.beta2)) bad = "optim.beta2";
+    else if (parse_float(vae__st_meta(f, "optim.eps"), 0, 1, &m->adam.eps)) bad = "optim.eps";
+    else if (parse_float(vae__st_meta(f, "optim.clip_norm"), 0, 1e30f, &m->clip_norm))
+        bad = "optim.clip_norm";
+    else if (vae_rng_parse(&m->rng, vae__st_meta(f, "train.rng"))) bad = "train.rng";
+    if (bad)
+        return vae__error(err, VAE_EFORMAT, "%s: training-state entry %s is missing or invalid",
+                          path, bad);
+    return VAE_OK;
+}
+
 int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *err)
 {
     *out = NULL;
@@ -139,32 +233,23 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
 
     vae__param_view v[4 * VAE_MAX_LAYERS];
     int nv = vae__model_tensors(m, v);
-    if (vae__st_count(f) != nv) {
-        rc = vae__error(err, VAE_ESHAPE, "%s: %d tensors, but this model has %d", path,
-                        vae__st_count(f), nv);
+    // weights alone, or weights and both Adam moments (a training checkpoint)
+    int with_state = vae__st_find(f, "optim.m.fc_mu.weight") != NULL;
+    if (vae__st_count(f) != (with_state ? 3 : 1) * nv) {
+        rc = vae__error(err, VAE_ESHAPE, "%s: %d tensors, but this model has %d (%d with its "
+                        "optimiser state)", path, vae__st_count(f), nv, 3 * nv);
         goto fail;
     }
-    for (int i = 0; i < nv; i++) {
-        const vae__st_tensor *t = vae__st_find(f, v[i].name);
-        if (!t) {
-            rc = vae__error(err, VAE_ESHAPE, "%s: tensor %s is missing", path, v[i].name);
-            goto fail;
+    for (int k = 0; k < (with_state ? 3 : 1); k++)
+        for (int i = 0; i < nv; i++) {
+            char name[64];
+            float *dst = k == 0 ? v[i].data
+                       : (k == 1 ? m->adam_m : m->adam_v) + (v[i].data - m->params);
+            snprintf(name, sizeof name, "%s%.40s", k == 0 ? "" : k == 1 ? "optim.m." : "optim.v.",
+                     v[i].name);
+            if ((rc = load_tensor(f, path, name, &v[i], dst, k == 2, err))) goto fail;
         }
-        if (t->ndim != v[i].ndim || t->shape[0] != v[i].shape[0] ||
-            (v[i].ndim == 2 && t->shape[1] != v[i].shape[1])) {
-            rc = vae__error(err, VAE_ESHAPE, "%s: tensor %s has the wrong shape for the model",
-                            path, v[i].name);
-            goto fail;
-        }
-        size_t n = (size_t)v[i].shape[0] * (v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1);
-        for (size_t j = 0; j < n; j++)
-            if (!isfinite(t->data[j])) {
-                rc = vae__error(err, VAE_ENUMERIC, "%s: tensor %s holds a non-finite value", path,
-                                v[i].name);
-                goto fail;
-            }
-        memcpy(v[i].data, t->data, n * sizeof(float));
-    }
+    if (with_state && (rc = state_from_meta(f, path, m, err))) goto fail;
     // keep the metadata for vae_model_meta (info, resume)
     int nm = vae__st_meta_count(f);
     m->meta = calloc(2 * (size_t)nm + 1, sizeof(char *));
@@ -182,8 +267,6 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
             goto fail;
         }
     }
-    const char *steps = vae_model_meta(m, "train.adam_steps");
-    if (steps) m->step = strtol(steps, NULL, 10);
     vae__st_free(f);
     *out = m;
     return VAE_OK;

@@ -80,3 +80,8 @@ done:
     free(tmp);
     return rc;
 }
+
+int vae_write_file(const char *path, const void *data, size_t len, vae_error *err)
+{
+    return vae__write_file_atomic(path, data, len, err);
+}

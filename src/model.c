@@ -148,6 +148,22 @@ static int ensure_workers(vae_model *m, int n)
     return VAE_OK;
 }
 
+int vae_model_set_max_batch(vae_model *m, int max_batch)
+{
+    if (max_batch < 1 || max_batch > 65536)
+        return vae__model_error(m, VAE_EINVAL, "batch size %d is outside 1..65536", max_batch);
+    vae__net net;
+    vae__net_layout(&net, &m->cfg, max_batch);
+    float *acts = calloc(net.n_acts, sizeof(float));
+    if (!acts) return vae__model_error(m, VAE_ENOMEM, "out of memory for batches of %d", max_batch);
+    free_workers(m); // sized for the old batch
+    free(m->acts);
+    m->acts = acts;
+    m->net = net;
+    vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    return VAE_OK;
+}
+
 void vae_model_free(vae_model *m)
 {
     if (!m) return;
@@ -169,6 +185,11 @@ size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+const vae_adam *vae_model_adam(const vae_model *m) { return &m->adam; }
+void vae_model_set_grad_clip(vae_model *m, float max_norm)
+{
+    m->clip_norm = max_norm > 0 && isfinite(max_norm) ? max_norm : 0;
+}
 long vae_model_step(const vae_model *m) { return m->step; }
 vae_rng *vae_model_rng(vae_model *m) { return &m->rng; }
 
@@ -221,32 +242,37 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
         vae__net_backward(net, xs, xs, b, beta, scale);
 #pragma omp barrier
-        double rec, kl;
-        worker_sums(m, T, &rec, &kl); // every thread reaches the same verdict
-        int ok = isfinite(rec + (double)beta * kl);
-        if (t == 0) finite = ok;
         // Each thread owns a slice of the parameters: it sums the workers'
-        // gradients there (in a fixed order: reproducible for a thread count)
-        // and updates it in cache-sized chunks while the gradient is hot.
-        size_t n = m->net.n_params, p1 = n * (t + 1) / T, chunk = 4096;
-        for (size_t c = n * t / T; c < p1; c += chunk) {
-            size_t len = p1 - c < chunk ? p1 - c : chunk;
-            float *g = m->grads + c;
-            for (int w = 1; w < T; w++) {
-                const float *gw = m->workers[w].grads + c;
-                for (size_t i = 0; i < len; i++) g[i] += gw[i];
-            }
-            if (update && ok)
-                vae__adam_update(m->params + c, g, m->adam_m + c, m->adam_v + c, len, &m->adam,
-                                 m->step + 1);
+        // gradients there, in a fixed order (reproducible for a thread count).
+        size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
+        double ss = 0;
+        for (int w = 1; w < T; w++) {
+            const float *gw = m->workers[w].grads;
+            for (size_t i = p0; i < p1; i++) m->grads[i] += gw[i];
         }
+        for (size_t i = p0; i < p1; i++) ss += (double)m->grads[i] * m->grads[i];
+        m->workers[t].sumsq = ss;
+#pragma omp barrier
+        // every thread reaches the same verdict from the same sums
+        double rec, kl, sumsq = 0;
+        worker_sums(m, T, &rec, &kl);
+        for (int w = 0; w < T; w++) sumsq += m->workers[w].sumsq;
+        double norm = sqrt(sumsq);
+        int ok = isfinite(rec + (double)beta * kl) && isfinite(norm);
+        float gscale = m->clip_norm > 0 && norm > m->clip_norm
+                           ? (float)(m->clip_norm / (norm + 1e-6)) : 1.0f;
+        if (t == 0) finite = ok, m->grad_norm = norm;
+        if (update && ok)
+            vae__adam_update(m->params + p0, m->grads + p0, m->adam_m + p0, m->adam_v + p0,
+                             p1 - p0, &m->adam, m->step + 1, gscale);
     }
     double rec, kl;
     worker_sums(m, T, &rec, &kl);
     if (!finite)
         return vae__model_error(m, VAE_ENUMERIC,
-                                "the loss became %g at step %ld; weights left unchanged "
-                                "(try a lower --lr)", rec + (double)beta * kl, m->step + 1);
+                                "step %ld: the loss is %g and the gradient norm %g; weights "
+                                "left unchanged (try a lower --lr or --clip-grad)",
+                                m->step + 1, rec + (double)beta * kl, m->grad_norm);
     if (update) m->step++;
     add_stats(st, rec, kl, beta, B);
     return VAE_OK;

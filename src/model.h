@@ -12,6 +12,7 @@ typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
     double rec, kl;       /* the slice's loss sums */
+    double sumsq;         /* squared norm of its share of the summed gradient */
 } vae__worker;
 
 struct vae_model {
@@ -24,16 +25,18 @@ struct vae_model {
     vae__worker *workers; /* n_workers data-parallel slices of a step */
     int n_workers;
     vae_adam adam;
+    float clip_norm;      /* 0: no gradient clipping */
+    double grad_norm;     /* of the last step, before clipping */
     long step;
     vae_rng rng;          /* reparameterisation noise of training */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_error err;
 };
 
-/* One Adam step (t counts from 1) over n values; serial: the caller splits
- * the parameters between threads. */
+/* One Adam step (t counts from 1) over n values with gradient scale * g;
+ * serial: the caller splits the parameters between threads. */
 void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
-                      long t);
+                      long t, float scale);
 
 /* A training step with the noise already in m->net.eps, split over the
  * OpenMP threads: forward, backward (m->grads gets the batch's gradient)

@@ -1,6 +1,9 @@
 /* rng.c - xoshiro256** seeded by splitmix64, uniforms and Box-Muller normals.
  * Our own generator so that a seed means the same numbers everywhere. */
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "vae.h"
 
@@ -61,4 +64,42 @@ double vae_rng_normal(vae_rng *r)
     r->spare = rad * sin(th);
     r->has_spare = 1;
     return rad * cos(th);
+}
+
+/* s0-s3 as hex words, then the spare normal's bits (0 when there is none). */
+void vae_rng_format(const vae_rng *r, char out[VAE_RNG_TEXT])
+{
+    uint64_t spare = 0;
+    if (r->has_spare) memcpy(&spare, &r->spare, sizeof spare);
+    snprintf(out, VAE_RNG_TEXT, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 ":%d:%016" PRIx64,
+             r->s[0], r->s[1], r->s[2], r->s[3], r->has_spare ? 1 : 0, spare);
+}
+
+static int hex64(const char *p, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+int vae_rng_parse(vae_rng *r, const char *text)
+{
+    vae_rng t = {{0}, 0, 0};
+    uint64_t spare;
+    if (!text || strlen(text) != 64 + 3 + 16 || text[64] != ':' || text[66] != ':' ||
+        (text[65] != '0' && text[65] != '1'))
+        return VAE_EINVAL;
+    for (int i = 0; i < 4; i++)
+        if (hex64(text + 16 * i, &t.s[i])) return VAE_EINVAL;
+    if (hex64(text + 67, &spare)) return VAE_EINVAL;
+    if (!(t.s[0] | t.s[1] | t.s[2] | t.s[3])) return VAE_EINVAL; // xoshiro's one dead state
+    t.has_spare = text[65] == '1';
+    if (t.has_spare) memcpy(&t.spare, &spare, sizeof spare);
+    *r = t;
+    return VAE_OK;
 }

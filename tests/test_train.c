@@ -87,10 +87,10 @@ int main(int argc, char **argv)
     CHECK(!same_params(m, m2));
     vae_model_free(m2);
 
-    // checkpoint round trip: bit-identical weights, config, metadata
-    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    // checkpoint round trip: bit-identical weights, config, metadata, state
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tmpdir);
     const char *meta[] = {"train.epoch", "3", "note", "a \"quoted\" value", NULL};
-    CHECK_EQ(vae_model_save(m, path, meta), VAE_OK);
+    CHECK_EQ(vae_model_save_checkpoint(m, path, meta), VAE_OK);
     CHECK_EQ(vae_model_load(path, 16, &loaded, &err), VAE_OK);
     CHECK(same_params(m, loaded));
     CHECK(!memcmp(vae_model_config(m), vae_model_config(loaded), sizeof(vae_config)));
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     // saving the loaded model again gives the same bytes
     char path2[4300];
     snprintf(path2, sizeof path2, "%s/again.safetensors", tmpdir);
-    CHECK_EQ(vae_model_save(loaded, path2, meta), VAE_OK);
+    CHECK_EQ(vae_model_save_checkpoint(loaded, path2, meta), VAE_OK);
     FILE *f1 = fopen(path, "rb"), *f2 = fopen(path2, "rb");
     int c1, c2, same = 1;
     do {
@@ -113,7 +113,35 @@ int main(int argc, char **argv)
     } while (c1 != EOF && c2 != EOF);
     fclose(f1), fclose(f2);
     CHECK(same);
+    // exact resume: the loaded checkpoint and the original train on identically
+    CHECK_EQ(vae_model_set_max_batch(loaded, B), VAE_OK);
+    train(m, train_ds, 1, B, x, VAE_BINARIZE_NONE);
+    train(loaded, train_ds, 1, B, x, VAE_BINARIZE_NONE);
+    CHECK(same_params(m, loaded));
+    CHECK(!memcmp(m->adam_m, loaded->adam_m, m->net.n_params * sizeof(float)));
+    CHECK_EQ(vae_model_step(loaded), vae_model_step(m));
     vae_model_free(loaded);
+    // a weights-only file loads with a fresh optimiser
+    snprintf(path2, sizeof path2, "%s/model.safetensors", tmpdir);
+    CHECK_EQ(vae_model_save(m, path2, NULL), VAE_OK);
+    CHECK_EQ(vae_model_load(path2, 16, &loaded, &err), VAE_OK);
+    CHECK(same_params(m, loaded));
+    CHECK_EQ(vae_model_step(loaded), 0);
+    vae_model_free(loaded);
+    // the RNG state survives its text form, spare normal included
+    {
+        vae_rng r1, r2;
+        char text[VAE_RNG_TEXT];
+        vae_rng_seed(&r1, 99);
+        vae_rng_normal(&r1); // leaves a spare
+        vae_rng_format(&r1, text);
+        CHECK_EQ(vae_rng_parse(&r2, text), VAE_OK);
+        CHECK(vae_rng_normal(&r1) == vae_rng_normal(&r2));
+        CHECK(vae_rng_u64(&r1) == vae_rng_u64(&r2));
+        text[5] = 'x';
+        CHECK_EQ(vae_rng_parse(&r2, text), VAE_EINVAL);
+        CHECK_EQ(vae_rng_parse(&r2, "0:0"), VAE_EINVAL);
+    }
 
     // weights of a 64-wide model under metadata that says 128: refused, with the reason
     vae_config other = cfg;
@@ -154,7 +182,7 @@ int main(int argc, char **argv)
         vae_adam_default(&a);
         int subnormal = 0;
         for (long t = 1; t <= 3000; t++) {
-            vae__adam_update(&p, &g, &am, &av, 1, &a, t);
+            vae__adam_update(&p, &g, &am, &av, 1, &a, t, 1.0f);
             subnormal |= fpclassify(am) == FP_SUBNORMAL || fpclassify(av) == FP_SUBNORMAL;
             g = 0;
         }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# test_resume.sh - exact resume and safe stops: a run stopped (at an epoch
+# end, mid-epoch, by SIGINT/SIGTERM, by SIGKILL) and resumed ends bit for bit
+# where an uninterrupted run does; the last checkpoint always loads.
+set -u
+VAE=$1
+DATA=$2/fmnist-small
+T=$(mktemp -d /tmp/vae-test-resume-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+train() { "$VAE" train --data "$DATA" --hidden 32 --latent 4 --batch 100 --threads 1 --quiet "$@"; }
+# metrics without the timing columns
+numbers() { sed 's/,"seconds".*//' "$1"; }
+same_run() { # same_run NAME DIR_A DIR_B
+    cmp -s "$2/model.safetensors" "$3/model.safetensors" && ok || bad "$1: weights differ"
+    cmp -s "$2/checkpoint.safetensors" "$3/checkpoint.safetensors" && ok || bad "$1: checkpoints differ"
+    [ "$(numbers "$2/metrics.jsonl")" = "$(numbers "$3/metrics.jsonl")" ] && ok || bad "$1: metrics differ"
+}
+
+train --epochs 4 --out "$T/straight" >/dev/null 2>&1 && ok || bad "straight run"
+
+# 2 epochs, stop, resume to 4
+train --epochs 2 --out "$T/halves" >/dev/null 2>&1
+"$VAE" train --resume "$T/halves/checkpoint.safetensors" --epochs 4 --quiet >/dev/null 2>"$T/err" \
+    && ok || bad "resume: $(cat "$T/err")"
+same_run "2+2 epochs" "$T/straight" "$T/halves"
+
+# stopped inside an epoch (step 7 of 20 per epoch), resumed from the directory
+train --epochs 4 --max-steps 7 --out "$T/mid" >/dev/null 2>"$T/err"
+[ $? -eq 0 ] && grep -q "stopped (--max-steps) at epoch 1, image 700" "$T/err" && ok || bad "max-steps: $(cat "$T/err")"
+"$VAE" train --resume "$T/mid" --quiet >/dev/null 2>&1 && ok || bad "resume mid-epoch"
+same_run "mid-epoch" "$T/straight" "$T/mid"
+
+# three threads and dynamic binarisation (the noise and data RNGs resume too)
+train --epochs 3 --threads 3 --binarize dynamic --out "$T/dyn" >/dev/null 2>&1
+train --epochs 3 --threads 3 --binarize dynamic --max-steps 31 --out "$T/dyn2" >/dev/null 2>&1
+"$VAE" train --resume "$T/dyn2" --quiet >/dev/null 2>&1 && ok || bad "resume, 3 threads"
+same_run "3 threads, dynamic" "$T/dyn" "$T/dyn2"
+
+# SIGINT / SIGTERM: finish the step, save, say how to go on, exit 130
+for sig in INT TERM; do
+    # exec: the signal must reach vae, not a subshell waiting for it
+    (exec "$VAE" train --data "$DATA" --hidden 32 --latent 4 --batch 100 --threads 1 --quiet \
+        --epochs 100000 --save-every 1 --out "$T/sig$sig" >/dev/null 2>"$T/err") &
+    pid=$!
+    for _ in $(seq 100); do [ -s "$T/sig$sig/checkpoint.safetensors" ] && break; sleep 0.05; done
+    sleep 0.2
+    kill -"$sig" $pid
+    wait $pid
+    rc=$?
+    [ $rc -eq 130 ] && ok || bad "SIG$sig: exit $rc"
+    grep -q "^interrupted at epoch .* saved .*checkpoint.safetensors" "$T/err" && ok || bad "SIG$sig message: $(cat "$T/err")"
+    grep -q "continue with: vae train --resume" "$T/err" && ok || bad "SIG$sig: no resume hint"
+    step=$("$VAE" info "$T/sig$sig/checkpoint.safetensors" | awk '/^adam_steps/ {print $2}')
+    [ -n "$step" ] && [ "$step" -gt 0 ] && ok || bad "SIG$sig: checkpoint does not load"
+    "$VAE" train --resume "$T/sig$sig" --max-steps $((step + 5)) --quiet >/dev/null 2>&1 && ok || bad "SIG$sig: resume"
+    after=$("$VAE" info "$T/sig$sig/checkpoint.safetensors" | awk '/^adam_steps/ {print $2}')
+    [ "$after" = $((step + 5)) ] && ok || bad "SIG$sig: resumed to step $after, not $((step + 5))"
+done
+ls -A "$T/sigINT" | grep -q '\.tmp\.' && bad "temporary files left after SIGINT" || ok
+# a second SIGINT stops at once, and what is on disk still loads
+(exec "$VAE" train --resume "$T/sigINT" --epochs 100000 --quiet >/dev/null 2>&1) &
+pid=$!
+sleep 0.5
+kill -INT $pid; kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] && ok || bad "double SIGINT: exit $rc"
+"$VAE" info "$T/sigINT/checkpoint.safetensors" >/dev/null 2>&1 && ok || bad "double SIGINT: checkpoint"
+
+# SIGKILL at random moments, ten times: the last checkpoint always loads
+train --epochs 100000 --save-every 1 --max-steps 1 --out "$T/kill" >/dev/null 2>&1
+for i in $(seq 10); do
+    "$VAE" train --resume "$T/kill" --max-steps 0 --quiet >/dev/null 2>&1 &
+    pid=$!
+    sleep "0.$((RANDOM % 3 + 1))"
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    "$VAE" info "$T/kill/checkpoint.safetensors" >/dev/null 2>"$T/err" && ok || bad "SIGKILL $i: $(cat "$T/err")"
+    "$VAE" info "$T/kill/model.safetensors" >/dev/null 2>&1 && ok || bad "SIGKILL $i: model.safetensors"
+done
+
+# what --resume refuses, with one line each
+expect_fail() {
+    local name=$1 pat=$2
+    shift 2
+    "$@" >/dev/null 2>"$T/err"
+    local rc=$?
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -qE -- "$pat" "$T/err"; then
+        bad "$name: exit $rc, '$(cat "$T/err")'"
+    else ok; fi
+}
+expect_fail "fixed flag" "--lr cannot be changed when resuming" "$VAE" train --resume "$T/halves" --lr 0.1
+expect_fail "weights only" "not a training checkpoint" "$VAE" train --resume "$T/halves/model.safetensors" --epochs 9
+expect_fail "already done" "already trained 4 epochs; pass --epochs" "$VAE" train --resume "$T/halves"
+mkdir -p "$T/other" && cp "$DATA"/t10k-* "$T/other/" && cp "$DATA/t10k-images-idx3-ubyte.gz" "$T/other/train-images-idx3-ubyte.gz"
+expect_fail "other data" "not the data this run was trained on" "$VAE" train --resume "$T/halves" --epochs 9 --data "$T/other"
+expect_fail "fresh run over a checkpoint" "already holds a checkpoint.*--resume" train --epochs 1 --out "$T/halves"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
