@@ -24,6 +24,8 @@ static char *dir_of(const char *path)
     return d;
 }
 
+long vae__fault_write_after = -1;
+
 int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_error *err)
 {
     const char *base = strrchr(path, '/');
@@ -49,7 +51,17 @@ int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_e
     const char *p = data;
     size_t left = len;
     while (left > 0) {
-        ssize_t w = write(fd, p, left);
+        size_t chunk = left;
+        if (vae__fault_write_after >= 0) { // the test hook: a disk that fills up here
+            size_t done = len - left, room = (size_t)vae__fault_write_after;
+            chunk = done < room ? (room - done < chunk ? room - done : chunk) : 0;
+            if (chunk == 0) {
+                errno = ENOSPC;
+                rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path, strerror(errno));
+                break;
+            }
+        }
+        ssize_t w = write(fd, p, chunk);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path,

@@ -37,6 +37,10 @@ int vae__error(vae_error *err, int code, const char *fmt, ...) VAE_PRINTF(3, 4);
  * failure (ENOSPC included) the temporary is removed and path is untouched. */
 int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_error *err);
 
+/* Test hook: when >= 0, vae__write_file_atomic fails with ENOSPC after
+ * writing this many bytes, as on a full disk. -1 (normal) otherwise. */
+extern long vae__fault_write_after;
+
 /* ----------------------------------------------------------------- IDX */
 
 #define VAE_IDX_MAX_BYTES ((uint64_t)1 << 32) /* cap on decompressed payload */

@@ -128,6 +128,39 @@ int main(int argc, char **argv)
     CHECK(same_params(m, loaded));
     CHECK_EQ(vae_model_step(loaded), 0);
     vae_model_free(loaded);
+    // a disk that fills up at any point of a save: an error naming the file
+    // and the reason, the previous checkpoint intact, no temporary left
+    {
+        FILE *f = fopen(path, "rb");
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        rewind(f);
+        char *before = malloc((size_t)size), *after = malloc((size_t)size + 1);
+        CHECK_EQ(fread(before, 1, (size_t)size, f), size);
+        fclose(f);
+        long cuts[] = {0, 1, 7, 8, 9, 100, 4096, size / 2, size - 1};
+        train(m, train_ds, 1, B, x, VAE_BINARIZE_NONE); // different weights to save
+        for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+            vae__fault_write_after = cuts[i];
+            int rc = vae_model_save_checkpoint(m, path, meta);
+            vae__fault_write_after = -1;
+            CHECK_EQ(rc, VAE_EIO);
+            CHECK(strstr(vae_model_errmsg(m), "No space left on device") != NULL);
+            CHECK(strstr(vae_model_errmsg(m), path) != NULL);
+            f = fopen(path, "rb");
+            size_t got = fread(after, 1, (size_t)size + 1, f);
+            fclose(f);
+            CHECK(got == (size_t)size && !memcmp(before, after, (size_t)size));
+            CHECK_EQ(vae_model_load(path, 16, &loaded, &err), VAE_OK);
+            vae_model_free(loaded);
+        }
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q tmp", tmpdir);
+        CHECK(system(cmd) != 0); // no temporary files left behind
+        free(before);
+        free(after);
+    }
+
     // the RNG state survives its text form, spare normal included
     {
         vae_rng r1, r2;
@@ -188,6 +221,42 @@ int main(int argc, char **argv)
         }
         CHECK(!subnormal);
         CHECK(am == 0);
+    }
+
+    // gradient clipping rescales the step's gradient to the norm asked for
+    {
+        vae_model *a, *c;
+        CHECK_EQ(vae_model_create(&cfg, B, 5, &a, &err), VAE_OK);
+        CHECK_EQ(vae_model_create(&cfg, B, 5, &c, &err), VAE_OK);
+        vae_model_set_grad_clip(c, 0.5f);
+        uint32_t idx[64];
+        for (int i = 0; i < B; i++) idx[i] = (uint32_t)i;
+        vae_dataset_batch(train_ds, idx, B, VAE_BINARIZE_NONE, 0, NULL, x);
+        CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
+        CHECK_EQ(vae_train_step(c, x, B, NULL), VAE_OK);
+        double norm = a->grad_norm, scale = 0.5 / (norm + 1e-6);
+        CHECK(norm > 0.5);
+        CHECK_NEAR(c->grad_norm, norm, 1e-9 * norm);
+        double worst = 0; // first moments are (1 - beta1) * the (clipped) gradient
+        for (size_t i = 0; i < a->net.n_params; i++)
+            worst = fmax(worst, fabs(c->adam_m[i] - scale * a->adam_m[i]) /
+                                    (fabs(a->adam_m[i]) * scale + 1e-12));
+        CHECK(worst < 1e-5);
+        vae_model_free(a);
+        vae_model_free(c);
+    }
+
+    // a non-finite loss stops the step with the weights untouched
+    {
+        float *keep = malloc(m->net.n_params * sizeof *keep);
+        memcpy(keep, m->params, m->net.n_params * sizeof *keep);
+        long step = vae_model_step(m);
+        x[5] = NAN;
+        CHECK_EQ(vae_train_step(m, x, B, NULL), VAE_ENUMERIC);
+        CHECK(strstr(vae_model_errmsg(m), "weights left unchanged") != NULL);
+        CHECK(!memcmp(keep, m->params, m->net.n_params * sizeof *keep));
+        CHECK_EQ(vae_model_step(m), step);
+        free(keep);
     }
 
     // bad configurations
