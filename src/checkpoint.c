@@ -71,12 +71,14 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     int nv = vae__model_tensors(m, v[0]), nt = 0;
     for (int k = 0; k < (with_state ? 3 : 1); k++)
         for (int i = 0; i < nv; i++) {
-            v[k][i] = v[0][i];
             if (k) {
+                const vae__param_view *w = &v[0][i];
                 const float *buf = k == 1 ? m->adam_m : m->adam_v;
-                v[k][i].data = (float *)buf + (v[0][i].data - m->params);
-                snprintf(v[k][i].name, sizeof v[k][i].name, "optim.%c.%.36s", k == 1 ? 'm' : 'v',
-                         v[0][i].name);
+                v[k][i] = (vae__param_view){"", w->ndim, {w->shape[0], w->shape[1]},
+                                            (float *)buf + (w->data - m->params)};
+                char name[sizeof w->name];
+                snprintf(name, sizeof name, "optim.%c.%.36s", k == 1 ? 'm' : 'v', w->name);
+                memcpy(v[k][i].name, name, sizeof name);
             }
             t[nt++] = (vae__st_tensor){v[k][i].name, v[k][i].ndim,
                                        {v[k][i].shape[0], v[k][i].shape[1]}, v[k][i].data};
