@@ -163,8 +163,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     if (bad)
         return vae__error(err, VAE_EFORMAT, "%s: metadata entry %s is missing or invalid", path,
                           bad);
-    int rc = vae_config_validate(c, err);
-    if (rc) return vae__error(err, rc, "%s: %s", path, err ? err->msg : "invalid configuration");
+    vae_error why; // formatted apart: err->msg must not be printed into itself
+    int rc = vae_config_validate(c, &why);
+    if (rc) return vae__error(err, rc, "%s: %s", path, why.msg);
     return VAE_OK;
 }
 
@@ -230,8 +231,25 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
     int rc = vae__st_read(path, &f, err);
     if (rc) return rc;
     rc = config_from_meta(f, path, &cfg, err);
-    if (!rc) rc = vae_model_create(&cfg, max_batch, 0, &m, err);
     if (rc) goto fail;
+    // the file must hold as many values as the configuration says before the
+    // model is allocated: memory stays in proportion to the file's size
+    vae__net net;
+    vae__net_layout(&net, &cfg, 1);
+    uint64_t held = 0;
+    for (int i = 0; i < vae__st_count(f); i++) {
+        const vae__st_tensor *t = vae__st_at(f, i);
+        uint64_t n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= (uint64_t)t->shape[d]; // the reader bounded these
+        held += n;
+    }
+    if (held != net.n_params && held != 3 * (uint64_t)net.n_params) {
+        rc = vae__error(err, VAE_ESHAPE, "%s: the tensors hold %llu values, but the model its "
+                        "metadata describes has %zu parameters", path, (unsigned long long)held,
+                        net.n_params);
+        goto fail;
+    }
+    if ((rc = vae_model_create(&cfg, max_batch, 0, &m, err))) goto fail;
 
     vae__param_view v[4 * VAE_MAX_LAYERS];
     int nv = vae__model_tensors(m, v);

@@ -426,13 +426,13 @@ int cmd_train(int argc, char **argv)
     uint32_t *perm = xmalloc(N * sizeof *perm);
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
     const vae_config *cfg = vae_model_config(m);
-    char hidden[128] = "";
+    char arch[160];
+    int len = snprintf(arch, sizeof arch, "%d", D);
     for (int i = 0; i < cfg->n_hidden; i++)
-        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "-" : "",
-                 cfg->hidden[i]);
-    fprintf(stderr, "%s %d-%s-%d VAE (%zu parameters) on %zu images of %dx%d from %s\n",
-            o.resume ? "resuming" : "training", D, hidden, cfg->latent, vae_model_num_params(m), N,
-            w, h, o.data);
+        len += snprintf(arch + len, sizeof arch - len, "-%d", cfg->hidden[i]);
+    snprintf(arch + len, sizeof arch - len, "-%d", cfg->latent);
+    fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
+            o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
     if (o.resume)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
