@@ -105,6 +105,11 @@ ln -s "$PWD/tests/data/fmnist-small" "$TMP/fmnist"
 cp "$TMP/o-fmnist/model.safetensors" "$OUT/checkpoint/fmnist-nohidden-z2"
 cp "$OUT/checkpoint/tiny-h4-z2" "$OUT/checkpoint/tiny-h4,3-z1" "$S/"
 cp "$S/metadata-only" "$S/empty" "$OUT/checkpoint/"
+# regressions (see crashes/README.md): a config of 2e9 parameters with no
+# tensors; an invalid channel count
+C='"format":"vae-checkpoint","format_version":"1","vae.height":"4096","vae.width":"4096","vae.hidden":"20","vae.latent":"20","vae.model":"vae","vae.likelihood":"bernoulli","vae.beta":"1"'
+st "{\"__metadata__\":{$C,\"vae.channels\":\"3\"}}" >"$OUT/checkpoint/checkpoint-oom-huge-config-no-tensors"
+st "{\"__metadata__\":{$C,\"vae.channels\":\"2\"}}" >"$OUT/checkpoint/checkpoint-ub-overlapping-vsnprintf-channels-2"
 
 # ---------------------------------------------------------------- round trip
 # The byte layout fuzz_roundtrip.c documents at its top.
