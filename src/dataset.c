@@ -33,7 +33,7 @@ static char *find_file(const char *dir, const char *prefix, const char *kind, in
     for (int gz = 0; gz < 2; gz++) {
         snprintf(p, len, "%s%s%s-%s-ubyte%s", dir, sep, prefix, kind, gz ? ".gz" : "");
         /* anything but "absent" is left for the IDX reader to report */
-        if (stat(p, &st) == 0 || errno != ENOENT) return p;
+        if (lstat(p, &st) == 0 || errno != ENOENT) return p; // a dangling link is there, and broken
     }
     free(p);
     *rc = VAE_ENOENT;

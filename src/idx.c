@@ -144,7 +144,7 @@ int vae__idx_read_u8(const char *path, int want_ndim, uint8_t **data, uint32_t *
     int direct = gzdirect(gz);
     if (direct && (uint64_t)st.st_size < hlen + total) {
         rc = vae__error(err, VAE_EFORMAT,
-                        "%s: truncated: expected %llu bytes of pixel data, got %llu", path,
+                        "%s: truncated: expected %llu bytes of data, got %llu", path,
                         (unsigned long long)total, (unsigned long long)(st.st_size - hlen));
         goto done;
     }
@@ -170,7 +170,7 @@ int vae__idx_read_u8(const char *path, int want_ndim, uint8_t **data, uint32_t *
     }
     if (have < total) {
         rc = vae__error(err, VAE_EFORMAT,
-                        "%s: truncated%s: expected %llu bytes of pixel data, got %zu", path,
+                        "%s: truncated%s: expected %llu bytes of data, got %zu", path,
                         direct ? "" : " gzip stream", (unsigned long long)total, have);
         goto done;
     }

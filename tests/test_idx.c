@@ -195,12 +195,12 @@ static void test_idx_files(void)
     /* under the cap but a lie: must fail without allocating the ~4 GB declared */
     const uint32_t lie[3] = {60000, 256, 256};
     expect_fail(write_idx("lie.gz", 1, 8, 3, lie, px, sizeof px), 3, VAE_EFORMAT,
-                "truncated gzip stream: expected 3932160000 bytes of pixel data, got 5000");
+                "truncated gzip stream: expected 3932160000 bytes of data, got 5000");
     expect_fail(write_idx("lie-raw", 0, 8, 3, lie, px, sizeof px), 3, VAE_EFORMAT,
-                "truncated: expected 3932160000 bytes of pixel data, got 5000");
+                "truncated: expected 3932160000 bytes of data, got 5000");
 
     expect_fail(write_raw("short", img, n - 1), 3, VAE_EFORMAT,
-                "truncated: expected 5000 bytes of pixel data, got 4999");
+                "truncated: expected 5000 bytes of data, got 4999");
     uint8_t *longer = malloc(n + 3);
     memcpy(longer, img, n);
     memcpy(longer + n, "abc", 3);

@@ -45,7 +45,7 @@ for sig in INT TERM; do
     (exec "$VAE" train --data "$DATA" --hidden 32 --latent 4 --batch 100 --threads 1 --quiet \
         --epochs 100000 --save-every 1 --out "$T/sig$sig" >/dev/null 2>"$T/err") &
     pid=$!
-    for _ in $(seq 100); do [ -s "$T/sig$sig/checkpoint.safetensors" ] && break; sleep 0.05; done
+    for _ in $(seq 600); do [ -s "$T/sig$sig/checkpoint.safetensors" ] && break; sleep 0.05; done
     sleep 0.2
     kill -"$sig" $pid
     wait $pid

@@ -2,6 +2,7 @@
  * batches and picture grids. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,8 +32,24 @@ void usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see '%s %s--help')\n", prog, cmd ? cmd : "");
+    fprintf(stderr, " (see '%s%s%s --help')\n", prog, cmd ? " " : "", cmd ? cmd : "");
     exit(2);
+}
+
+void bad_option(const char *cmd, int c, char **argv, const struct option *longopts)
+{
+    const char *arg = argv[optind - 1];
+    if (c == ':') usage_error(cmd, "option '%s' needs a value", arg);
+    if (optopt > 0 && optopt < 256) usage_error(cmd, "unknown option '-%c'", optopt);
+    for (const struct option *o = longopts; optopt && o->name; o++)
+        if (o->val == optopt) usage_error(cmd, "option '--%s' takes no value", o->name);
+    usage_error(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
+}
+
+const char *path_arg(const char *cmd, const char *flag, const char *s)
+{
+    if (!*s) usage_error(cmd, "%s needs a non-empty path", flag);
+    return s;
 }
 
 void *xmalloc(size_t n)

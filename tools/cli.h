@@ -13,7 +13,9 @@
 #if defined(__GNUC__)
 #define CLI_NORETURN __attribute__((noreturn, format(printf, 1, 2)))
 #define CLI_NORETURN2 __attribute__((noreturn, format(printf, 2, 3)))
+#define CLI_NORETURN3 __attribute__((noreturn))
 #else
+#define CLI_NORETURN3
 #define CLI_NORETURN
 #define CLI_NORETURN2
 #endif
@@ -28,6 +30,14 @@ void *xmalloc(size_t n);
 double now(void);
 /* Path of name inside dir, in a fresh string. */
 char *join(const char *dir, const char *name);
+
+struct option;
+/* The usage error for getopt_long's answer c (':' or '?'; the optstring
+ * must start with ':'): a missing value, an unknown option, a value given
+ * to a switch. */
+void bad_option(const char *cmd, int c, char **argv, const struct option *longopts) CLI_NORETURN3;
+/* s, or a usage error when the path is empty. */
+const char *path_arg(const char *cmd, const char *flag, const char *s);
 
 /* Whole-string numbers in [lo, hi], or a usage error naming the flag. */
 long parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi);

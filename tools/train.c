@@ -113,11 +113,11 @@ static void parse_train(int argc, char **argv, train_opts *o)
     vae_adam_default(&o->adam);
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         const char *a = optarg;
         if (c >= O_DATA && c < O_LAST) o->given[c] = 1;
         switch (c) {
-        case O_DATA: o->data = a; break;
+        case O_DATA: o->data = path_arg("train", "--data", a); break;
         case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, 1000000); break;
         case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
         case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
@@ -129,19 +129,17 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_CLIP: o->clip = (float)parse_double("train", "--clip-grad", a, 0, 1e30); break;
         case O_SEED: o->seed = (uint64_t)parse_long("train", "--seed", a, 0, 0x7fffffffffffffffL); break;
         case O_THREADS: o->threads = (int)parse_long("train", "--threads", a, 0, 1024); break;
-        case O_OUT: o->out = a; break;
+        case O_OUT: o->out = path_arg("train", "--out", a); break;
         case O_SAMPLES: o->samples = (int)parse_long("train", "--samples", a, 1, 1024); break;
         case O_QUIET: o->quiet = 1; break;
         case O_BIN: parse_binarize(a, o); break;
         case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, 1e6); break;
         case O_FORCE: o->force = 1; break;
-        case O_RESUME: o->resume = a; break;
+        case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
         case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
         case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
         case O_HELP: fputs(train_help, stdout); exit(0);
-        default:
-            if (optopt) usage_error("train", "option '%s' needs a value", argv[optind - 1]);
-            usage_error("train", "unknown option '%s'", argv[optind - 1]);
+        default: bad_option("train", c, argv, longopts);
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);

@@ -40,26 +40,27 @@ static const char recon_help[] =
 static int cmd_picture(int argc, char **argv, int recon)
 {
     const char *cmd = recon ? "reconstruct" : "sample";
-    static const struct option longopts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
-                                             {"seed", 1, 0, 's'},  {"scale", 1, 0, 'k'},
-                                             {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    static const struct option sample_opts[] = {{"model", 1, 0, 'm'}, {"seed", 1, 0, 's'},
+                                                {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+                                                {0, 0, 0, 0}};
+    static const struct option recon_opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
+                                               {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+                                               {0, 0, 0, 0}};
+    const struct option *longopts = recon ? recon_opts : sample_opts;
     const char *model = NULL, *data = DEFAULT_DATA, *out = recon ? "recon.png" : "samples.png";
     int n = recon ? 32 : 64, scale = 2, c;
     uint64_t seed = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:o:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'd': if (!recon) goto unknown; data = optarg; break;
-        case 's': if (recon) goto unknown; seed = (uint64_t)parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL); break;
+        case 'm': model = path_arg(cmd, "--model", optarg); break;
+        case 'd': data = path_arg(cmd, "--data", optarg); break;
+        case 's': seed = (uint64_t)parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL); break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
         case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
-        case 'o': out = optarg; break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(recon ? recon_help : sample_help, stdout); exit(0);
-        default:
-        unknown:
-            if (optopt && c == '?') usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-            usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        default: bad_option(cmd, c, argv, longopts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# bad_inputs.sh VAE TESTS_DATA_DIR - the bad-input suite (reliability.md §7):
+# broken IDX/gzip data directories, broken checkpoints, bad flags and
+# unwritable outputs, all generated here from the shipped subset and a tiny
+# model trained at the start. Every case must exit 1 or 2 (no crash), print
+# exactly one stderr line naming the offending file or flag, and leave no
+# output behind: nothing in $O, no temporary files anywhere under $T.
+# VERBOSE=1 prints each message that passed.
+set -u
+export LC_ALL=C # byte semantics for ${#h} and the patched headers
+VAE=$1
+TD=$2
+DATA=$TD/fmnist-small
+T=$(mktemp -d /tmp/vae-bad-inputs-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+O=$T/o # every output a failing command is asked for goes here; it must stay empty
+mkdir -p "$O" "$T/ck" "$T/raw"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+
+# expect_fail NAME PATTERN CMD...: exit 1 or 2, one stderr line matching
+# PATTERN (which names the file or flag), no output, no temporary files
+expect_fail() {
+    local name=$1 pat=$2
+    shift 2
+    "$@" >"$T/out.txt" 2>"$T/err.txt" </dev/null
+    local rc=$? lines left tmps
+    lines=$(wc -l <"$T/err.txt")
+    left=$(ls -A "$O")
+    tmps=$(find "$T" -name '*.tmp*' | head -3)
+    rm -rf "$O" && mkdir "$O"
+    find "$T" -name '*.tmp*' -exec rm -rf {} + 2>/dev/null
+    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then bad "$name: exit $rc: $(head -c 300 "$T/err.txt")"; return; fi
+    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(head -c 600 "$T/err.txt")"; return; fi
+    if ! grep -qE -- "$pat" "$T/err.txt"; then bad "$name: message '$(cat "$T/err.txt")' lacks /$pat/"; return; fi
+    if [ -n "$left" ]; then bad "$name: left output behind: $left"; return; fi
+    if [ -n "$tmps" ]; then bad "$name: left temporary files: $tmps"; return; fi
+    [ -n "${VERBOSE:-}" ] && echo "ok ($rc) $name: $(cat "$T/err.txt")"
+    ok
+}
+
+# --- byte helpers (printf, od, dd, gzip: no python)
+bytes() { local b; for b; do printf "\\x$(printf %02x $((b & 255)))"; done; }
+be32() { bytes $(($1 >> 24)) $(($1 >> 16)) $(($1 >> 8)) "$1"; }
+le64() { local i; for i in 0 1 2 3 4 5 6 7; do bytes $(($1 >> (8 * i))); done; }
+# poke FILE OFFSET BYTE...: overwrites bytes in place
+poke() { local f=$1 off=$2; shift 2; bytes "$@" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none; }
+# flip FILE OFFSET: inverts one byte
+flip() { poke "$1" "$2" $((255 ^ $(od -An -tu1 -j"$2" -N1 "$1"))); }
+size() { wc -c <"$1" | tr -d ' '; }
+# idx TYPE NDIM DIM...: an IDX header
+idx() { local t=$1 n=$2 d; shift 2; bytes 0 0 "$t" "$n"; for d; do be32 "$d"; done; }
+
+# --- data directories: $D is a fresh copy of the subset for each case
+D=$T/d
+mk() { rm -rf "$D"; mkdir -p "$D"; cp "$DATA"/*.gz "$D/"; }
+TI=train-images-idx3-ubyte TL=train-labels-idx1-ubyte SI=t10k-images-idx3-ubyte SL=t10k-labels-idx1-ubyte
+for f in $TI $TL $SI $SL; do gzip -dc "$DATA/$f.gz" >"$T/raw/$f"; done
+train_bad() { expect_fail "$1" "$2" "$VAE" train --data "$D" --epochs 1 --threads 1 --quiet --out "$O/run"; }
+# a raw file is found before the .gz, so these replace the training images
+mk; : >"$D/$TI"
+train_bad "IDX empty raw file" "$TI: no full IDX header \(file is 0 bytes\)"
+mk; : >"$D/$TI.gz"
+train_bad "IDX empty .gz file" "$TI.gz: no full IDX header"
+mk; gzip -c </dev/null >"$D/$TI.gz"
+train_bad "IDX gzip of nothing" "$TI.gz: no full IDX header \(decompressed data is 0 bytes\)"
+mk; head -c 10 "$T/raw/$TI" >"$D/$TI"
+train_bad "IDX header cut in the dims" "$TI: truncated header"
+mk; { bytes 1 2 8 3; tail -c +5 "$T/raw/$TI"; } >"$D/$TI"
+train_bad "IDX bad magic" "$TI: not IDX: magic 01 02 08 03"
+mk; gzip -c "$DATA/$TI.gz" >"$D/$TI.gz"
+train_bad "IDX gzip in gzip" "$TI.gz: .*double-compressed"
+mk; printf '<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n' >"$D/$TI.gz"
+train_bad "IDX HTML page" "$TI.gz: .*HTML/JSON page"
+mk; printf '{"error": "rate limited"}\n' | gzip >"$D/$TI.gz"
+train_bad "IDX JSON page (gzip)" "$TI.gz: .*HTML/JSON page"
+mk; { idx 13 3 10 2 2; head -c 160 /dev/zero; } >"$D/$TI"
+train_bad "IDX float32 type 0x0D" "$TI: IDX type 0x0D \(float32\) is not supported"
+mk; { idx 10 3 10 2 2; head -c 40 /dev/zero; } >"$D/$TI"
+train_bad "IDX unknown type 0x0A" "$TI: not IDX: unknown type byte 0x0A"
+mk; cp "$DATA/$TL.gz" "$D/$TI.gz"
+train_bad "IDX labels as images (rank 1)" "$TI.gz: expected 3 dimensions .*found 1"
+mk; { idx 8 255; } >"$D/$TI"
+train_bad "IDX rank 255" "$TI: expected 3 dimensions .*found 255"
+mk; { idx 8 3 0 28 28; } | gzip >"$D/$TI.gz"
+train_bad "IDX zero dimension" "$TI.gz: dimension 0 is 0"
+mk; idx 8 3 4294967295 4294967295 4294967295 >"$D/$TI"
+train_bad "IDX dims overflow 64 bits" "$TI: dimensions declare more than the [0-9]+-byte limit"
+mk; { idx 8 3 65535 65535 2; head -c 100 /dev/zero; } | gzip >"$D/$TI.gz"
+train_bad "IDX dims over the cap, tiny file" "$TI.gz: dimensions declare more than"
+mk; { idx 8 3 1000 1000 1000; head -c 100 /dev/zero; } | gzip >"$D/$TI.gz"
+train_bad "IDX gzip header claims 1 GB" "$TI.gz: truncated gzip stream: expected 1000000000 bytes"
+mk; head -c -1 "$T/raw/$TI" >"$D/$TI"
+train_bad "IDX raw truncated by 1 byte" "$TI: truncated: expected 1568000 bytes of data, got 1567999"
+mk; { cat "$T/raw/$TI"; printf 'x'; } >"$D/$TI"
+train_bad "IDX raw trailing byte" "$TI: 1 trailing bytes"
+mk; { cat "$T/raw/$TI"; head -c 100 /dev/zero; } | gzip >"$D/$TI.gz"
+train_bad "IDX gzip trailing bytes" "$TI.gz: trailing bytes after the 1568000 bytes"
+mk; head -c 1000 "$T/raw/$TI" | gzip >"$D/$TI.gz"
+train_bad "IDX gzip payload truncated" "$TI.gz: truncated gzip stream: expected 1568000 bytes of data, got 984"
+mk; head -c -100 "$DATA/$TI.gz" >"$D/$TI.gz"
+train_bad "IDX gzip cut by 100 bytes" "$TI.gz: truncated gzip stream"
+mk; head -c -4 "$DATA/$TL.gz" >"$D/$TL.gz"
+train_bad "IDX gzip without ISIZE (labels)" "$TL.gz: truncated gzip stream"
+mk; poke "$D/$TI.gz" 400000 0 255 0 255 0 255 0 255
+train_bad "IDX corrupt gzip (bytes overwritten)" "$TI.gz: corrupt gzip data"
+mk; flip "$D/$TI.gz" $(($(size "$D/$TI.gz") - 8))
+train_bad "IDX gzip CRC flipped" "$TI.gz: corrupt gzip data: incorrect data check"
+mk; flip "$D/$TI.gz" $(($(size "$D/$TI.gz") - 3))
+train_bad "IDX gzip length flipped" "$TI.gz: corrupt gzip data: incorrect length check"
+mk; poke "$D/$TI.gz" 3 255
+train_bad "IDX gzip reserved flags" "$TI.gz: corrupt gzip data"
+mk; cp "$DATA/$SL.gz" "$D/$TL.gz"
+train_bad "labels count mismatch" "$TL.gz: 500 labels but 2000 images"
+mk; cp "$DATA/$TI.gz" "$D/$TL.gz"
+train_bad "labels wrong rank" "$TL.gz: expected 1 dimensions .*found 3"
+mk; { idx 8 1 2000; head -c 1999 /dev/zero; } >"$D/$TL"
+train_bad "labels raw truncated" "$TL: truncated"
+mk; { idx 8 3 1 5000 5000; head -c 25000000 /dev/zero; } | gzip >"$D/$TI.gz"
+train_bad "images too large a side" "$TI.gz: images of 5000x5000 pixels exceed"
+mk; { idx 8 3 2 10 10; head -c 200 /dev/zero; } | gzip >"$D/$SI.gz"; rm "$D/$SL.gz"
+train_bad "test/train image size mismatch" "$SI.gz: test images are 10x10 but training images .*28x28"
+mk; cp "$DATA/$TL.gz" "$D/$SL.gz"
+train_bad "test labels count mismatch" "$SL.gz: 2000 labels but 500 images"
+mk; head -c 5000 "$DATA/$SI.gz" >"$D/$SI.gz"
+train_bad "test images truncated gzip" "$SI.gz: truncated gzip stream"
+mk; rm "$D/$SI.gz"
+train_bad "missing test split" "$D: no t10k-images-idx3-ubyte\[.gz\]"
+mk; rm "$D/$TI.gz"
+train_bad "missing training split" "$D: no train-images-idx3-ubyte\[.gz\]"
+mk; rm "$D/$TI.gz"; mkdir "$D/$TI.gz"
+train_bad "images path is a directory" "$TI.gz: not a regular file"
+mk; rm "$D/$TI.gz"; ln -s "$T/nowhere" "$D/$TI.gz"
+train_bad "images path is a dangling link" "$TI.gz: cannot open"
+: >"$T/plainfile"
+expect_fail "data dir is a file" "$T/plainfile: not a directory" \
+    "$VAE" train --data "$T/plainfile" --out "$O/run"
+expect_fail "missing data dir" "$T/nonexistent: no such directory.*dataset-fashion-mnist" \
+    "$VAE" train --data "$T/nonexistent" --out "$O/run"
+
+# --- checkpoints: a tiny model, then variants of its header and data
+"$VAE" train --data "$DATA" --epochs 1 --hidden 8 --latent 2 --batch 100 --threads 1 --quiet \
+    --out "$T/m" >/dev/null 2>"$T/err.txt" || { echo "bad_inputs.sh: cannot train the tiny model: $(cat "$T/err.txt")" >&2; exit 1; }
+M=$T/m/model.safetensors
+hlen() { od -An -tu8 -N8 "$1" | tr -d ' '; }
+N=$(hlen "$M")
+H=$(tail -c +9 "$M" | head -c "$N" | sed 's/ *$//') # the JSON header, padding cut
+tail -c +$((9 + N)) "$M" >"$T/ck/data.bin"
+# sub FROM TO: the header with FROM replaced (the case fails if FROM is not there)
+sub() {
+    [[ $H == *"$1"* ]] || { bad "header lacks '$1' (the writer changed?)"; printf '%s' "$H"; return; }
+    printf '%s' "${H/"$1"/"$2"}"
+}
+# ck NAME HEADER [DATA]: writes $T/ck/NAME.safetensors, the header space-padded
+ck() {
+    local h=$2 pad
+    pad=$(((8 - ${#h} % 8) % 8))
+    h=$h$(printf '%*s' $pad '')
+    { le64 ${#h}; printf '%s' "$h"; cat "${3:-$T/ck/data.bin}"; } >"$T/ck/$1.safetensors"
+}
+C=$T/ck
+info_bad() { expect_fail "$1" "$C/$2.safetensors: .*$3" "$VAE" info "$C/$2.safetensors"; }
+
+ck roundtrip "$H"
+cmp -s "$M" "$C/roundtrip.safetensors" && ok || bad "the header patcher does not reproduce the model file"
+: >"$C/empty.safetensors"
+info_bad "checkpoint empty" empty "not a safetensors file \(0 bytes"
+head -c 7 "$M" >"$C/seven.safetensors"
+info_bad "checkpoint 7 bytes" seven "not a safetensors file \(7 bytes"
+{ le64 $(($(size "$M") - 7)); tail -c +9 "$M"; } >"$C/hlen_past_eof.safetensors"
+info_bad "header length past the end" hlen_past_eof "header length [0-9]+ exceeds the file size"
+{ le64 -1; tail -c +9 "$M"; } >"$C/hlen_max.safetensors"
+info_bad "header length 2^64-1" hlen_max "header length 18446744073709551615 exceeds the limit"
+{ le64 100000001; tail -c +9 "$M"; } >"$C/hlen_100m.safetensors"
+info_bad "header length 100,000,001" hlen_100m "header length 100000001 exceeds the limit"
+{ le64 0; tail -c +9 "$M"; } >"$C/hlen_zero.safetensors"
+info_bad "header length 0" hlen_zero "JSON header is empty"
+ck nonutf8 "$(sub '"vae.model":"vae"' $'"vae.model":"v\xffe"')"
+info_bad "header not UTF-8" nonutf8 "not valid UTF-8"
+ck json_cut "${H:0:${#H}-300}"
+{ le64 $((${#H} + 5)); printf '%s' "$H"; head -c 5 /dev/zero; cat "$C/data.bin"; } >"$C/nul_pad.safetensors"
+info_bad "header NUL-padded" nul_pad "NUL byte at offset ${#H}"
+info_bad "header JSON cut short" json_cut "JSON header ends|invalid JSON"
+ck array '[]'
+info_bad "header is an array" array "JSON header is not an object"
+ck trailing_json "$H x"
+info_bad "data after the JSON object" trailing_json "data after the object"
+ck dup_tensor "$(sub '}}' '},"fc_mu.bias":{"dtype":"F32","shape":[2],"data_offsets":[53512,53520]}}')"
+info_bad "duplicate tensor name" dup_tensor 'duplicate key "fc_mu.bias"'
+ck dup_meta "$(sub '{"__metadata__":{' '{"__metadata__":{"vae.latent":"2",')"
+info_bad "duplicate metadata key" dup_meta 'duplicate key "vae.latent" in __metadata__'
+ck dtype_f33 "$(sub '"dtype":"F32"' '"dtype":"F33"')"
+info_bad "unknown dtype F33" dtype_f33 'unknown dtype "F33"'
+ck dtype_lower "$(sub '"dtype":"F32"' '"dtype":"f32"')"
+info_bad "dtype in lower case" dtype_lower 'unknown dtype "f32"'
+ck dtype_f16 "$(sub '"decoder.0.bias":{"dtype":"F32","shape":[8]' '"decoder.0.bias":{"dtype":"F16","shape":[16]')"
+info_bad "F16 dtype (unsupported)" dtype_f16 'decoder.0.bias" has dtype F16; only F32 is supported'
+ck no_dtype "$(sub '"decoder.0.bias":{"dtype":"F32",' '"decoder.0.bias":{')"
+info_bad "tensor without dtype" no_dtype 'decoder.0.bias": missing "dtype"'
+ck overlap "$(sub '"data_offsets":[32,96]' '"data_offsets":[0,64]')"
+info_bad "overlapping offsets" overlap "overlap tensor"
+ck hole "$(sub '"decoder.0.bias":{"dtype":"F32","shape":[8],"data_offsets":[0,32]' \
+    '"decoder.0.bias":{"dtype":"F32","shape":[4],"data_offsets":[0,16]')"
+info_bad "hole between tensors" hole "leave a hole after tensor"
+ck begin_after_end "$(sub '"data_offsets":[32,96]' '"data_offsets":[96,32]')"
+info_bad "offsets end before they begin" begin_after_end "end before they begin"
+ck offsets3 "$(sub '"data_offsets":[32,96]' '"data_offsets":[32,64,96]')"
+info_bad "data_offsets with 3 entries" offsets3 "must have exactly 2 entries"
+ck shape_neg "$(sub '"shape":[8,2]' '"shape":[-8,2]')"
+info_bad "negative dimension" shape_neg "holds -8, not a non-negative integer"
+ck shape_frac "$(sub '"shape":[8,2]' '"shape":[8.0,2]')"
+info_bad "fractional dimension" shape_frac "holds 8.0, not a non-negative integer"
+ck shape_huge "$(sub '"shape":[8,2]' '"shape":[2,18446744073709551614]')"
+info_bad "dimension above 2^53" shape_huge "more than 2\^53"
+ck shape_numel "$(sub '"shape":[8,2]' '"shape":[1000,1000]')"
+info_bad "shape larger than its bytes" shape_numel "do not match shape \[1000,1000\]"
+ck meta_number "$(sub '"format_version":"1"' '"format_version":1')"
+info_bad "metadata value not a string" meta_number 'value for "format_version" is not a string'
+ck unknown_key "$(sub '"dtype":"F32"' '"dtype":"F32","crc":"0"')"
+info_bad "unknown key in a tensor entry" unknown_key 'unknown key "crc"'
+{ cat "$M"; printf '12345678'; } >"$C/trailing.safetensors"
+info_bad "trailing bytes after the data" trailing "8 trailing bytes after the last tensor"
+head -c -4 "$M" >"$C/short.safetensors"
+info_bad "data shorter than declared" short "truncated: the tensors need 53584 data bytes, the file has 53580"
+ck no_format "$(sub '"format":"vae-checkpoint",' '')"
+info_bad "no format metadata" no_format "not a vae checkpoint"
+expect_fail "plain safetensors (PyTorch reference file)" "ref_small.safetensors: .*not a vae checkpoint" \
+    "$VAE" info "$TD/ref_small.safetensors"
+ck version2 "$(sub '"format_version":"1"' '"format_version":"2"')"
+info_bad "format_version 2" version2 "checkpoint format version 2"
+ck hidden_bad "$(sub '"vae.hidden":"8"' '"vae.hidden":"8,,3"')"
+info_bad "vae.hidden 8,,3" hidden_bad "metadata entry vae.hidden is missing or invalid"
+ck hidden_zero "$(sub '"vae.hidden":"8"' '"vae.hidden":"0"')"
+info_bad "vae.hidden 0" hidden_zero "vae.hidden is missing or invalid"
+ck no_latent "$(sub '"vae.latent":"2",' '')"
+info_bad "vae.latent missing" no_latent "vae.latent is missing or invalid"
+ck hidden_16 "$(sub '"vae.hidden":"8"' '"vae.hidden":"16"')"
+info_bad "tensor shapes do not match vae.hidden" hidden_16 "the tensors hold 13396 values, but the model its metadata describes has 26004 parameters"
+ck renamed "$(sub '"fc_mu.bias"' '"fc_mu.bias_"')"
+info_bad "a tensor is missing" renamed "tensor fc_mu.bias is missing"
+cp "$M" "$C/nan.safetensors"
+poke "$C/nan.safetensors" $((8 + N + 4)) 0 0 192 127
+info_bad "NaN in a weight" nan "decoder.0.bias holds a non-finite value"
+cp "$M" "$C/inf.safetensors"
+poke "$C/inf.safetensors" $(($(size "$M") - 4)) 0 0 128 255
+info_bad "-Inf in a weight" inf "fc_mu.weight holds a non-finite value"
+mkdir "$C/dir.safetensors"
+info_bad "checkpoint is a directory" dir "not a regular file"
+info_bad "checkpoint missing" missing "cannot open"
+# the same checks behind sample and reconstruct, which must not write -o
+expect_fail "sample: NaN model" "$C/nan.safetensors: .*non-finite" \
+    "$VAE" sample --model "$C/nan.safetensors" -o "$O/s.png"
+expect_fail "sample: truncated model" "$C/short.safetensors: truncated" \
+    "$VAE" sample --model "$C/short.safetensors" -o "$O/s.png"
+expect_fail "reconstruct: F16 model" "$C/dtype_f16.safetensors: .*F16" \
+    "$VAE" reconstruct --model "$C/dtype_f16.safetensors" --data "$DATA" -o "$O/r.png"
+mk; head -c 5000 "$DATA/$SI.gz" >"$D/$SI.gz"
+expect_fail "reconstruct: truncated test images" "$SI.gz: truncated gzip stream" \
+    "$VAE" reconstruct --model "$M" --data "$D" -o "$O/r.png"
+# a training checkpoint for --resume with NaN in Adam's second moment (last tensor)
+cp "$T/m/checkpoint.safetensors" "$C/resume_nan.safetensors"
+poke "$C/resume_nan.safetensors" $(($(size "$C/resume_nan.safetensors") - 4)) 0 0 192 127
+expect_fail "resume: NaN in optim.v" "$C/resume_nan.safetensors: .*non-finite" \
+    "$VAE" train --resume "$C/resume_nan.safetensors" --epochs 2 --out "$O/run"
+expect_fail "resume: missing checkpoint" "$C/missing.safetensors" \
+    "$VAE" train --resume "$C/missing.safetensors" --epochs 2 --out "$O/run"
+
+# --- flags (nothing is read or written before they are all checked)
+tr_flag() { local name=$1 pat=$2; shift 2; expect_fail "$name" "$pat" "$VAE" train --data "$DATA" --out "$O/run" "$@"; }
+tr_flag "--batch 0" "--batch expects" --batch 0
+tr_flag "--latent -3" "--latent expects" --latent -3
+tr_flag "--latent 100000" "--latent expects" --latent 100000
+tr_flag "--hidden 400,,3" "--hidden expects" --hidden 400,,3
+tr_flag "--hidden 0" "--hidden expects" --hidden 0
+tr_flag "--hidden 400,abc" "--hidden expects" --hidden 400,abc
+tr_flag "--lr abc" "--lr expects" --lr abc
+tr_flag "--lr -1" "--lr expects" --lr -1
+tr_flag "--lr nan" "--lr expects" --lr nan
+tr_flag "--epochs 0" "--epochs expects" --epochs 0
+tr_flag "--epochs 1e3" "--epochs expects" --epochs 1e3
+tr_flag "--beta -1" "--beta expects" --beta -1
+tr_flag "--binarize sometimes" "--binarize expects" --binarize sometimes
+tr_flag "--binarize threshold:2" "--binarize threshold expects" --binarize threshold:2
+tr_flag "--threads -1" "--threads expects" --threads -1
+tr_flag "--samples 0" "--samples expects" --samples 0
+tr_flag "--seed -5" "--seed expects" --seed -5
+tr_flag "unknown option" "unknown option '--frobnicate'" --frobnicate
+tr_flag "unknown short option" "unknown option '-x'" -x
+tr_flag "value for a switch" "'?--quiet'? (takes|allows|accepts) no (value|argument)" --quiet=3
+tr_flag "stray argument" "unexpected argument 'extra'" extra
+expect_fail "missing value" "option '--epochs' needs a value" "$VAE" train --out "$O/run" --epochs
+expect_fail "unknown command" "unknown command 'frobnicate'" "$VAE" frobnicate
+expect_fail "sample -n 0" "-n expects" "$VAE" sample --model "$M" -n 0 -o "$O/s.png"
+expect_fail "sample --scale 99" "--scale expects" "$VAE" sample --model "$M" --scale 99 -o "$O/s.png"
+expect_fail "sample without --model" "--model is required" "$VAE" sample -o "$O/s.png"
+expect_fail "reconstruct --seed (not its flag)" "unknown option '--seed'" \
+    "$VAE" reconstruct --model "$M" --seed 3 -o "$O/r.png"
+expect_fail "sample unknown short option" "unknown option '-x'" "$VAE" sample --model "$M" -x -o "$O/s.png"
+expect_fail "sample --data (not its flag)" "unknown option '--data'" \
+    "$VAE" sample --model "$M" --data "$DATA" -o "$O/s.png"
+# the hint in a usage error must be a command that works
+expect_fail "usage hint" "see 'vae train --help'" "$VAE" train --batch 0 --out "$O/run"
+expect_fail "info without a path" "info: expects exactly one checkpoint path" "$VAE" info
+expect_fail "info with two paths" "info: expects exactly one checkpoint path" "$VAE" info "$M" "$M"
+
+# --- outputs that cannot be written
+expect_fail "sample -o into a missing directory" "$T/nodir/s.png" \
+    "$VAE" sample --model "$M" -o "$T/nodir/s.png"
+[ -e "$T/nodir" ] && bad "sample created $T/nodir" || ok
+expect_fail "reconstruct -o into a missing directory" "$T/nodir/r.png" \
+    "$VAE" reconstruct --model "$M" --data "$DATA" -o "$T/nodir/r.png"
+mkdir -p "$T/adir"
+expect_fail "sample -o is a directory" "$T/adir" "$VAE" sample --model "$M" -o "$T/adir"
+[ -z "$(ls -A "$T/adir")" ] && ok || bad "sample -o DIR left files in it: $(ls -A "$T/adir")"
+mkdir -p "$T/odir"
+expect_fail "sample -o ends in a slash" "$T/odir/: not a file name" "$VAE" sample --model "$M" -o "$T/odir/"
+[ -z "$(ls -A "$T/odir")" ] && ok || bad "sample -o DIR/ left files: $(ls -A "$T/odir")"
+# an empty path: the message must say which flag (or quote the empty name)
+expect_fail "sample -o ''" "(-o|'')" "$VAE" sample --model "$M" -o ''
+expect_fail "train --out ''" "(--out|'')" "$VAE" train --data "$DATA" --epochs 1 --quiet --out ''
+expect_fail "train --data ''" "(--data|'')" "$VAE" train --data '' --out "$O/run"
+expect_fail "train --out with a missing parent" "$T/nodir/run: cannot create the output directory" \
+    "$VAE" train --data "$DATA" --epochs 1 --threads 1 --quiet --out "$T/nodir/run"
+[ -e "$T/nodir" ] && bad "train created $T/nodir" || ok
+printf 'keep me\n' >"$T/afile"
+expect_fail "train --out is a regular file" "$T/afile: not a directory" \
+    "$VAE" train --data "$DATA" --epochs 1 --threads 1 --quiet --out "$T/afile"
+[ "$(cat "$T/afile")" = "keep me" ] && ok || bad "train --out FILE changed the file"
+expect_fail "train --out holds a checkpoint" "$T/m already holds a checkpoint" \
+    "$VAE" train --data "$DATA" --epochs 1 --threads 1 --quiet --out "$T/m"
+cmp -s "$M" "$C/roundtrip.safetensors" && ok || bad "a refused run changed $M"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
