@@ -215,6 +215,21 @@ static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
     st->n += B;
 }
 
+VAE_VECTOR_CLONES
+static void add_into(float *restrict g, const float *restrict h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] += h[i];
+}
+
+VAE_VECTOR_CLONES
+static double sum_squares(const float *g, size_t n)
+{
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
 /* The sum of a loss over the workers, in a fixed order. */
 static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 {
@@ -246,11 +261,11 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         // gradients there, in a fixed order (reproducible for a thread count).
         size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
         double ss = 0;
-        for (int w = 1; w < T; w++) {
-            const float *gw = m->workers[w].grads;
-            for (size_t i = p0; i < p1; i++) m->grads[i] += gw[i];
+        for (size_t c = p0; c < p1; c += 4096) { // in cache-sized chunks: one pass over memory
+            size_t len = p1 - c < 4096 ? p1 - c : 4096;
+            for (int w = 1; w < T; w++) add_into(m->grads + c, m->workers[w].grads + c, len);
+            ss += sum_squares(m->grads + c, len);
         }
-        for (size_t i = p0; i < p1; i++) ss += (double)m->grads[i] * m->grads[i];
         m->workers[t].sumsq = ss;
 #pragma omp barrier
         // every thread reaches the same verdict from the same sums
