@@ -147,7 +147,6 @@ VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);
 VAE_API void vae_set_threads(int n);
 
 VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
-VAE_API const vae_adam *vae_model_adam(const vae_model *m);
 /* Rescale each step's gradient to a global L2 norm of at most max_norm
  * (0, the default, turns clipping off). */
 VAE_API void vae_model_set_grad_clip(vae_model *m, float max_norm);

@@ -26,7 +26,7 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
         // Moments below FLT_MIN are flushed to zero. Without this, the moments
         // of weights whose gradient is zero (those of dead ReLU units) decay
         // into subnormals and stay there (0.9 x 1 ulp rounds back to 1 ulp),
-        // and x86 subnormal arithmetic made epochs 1.6-2.3x slower. Such a
+        // and x86 subnormal arithmetic made later epochs up to 1.6x slower. Such a
         // moment moves its weight by less than 1e-37: nothing is lost.
         float gi = scale * g[i];
         float mi = b1 * m[i] + (1 - b1) * gi;

@@ -34,7 +34,7 @@ static int add_meta(vae_model *m, const char *path, const char **kv, int n,
 static int save(vae_model *m, const char *path, const char *const *meta, int with_state)
 {
     const vae_config *c = &m->cfg;
-    char num[12][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
+    char num[11][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
     for (int i = 0; i < c->n_hidden; i++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "",
                  c->hidden[i]);

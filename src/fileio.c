@@ -26,7 +26,7 @@ static char *dir_of(const char *path)
 
 long vae__fault_write_after = -1;
 
-int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_error *err)
+int vae_write_file(const char *path, const void *data, size_t len, vae_error *err)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -91,9 +91,4 @@ done:
     free(dir);
     free(tmp);
     return rc;
-}
-
-int vae_write_file(const char *path, const void *data, size_t len, vae_error *err)
-{
-    return vae__write_file_atomic(path, data, len, err);
 }

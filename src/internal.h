@@ -32,12 +32,7 @@ int vae__error(vae_error *err, int code, const char *fmt, ...) VAE_PRINTF(3, 4);
 
 /* ----------------------------------------------------------------- files */
 
-/* Writes len bytes to path atomically: a temporary file in the same
- * directory, fsync'd, renamed over path, then the directory fsync'd. On any
- * failure (ENOSPC included) the temporary is removed and path is untouched. */
-int vae__write_file_atomic(const char *path, const void *data, size_t len, vae_error *err);
-
-/* Test hook: when >= 0, vae__write_file_atomic fails with ENOSPC after
+/* Test hook: when >= 0, vae_write_file (vae.h) fails with ENOSPC after
  * writing this many bytes, as on a full disk. -1 (normal) otherwise. */
 extern long vae__fault_write_after;
 

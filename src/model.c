@@ -185,7 +185,6 @@ size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
-const vae_adam *vae_model_adam(const vae_model *m) { return &m->adam; }
 void vae_model_set_grad_clip(vae_model *m, float max_norm)
 {
     m->clip_norm = max_norm > 0 && isfinite(max_norm) ? max_norm : 0;

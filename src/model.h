@@ -40,7 +40,8 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
 
 /* A training step with the noise already in m->net.eps, split over the
  * OpenMP threads: forward, backward (m->grads gets the batch's gradient)
- * and, when update is set and the loss is finite, the Adam update. Adds the
+ * and, when update is set and the loss and gradient norm are finite, the
+ * Adam update (with the gradient clipped to clip_norm when that is set). Adds the
  * batch sums to *st. vae_train_step draws the noise and calls this; the
  * reference tests supply PyTorch's noise. */
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);

@@ -98,7 +98,7 @@ int vae_write_png_grid(const char *path, const float *images, int n, int c, int 
     membuf buf = {0};
     int rc = encode_png(&buf, pix, (int)W, (int)H, c, err, path);
     free(pix);
-    if (!rc) rc = vae__write_file_atomic(path, buf.data, buf.len, err);
+    if (!rc) rc = vae_write_file(path, buf.data, buf.len, err);
     free(buf.data);
     return rc;
 }

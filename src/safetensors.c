@@ -290,7 +290,7 @@ int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *
         goto done;
     }
     for (int i = 0; i < 8; i++) b.p[i] = (char)(hlen >> (8 * i) & 0xff);
-    rc = vae__write_file_atomic(path, b.p, b.n, err);
+    rc = vae_write_file(path, b.p, b.n, err);
 done:
     free(ord);
     free(mord);

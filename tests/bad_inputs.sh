@@ -11,16 +11,14 @@ export LC_ALL=C # byte semantics for ${#h} and the patched headers
 VAE=$1
 TD=$2
 DATA=$TD/fmnist-small
-T=$(mktemp -d /tmp/vae-bad-inputs-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+NAME=bad-inputs
+. "$(dirname "$0")/lib.sh"
 O=$T/o # every output a failing command is asked for goes here; it must stay empty
 mkdir -p "$O" "$T/ck" "$T/raw"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
 
-# expect_fail NAME PATTERN CMD...: exit 1 or 2, one stderr line matching
-# PATTERN (which names the file or flag), no output, no temporary files
+# expect_fail NAME PATTERN CMD...: stricter than lib.sh's: exit 1 or 2, one
+# stderr line matching PATTERN (which names the file or flag), no output, no
+# temporary files
 expect_fail() {
     local name=$1 pat=$2
     shift 2
@@ -331,5 +329,4 @@ expect_fail "train --out holds a checkpoint" "$T/m already holds a checkpoint" \
     "$VAE" train --data "$DATA" --epochs 1 --threads 1 --quiet --out "$T/m"
 cmp -s "$M" "$C/roundtrip.safetensors" && ok || bad "a refused run changed $M"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+report

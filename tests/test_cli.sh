@@ -5,30 +5,12 @@
 set -u
 VAE=$1
 DATA=$2/fmnist-small
-T=$(mktemp -d /tmp/vae-test-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+NAME=test-cli
+. "$(dirname "$0")/lib.sh"
 
 # PNG width and height from the IHDR chunk
 png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $2*65536+$3*256+$4 "x" $6*65536+$7*256+$8}'; }
 is_png() { [ "$(od -An -tx1 -N8 "$1" | tr -d ' ')" = "89504e470d0a1a0a" ]; }
-
-# expect_fail NAME PATTERN CMD...: non-zero exit, one stderr line matching
-# PATTERN, no crash (exit < 128)
-expect_fail() {
-    local name=$1 pat=$2
-    shift 2
-    "$@" >"$T/out.txt" 2>"$T/err.txt"
-    local rc=$?
-    local lines
-    lines=$(wc -l <"$T/err.txt")
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$name: exit $rc"; return; fi
-    if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(cat "$T/err.txt")"; return; fi
-    if ! grep -qE -- "$pat" "$T/err.txt"; then bad "$name: message '$(cat "$T/err.txt")' lacks /$pat/"; return; fi
-    ok
-}
 
 # --- help lists every option with its default
 "$VAE" --help | grep -q "train" && ok || bad "vae --help"
@@ -127,5 +109,4 @@ expect_fail "reconstruct wrong size" "10x10.*model takes" \
     "$VAE" reconstruct --model "$M" --data "$T/e" -o "$T/x5.png"
 [ -e "$T/x5.png" ] && bad "reconstruct wrote output for mismatched data" || ok
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+report

@@ -5,11 +5,8 @@
 set -u
 VAE=$1
 DATA=$2/fmnist-small
-T=$(mktemp -d /tmp/vae-test-resume-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+NAME=test-resume
+. "$(dirname "$0")/lib.sh"
 train() { "$VAE" train --data "$DATA" --hidden 32 --latent 4 --batch 100 --threads 1 --quiet "$@"; }
 # metrics without the timing columns
 numbers() { sed 's/,"seconds".*//' "$1"; }
@@ -83,15 +80,6 @@ for i in $(seq 10); do
 done
 
 # what --resume refuses, with one line each
-expect_fail() {
-    local name=$1 pat=$2
-    shift 2
-    "$@" >/dev/null 2>"$T/err"
-    local rc=$?
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -qE -- "$pat" "$T/err"; then
-        bad "$name: exit $rc, '$(cat "$T/err")'"
-    else ok; fi
-}
 expect_fail "fixed flag" "--lr cannot be changed when resuming" "$VAE" train --resume "$T/halves" --lr 0.1
 expect_fail "weights only" "not a training checkpoint" "$VAE" train --resume "$T/halves/model.safetensors" --epochs 9
 expect_fail "already done" "already trained 4 epochs; pass --epochs" "$VAE" train --resume "$T/halves"
@@ -99,5 +87,4 @@ mkdir -p "$T/other" && cp "$DATA"/t10k-* "$T/other/" && cp "$DATA/t10k-images-id
 expect_fail "other data" "not the data this run was trained on" "$VAE" train --resume "$T/halves" --epochs 9 --data "$T/other"
 expect_fail "fresh run over a checkpoint" "already holds a checkpoint.*--resume" train --epochs 1 --out "$T/halves"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+report

@@ -132,7 +132,8 @@ void check_data_fits(const vae_dataset *ds, const vae_model *m)
             cfg->channels, cfg->height, cfg->width);
 }
 
-float *load_batch(const vae_dataset *ds, size_t first, int n, int D)
+/* Images first..first+n of ds as floats in [0,1] (caller frees). */
+static float *load_batch(const vae_dataset *ds, size_t first, int n, int D)
 {
     uint32_t *idx = xmalloc((size_t)n * sizeof *idx);
     for (int i = 0; i < n; i++) idx[i] = (uint32_t)(first + i);

@@ -48,8 +48,6 @@ void parse_hidden(const char *cmd, const char *s, vae_config *cfg);
 vae_model *load_model(const char *path, int max_batch);
 vae_dataset *open_data(const char *dir, vae_split split);
 void check_data_fits(const vae_dataset *ds, const vae_model *m);
-/* Images first..first+n of ds as floats in [0,1] (caller frees). */
-float *load_batch(const vae_dataset *ds, size_t first, int n, int D);
 
 void write_png(const char *path, const float *img, int n, const vae_config *c, int cols, int scale);
 /* A grid of n decoded prior samples. */

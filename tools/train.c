@@ -80,16 +80,21 @@ typedef struct run_state {
     vae_stats sums;     /* the current epoch's training sums so far */
 } run_state;
 
-static void parse_binarize(const char *s, train_opts *o)
+/* "none", "dynamic", "threshold" or "threshold:T" (T in [0,1]) into o; -1 if
+ * it is none of these. Also reads back what binarize_text wrote. */
+static int parse_binarize(const char *s, train_opts *o)
 {
+    char *end;
     if (!strcmp(s, "none")) o->binarize = VAE_BINARIZE_NONE;
     else if (!strcmp(s, "dynamic")) o->binarize = VAE_BINARIZE_DYNAMIC;
-    else if (!strncmp(s, "threshold", 9) && (s[9] == 0 || s[9] == ':')) {
-        o->binarize = VAE_BINARIZE_THRESHOLD;
-        o->threshold = s[9] ? (float)parse_double("train", "--binarize threshold", s + 10, 0, 1)
-                            : 0.5f;
+    else if (!strcmp(s, "threshold")) o->binarize = VAE_BINARIZE_THRESHOLD, o->threshold = 0.5f;
+    else if (!strncmp(s, "threshold:", 10) && s[10]) {
+        float t = strtof(s + 10, &end);
+        if (*end || !(t >= 0 && t <= 1)) return -1;
+        o->binarize = VAE_BINARIZE_THRESHOLD, o->threshold = t;
     } else
-        usage_error("train", "--binarize expects none, dynamic or threshold[:T], not '%s'", s);
+        return -1;
+    return 0;
 }
 
 static void parse_train(int argc, char **argv, train_opts *o)
@@ -132,7 +137,13 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_OUT: o->out = path_arg("train", "--out", a); break;
         case O_SAMPLES: o->samples = (int)parse_long("train", "--samples", a, 1, 1024); break;
         case O_QUIET: o->quiet = 1; break;
-        case O_BIN: parse_binarize(a, o); break;
+        case O_BIN:
+            if (parse_binarize(a, o)) {
+                if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
+                    parse_double("train", "--binarize threshold", a + 10, 0, 1);
+                usage_error("train", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
+            }
+            break;
         case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, 1e6); break;
         case O_FORCE: o->force = 1; break;
         case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
@@ -238,13 +249,7 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     if (!o->given[O_EPOCHS]) o->epochs = (int)strtol(need_meta(m, p, "run.epochs"), NULL, 10);
     if (!o->given[O_THREADS]) o->threads = (int)strtol(need_meta(m, p, "run.threads"), NULL, 10);
     if (!o->given[O_DATA]) o->data = need_meta(m, p, "train.data");
-    const char *bin = need_meta(m, p, "run.binarize");
-    if (!strcmp(bin, "none")) o->binarize = VAE_BINARIZE_NONE;
-    else if (!strcmp(bin, "dynamic")) o->binarize = VAE_BINARIZE_DYNAMIC;
-    else if (!strncmp(bin, "threshold:", 10)) {
-        o->binarize = VAE_BINARIZE_THRESHOLD;
-        o->threshold = strtof(bin + 10, NULL);
-    } else bad = "run.binarize";
+    if (parse_binarize(need_meta(m, p, "run.binarize"), o)) bad = "run.binarize";
     char *end;
     rs->epoch = (int)strtol(need_meta(m, p, "train.epoch"), &end, 10);
     if (*end || rs->epoch < 0) bad = "train.epoch";
@@ -311,18 +316,20 @@ static void progress_update(progress *p, int epoch, int epochs, long done, long 
     if (p->tty && done >= total) fputc('\n', stderr);
 }
 
-static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, vae_stats *st)
+/* Test-set loss terms; x (max_batch x D) and idx (max_batch) are scratch. */
+static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, float *x,
+                           uint32_t *idx, vae_stats *st)
 {
-    int D = vae_model_input_size(m), B = vae_model_max_batch(m);
+    int B = vae_model_max_batch(m);
     size_t N = vae_dataset_count(ds);
     vae_rng rng;
     vae_rng_seed(&rng, seed); // the same noise every epoch: epochs compare fairly
     memset(st, 0, sizeof *st);
     for (size_t i = 0; i < N; i += B) {
         int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
-        float *x = load_batch(ds, i, b, D);
+        for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
+        vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
-        free(x);
     }
 }
 
@@ -421,7 +428,7 @@ int cmd_train(int argc, char **argv)
     if (!log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
 
     int D = vae_model_input_size(m);
-    uint32_t *perm = xmalloc(N * sizeof *perm);
+    uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
     const vae_config *cfg = vae_model_config(m);
     char arch[160];
@@ -469,7 +476,7 @@ int cmd_train(int argc, char **argv)
         double secs = now() - t0;
         epoch_time = secs;
         vae_stats te, st = rs.sums;
-        evaluate_split(m, test, o.seed + 12345, &te);
+        evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
         last_test = te.loss / tn;
         rs.epoch++;
@@ -511,7 +518,7 @@ int cmd_train(int argc, char **argv)
         free(sp);
         free(rp);
     }
-    free(ckpt), free(logp), free(perm), free(x);
+    free(ckpt), free(logp), free(perm), free(eval_idx), free(x);
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
