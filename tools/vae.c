@@ -1,5 +1,7 @@
 /*
- * vae.c - the command-line tool: train, sample, reconstruct, info.
+ * vae.c - the command-line tool: train, sample, reconstruct, info; the
+ * picture commands (interpolate, traverse, manifold, embed, curves) are in
+ * pictures.c.
  * Everything user-facing lives here: flags, progress display, output files.
  * The library does the work and reports errors; this file prints them.
  */
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pictures.h"
 
 /* ------------------------------------------------- sample / reconstruct */
 
@@ -123,6 +126,11 @@ static const char main_help[] =
     "  sample       decode samples from the prior into a PNG grid\n"
     "  reconstruct  test images and their reconstructions as a PNG grid\n"
     "  info         a checkpoint's architecture and training metadata\n"
+    "  interpolate  decode the path between two test images' codes (PNG strip)\n"
+    "  traverse     vary each latent dimension in turn, by KL (PNG grid)\n"
+    "  manifold     decode a 2-D grid of normal quantiles (PNG grid)\n"
+    "  embed        test-set latent codes as CSV, and a scatter plot by label\n"
+    "  curves       training curves from a run's metrics.jsonl (PNG plot)\n"
     "\n"
     "example:\n"
     "  vae train --epochs 10 --out runs/fmnist\n"
@@ -148,6 +156,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "sample")) return cmd_picture(argc, argv, 0);
     if (!strcmp(cmd, "reconstruct")) return cmd_picture(argc, argv, 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "interpolate")) return cmd_interpolate(argc, argv);
+    if (!strcmp(cmd, "traverse")) return cmd_traverse(argc, argv);
+    if (!strcmp(cmd, "manifold")) return cmd_manifold(argc, argv);
+    if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
+    if (!strcmp(cmd, "curves")) return cmd_curves(argc, argv);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }

@@ -1,0 +1,34 @@
+/* latent.h - latent-space arithmetic behind the picture commands: the
+ * inverse normal CDF, KL per latent dimension, paths between codes and a
+ * two-component PCA. Pure functions (tested by tests/test_latent.c). */
+#ifndef VAE_LATENT_H
+#define VAE_LATENT_H
+
+#include "vae.h"
+
+/* Phi^-1(p), the standard normal quantile: Acklam's rational approximation
+ * refined by one Halley step on erfc, so about full double precision.
+ * -inf for p = 0, +inf for p = 1, NaN outside [0, 1]. */
+double norm_quantile(double p);
+
+/* Mean over the n rows of the closed-form KL(N(mu, exp(lv)) || N(0, 1)) of
+ * each latent dimension: kl[j] = mean_i ½(mu² + exp(lv) − 1 − lv) (nats). */
+void kl_per_dim(const float *mu, const float *logvar, long n, int d, double *kl);
+
+/* Order of the d dimensions by kl, largest first (ties by index). */
+void order_by_kl(const double *kl, int d, int *order);
+
+/* z = the point at t in [0,1] on the path from a to b: linear, or
+ * spherical (slerp: sin((1-t)W)/sin W a + sin(tW)/sin W b, W the angle
+ * between a and b; linear where the angle is too small to divide by). */
+void path_point(const float *a, const float *b, int d, double t, int slerp, float *z);
+
+/* Projects n points (rows of x, n x d, d >= 2) onto their two principal
+ * components: out is n x 2, explained[0..1] the fraction of the total
+ * variance each component holds. Signs are fixed so that each component's
+ * largest entry is positive. Uses LAPACK dsyevr from OpenBLAS on the d x d
+ * covariance. Returns VAE_OK, VAE_EINVAL (n < 2 or d < 2), VAE_ENOMEM or
+ * VAE_ENUMERIC (the solver failed). */
+int pca2(const float *x, long n, int d, double *out, double explained[2]);
+
+#endif

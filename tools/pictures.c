@@ -1,0 +1,696 @@
+/* pictures.c - the picture commands: `vae interpolate`, `traverse`,
+ * `manifold`, `embed` and `curves`, drawn with the plotting module
+ * (plot.c) and written as PNG (plus CSV for embed) crash-safely. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "latent.h"
+#include "pictures.h"
+#include "plot.h"
+
+#define BORDER 2  /* pixels between tiles, as in the sample grids */
+
+/* ------------------------------------------------------------ helpers */
+
+/* Encoder means (and log-variances, when lv is not NULL) of the first n
+ * images of ds, in batches the model holds. */
+static void encode_first(vae_model *m, const vae_dataset *ds, long n, float *mu, float *lv)
+{
+    int D = vae_model_input_size(m), d = vae_model_config(m)->latent, B = vae_model_max_batch(m);
+    uint32_t *idx = xmalloc((size_t)B * sizeof *idx);
+    float *x = xmalloc((size_t)B * D * sizeof *x);
+    for (long i = 0; i < n; i += B) {
+        int b = (int)(n - i < B ? n - i : B);
+        for (int k = 0; k < b; k++) idx[k] = (uint32_t)(i + k);
+        vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        if (vae_encode(m, x, b, mu + (size_t)i * d, lv ? lv + (size_t)i * d : NULL))
+            die("%s", vae_model_errmsg(m));
+    }
+    free(idx);
+    free(x);
+}
+
+/* out (n x D) = decoder means of the n codes z (n x latent). */
+static void decode_all(vae_model *m, const float *z, long n, float *out)
+{
+    int D = vae_model_input_size(m), d = vae_model_config(m)->latent, B = vae_model_max_batch(m);
+    for (long i = 0; i < n; i += B) {
+        int b = (int)(n - i < B ? n - i : B);
+        if (vae_decode(m, z + (size_t)i * d, b, out + (size_t)i * D)) die("%s", vae_model_errmsg(m));
+    }
+}
+
+/* KL of each latent dimension averaged over the test images of ds. */
+static void test_kl(vae_model *m, const vae_dataset *ds, double *kl)
+{
+    long n = (long)vae_dataset_count(ds);
+    int d = vae_model_config(m)->latent;
+    float *mu = xmalloc((size_t)n * d * sizeof *mu), *lv = xmalloc((size_t)n * d * sizeof *lv);
+    encode_first(m, ds, n, mu, lv);
+    kl_per_dim(mu, lv, n, d, kl);
+    free(mu);
+    free(lv);
+}
+
+/* A test image index for flag, checked against the data set. */
+static uint32_t image_index(const vae_dataset *ds, const char *flag, long i)
+{
+    size_t n = vae_dataset_count(ds);
+    if (i < 0 || (size_t)i >= n)
+        die("%s %ld is out of range: %s holds %zu images (0..%zu)", flag, i, vae_dataset_path(ds),
+            n, n - 1);
+    return (uint32_t)i;
+}
+
+/* Labels every k-th of n marks spaced `gap` pixels apart, k the smallest
+ * step that keeps them `need` pixels apart. */
+static int label_every(int n, double gap, double need)
+{
+    int k = 1;
+    while (k < n && k * gap < need) k++;
+    return k;
+}
+
+/* Parses "a,b" into two distinct dimension indices (range checked later). */
+static void parse_dims(const char *cmd, const char *s, int *a, int *b)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10), y = -1;
+    if (end != s && *end == ',') {
+        const char *t = end + 1;
+        y = strtol(t, &end, 10);
+        if (end == t) y = -1;
+    } else end = (char *)s;
+    if (errno || *end || x < 0 || y < 0 || x > 65535 || y > 65535 || x == y)
+        usage_error(cmd, "--dims expects two different dimension indices like 0,1, not '%s'", s);
+    *a = (int)x, *b = (int)y;
+}
+
+/* ---------------------------------------------------------- interpolate */
+
+static const char interpolate_help[] =
+    "usage: vae interpolate --model M --from I --to J [options]\n"
+    "Decodes the path between the codes (encoder means) of test images I and J\n"
+    "into a strip: image I, the decoded points from I's code to J's, image J.\n"
+    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --from I, --to J   test image indices, from 0 [required]\n"
+    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    "  --steps N          decoded points, both ends included (2..200) [10]\n"
+    "  --slerp            spherical instead of linear interpolation\n"
+    "  -o FILE            output PNG [interpolate.png]\n"
+    "  --scale K          draw each pixel KxK [2]\n";
+
+int cmd_interpolate(int argc, char **argv)
+{
+    const char *cmd = "interpolate";
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'}, {"from", 1, 0, 'f'},  {"to", 1, 0, 't'},    {"data", 1, 0, 'd'},
+        {"steps", 1, 0, 'n'}, {"slerp", 0, 0, 'S'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *out = "interpolate.png";
+    long from = -1, to = -1;
+    int steps = 10, slerp = 0, scale = 2, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = path_arg(cmd, "--model", optarg); break;
+        case 'd': data = path_arg(cmd, "--data", optarg); break;
+        case 'f': from = parse_long(cmd, "--from", optarg, 0, 0x7fffffffL); break;
+        case 't': to = parse_long(cmd, "--to", optarg, 0, 0x7fffffffL); break;
+        case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 200); break;
+        case 'S': slerp = 1; break;
+        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(interpolate_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model) usage_error(cmd, "--model is required");
+    if (from < 0 || to < 0) usage_error(cmd, "--from and --to are required");
+    vae_model *m = load_model(model, 256);
+    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+    check_data_fits(ds, m);
+    const vae_config *cfg = vae_model_config(m);
+    int D = vae_model_input_size(m), d = cfg->latent, n = steps + 2;
+    uint32_t idx[2] = {image_index(ds, "--from", from), image_index(ds, "--to", to)};
+    float *x = xmalloc((size_t)2 * D * sizeof *x), *mu = xmalloc((size_t)2 * d * sizeof *mu);
+    vae_dataset_batch(ds, idx, 2, VAE_BINARIZE_NONE, 0, NULL, x);
+    if (vae_encode(m, x, 2, mu, NULL)) die("%s", vae_model_errmsg(m));
+    float *z = xmalloc((size_t)steps * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
+    for (int k = 0; k < steps; k++)
+        path_point(mu, mu + d, d, (double)k / (steps - 1), slerp, z + (size_t)k * d);
+    memcpy(tiles, x, (size_t)D * sizeof *tiles);
+    decode_all(m, z, steps, tiles + D);
+    memcpy(tiles + (size_t)(n - 1) * D, x + D, (size_t)D * sizeof *tiles);
+
+    // title, a label over each tile, the strip
+    int gw, gh, tw = cfg->width * scale + BORDER;
+    grid_size(n, cfg->height, cfg->width, n, BORDER, scale, &gw, &gh);
+    int W = gw + 32 < 400 ? 400 : gw + 32, H = gh + 80, x0 = (W - gw) / 2, y0 = 62;
+    figure *f = fig_new(W, H);
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s interpolation: test image %ld \xe2\x86\x92 %ld",
+             slerp ? "spherical" : "linear", from, to);
+    fig_text(f, W / 2.0, 20, buf, 15, 0, 0, 1);
+    int every = label_every(n, tw, 46);
+    for (int k = 0; k < n; k++) {
+        double cx = x0 + BORDER + k * tw + (tw - BORDER) / 2.0;
+        if (k == 0 || k == n - 1) snprintf(buf, sizeof buf, "#%ld", k ? to : from);
+        else if ((k - 1) % every == 0 || k == n - 2) snprintf(buf, sizeof buf, "%.2f", (double)(k - 1) / (steps - 1));
+        else continue;
+        fig_text(f, cx, y0 - 12, buf, 11, 0, 0, k == 0 || k == n - 1);
+    }
+    fig_text(f, W / 2.0, y0 + gh + 10, "t along the path (ends: the real images)", 11, 0, 0, 0);
+    fig_tiles(f, x0, y0, tiles, n, cfg->channels, cfg->height, cfg->width, n, BORDER, scale);
+    fig_save(f, out);
+    fprintf(stderr, "wrote %s\n", out);
+    fig_free(f);
+    free(x), free(mu), free(z), free(tiles);
+    vae_dataset_free(ds);
+    vae_model_free(m);
+    return 0;
+}
+
+/* ------------------------------------------------------------ traverse */
+
+static const char traverse_help[] =
+    "usage: vae traverse --model M [options]\n"
+    "One row per latent dimension, most informative (largest KL over the test\n"
+    "set) first: the dimension runs from -R to R while the others stay at the\n"
+    "image's code (encoder mean), or at 0 without --image.\n"
+    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --image I          test image whose code is the centre [none: z = 0]\n"
+    "  --data DIR         MNIST-layout directory (for KL and --image) [" DEFAULT_DATA "]\n"
+    "  --range R          the values go from -R to R [3]\n"
+    "  --steps N          values per row (2..100) [11]\n"
+    "  -o FILE            output PNG [traverse.png]\n"
+    "  --scale K          draw each pixel KxK [1]\n";
+
+int cmd_traverse(int argc, char **argv)
+{
+    const char *cmd = "traverse";
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'}, {"image", 1, 0, 'i'}, {"data", 1, 0, 'd'}, {"range", 1, 0, 'r'},
+        {"steps", 1, 0, 'n'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *out = "traverse.png";
+    long image = -1;
+    double range = 3;
+    int steps = 11, scale = 1, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = path_arg(cmd, "--model", optarg); break;
+        case 'd': data = path_arg(cmd, "--data", optarg); break;
+        case 'i': image = parse_long(cmd, "--image", optarg, 0, 0x7fffffffL); break;
+        case 'r': range = parse_double(cmd, "--range", optarg, 1e-3, 1e3); break;
+        case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 100); break;
+        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(traverse_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model) usage_error(cmd, "--model is required");
+    vae_model *m = load_model(model, 256);
+    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+    check_data_fits(ds, m);
+    const vae_config *cfg = vae_model_config(m);
+    int D = vae_model_input_size(m), d = cfg->latent;
+    float *centre = xmalloc((size_t)d * sizeof *centre);
+    for (int j = 0; j < d; j++) centre[j] = 0;
+    if (image >= 0) {
+        uint32_t i = image_index(ds, "--image", image);
+        float *x = xmalloc((size_t)D * sizeof *x);
+        vae_dataset_batch(ds, &i, 1, VAE_BINARIZE_NONE, 0, NULL, x);
+        if (vae_encode(m, x, 1, centre, NULL)) die("%s", vae_model_errmsg(m));
+        free(x);
+    }
+    double *kl = xmalloc((size_t)d * sizeof *kl);
+    int *order = xmalloc((size_t)d * sizeof *order);
+    test_kl(m, ds, kl);
+    order_by_kl(kl, d, order);
+    long n = (long)d * steps;
+    float *z = xmalloc((size_t)n * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
+    for (int r = 0; r < d; r++)
+        for (int k = 0; k < steps; k++) {
+            float *zz = z + ((size_t)r * steps + k) * d;
+            memcpy(zz, centre, (size_t)d * sizeof *zz);
+            zz[order[r]] = (float)(-range + 2 * range * k / (steps - 1));
+        }
+    decode_all(m, z, n, tiles);
+
+    // title, value of each column, "z_j KL" beside each row, the grid
+    int gw, gh, tw = cfg->width * scale + BORDER, th = cfg->height * scale + BORDER;
+    grid_size((int)n, cfg->height, cfg->width, steps, BORDER, scale, &gw, &gh);
+    int L = 110, T = 64, W = L + gw + 16 < 440 ? 440 : L + gw + 16, H = T + gh + 16;
+    figure *f = fig_new(W, H);
+    char buf[160];
+    if (image >= 0) snprintf(buf, sizeof buf, "traversal around test image %ld's code", image);
+    else snprintf(buf, sizeof buf, "traversal around z = 0");
+    fig_text(f, W / 2.0, 18, buf, 15, 0, 0, 1);
+    int every = label_every(steps, tw, 34);
+    for (int k = 0; k < steps; k++) {
+        if (k % every && k != steps - 1) continue;
+        snprintf(buf, sizeof buf, "%.3g", -range + 2 * range * k / (steps - 1));
+        fig_text(f, L + BORDER + k * tw + (tw - BORDER) / 2.0, T - 12, buf, 11, 0, 0, 0);
+    }
+    fig_text(f, L - 8, T - 12, "value:", 11, 1, 0, 0);
+    fig_text(f, L - 8, T - 32, "dim (KL nats)", 11, 1, 0, 0);
+    int rows_every = label_every(d, th, 14);
+    for (int r = 0; r < d; r += rows_every) {
+        snprintf(buf, sizeof buf, "z%d (%.2f)", order[r], kl[order[r]]);
+        fig_text(f, L - 8, T + BORDER + r * th + (th - BORDER) / 2.0, buf, 11, 1, 0, 0);
+    }
+    fig_tiles(f, L, T, tiles, (int)n, cfg->channels, cfg->height, cfg->width, steps, BORDER, scale);
+    fig_save(f, out);
+    fprintf(stderr, "wrote %s\n", out);
+    fig_free(f);
+    free(centre), free(kl), free(order), free(z), free(tiles);
+    vae_dataset_free(ds);
+    vae_model_free(m);
+    return 0;
+}
+
+/* ------------------------------------------------------------ manifold */
+
+static const char manifold_help[] =
+    "usage: vae manifold --model M [options]\n"
+    "Decodes an N x N grid of codes: two latent dimensions take the inverse\n"
+    "normal CDF of evenly spaced points (i + 1/2)/N in (0,1), the others are 0\n"
+    "(Kingma & Welling's figure). The latent must have at least 2 dimensions.\n"
+    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --n N              grid size (2..100) [20]\n"
+    "  --dims A,B         the two dimensions, from 0 [0,1 for a 2-D latent; else the\n"
+    "                     two with the largest KL over the --data test set]\n"
+    "  --data DIR         MNIST-layout directory (for the KL) [" DEFAULT_DATA "]\n"
+    "  -o FILE            output PNG [manifold.png]\n"
+    "  --scale K          draw each pixel KxK [1]\n";
+
+int cmd_manifold(int argc, char **argv)
+{
+    const char *cmd = "manifold";
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"n", 1, 0, 'n'},
+                                         {"dims", 1, 0, 'D'},  {"data", 1, 0, 'd'},
+                                         {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *out = "manifold.png";
+    int n = 20, scale = 1, da = -1, db = -1, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = path_arg(cmd, "--model", optarg); break;
+        case 'd': data = path_arg(cmd, "--data", optarg); break;
+        case 'n': n = (int)parse_long(cmd, "--n", optarg, 2, 100); break;
+        case 'D': parse_dims(cmd, optarg, &da, &db); break;
+        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(manifold_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model) usage_error(cmd, "--model is required");
+    vae_model *m = load_model(model, 256);
+    const vae_config *cfg = vae_model_config(m);
+    int D = vae_model_input_size(m), d = cfg->latent;
+    if (d < 2)
+        die("%s: manifold needs a latent space of at least 2 dimensions; this model has %d", model, d);
+    if (da >= d || db >= d)
+        die("--dims %d,%d: this model's latent dimensions are 0..%d", da, db, d - 1);
+    double *kl = NULL;
+    if (da < 0 && d == 2) da = 0, db = 1;
+    else if (da < 0) { // the two most informative dimensions, larger KL on x
+        vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+        check_data_fits(ds, m);
+        kl = xmalloc((size_t)d * sizeof *kl);
+        int *order = xmalloc((size_t)d * sizeof *order);
+        test_kl(m, ds, kl);
+        order_by_kl(kl, d, order);
+        da = order[0], db = order[1];
+        free(order);
+        vae_dataset_free(ds);
+    }
+    long cnt = (long)n * n;
+    float *z = xmalloc((size_t)cnt * d * sizeof *z), *tiles = xmalloc((size_t)cnt * D * sizeof *tiles);
+    double *q = xmalloc((size_t)n * sizeof *q);
+    for (int i = 0; i < n; i++) q[i] = norm_quantile((i + 0.5) / n);
+    for (int r = 0; r < n; r++) // row 0 at the top holds the largest z_b
+        for (int k = 0; k < n; k++) {
+            float *zz = z + ((size_t)r * n + k) * d;
+            for (int j = 0; j < d; j++) zz[j] = 0;
+            zz[da] = (float)q[k];
+            zz[db] = (float)q[n - 1 - r];
+        }
+    decode_all(m, z, cnt, tiles);
+
+    // the grid with z values as ticks on the bottom and left
+    int gw, gh, tw = cfg->width * scale + BORDER;
+    grid_size((int)cnt, cfg->height, cfg->width, n, BORDER, scale, &gw, &gh);
+    int L = 86, T = 44, W = L + gw + 20 < 420 ? 420 : L + gw + 20, H = T + gh + 64;
+    figure *f = fig_new(W, H);
+    char buf[160];
+    snprintf(buf, sizeof buf, "decoded z on a %dx%d grid of normal quantiles%s", n, n,
+             d > 2 ? " (others 0)" : "");
+    fig_text(f, L + gw / 2.0, 20, buf, 14, 0, 0, 1);
+    int every = label_every(n, tw, 40);
+    for (int i = 0; i < n; i += every) {
+        snprintf(buf, sizeof buf, "%.2f", q[i]);
+        double cx = L + BORDER + i * tw + (tw - BORDER) / 2.0;
+        fig_text(f, cx, T + gh + 14, buf, 11, 0, 0, 0);
+        double cy = T + BORDER + (n - 1 - i) * tw + (tw - BORDER) / 2.0;
+        fig_text(f, L - 6, cy, buf, 11, 1, 0, 0);
+    }
+    if (kl) snprintf(buf, sizeof buf, "z%d (KL %.2f nats)", da, kl[da]);
+    else snprintf(buf, sizeof buf, "z%d", da);
+    fig_text(f, L + gw / 2.0, T + gh + 38, buf, 14, 0, 0, 0);
+    if (kl) snprintf(buf, sizeof buf, "z%d (KL %.2f nats)", db, kl[db]);
+    else snprintf(buf, sizeof buf, "z%d", db);
+    fig_text(f, L - 52, T + gh / 2.0, buf, 14, 0, 90, 0);
+    fig_tiles(f, L, T, tiles, (int)cnt, cfg->channels, cfg->height, cfg->width, n, BORDER, scale);
+    fig_save(f, out);
+    fprintf(stderr, "wrote %s\n", out);
+    fig_free(f);
+    free(kl), free(z), free(tiles), free(q);
+    vae_model_free(m);
+    return 0;
+}
+
+/* --------------------------------------------------------------- embed */
+
+static const char embed_help[] =
+    "usage: vae embed --model M [options]\n"
+    "Writes the latent means of the test images as CSV (index, label, z0..)\n"
+    "and, with --plot, a scatter plot coloured by label: z0 against z1 for a\n"
+    "2-D latent, the first two principal components otherwise.\n"
+    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    "  -n N               the first N test images [all]\n"
+    "  -o FILE            output CSV [codes.csv]\n"
+    "  --plot FILE        also draw the scatter plot as PNG [none]\n";
+
+/* Fashion-MNIST's class names, used when the data path says it is that. */
+static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                              "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                              "Bag",         "Ankle boot"};
+
+static int is_fashion(const char *path)
+{
+    return strcasestr(path, "fashion") || strcasestr(path, "fmnist");
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    const char *cmd = "embed";
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
+                                         {"plot", 1, 0, 'p'},  {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *out = "codes.csv", *plot = NULL;
+    long limit = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:n:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = path_arg(cmd, "--model", optarg); break;
+        case 'd': data = path_arg(cmd, "--data", optarg); break;
+        case 'p': plot = path_arg(cmd, "--plot", optarg); break;
+        case 'n': limit = parse_long(cmd, "-n", optarg, 1, 0x7fffffffL); break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(embed_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model) usage_error(cmd, "--model is required");
+    vae_model *m = load_model(model, 256);
+    int d = vae_model_config(m)->latent;
+    if (plot && d < 2)
+        die("%s: --plot needs a latent space of at least 2 dimensions; this model has %d", model, d);
+    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+    check_data_fits(ds, m);
+    long n = (long)vae_dataset_count(ds);
+    if (limit && limit < n) n = limit;
+    const uint8_t *labels = vae_dataset_labels(ds);
+    float *mu = xmalloc((size_t)n * d * sizeof *mu);
+    encode_first(m, ds, n, mu, NULL);
+
+    // everything is computed before any file is written
+    double *xy = xmalloc((size_t)n * 2 * sizeof *xy), expl[2] = {0, 0};
+    if (plot && d == 2)
+        for (long i = 0; i < 2 * n; i++) xy[i] = mu[i];
+    else if (plot) {
+        int rc = pca2(mu, n, d, xy, expl);
+        if (rc) die("%s: PCA of the codes failed (%s)", model,
+                    rc == VAE_EINVAL ? "needs at least 2 images" : vae_strerror(rc));
+    }
+    // CSV: a header, then one row per image; %.9g keeps floats exact
+    size_t cap = (size_t)n * (d * 16 + 24) + 64 + (size_t)d * 8, len = 0;
+    char *csv = xmalloc(cap);
+    len += (size_t)snprintf(csv + len, cap - len, "index,label");
+    for (int j = 0; j < d; j++) len += (size_t)snprintf(csv + len, cap - len, ",z%d", j);
+    csv[len++] = '\n';
+    for (long i = 0; i < n; i++) {
+        if (labels) len += (size_t)snprintf(csv + len, cap - len, "%ld,%d", i, labels[i]);
+        else len += (size_t)snprintf(csv + len, cap - len, "%ld,", i);
+        for (int j = 0; j < d; j++)
+            len += (size_t)snprintf(csv + len, cap - len, ",%.9g", (double)mu[(size_t)i * d + j]);
+        csv[len++] = '\n';
+    }
+    figure *f = NULL;
+    if (plot) {
+        const int W = 860, H = 660;
+        axes a;
+        double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+        for (long i = 0; i < n; i++)
+            for (int k = 0; k < 2; k++) {
+                double v = xy[i * 2 + k];
+                if (v < lo[k]) lo[k] = v;
+                if (v > hi[k]) hi[k] = v;
+            }
+        f = fig_new(W, H);
+        axes_init(&a, 90, 50, 560, 540, lo[0], hi[0], lo[1], hi[1], 0);
+        char xl[96], yl[96], title[128];
+        if (d == 2) snprintf(xl, sizeof xl, "z0"), snprintf(yl, sizeof yl, "z1");
+        else {
+            snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance of the %d-D codes)", 100 * expl[0], d);
+            snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * expl[1]);
+        }
+        snprintf(title, sizeof title, "latent means of %ld test images", n);
+        axes_draw(f, &a, xl, yl, title);
+        double *px = xmalloc((size_t)n * sizeof *px), *py = xmalloc((size_t)n * sizeof *py);
+        int nclass = 0;
+        for (long i = 0; labels && i < n; i++) if (labels[i] + 1 > nclass) nclass = labels[i] + 1;
+        // one class at a time would paint the last class over the rest; in
+        // data order the classes mix as they lie
+        for (long i = 0; i < n; i++) {
+            px[0] = xy[i * 2], py[0] = xy[i * 2 + 1];
+            plot_rgb col = labels ? plot_palette[labels[i] % 10] : plot_palette[0];
+            plot_points(f, &a, px, py, 1, col, 1.8, 0.55);
+        }
+        if (labels) {
+            legend_entry e[256];
+            char names[256][24];
+            for (int k = 0; k < nclass && k < 256; k++) {
+                if (nclass <= 10 && is_fashion(vae_dataset_path(ds)))
+                    snprintf(names[k], sizeof names[k], "%d %s", k, fashion_names[k]);
+                else snprintf(names[k], sizeof names[k], "%d", k);
+                e[k] = (legend_entry){names[k], plot_palette[k % 10], 0, 0};
+            }
+            fig_text(f, 672, 50, "label", 13, -1, 0, 1);
+            plot_legend_at(f, 670, 62, e, nclass < 256 ? nclass : 256);
+        }
+        free(px), free(py);
+    }
+    vae_error err;
+    if (vae_write_file(out, csv, len, &err)) die("%s", err.msg);
+    fprintf(stderr, "wrote %s (%ld rows)\n", out, n);
+    if (f) {
+        fig_save(f, plot);
+        fprintf(stderr, "wrote %s\n", plot);
+        fig_free(f);
+    }
+    free(mu), free(xy), free(csv);
+    vae_dataset_free(ds);
+    vae_model_free(m);
+    return 0;
+}
+
+/* -------------------------------------------------------------- curves */
+
+static const char curves_help[] =
+    "usage: vae curves METRICS [-o FILE]\n"
+    "Draws the training curves of a run from its metrics log (metrics.jsonl, as\n"
+    "vae train writes it; a run directory works too): loss and reconstruction,\n"
+    "KL, and beta when it changes, for training and test sets per epoch.\n"
+    "  -o FILE            output PNG [curves.png]\n";
+
+#define MAX_LOG_BYTES (64L << 20)
+
+enum { K_EPOCH, K_BETA, K_TRL, K_TRR, K_TRK, K_TEL, K_TER, K_TEK, NKEYS };
+static const char *const log_keys[NKEYS] = {"epoch",     "beta",      "train_loss", "train_rec",
+                                            "train_kl",  "test_loss", "test_rec",   "test_kl"};
+
+/* Value of "key": in a one-line JSON object, or NAN when it is missing or
+ * not a finite number. */
+static double json_number(const char *line, const char *key)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NAN;
+    char *end;
+    errno = 0;
+    double v = strtod(p + strlen(pat), &end);
+    if (end == p + strlen(pat) || errno || (*end != ',' && *end != '}')) return NAN;
+    return v;
+}
+
+/* Reads a metrics log into cols[key][epoch]; dies with one line naming the
+ * file (and line) when it is not one. */
+static int read_metrics(const char *path, double *cols[NKEYS])
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) die("%s: cannot open the metrics log: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) die("%s: is a directory", path);
+    char *text = xmalloc(MAX_LOG_BYTES + 1);
+    size_t len = fread(text, 1, MAX_LOG_BYTES + 1, fp);
+    int rerr = ferror(fp);
+    fclose(fp);
+    if (rerr) die("%s: read failed", path);
+    if (len > MAX_LOG_BYTES) die("%s: larger than %ld MiB, not a metrics log", path, MAX_LOG_BYTES >> 20);
+    if (memchr(text, 0, len)) die("%s: binary data, not a metrics log (metrics.jsonl of vae train)", path);
+    text[len] = 0;
+    int n = 0, cap = 64, lineno = 0;
+    for (int k = 0; k < NKEYS; k++) cols[k] = xmalloc((size_t)cap * sizeof **cols);
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        lineno++;
+        const char *s = line;
+        while (isspace((unsigned char)*s)) s++;
+        if (!*s) continue;
+        if (strncmp(s, "{\"epoch\":", 9) != 0 || !strchr(s, '}'))
+            die("%s:%d: not a vae metrics log line (expected {\"epoch\":N,...} as vae train writes "
+                "in metrics.jsonl)", path, lineno);
+        if (n == cap) {
+            cap *= 2;
+            for (int k = 0; k < NKEYS; k++) {
+                cols[k] = realloc(cols[k], (size_t)cap * sizeof **cols);
+                if (!cols[k]) die("out of memory");
+            }
+        }
+        for (int k = 0; k < NKEYS; k++) {
+            double v = json_number(s, log_keys[k]);
+            if (!isfinite(v) && k != K_BETA) // beta is optional
+                die("%s:%d: metrics line without a finite \"%s\"", path, lineno, log_keys[k]);
+            cols[k][n] = v;
+        }
+        if (n > 0 && !(cols[K_EPOCH][n] > cols[K_EPOCH][n - 1]))
+            die("%s:%d: epoch %g follows epoch %g; the log is out of order", path, lineno,
+                cols[K_EPOCH][n], cols[K_EPOCH][n - 1]);
+        n++;
+    }
+    free(text);
+    if (n == 0) die("%s: no epochs logged (an empty metrics log)", path);
+    return n;
+}
+
+static void range_of(double *lo, double *hi, const double *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(v[i])) continue;
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
+    }
+}
+
+/* A panel of curves: cols ys[0..k) against the epochs, each with a style. */
+static void curve_panel(figure *f, double px, const double *ep, int n, double *const *ys,
+                        const legend_entry *e, int k, const char *ylabel, const char *title)
+{
+    axes a;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < k; i++) range_of(&lo, &hi, ys[i], n);
+    axes_init(&a, px, 50, 440, 320, ep[0], ep[n - 1], lo, hi, 1);
+    axes_draw(f, &a, "epoch", ylabel, title);
+    // densified copies of the curves tell the legend where the lines run
+    int dn = n > 1 ? (n - 1) * 8 + 1 : 1;
+    double *lx = xmalloc((size_t)k * dn * sizeof *lx), *ly = xmalloc((size_t)k * dn * sizeof *ly);
+    for (int i = 0; i < k; i++) {
+        plot_line(f, &a, ep, ys[i], n, e[i].col, 2, e[i].dashed);
+        for (int s = 0; s < dn; s++) {
+            int j = n > 1 ? s / 8 : 0, jj = j + 1 < n ? j + 1 : j;
+            double t = n > 1 ? (s % 8) / 8.0 : 0;
+            lx[i * dn + s] = ep[j] + t * (ep[jj] - ep[j]);
+            ly[i * dn + s] = ys[i][j] + t * (ys[i][jj] - ys[i][j]);
+        }
+    }
+    plot_legend(f, &a, e, k, lx, ly, k * dn);
+    free(lx), free(ly);
+}
+
+int cmd_curves(int argc, char **argv)
+{
+    const char *cmd = "curves";
+    static const struct option opts[] = {{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = "curves.png", *in = NULL;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(curves_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind + 1 != argc) usage_error(cmd, "expects exactly one metrics log (RUN/metrics.jsonl)");
+    in = path_arg(cmd, "METRICS", argv[optind]);
+    struct stat st;
+    char *path = stat(in, &st) == 0 && S_ISDIR(st.st_mode) ? join(in, "metrics.jsonl") : strdup(in);
+    if (!path) die("out of memory");
+    double *cols[NKEYS];
+    int n = read_metrics(path, cols);
+    int beta_varies = 0;
+    for (int i = 1; i < n; i++)
+        if (isfinite(cols[K_BETA][i]) && cols[K_BETA][i] != cols[K_BETA][0]) beta_varies = 1;
+    int panels = 2 + beta_varies, W = 560 * panels + 20, H = 440;
+    figure *f = fig_new(W, H);
+    plot_rgb blue = plot_palette[0], orange = plot_palette[1], green = plot_palette[2],
+             purple = plot_palette[4];
+    char t1[96];
+    if (isfinite(cols[K_BETA][0]) && !beta_varies)
+        snprintf(t1, sizeof t1, "loss (rec + %g\xc2\xb7KL) and reconstruction", cols[K_BETA][0]);
+    else snprintf(t1, sizeof t1, "loss (rec + \xce\xb2\xc2\xb7KL) and reconstruction");
+    legend_entry e1[4] = {{"test loss", blue, 1, 0},
+                          {"train loss", blue, 1, 1},
+                          {"test reconstruction", orange, 1, 0},
+                          {"train reconstruction", orange, 1, 1}};
+    double *y1[4] = {cols[K_TEL], cols[K_TRL], cols[K_TER], cols[K_TRR]};
+    curve_panel(f, 90, cols[K_EPOCH], n, y1, e1, 4, "nats per image", t1);
+    legend_entry e2[2] = {{"test KL", green, 1, 0}, {"train KL", green, 1, 1}};
+    double *y2[2] = {cols[K_TEK], cols[K_TRK]};
+    curve_panel(f, 650, cols[K_EPOCH], n, y2, e2, 2, "nats per image", "KL(q(z|x) || p(z))");
+    if (beta_varies) {
+        legend_entry e3[1] = {{"\xce\xb2", purple, 1, 0}};
+        double *y3[1] = {cols[K_BETA]};
+        curve_panel(f, 1210, cols[K_EPOCH], n, y3, e3, 1, "\xce\xb2", "KL weight \xce\xb2");
+    }
+    fig_save(f, out);
+    fprintf(stderr, "wrote %s (%d epochs)\n", out, n);
+    fig_free(f);
+    for (int k = 0; k < NKEYS; k++) free(cols[k]);
+    free(path);
+    return 0;
+}
