@@ -329,4 +329,41 @@ expect_fail "train --out holds a checkpoint" "$T/m already holds a checkpoint" \
     "$VAE" train --data "$DATA" --epochs 1 --threads 1 --quiet --out "$T/m"
 cmp -s "$M" "$C/roundtrip.safetensors" && ok || bad "a refused run changed $M"
 
+
+# --- picture commands (tools/pictures.c)
+"$VAE" train --data "$DATA" --epochs 1 --hidden 8 --latent 1 --batch 100 --threads 1 --quiet \
+    --out "$T/m1" >/dev/null 2>"$T/err.txt" || { echo "bad_inputs.sh: cannot train the 1-D model: $(cat "$T/err.txt")" >&2; exit 1; }
+M1=$T/m1/model.safetensors
+expect_fail "interpolate --from out of range" "--from 500 is out of range: .*holds 500 images" \
+    "$VAE" interpolate --model "$M" --data "$DATA" --from 500 --to 0 -o "$O/i.png"
+expect_fail "interpolate --steps 0" "--steps expects a whole number in 2\.\.200, not '0'" \
+    "$VAE" interpolate --model "$M" --data "$DATA" --from 0 --to 1 --steps 0 -o "$O/i.png"
+expect_fail "interpolate -o into a missing directory" "$T/nodir/i.png" \
+    "$VAE" interpolate --model "$M" --data "$DATA" --from 0 --to 1 -o "$T/nodir/i.png"
+expect_fail "traverse --steps 0" "--steps expects a whole number in 2\.\.100" \
+    "$VAE" traverse --model "$M" --data "$DATA" --steps 0 -o "$O/t.png"
+expect_fail "traverse --image out of range" "--image 2000 is out of range" \
+    "$VAE" traverse --model "$M" --data "$DATA" --image 2000 -o "$O/t.png"
+expect_fail "manifold of a 1-D latent" "$M1: manifold needs a latent space of at least 2 dimensions; this model has 1" \
+    "$VAE" manifold --model "$M1" -o "$O/m.png"
+expect_fail "manifold --dims beyond the latent" "--dims 0,2: this model's latent dimensions are 0\.\.1" \
+    "$VAE" manifold --model "$M" --dims 0,2 -o "$O/m.png"
+expect_fail "manifold --dims with one index" "--dims expects two different dimension indices" \
+    "$VAE" manifold --model "$M" --dims 1 -o "$O/m.png"
+expect_fail "embed --plot of a 1-D latent" "$M1: --plot needs a latent space of at least 2 dimensions" \
+    "$VAE" embed --model "$M1" --data "$DATA" -o "$O/c.csv" --plot "$O/e.png"
+mkdir -p "$T/small" && { idx 8 3 2 10 10; head -c 200 /dev/zero; } >"$T/small/$SI"
+expect_fail "embed on 10x10 images" "$SI: images are 1x10x10 but the model takes 1x28x28" \
+    "$VAE" embed --model "$M" --data "$T/small" -o "$O/c.csv"
+expect_fail "curves of a checkpoint" "$M: binary data, not a metrics log" "$VAE" curves "$M" -o "$O/c.png"
+expect_fail "curves of an IDX label file" "t10k-labels-idx1-ubyte: binary data, not a metrics log" \
+    "$VAE" curves "$T/raw/$SL" -o "$O/c.png"
+printf 'hello\n' >"$T/hello.txt"
+expect_fail "curves of a text file" "hello.txt:1: not a vae metrics log line" "$VAE" curves "$T/hello.txt" -o "$O/c.png"
+printf '{"epoch":2,"train_loss":1,"train_rec":1,"train_kl":0,"test_loss":1,"test_rec":1,"test_kl":0}\n{"epoch":1,"train_loss":1,"train_rec":1,"train_kl":0,"test_loss":1,"test_rec":1,"test_kl":0}\n' >"$T/order.jsonl"
+expect_fail "curves of a log out of order" "order.jsonl:2: epoch 1 follows epoch 2" "$VAE" curves "$T/order.jsonl" -o "$O/c.png"
+printf '{"epoch":1,"train_loss":nan,"train_rec":1,"train_kl":0,"test_loss":1,"test_rec":1,"test_kl":0}\n' >"$T/nan.jsonl"
+expect_fail "curves of a log with NaN" 'nan.jsonl:1: metrics line without a finite "train_loss"' "$VAE" curves "$T/nan.jsonl" -o "$O/c.png"
+expect_fail "curves of a directory without a log" "metrics.jsonl: cannot open the metrics log" "$VAE" curves "$T/adir" -o "$O/c.png"
+
 report

@@ -670,7 +670,9 @@ int cmd_curves(int argc, char **argv)
     plot_rgb blue = plot_palette[0], orange = plot_palette[1], green = plot_palette[2],
              purple = plot_palette[4];
     char t1[96];
-    if (isfinite(cols[K_BETA][0]) && !beta_varies)
+    if (isfinite(cols[K_BETA][0]) && !beta_varies && cols[K_BETA][0] == 1)
+        snprintf(t1, sizeof t1, "loss (\xe2\x88\x92" "ELBO) and reconstruction");
+    else if (isfinite(cols[K_BETA][0]) && !beta_varies)
         snprintf(t1, sizeof t1, "loss (rec + %g\xc2\xb7KL) and reconstruction", cols[K_BETA][0]);
     else snprintf(t1, sizeof t1, "loss (rec + \xce\xb2\xc2\xb7KL) and reconstruction");
     legend_entry e1[4] = {{"test loss", blue, 1, 0},
