@@ -35,8 +35,9 @@ ls -A "$T/run" | grep -q '^\.' && bad "temporary files left in the output direct
 # 16 samples: 4x4 tiles of 28*2 px with 2 px borders -> 4*58+2 = 234
 is_png "$T/run/samples.png" && ok || bad "samples.png is not a PNG"
 [ "$(png_size "$T/run/samples.png")" = "234x234" ] && ok || bad "samples.png is $(png_size "$T/run/samples.png")"
-# 16 reconstructions: 8 columns, 2 input rows + 2 reconstruction rows
-[ "$(png_size "$T/run/recon.png")" = "466x234" ] && ok || bad "recon.png is $(png_size "$T/run/recon.png")"
+# 16 reconstructions: 8 columns, 2 blocks of an input and a reconstruction
+# row (2*58+2 px), 6 px apart
+[ "$(png_size "$T/run/recon.png")" = "466x242" ] && ok || bad "recon.png is $(png_size "$T/run/recon.png")"
 
 M=$T/run/model.safetensors
 "$VAE" sample --model "$M" -n 9 --scale 1 -o "$T/s.png" 2>/dev/null && ok || bad "sample"

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "plot.h"
 
 const char *prog = "vae";
 
@@ -196,7 +197,17 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
                 if (i < n) memcpy(dst, (pass ? rec : x) + (size_t)i * D, D * sizeof *dst);
                 else for (int p = 0; p < D; p++) dst[p] = 0;
             }
-    write_png(path, grid, k, c, cols, scale);
+    // each input row and its reconstruction row form a block; a white gap
+    // between blocks shows which rows belong together
+    enum { GAP = 6 };
+    int bw, bh;
+    grid_size(2 * cols, c->height, c->width, cols, 2, scale, &bw, &bh);
+    figure *f = fig_new(bw, rows * bh + (rows - 1) * GAP);
+    for (int r = 0; r < rows; r++)
+        fig_tiles(f, 0, r * (bh + GAP), grid + (size_t)2 * r * cols * D, 2 * cols, c->channels,
+                  c->height, c->width, cols, 2, scale);
+    fig_save(f, path);
+    fig_free(f);
     free(x);
     free(mu);
     free(rec);

@@ -52,7 +52,8 @@ void check_data_fits(const vae_dataset *ds, const vae_model *m);
 void write_png(const char *path, const float *img, int n, const vae_config *c, int cols, int scale);
 /* A grid of n decoded prior samples. */
 void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
-/* Rows of test images, each followed by a row of their reconstructions. */
+/* Rows of test images, each followed by a row of their reconstructions;
+ * a white gap between these pairs of rows. */
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);
 
 int cmd_train(int argc, char **argv);

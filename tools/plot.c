@@ -1,6 +1,7 @@
 /* plot.c - the vae CLI's plotting module on cairo (see plot.h). */
 #define _DEFAULT_SOURCE /* M_PI, M_SQRT2 */
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,13 +26,27 @@ struct figure {
     int w, h;
 };
 
+/* At exit: cairo's font caches and fontconfig's configuration are process
+ * state that is otherwise never freed (LeakSanitizer and valgrind list it). */
+static int live_figures;
+
+static void release_fonts(void)
+{
+    if (live_figures) return; // only safe with no cairo object left (an exit through die)
+    cairo_debug_reset_static_data();
+    FcFini();
+}
+
 figure *fig_new(int w, int h)
 {
+    static int registered;
+    if (!registered) registered = 1, atexit(release_fonts);
     if (w < 1 || h < 1 || w > 32767 || h > 32767) die("a %dx%d picture is too large", w, h);
     figure *f = xmalloc(sizeof *f);
     f->w = w, f->h = h;
     f->s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
     f->cr = cairo_create(f->s);
+    live_figures++;
     if (cairo_status(f->cr) != CAIRO_STATUS_SUCCESS)
         die("cannot draw a %dx%d picture: %s", w, h, cairo_status_to_string(cairo_status(f->cr)));
     cairo_set_source_rgb(f->cr, 1, 1, 1);
@@ -45,6 +60,7 @@ void fig_free(figure *f)
     cairo_destroy(f->cr);
     cairo_surface_destroy(f->s);
     free(f);
+    live_figures--;
 }
 
 typedef struct membuf {
@@ -73,10 +89,14 @@ void fig_save(figure *f, const char *path)
     membuf b = {0};
     cairo_surface_flush(f->s);
     cairo_status_t st = cairo_surface_write_to_png_stream(f->s, mem_write, &b);
-    if (st != CAIRO_STATUS_SUCCESS) die("%s: PNG encoding failed: %s", path, cairo_status_to_string(st));
     vae_error err;
-    if (vae_write_file(path, b.data, b.len, &err)) die("%s", err.msg);
+    int rc = st == CAIRO_STATUS_SUCCESS ? vae_write_file(path, b.data, b.len, &err) : VAE_EIO;
     free(b.data);
+    if (rc) { // let go of the figure first, so the exit can release the fonts
+        fig_free(f);
+        if (st != CAIRO_STATUS_SUCCESS) die("%s: PNG encoding failed: %s", path, cairo_status_to_string(st));
+        die("%s", err.msg);
+    }
 }
 
 void fig_text(figure *f, double x, double y, const char *s, double size, int halign, int angle,

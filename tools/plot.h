@@ -18,7 +18,8 @@ typedef struct figure figure;
 /* A w x h canvas, white. */
 figure *fig_new(int w, int h);
 void fig_free(figure *f);
-/* Encodes the figure to PNG in memory and writes it with vae_write_file. */
+/* Encodes the figure to PNG in memory and writes it with vae_write_file;
+ * on failure frees the figure and dies with one line. */
 void fig_save(figure *f, const char *path);
 
 /* Text with its anchor at (x, y): halign -1 left, 0 centre, 1 right; the
