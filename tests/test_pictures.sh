@@ -60,6 +60,40 @@ cmp -s "$P/i10.png" "$P/is.png" && bad "--slerp drew the same path as linear" ||
 "$VAE" interpolate --model "$M5" --data "$DATA" --from 3 --to 7 -o "$P/i10b.png" 2>/dev/null
 cmp -s "$P/i10.png" "$P/i10b.png" && ok || bad "interpolate is not deterministic"
 
+# image files as the ends: a grey 28x28 PNG and an RGB one, written with
+# python's zlib (skipped without python3)
+if command -v python3 >/dev/null; then
+    python3 - "$T" <<'PY'
+import struct, sys, zlib
+def png(path, w, h, rows, ctype):
+    def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    raw = b''.join(b'\0' + r for r in rows)
+    ihdr = struct.pack('>IIBBBBB', w, h, 8, ctype, 0, 0, 0)
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+t = sys.argv[1]
+png(t + '/a.png', 28, 28, [bytes(255 if 8 <= x < 20 and 4 <= y < 24 else 0 for x in range(28)) for y in range(28)], 0)
+png(t + '/b.png', 28, 28, [bytes(v for x in range(28) for v in ((255, 0, 0) if (x - 14) ** 2 + (y - 14) ** 2 < 80 else (0, 0, 0))) for y in range(28)], 2)
+png(t + '/big.png', 30, 28, [bytes(30) for y in range(28)], 0)
+PY
+    "$VAE" interpolate --model "$M5" --from-image "$T/a.png" --to-image "$T/b.png" -o "$P/if.png" 2>/dev/null &&
+        ok || bad "interpolate --from-image --to-image"
+    check_png "interpolate image files" "$P/if.png" 730x140 20 10
+    "$VAE" interpolate --model "$M5" --data "$DATA" --from-image "$T/a.png" --to 7 -o "$P/if2.png" 2>/dev/null &&
+        ok || bad "interpolate --from-image --to"
+    check_png "interpolate file to test image" "$P/if2.png" 730x140 20 10
+    expect_fail "--from-image of the wrong size" "big.png: the image is 30x28 but the model takes 28x28" \
+        "$VAE" interpolate --model "$M5" --from-image "$T/big.png" --to-image "$T/a.png" -o "$P/x.png"
+    head -c 60 "$T/a.png" >"$T/cut.png"
+    expect_fail "--to-image truncated" "--to-image .*cut.png" \
+        "$VAE" interpolate --model "$M5" --from-image "$T/a.png" --to-image "$T/cut.png" -o "$P/x.png"
+else
+    echo "skipped: --from-image cases (no python3 to write the PNGs)"
+fi
+expect_fail "--to-image not a PNG" "--to-image .*metrics.jsonl: cannot read it as a PNG image" \
+    "$VAE" interpolate --model "$M5" --from 1 --to-image "$T/m5/metrics.jsonl" --data "$DATA" -o "$P/x.png"
+expect_fail "--from and --from-image" "give --from or --from-image, not both" \
+    "$VAE" interpolate --model "$M5" --from 1 --from-image "$T/m5/metrics.jsonl" --to 2 -o "$P/x.png"
+
 # --- traverse: one row per latent dimension, --steps columns
 "$VAE" traverse --model "$M5" --data "$DATA" --steps 7 -o "$P/t.png" 2>/dev/null && ok || bad "traverse"
 check_png traverse "$P/t.png" 440x232 20 10        # 7x5 tiles of 30: 212x152
@@ -112,7 +146,7 @@ expect_fail "--from out of range" "--from 500 is out of range.*500 images" \
 expect_fail "--to out of range" "--to 9999 is out of range" \
     "$VAE" interpolate --model "$M5" --data "$DATA" --from 0 --to 9999 -o "$P/x.png"
 expect_fail "--from negative" "--from expects" "$VAE" interpolate --model "$M5" --from -1 --to 1 -o "$P/x.png"
-expect_fail "interpolate without --to" "--from and --to are required" \
+expect_fail "interpolate without --to" "--from and --to \\(or --from-image and --to-image\\) are required" \
     "$VAE" interpolate --model "$M5" --from 1 -o "$P/x.png"
 expect_fail "interpolate --steps 0" "--steps expects a whole number in 2\.\.200, not '0'" \
     "$VAE" interpolate --model "$M5" --from 0 --to 1 --steps 0 -o "$P/x.png"

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <png.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,14 +97,50 @@ static void parse_dims(const char *cmd, const char *s, int *a, int *b)
     *a = (int)x, *b = (int)y;
 }
 
+/* An image file (PNG, any bit depth or colour type) as c x h x w floats in
+ * [0,1] for the model: grey for c = 1 (libpng mixes colour to grey), RGB for
+ * c = 3; its size must be the model's. */
+static void read_image_file(const char *flag, const char *path, int c, int h, int w, float *out)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path))
+        die("%s %s: cannot read it as a PNG image (%s)", flag, path, img.message);
+    if ((int)img.width != w || (int)img.height != h) {
+        png_image_free(&img);
+        die("%s %s: the image is %ux%u but the model takes %dx%d", flag, path, img.width,
+            img.height, w, h);
+    }
+    img.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    size_t n = (size_t)w * h;
+    unsigned char *px = xmalloc(n * c);
+    if (!png_image_finish_read(&img, NULL, px, 0, NULL))
+        die("%s %s: cannot decode the PNG image (%s)", flag, path, img.message);
+    for (int ch = 0; ch < c; ch++) // interleaved -> planar (c, h, w)
+        for (size_t p = 0; p < n; p++) out[ch * n + p] = px[p * c + ch] / 255.0f;
+    free(px);
+}
+
+/* The basename of a path, for labels. */
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
 /* ---------------------------------------------------------- interpolate */
 
 static const char interpolate_help[] =
     "usage: vae interpolate --model M --from I --to J [options]\n"
+    "       vae interpolate --model M --from-image A.png --to-image B.png [options]\n"
     "Decodes the path between the codes (encoder means) of test images I and J\n"
     "into a strip: image I, the decoded points from I's code to J's, image J.\n"
     "  --model M          checkpoint (model.safetensors) [required]\n"
-    "  --from I, --to J   test image indices, from 0 [required]\n"
+    "  --from I, --to J   test image indices, from 0 [required, or the next two]\n"
+    "  --from-image FILE, --to-image FILE\n"
+    "                     a PNG of the model's size instead (colour is made grey\n"
+    "                     for a 1-channel model) [none]\n"
     "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
     "  --steps N          decoded points, both ends included (2..200) [10]\n"
     "  --slerp            spherical instead of linear interpolation\n"
@@ -116,8 +153,9 @@ int cmd_interpolate(int argc, char **argv)
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"from", 1, 0, 'f'},  {"to", 1, 0, 't'},    {"data", 1, 0, 'd'},
         {"steps", 1, 0, 'n'}, {"slerp", 0, 0, 'S'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"from-image", 1, 0, 'F'}, {"to-image", 1, 0, 'T'}, {0, 0, 0, 0}};
     const char *model = NULL, *data = DEFAULT_DATA, *out = "interpolate.png";
+    const char *files[2] = {NULL, NULL};
     long from = -1, to = -1;
     int steps = 10, slerp = 0, scale = 2, c;
     opterr = 0;
@@ -127,6 +165,8 @@ int cmd_interpolate(int argc, char **argv)
         case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 'f': from = parse_long(cmd, "--from", optarg, 0, 0x7fffffffL); break;
         case 't': to = parse_long(cmd, "--to", optarg, 0, 0x7fffffffL); break;
+        case 'F': files[0] = path_arg(cmd, "--from-image", optarg); break;
+        case 'T': files[1] = path_arg(cmd, "--to-image", optarg); break;
         case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 200); break;
         case 'S': slerp = 1; break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
@@ -137,15 +177,29 @@ int cmd_interpolate(int argc, char **argv)
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model) usage_error(cmd, "--model is required");
-    if (from < 0 || to < 0) usage_error(cmd, "--from and --to are required");
+    if (from >= 0 && files[0]) usage_error(cmd, "give --from or --from-image, not both");
+    if (to >= 0 && files[1]) usage_error(cmd, "give --to or --to-image, not both");
+    if ((from < 0 && !files[0]) || (to < 0 && !files[1]))
+        usage_error(cmd, "--from and --to (or --from-image and --to-image) are required");
     vae_model *m = load_model(model, 256);
-    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
-    check_data_fits(ds, m);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent, n = steps + 2;
-    uint32_t idx[2] = {image_index(ds, "--from", from), image_index(ds, "--to", to)};
     float *x = xmalloc((size_t)2 * D * sizeof *x), *mu = xmalloc((size_t)2 * d * sizeof *mu);
-    vae_dataset_batch(ds, idx, 2, VAE_BINARIZE_NONE, 0, NULL, x);
+    vae_dataset *ds = NULL;
+    if (from >= 0 || to >= 0) { // test images; files need no data set
+        ds = open_data(data, VAE_SPLIT_TEST);
+        check_data_fits(ds, m);
+    }
+    for (int e = 0; e < 2; e++) {
+        long i = e ? to : from;
+        if (files[e]) {
+            read_image_file(e ? "--to-image" : "--from-image", files[e], cfg->channels, cfg->height,
+                            cfg->width, x + (size_t)e * D);
+        } else {
+            uint32_t k = image_index(ds, e ? "--to" : "--from", i);
+            vae_dataset_batch(ds, &k, 1, VAE_BINARIZE_NONE, 0, NULL, x + (size_t)e * D);
+        }
+    }
     if (vae_encode(m, x, 2, mu, NULL)) die("%s", vae_model_errmsg(m));
     float *z = xmalloc((size_t)steps * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
     for (int k = 0; k < steps; k++)
@@ -159,14 +213,18 @@ int cmd_interpolate(int argc, char **argv)
     grid_size(n, cfg->height, cfg->width, n, BORDER, scale, &gw, &gh);
     int W = gw + 32 < 400 ? 400 : gw + 32, H = gh + 80, x0 = (W - gw) / 2, y0 = 62;
     figure *f = fig_new(W, H);
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s interpolation: test image %ld \xe2\x86\x92 %ld",
-             slerp ? "spherical" : "linear", from, to);
+    char buf[320], ends[2][64];
+    for (int e = 0; e < 2; e++) {
+        if (files[e]) snprintf(ends[e], sizeof ends[e], "%.40s", base_name(files[e]));
+        else snprintf(ends[e], sizeof ends[e], "#%ld", e ? to : from);
+    }
+    snprintf(buf, sizeof buf, "%s interpolation: %s%s \xe2\x86\x92 %s",
+             slerp ? "spherical" : "linear", files[0] ? "" : "test image ", ends[0], ends[1]);
     fig_text(f, W / 2.0, 20, buf, 15, 0, 0, 1);
     int every = label_every(n, tw, 46);
     for (int k = 0; k < n; k++) {
         double cx = x0 + BORDER + k * tw + (tw - BORDER) / 2.0;
-        if (k == 0 || k == n - 1) snprintf(buf, sizeof buf, "#%ld", k ? to : from);
+        if (k == 0 || k == n - 1) snprintf(buf, sizeof buf, "%.8s", ends[k != 0]); // fits a tile
         else if ((k - 1) % every == 0 || k == n - 2) snprintf(buf, sizeof buf, "%.2f", (double)(k - 1) / (steps - 1));
         else continue;
         fig_text(f, cx, y0 - 12, buf, 11, 0, 0, k == 0 || k == n - 1);
