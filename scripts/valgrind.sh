@@ -58,7 +58,7 @@ report() {
 }
 
 # C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref idx safetensors train; do
+for t in grad ref idx safetensors train latent; do
     exe=$B/test_$t
     [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
     d=$LOGS/test_$t
@@ -73,7 +73,7 @@ done
 # the exit status is vae's, or 99 on memcheck errors) and logs to a file per
 # process: the tests count stderr lines. An error in an expected failure
 # keeps its non-zero exit, so the logs are checked afterwards.
-for s in test_cli.sh bad_inputs.sh test_resume.sh; do
+for s in test_cli.sh bad_inputs.sh test_resume.sh test_pictures.sh; do
     script=$ROOT/tests/$s
     [ -f "$script" ] || continue
     d=$LOGS/${s%.sh}
@@ -86,7 +86,7 @@ for s in test_cli.sh bad_inputs.sh test_resume.sh; do
     } >"$d/vae"
     chmod +x "$d/vae"
     start=$SECONDS
-    bash "$script" "$d/vae" "$DATA" >"$d/test.out" 2>&1
+    bash "$script" "$d/vae" "$DATA" "$B/png_check" >"$d/test.out" 2>&1 # png_check: test_pictures.sh
     rc=$?
     n=$(ls "$d"/*.log 2>/dev/null | wc -l)
     report "$s ($n vae runs, $((SECONDS - start)) s)" "$d" $rc
