@@ -125,6 +125,13 @@ check_png "embed 2-D plot" "$P/e2.png" 860x660 100 10
 "$VAE" embed --model "$M1" --data "$DATA" -o "$P/c1.csv" 2>/dev/null && ok || bad "embed 1-D CSV"
 [ "$(head -1 "$P/c1.csv")" = "index,label,z0" ] && ok || bad "embed 1-D header"
 
+# a data set without labels: an empty label column, one colour, no legend
+mkdir -p "$T/nolabels" && cp "$DATA/t10k-images-idx3-ubyte.gz" "$T/nolabels/"
+"$VAE" embed --model "$M5" --data "$T/nolabels" -n 50 -o "$P/c0.csv" --plot "$P/e0.png" 2>/dev/null &&
+    ok || bad "embed without labels"
+[ "$(sed -n 2p "$P/c0.csv" | cut -d, -f1-2)" = "0," ] && ok || bad "embed without labels: $(sed -n 2p "$P/c0.csv")"
+check_png "embed plot without labels" "$P/e0.png" 860x660 20 5
+
 # --- curves from the run's metrics log (and from the run directory)
 "$VAE" curves "$T/m5/metrics.jsonl" -o "$P/cu.png" 2>/dev/null && ok || bad "curves"
 check_png curves "$P/cu.png" 1140x440 50 5

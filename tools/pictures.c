@@ -313,6 +313,7 @@ int cmd_traverse(int argc, char **argv)
     int gw, gh, tw = cfg->width * scale + BORDER, th = cfg->height * scale + BORDER;
     grid_size((int)n, cfg->height, cfg->width, steps, BORDER, scale, &gw, &gh);
     int L = 110, T = 64, W = L + gw + 16 < 440 ? 440 : L + gw + 16, H = T + gh + 16;
+    L += (W - (L + gw + 16)) / 2; // a small grid sits in the middle
     figure *f = fig_new(W, H);
     char buf[160];
     if (image >= 0) snprintf(buf, sizeof buf, "traversal around test image %ld's code", image);
@@ -417,11 +418,12 @@ int cmd_manifold(int argc, char **argv)
     int gw, gh, tw = cfg->width * scale + BORDER;
     grid_size((int)cnt, cfg->height, cfg->width, n, BORDER, scale, &gw, &gh);
     int L = 86, T = 44, W = L + gw + 20 < 420 ? 420 : L + gw + 20, H = T + gh + 64;
+    L += (W - (L + gw + 20)) / 2; // a small grid sits in the middle
     figure *f = fig_new(W, H);
     char buf[160];
-    snprintf(buf, sizeof buf, "decoded z on a %dx%d grid of normal quantiles%s", n, n,
-             d > 2 ? " (others 0)" : "");
-    fig_text(f, L + gw / 2.0, 20, buf, 14, 0, 0, 1);
+    snprintf(buf, sizeof buf, "decoded \xce\xa6\xe2\x81\xbb\xc2\xb9 grid, %d\xc3\x97%d%s", n, n,
+             d > 2 ? ", other dimensions at 0" : "");
+    fig_text(f, W / 2.0, 20, buf, 14, 0, 0, 1);
     int every = label_every(n, tw, 40);
     for (int i = 0; i < n; i += every) {
         snprintf(buf, sizeof buf, "%.2f", q[i]);
@@ -557,16 +559,24 @@ int cmd_embed(int argc, char **argv)
             plot_points(f, &a, px, py, 1, col, 1.8, 0.55);
         }
         if (labels) {
-            legend_entry e[256];
-            char names[256][24];
-            for (int k = 0; k < nclass && k < 256; k++) {
+            // 10 colours: with more labels they repeat, and each legend row
+            // lists the labels that share its colour (k, k+10, ...)
+            legend_entry e[10];
+            char names[10][40];
+            int rows = nclass < 10 ? nclass : 10;
+            for (int k = 0; k < rows; k++) {
                 if (nclass <= 10 && is_fashion(vae_dataset_path(ds)))
                     snprintf(names[k], sizeof names[k], "%d %s", k, fashion_names[k]);
-                else snprintf(names[k], sizeof names[k], "%d", k);
-                e[k] = (legend_entry){names[k], plot_palette[k % 10], 0, 0};
+                else {
+                    int len = snprintf(names[k], sizeof names[k], "%d", k), l = k + 10;
+                    for (; l < nclass && len < 24; l += 10)
+                        len += snprintf(names[k] + len, sizeof names[k] - len, ", %d", l);
+                    if (l < nclass) snprintf(names[k] + len, sizeof names[k] - len, ", ...");
+                }
+                e[k] = (legend_entry){names[k], plot_palette[k], 0, 0};
             }
             fig_text(f, 672, 50, "label", 13, -1, 0, 1);
-            plot_legend_at(f, 670, 62, e, nclass < 256 ? nclass : 256);
+            plot_legend_at(f, 670, 62, e, rows);
         }
         free(px), free(py);
     }
