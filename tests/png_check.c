@@ -1,7 +1,10 @@
 /* png_check.c - prints facts about a PNG for the shell tests: width,
  * height, the number of distinct colours, the standard deviation of the
  * grey level (0..255) and the fraction of pixels that are not white.
- * "png_check FILE" -> "W H colours std nonwhite"; exit 1 if unreadable. */
+ * "png_check FILE" -> "W H colours std nonwhite"; exit 1 if unreadable.
+ * "png_check FILE X Y W H" also prints a second line: the red channel of
+ * the W x H rectangle at (X, Y), row by row, as decimal bytes (to compare a
+ * tile with the image it must show). */
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -10,8 +13,8 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: png_check FILE.png\n");
+    if (argc != 2 && argc != 6) {
+        fprintf(stderr, "usage: png_check FILE.png [X Y W H]\n");
         return 2;
     }
     png_image img;
@@ -43,6 +46,16 @@ int main(int argc, char **argv)
     double mean = sum / n, var = sum2 / n - mean * mean;
     printf("%u %u %ld %.2f %.4f\n", img.width, img.height, colours, sqrt(var > 0 ? var : 0),
            (double)nonwhite / n);
+    if (argc == 6) {
+        long x0 = atol(argv[2]), y0 = atol(argv[3]), w = atol(argv[4]), h = atol(argv[5]);
+        if (x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 + w > (long)img.width || y0 + h > (long)img.height) {
+            fprintf(stderr, "png_check: the rectangle is outside the %ux%u image\n", img.width, img.height);
+            return 1;
+        }
+        for (long y = y0; y < y0 + h; y++)
+            for (long x = x0; x < x0 + w; x++)
+                printf("%u%c", px[3 * ((size_t)y * img.width + x)], y == y0 + h - 1 && x == x0 + w - 1 ? '\n' : ' ');
+    }
     free(px);
     free(seen);
     return 0;

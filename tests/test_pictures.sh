@@ -51,6 +51,13 @@ for o in --n --dims --scale; do grep -qE -- "$o .*\[" <("$VAE" manifold --help) 
 "$VAE" interpolate --model "$M5" --data "$DATA" --from 3 --to 7 --steps 4 --scale 1 \
     -o "$P/i.png" 2>/dev/null && ok || bad "interpolate"
 check_png interpolate "$P/i.png" 400x112 20 10
+# the end tiles are the real test images 3 and 7, pixel for pixel: the strip
+# (6 tiles of 30 = 182 px) is centred in 400 px at y 62, tiles start 2 px in
+test_image() { gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | od -An -tu1 -v -j$((16 + $1 * 784)) -N784 | xargs; }
+tile() { "$PNGCHECK" "$1" "$2" "$3" 28 28 | sed -n 2p; }
+[ "$(tile "$P/i.png" 111 64)" = "$(test_image 3)" ] && ok || bad "interpolate: the first tile is not test image 3"
+[ "$(tile "$P/i.png" $((111 + 5 * 30)) 64)" = "$(test_image 7)" ] && ok || bad "interpolate: the last tile is not test image 7"
+[ "$(tile "$P/i.png" $((111 + 30)) 64)" != "$(test_image 3)" ] && ok || bad "interpolate: the second tile is the input, not a decoding"
 "$VAE" interpolate --model "$M5" --data "$DATA" --from 3 --to 7 -o "$P/i10.png" 2>/dev/null
 check_png "interpolate default" "$P/i10.png" 730x140 20 10   # 12 tiles of 58
 [ "$(png_size "$P/i10.png")" = "730x140" ] && ok || bad "IHDR of i10.png: $(png_size "$P/i10.png")"
