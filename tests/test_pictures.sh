@@ -108,6 +108,11 @@ check_png traverse "$P/t.png" 440x232 20 10        # 7x5 tiles of 30: 212x152
     ok || bad "traverse --image"
 check_png "traverse --image" "$P/t2.png" 766x198 20 10   # 11x2 tiles of 58
 
+"$VAE" traverse --model "$M5" --data "$DATA" --steps 7 --rows 2 -o "$P/t3.png" 2>/dev/null && ok || bad "traverse --rows"
+check_png "traverse --rows 2" "$P/t3.png" 440x142 20 10  # 7x2 tiles of 30: 212x62, +64+16
+expect_fail "traverse too large" "picture is too large" \
+    "$VAE" traverse --model "$M5" --data "$DATA" --steps 100 --scale 16 -o "$P/x.png"
+
 # --- manifold: n x n tiles with margins 86+20 across, 44+64 down
 "$VAE" manifold --model "$M2" --n 5 -o "$P/m.png" 2>/dev/null && ok || bad "manifold"
 check_png manifold "$P/m.png" 420x260 20 10

@@ -252,6 +252,7 @@ static const char traverse_help[] =
     "  --data DIR         MNIST-layout directory (for KL and --image) [" DEFAULT_DATA "]\n"
     "  --range R          the values go from -R to R [3]\n"
     "  --steps N          values per row (2..100) [11]\n"
+    "  --rows K           only the K dimensions with the largest KL [all, at most 64]\n"
     "  -o FILE            output PNG [traverse.png]\n"
     "  --scale K          draw each pixel KxK [1]\n";
 
@@ -260,11 +261,12 @@ int cmd_traverse(int argc, char **argv)
     const char *cmd = "traverse";
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"image", 1, 0, 'i'}, {"data", 1, 0, 'd'}, {"range", 1, 0, 'r'},
-        {"steps", 1, 0, 'n'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"steps", 1, 0, 'n'}, {"scale", 1, 0, 'k'}, {"rows", 1, 0, 'R'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *model = NULL, *data = DEFAULT_DATA, *out = "traverse.png";
     long image = -1;
     double range = 3;
-    int steps = 11, scale = 1, c;
+    int steps = 11, scale = 1, rows = 64, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
         switch (c) {
@@ -274,6 +276,7 @@ int cmd_traverse(int argc, char **argv)
         case 'r': range = parse_double(cmd, "--range", optarg, 1e-3, 1e3); break;
         case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 100); break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'R': rows = (int)parse_long(cmd, "--rows", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(traverse_help, stdout); exit(0);
         default: bad_option(cmd, c, argv, opts);
@@ -299,9 +302,10 @@ int cmd_traverse(int argc, char **argv)
     int *order = xmalloc((size_t)d * sizeof *order);
     test_kl(m, ds, kl);
     order_by_kl(kl, d, order);
-    long n = (long)d * steps;
+    if (rows > d) rows = d;
+    long n = (long)rows * steps;
     float *z = xmalloc((size_t)n * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
-    for (int r = 0; r < d; r++)
+    for (int r = 0; r < rows; r++)
         for (int k = 0; k < steps; k++) {
             float *zz = z + ((size_t)r * steps + k) * d;
             memcpy(zz, centre, (size_t)d * sizeof *zz);
@@ -316,8 +320,10 @@ int cmd_traverse(int argc, char **argv)
     L += (W - (L + gw + 16)) / 2; // a small grid sits in the middle
     figure *f = fig_new(W, H);
     char buf[160];
-    if (image >= 0) snprintf(buf, sizeof buf, "traversal around test image %ld's code", image);
-    else snprintf(buf, sizeof buf, "traversal around z = 0");
+    char top[48] = "";
+    if (rows < d) snprintf(top, sizeof top, ", top %d of %d dimensions", rows, d);
+    if (image >= 0) snprintf(buf, sizeof buf, "traversal around test image %ld's code%s", image, top);
+    else snprintf(buf, sizeof buf, "traversal around z = 0%s", top);
     fig_text(f, W / 2.0, 18, buf, 15, 0, 0, 1);
     int every = label_every(steps, tw, 34);
     for (int k = 0; k < steps; k++) {
@@ -327,8 +333,8 @@ int cmd_traverse(int argc, char **argv)
     }
     fig_text(f, L - 8, T - 12, "value:", 11, 1, 0, 0);
     fig_text(f, L - 8, T - 32, "dim (KL nats)", 11, 1, 0, 0);
-    int rows_every = label_every(d, th, 14);
-    for (int r = 0; r < d; r += rows_every) {
+    int rows_every = label_every(rows, th, 14);
+    for (int r = 0; r < rows; r += rows_every) {
         snprintf(buf, sizeof buf, "z%d (%.2f)", order[r], kl[order[r]]);
         fig_text(f, L - 8, T + BORDER + r * th + (th - BORDER) / 2.0, buf, 11, 1, 0, 0);
     }

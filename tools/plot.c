@@ -41,7 +41,9 @@ figure *fig_new(int w, int h)
 {
     static int registered;
     if (!registered) registered = 1, atexit(release_fonts);
-    if (w < 1 || h < 1 || w > 32767 || h > 32767) die("a %dx%d picture is too large", w, h);
+    if (w < 1 || h < 1 || w > 32767 || h > 32767)
+        die("a %dx%d picture is too large (cairo draws at most 32767 pixels a side); ask for "
+            "fewer or smaller tiles (--scale)", w, h);
     figure *f = xmalloc(sizeof *f);
     f->w = w, f->h = h;
     f->s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
