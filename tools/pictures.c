@@ -215,7 +215,12 @@ int cmd_interpolate(int argc, char **argv)
     figure *f = fig_new(W, H);
     char buf[320], ends[2][64];
     for (int e = 0; e < 2; e++) {
-        if (files[e]) snprintf(ends[e], sizeof ends[e], "%.40s", base_name(files[e]));
+        if (files[e]) { // printable ASCII only: cairo refuses text that is not UTF-8
+            const char *b = base_name(files[e]);
+            size_t k = 0;
+            for (; b[k] && k < 40; k++) ends[e][k] = b[k] >= 0x20 && b[k] < 0x7f ? b[k] : '?';
+            ends[e][k] = 0;
+        }
         else snprintf(ends[e], sizeof ends[e], "#%ld", e ? to : from);
     }
     snprintf(buf, sizeof buf, "%s interpolation: %s%s \xe2\x86\x92 %s",
