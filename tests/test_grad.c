@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "layers.h"
 #include "test.h"
 
@@ -15,14 +16,22 @@ static double *rand_vec(size_t n, double lo, double hi)
     return v;
 }
 
-static double max_rel_err(const double *a, const double *b, size_t n)
+/* Largest |a - b| / (|a| + |b|), the denominator at least `floor`: near-zero
+ * derivatives are compared absolutely, as central differences of a sum of
+ * many terms carry an absolute rounding error. */
+static double max_err_floor(const double *a, const double *b, size_t n, double floor)
 {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]) / fmax(1e-6, fabs(a[i]) + fabs(b[i]));
+        double e = fabs(a[i] - b[i]) / fmax(floor, fabs(a[i]) + fabs(b[i]));
         if (e > worst) worst = e;
     }
     return worst;
+}
+
+static double max_rel_err(const double *a, const double *b, size_t n)
+{
+    return max_err_floor(a, b, n, 1e-6);
 }
 
 /* Central differences of f over the n values at p. */
@@ -162,6 +171,112 @@ static void test_bce(void)
     free(c.x), free(c.t);
 }
 
+/* ------------------------------------------------- conv, transposed conv */
+
+typedef struct {
+    vae__conv_geom g;
+    int transposed, B;
+    double *inp, *w, *b, *dout, *out, *col;
+} conv_ctx;
+
+static size_t conv_in(const conv_ctx *c) { return (size_t)c->B * c->g.C * c->g.H * c->g.W; }
+static size_t conv_out(const conv_ctx *c) { return (size_t)c->B * c->g.OC * c->g.OH * c->g.OW; }
+static size_t conv_w(const conv_ctx *c) { return (size_t)c->g.C * c->g.OC * c->g.K * c->g.K; }
+
+static double conv_loss(void *p)
+{
+    conv_ctx *c = p;
+    if (c->transposed)
+        vae__convt2d_forward(c->out, c->inp, c->w, c->b, c->B, &c->g, c->col);
+    else
+        vae__conv2d_forward(c->out, c->inp, c->w, c->b, c->B, &c->g, c->col);
+    double s = 0;
+    for (size_t i = 0; i < conv_out(c); i++) s += c->out[i] * c->dout[i];
+    return s;
+}
+
+/* The backward pair of one geometry against central differences, and the
+ * forward against a direct sum over the definition. */
+static void check_conv(int transposed, int C, int H, int W, int OC, int K, int S, int P, int OP)
+{
+    conv_ctx c = {.transposed = transposed, .B = 2};
+    int bad = transposed ? vae__convt_geom_init(&c.g, C, H, W, OC, K, S, P, OP)
+                         : vae__conv_geom_init(&c.g, C, H, W, OC, K, S, P);
+    CHECK(!bad);
+    if (bad) return;
+    c.inp = rand_vec(conv_in(&c), -1, 1);
+    c.w = rand_vec(conv_w(&c), -1, 1);
+    c.b = rand_vec(c.g.OC, -1, 1);
+    c.dout = rand_vec(conv_out(&c), -1, 1);
+    c.out = malloc(conv_out(&c) * sizeof *c.out);
+    c.col = malloc(vae__conv_col_size(&c.g) * sizeof *c.col);
+    double *dinp = malloc(conv_in(&c) * sizeof *dinp), *dw = malloc(conv_w(&c) * sizeof *dw);
+    double *db = malloc(c.g.OC * sizeof *db);
+    size_t n_num = conv_in(&c) > conv_w(&c) ? conv_in(&c) : conv_w(&c);
+    double *num = malloc(n_num * sizeof *num);
+    for (size_t i = 0; i < conv_w(&c); i++) dw[i] = NAN; // written, not accumulated
+    for (int i = 0; i < c.g.OC; i++) db[i] = NAN;
+
+    // forward: out[o][y][x] = b[o] + sum w * in over the pairs the definition links
+    conv_loss(&c);
+    double worst = 0;
+    for (int i = 0; i < c.B; i++)
+        for (int o = 0; o < c.g.OC; o++)
+            for (int y = 0; y < c.g.OH; y++)
+                for (int x = 0; x < c.g.OW; x++) {
+                    double s = c.b[o];
+                    for (int ch = 0; ch < C; ch++)
+                        for (int ki = 0; ki < K; ki++)
+                            for (int kj = 0; kj < K; kj++)
+                                for (int iy = 0; iy < H; iy++)
+                                    for (int ix = 0; ix < W; ix++) {
+                                        // conv: in (iy,ix) = out (y,x)*S - P + k;
+                                        // transposed: out (y,x) = in (iy,ix)*S - P + k
+                                        int hit = transposed
+                                                      ? y == iy * S - P + ki && x == ix * S - P + kj
+                                                      : iy == y * S - P + ki && ix == x * S - P + kj;
+                                        if (!hit) continue;
+                                        size_t wi = transposed
+                                                        ? (((size_t)ch * OC + o) * K + ki) * K + kj
+                                                        : (((size_t)o * C + ch) * K + ki) * K + kj;
+                                        s += c.w[wi] * c.inp[(((size_t)i * C + ch) * H + iy) * W + ix];
+                                    }
+                    double got = c.out[(((size_t)i * OC + o) * c.g.OH + y) * c.g.OW + x];
+                    if (fabs(got - s) > worst) worst = fabs(got - s);
+                }
+    CHECK(worst < 1e-12);
+
+    if (transposed)
+        vae__convt2d_backward(dinp, dw, db, c.dout, c.inp, c.w, c.B, &c.g, c.col);
+    else
+        vae__conv2d_backward(dinp, dw, db, c.dout, c.inp, c.w, c.B, &c.g, c.col);
+    numeric_grad(num, c.inp, conv_in(&c), conv_loss, &c);
+    CHECK(max_err_floor(dinp, num, conv_in(&c), 0.1) < 1e-7);
+    numeric_grad(num, c.w, conv_w(&c), conv_loss, &c);
+    CHECK(max_err_floor(dw, num, conv_w(&c), 0.1) < 1e-7);
+    numeric_grad(num, c.b, c.g.OC, conv_loss, &c);
+    CHECK(max_err_floor(db, num, c.g.OC, 0.1) < 1e-7);
+    free(c.inp), free(c.w), free(c.b), free(c.dout), free(c.out), free(c.col);
+    free(dinp), free(dw), free(db), free(num);
+}
+
+static void test_conv(void)
+{
+    vae__conv_geom g;
+    // the sizes PyTorch computes
+    CHECK(!vae__conv_geom_init(&g, 1, 28, 28, 32, 4, 2, 1) && g.OH == 14 && g.OW == 14);
+    CHECK(!vae__convt_geom_init(&g, 64, 7, 7, 32, 4, 2, 1, 0) && g.OH == 14 && g.OW == 14);
+    CHECK(!vae__convt_geom_init(&g, 8, 4, 4, 4, 3, 2, 1, 1) && g.OH == 8 && g.OW == 8);
+    CHECK(vae__conv_geom_init(&g, 1, 2, 2, 1, 5, 1, 0) < 0);       // kernel larger than input
+    CHECK(vae__convt_geom_init(&g, 1, 2, 2, 1, 3, 2, 1, 2) < 0);   // output padding >= stride
+    check_conv(0, 2, 7, 6, 3, 3, 2, 1, 0);
+    check_conv(0, 1, 5, 5, 2, 4, 2, 1, 0);
+    check_conv(0, 3, 4, 4, 2, 1, 1, 0, 0);
+    check_conv(1, 3, 3, 4, 2, 4, 2, 1, 0);
+    check_conv(1, 2, 3, 3, 3, 3, 2, 1, 1);
+    check_conv(1, 2, 4, 3, 1, 3, 1, 0, 0);
+}
+
 /* ------------------------------------------------------------ whole net */
 
 typedef struct { vae__net net; double *x; int B; double beta; } net_ctx;
@@ -203,6 +318,7 @@ int main(void)
     test_relu();
     test_gauss();
     test_bce();
+    test_conv();
     int h1[] = {5}, h2[] = {6, 4};
     check_net(0, NULL, 1.0);
     check_net(1, h1, 1.0);
