@@ -93,17 +93,33 @@ typedef enum {
     VAE_LIKELIHOOD_BERNOULLI = 0,  /* decoder emits logits; BCE with logits */
 } vae_likelihood;
 
+typedef enum {
+    VAE_ARCH_MLP = 0,   /* fully connected layers, ReLU */
+    VAE_ARCH_CONV = 1,  /* stride-2 convolutions down, transposed convolutions up */
+} vae_arch;
+
+/* The conv architecture's layers: kernel 4, stride 2, padding 1 (each
+ * halves the image, rounding down; the decoder's output padding restores
+ * odd sizes exactly). */
+#define VAE_CONV_KERNEL 4
+#define VAE_CONV_STRIDE 2
+#define VAE_CONV_PAD 1
+
 typedef struct vae_config {
     int channels, height, width;   /* input image shape; D = c*h*w */
     int n_hidden;                  /* encoder hidden layers (decoder mirrors) */
-    int hidden[VAE_MAX_HIDDEN];    /* their widths, input side first */
+    int hidden[VAE_MAX_HIDDEN];    /* their widths (MLP) or channels (conv), input side first */
     int latent;                    /* d */
     int model;                     /* vae_model_kind */
     int likelihood;                /* vae_likelihood */
     float beta;                    /* weight of the KL term */
+    int arch;                      /* vae_arch. conv: encoder = the convolutions, then one
+                                    * linear layer to [mu | logvar]; decoder = one linear
+                                    * layer from z to the last feature map, then transposed
+                                    * convolutions back to the image (logits) */
 } vae_config;
 
-/* 1x28x28, hidden 400, latent 20, VAE, Bernoulli, beta 1. */
+/* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1. */
 VAE_API void vae_config_default(vae_config *cfg);
 
 /* Checks ranges; on failure writes which field is wrong to err. */

@@ -15,6 +15,7 @@
 
 static const char *model_names[] = {"vae"};
 static const char *likelihood_names[] = {"bernoulli"};
+static const char *arch_names[] = {"mlp", "conv"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
 static int add_meta(vae_model *m, const char *path, const char **kv, int n,
@@ -48,8 +49,8 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "format", CKPT_FORMAT, "format_version", CKPT_VERSION, "vae.channels", num[0],
         "vae.height", num[1], "vae.width", num[2], "vae.hidden", hidden, "vae.latent", num[3],
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
-        "vae.beta", num[4], "train.adam_steps", num[5]};
-    int n = 22;
+        "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
+    int n = 24;
     if (with_state) {
         snprintf(num[6], 32, "%.9g", (double)m->adam.lr);
         snprintf(num[7], 32, "%.9g", (double)m->adam.beta1);
@@ -74,14 +75,14 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
             if (k) {
                 const vae__param_view *w = &v[0][i];
                 const float *buf = k == 1 ? m->adam_m : m->adam_v;
-                v[k][i] = (vae__param_view){"", w->ndim, {w->shape[0], w->shape[1]},
-                                            (float *)buf + (w->data - m->params)};
+                v[k][i] = *w;
+                v[k][i].data = (float *)buf + (w->data - m->params);
                 char name[sizeof w->name];
                 snprintf(name, sizeof name, "optim.%c.%.36s", k == 1 ? 'm' : 'v', w->name);
                 memcpy(v[k][i].name, name, sizeof name);
             }
-            t[nt++] = (vae__st_tensor){v[k][i].name, v[k][i].ndim,
-                                       {v[k][i].shape[0], v[k][i].shape[1]}, v[k][i].data};
+            t[nt] = (vae__st_tensor){v[k][i].name, v[k][i].ndim, {0}, v[k][i].data};
+            memcpy(t[nt++].shape, v[k][i].shape, sizeof v[k][i].shape);
         }
     return vae__st_write(path, t, nt, kv, &m->err);
 }
@@ -137,6 +138,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 1)) < 0)
         bad = "vae.likelihood";
+    else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
+             (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
+        bad = "vae.arch";
     if (!bad) {
         const char *b = vae__st_meta(f, "vae.beta");
         char *end;
@@ -176,11 +180,12 @@ static int load_tensor(const vae__st_file *f, const char *path, const char *name
 {
     const vae__st_tensor *t = vae__st_find(f, name);
     if (!t) return vae__error(err, VAE_ESHAPE, "%s: tensor %s is missing", path, name);
-    if (t->ndim != view->ndim || t->shape[0] != view->shape[0] ||
-        (view->ndim == 2 && t->shape[1] != view->shape[1]))
+    int same = t->ndim == view->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == view->shape[d];
+    if (!same)
         return vae__error(err, VAE_ESHAPE, "%s: tensor %s has the wrong shape for the model", path,
                           name);
-    size_t n = (size_t)view->shape[0] * (view->ndim == 2 ? (size_t)view->shape[1] : 1);
+    size_t n = vae__view_numel(view);
     for (size_t j = 0; j < n; j++)
         if (!isfinite(t->data[j]) || (nonneg && t->data[j] < 0))
             return vae__error(err, VAE_ENUMERIC, "%s: tensor %s holds %s value", path, name,

@@ -13,11 +13,11 @@ int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, i
 }
 
 int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P,
-                         int OP)
+                         int OPH, int OPW)
 {
     if (C < 1 || H < 1 || W < 1 || OC < 1 || K < 1 || S < 1 || P < 0) return -1;
-    if (OP < 0 || OP >= S) return -1;
-    int OH = (H - 1) * S - 2 * P + K + OP, OW = (W - 1) * S - 2 * P + K + OP;
+    if (OPH < 0 || OPH >= S || OPW < 0 || OPW >= S) return -1;
+    int OH = (H - 1) * S - 2 * P + K + OPH, OW = (W - 1) * S - 2 * P + K + OPW;
     if (OH < 1 || OW < 1) return -1;
     *g = (vae__conv_geom){C, H, W, OC, OH, OW, K, S, P};
     return 0;

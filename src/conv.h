@@ -15,16 +15,17 @@
 /* One layer's geometry: input (C, H, W) -> output (OC, OH, OW), square
  * kernel K, stride S, zero padding P on every side. For a convolution
  * OH = (H + 2P - K) / S + 1; for a transposed convolution
- * OH = (H - 1) S - 2P + K + OP, OP (output_padding) in [0, S). */
+ * OH = (H - 1) S - 2P + K + OPH, the output padding OPH (and OPW for the
+ * width) in [0, S). */
 typedef struct vae__conv_geom {
     int C, H, W, OC, OH, OW, K, S, P;
 } vae__conv_geom;
 
 /* Fills g's output size; returns -1 when the geometry is impossible
- * (empty output, K or S < 1, P < 0, OP outside [0, S)). */
+ * (empty output, K or S < 1, P < 0, output padding outside [0, S)). */
 int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P);
 int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P,
-                         int OP);
+                         int OPH, int OPW);
 
 /* Scratch values (col) a layer's forward or backward needs for one image. */
 size_t vae__conv_col_size(const vae__conv_geom *g);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "conv.h"
 #include "real.h"
 #include "vae.h"
 
@@ -56,16 +57,23 @@ void vae__bce_logits_backward(real *dlogits, const real *prob, const real *targe
 
 #define VAE_MAX_LAYERS (2 * VAE_MAX_HIDDEN + 2)
 
-/* The MLP VAE as a list of linear layers: encoder hidden layers 0..k-1
- * (ReLU), the head k (-> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked
- * so one GEMM computes both), decoder hidden layers k+1..2k (ReLU) and the
- * output layer 2k+1 (-> D logits). Parameters live in one flat buffer, each
- * layer's weight (OUT,IN) followed by its bias (OUT). */
+/* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
+ * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
+ * one GEMM computes both), decoder layers k+1..2k (ReLU) and the output
+ * layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
+ * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
+ * transposed convolutions. in/out count the values of an image (C*H*W for
+ * feature maps, NCHW), so the layers chain as flat buffers. Parameters live
+ * in one flat buffer, each layer's weight followed by its bias. */
+enum { VAE_LAYER_LINEAR, VAE_LAYER_CONV, VAE_LAYER_CONVT };
+
 typedef struct vae__net {
     int D, d, k, n_layers, max_batch;
+    int kind[VAE_MAX_LAYERS];            /* VAE_LAYER_* */
     int in[VAE_MAX_LAYERS], out[VAE_MAX_LAYERS];
+    vae__conv_geom geom[VAE_MAX_LAYERS]; /* of conv and transposed conv layers */
     size_t w_off[VAE_MAX_LAYERS], b_off[VAE_MAX_LAYERS];
-    size_t n_params, n_acts;
+    size_t n_params, n_acts, col_size;
     int max_width;
     /* views, set by vae__net_bind */
     real *params, *grads;
@@ -74,9 +82,11 @@ typedef struct vae__net {
     real *dbuf[2];             /* (B, max_width) back-propagation scratch */
     real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
+    real *col;                 /* (col_size) im2col scratch of the conv layers */
 } vae__net;
 
-/* Computes the layout for cfg (sizes and offsets only). */
+/* Computes the layout for cfg (sizes and offsets only); -1 when the conv
+ * architecture does not fit the image size. */
 int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
 /* Points the views into params, grads (n_params each) and acts (n_acts). */
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);

@@ -41,6 +41,10 @@ int vae_config_validate(const vae_config *c, vae_error *err)
                               i + 1, c->hidden[i]);
     if (c->latent < 1 || c->latent > 4096)
         return vae__error(err, VAE_EINVAL, "latent size %d is outside 1..4096", c->latent);
+    if (c->arch != VAE_ARCH_MLP && c->arch != VAE_ARCH_CONV)
+        return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
+    if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
+        return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
     if (c->model != VAE_MODEL_VAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
     if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI)
@@ -50,7 +54,11 @@ int vae_config_validate(const vae_config *c, vae_error *err)
                           (double)c->beta);
     // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
     vae__net net;
-    vae__net_layout(&net, c, 1);
+    if (vae__net_layout(&net, c, 1))
+        return vae__error(err, VAE_EINVAL,
+                          "%d stride-%d conv layers do not fit a %dx%d image (each halves it; "
+                          "use fewer --hidden layers)", c->n_hidden, VAE_CONV_STRIDE, c->width,
+                          c->height);
     if (net.n_params > VAE_MAX_PARAMS)
         return vae__error(err, VAE_EINVAL, "the model would have %zu parameters (limit %zu)",
                           net.n_params, VAE_MAX_PARAMS);
@@ -99,14 +107,22 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
     vae__net_bind(&m->net, m->params, m->grads, m->acts);
     vae_adam_default(&m->adam);
 
-    // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+    // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
+    // fan_in computed from the weight's dimension 1 on (which, for
+    // nn.ConvTranspose2d's (in, out, K, K) weight, counts output channels)
     vae_rng init;
     vae_rng_seed(&init, seed);
-    for (int l = 0; l < m->net.n_layers; l++) {
-        double bound = 1.0 / sqrt((double)m->net.in[l]);
-        size_t nw = (size_t)m->net.out[l] * m->net.in[l] + m->net.out[l];
-        float *p = m->params + m->net.w_off[l]; // weight, then bias right after it
-        for (size_t i = 0; i < nw; i++) p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
+    const vae__net *net = &m->net;
+    for (int l = 0; l < net->n_layers; l++) {
+        const vae__conv_geom *g = &net->geom[l];
+        int fan_in = net->kind[l] == VAE_LAYER_CONV    ? g->C * g->K * g->K
+                     : net->kind[l] == VAE_LAYER_CONVT ? g->OC * g->K * g->K
+                                                       : net->in[l];
+        double bound = 1.0 / sqrt((double)fan_in);
+        size_t end = l + 1 < net->n_layers ? net->w_off[l + 1] : net->n_params;
+        float *p = m->params + net->w_off[l]; // weight, then bias right after it
+        for (size_t i = 0; i < end - net->w_off[l]; i++)
+            p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
     }
     vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
     *out = m;
@@ -356,7 +372,14 @@ int vae_decode(vae_model *m, const float *z, int B, float *out)
     return VAE_OK;
 }
 
-/* Names follow the PyTorch twin (scripts/torch_twin.py): encoder.i, fc_mu,
+size_t vae__view_numel(const vae__param_view *v)
+{
+    size_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= (size_t)v->shape[d];
+    return n;
+}
+
+/* Names follow the PyTorch twin (scripts/vae_twin.py): encoder.i, fc_mu,
  * fc_logvar (the two halves of the head), decoder.j. */
 int vae__model_tensors(vae_model *m, vae__param_view *v)
 {
@@ -368,16 +391,23 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
             int d = net->d;
             v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
-            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d, 0}, b};
+            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
             v[n++] = (vae__param_view){"fc_logvar.weight", 2, {d, IN}, w + (size_t)d * IN};
-            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d, 0}, b + d};
+            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d}, b + d};
             continue;
         }
         const char *part = l < net->k ? "encoder" : "decoder";
         int idx = l < net->k ? l : l - net->k - 1;
-        v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        const vae__conv_geom *g = &net->geom[l];
+        if (net->kind[l] == VAE_LAYER_LINEAR)
+            v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        else if (net->kind[l] == VAE_LAYER_CONV)
+            v[n] = (vae__param_view){"", 4, {g->OC, g->C, g->K, g->K}, w};
+        else
+            v[n] = (vae__param_view){"", 4, {g->C, g->OC, g->K, g->K}, w};
         snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, idx);
-        v[n] = (vae__param_view){"", 1, {OUT, 0}, b};
+        if (net->kind[l] != VAE_LAYER_LINEAR) OUT = g->OC;
+        v[n] = (vae__param_view){"", 1, {OUT}, b};
         snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
     }
     return n;

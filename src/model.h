@@ -53,9 +53,12 @@ int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3,
 typedef struct vae__param_view {
     char name[48];
     int ndim;
-    int64_t shape[2];
+    int64_t shape[4];
     float *data;
 } vae__param_view;
+
+/* The number of values a view holds. */
+size_t vae__view_numel(const vae__param_view *v);
 
 /* Fills views (room for 4 * VAE_MAX_LAYERS) and returns their count. */
 int vae__model_tensors(vae_model *m, vae__param_view *views);

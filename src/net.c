@@ -1,20 +1,52 @@
-/* net.c - the MLP VAE network: layout of its flat buffers and the full
+/* net.c - the VAE network (MLP or conv): layout of its flat buffers and the full
  * forward and backward passes (float or double). */
 #include <string.h>
 
 #include "layers.h"
 
-int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
+/* The conv architecture's layer shapes: convolutions down from the image,
+ * one linear layer each side of the latent, transposed convolutions back to
+ * exactly the image size. */
+static int layout_conv(vae__net *net, const vae_config *cfg)
 {
-    memset(net, 0, sizeof *net);
-    int k = cfg->n_hidden;
-    net->D = cfg->channels * cfg->height * cfg->width;
-    net->d = cfg->latent;
-    net->k = k;
-    net->n_layers = 2 * k + 2;
-    net->max_batch = max_batch;
-    // widths along the encoder, then mirrored along the decoder
-    int w = net->D;
+    int k = cfg->n_hidden, K = VAE_CONV_KERNEL, S = VAE_CONV_STRIDE, P = VAE_CONV_PAD;
+    int c[VAE_MAX_HIDDEN + 1], h[VAE_MAX_HIDDEN + 1], w[VAE_MAX_HIDDEN + 1]; // level 0: the image
+    c[0] = cfg->channels, h[0] = cfg->height, w[0] = cfg->width;
+    if (k < 1) return -1;
+    for (int l = 0; l < k; l++) {
+        vae__conv_geom *g = &net->geom[l];
+        if (vae__conv_geom_init(g, c[l], h[l], w[l], cfg->hidden[l], K, S, P)) return -1;
+        net->kind[l] = VAE_LAYER_CONV;
+        c[l + 1] = g->OC, h[l + 1] = g->OH, w[l + 1] = g->OW;
+    }
+    int flat = c[k] * h[k] * w[k];
+    net->in[k] = flat;
+    net->out[k] = 2 * net->d;
+    net->in[k + 1] = net->d;
+    net->out[k + 1] = flat;
+    for (int j = 0; j < k; j++) { // level k-j back up to level k-1-j
+        int l = k + 2 + j, a = k - j, b = a - 1;
+        // the output padding that makes the size exact: the encoder rounded down
+        int oph = h[b] - ((h[a] - 1) * S - 2 * P + K), opw = w[b] - ((w[a] - 1) * S - 2 * P + K);
+        vae__conv_geom *g = &net->geom[l];
+        if (vae__convt_geom_init(g, c[a], h[a], w[a], c[b], K, S, P, oph, opw)) return -1;
+        net->kind[l] = VAE_LAYER_CONVT;
+    }
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] != VAE_LAYER_LINEAR) {
+            const vae__conv_geom *g = &net->geom[l];
+            net->in[l] = g->C * g->H * g->W;
+            net->out[l] = g->OC * g->OH * g->OW;
+            size_t col = vae__conv_col_size(g);
+            if (col > net->col_size) net->col_size = col;
+        }
+    return 0;
+}
+
+/* MLP widths along the encoder, then mirrored along the decoder. */
+static void layout_mlp(vae__net *net, const vae_config *cfg)
+{
+    int k = cfg->n_hidden, w = net->D;
     for (int l = 0; l < k; l++) {
         net->in[l] = w;
         net->out[l] = w = cfg->hidden[l];
@@ -28,22 +60,51 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
     net->in[2 * k + 1] = w;
     net->out[2 * k + 1] = net->D;
+}
+
+/* Weight and bias sizes of layer l. */
+static size_t weight_size(const vae__net *net, int l)
+{
+    const vae__conv_geom *g = &net->geom[l];
+    if (net->kind[l] == VAE_LAYER_LINEAR) return (size_t)net->out[l] * net->in[l];
+    return (size_t)g->OC * g->C * g->K * g->K;
+}
+
+static size_t bias_size(const vae__net *net, int l)
+{
+    return net->kind[l] == VAE_LAYER_LINEAR ? (size_t)net->out[l] : (size_t)net->geom[l].OC;
+}
+
+int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
+{
+    memset(net, 0, sizeof *net);
+    int k = cfg->n_hidden;
+    net->D = cfg->channels * cfg->height * cfg->width;
+    net->d = cfg->latent;
+    net->k = k;
+    net->n_layers = 2 * k + 2;
+    net->max_batch = max_batch;
+    if (cfg->arch == VAE_ARCH_CONV) {
+        if (layout_conv(net, cfg)) return -1;
+    } else {
+        layout_mlp(net, cfg);
+    }
 
     size_t off = 0, acts = 0;
     int widest = net->D;
     for (int l = 0; l < net->n_layers; l++) {
         net->w_off[l] = off;
-        off += (size_t)net->out[l] * net->in[l];
+        off += weight_size(net, l);
         net->b_off[l] = off;
-        off += (size_t)net->out[l];
+        off += bias_size(net, l);
         acts += (size_t)max_batch * net->out[l];
         if (net->out[l] > widest) widest = net->out[l];
     }
     net->n_params = off;
     net->max_width = widest;
-    // eps, z, two scratch buffers, probabilities, per-image rec and kl
+    // eps, z, two scratch buffers, probabilities, per-image rec and kl, im2col
     net->n_acts = acts + 2 * (size_t)max_batch * net->d + 2 * (size_t)max_batch * widest +
-                  (size_t)max_batch * net->D + 2 * (size_t)max_batch;
+                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size;
     return 0;
 }
 
@@ -62,15 +123,41 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->dbuf[1] = acts, acts += B * net->max_width;
     net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
-    net->kl_img = acts;
+    net->kl_img = acts, acts += B;
+    net->col = acts;
+}
+
+static void layer_forward(vae__net *net, int l, const real *inp, int B)
+{
+    const real *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
+    switch (net->kind[l]) {
+    case VAE_LAYER_CONV: vae__conv2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col); break;
+    case VAE_LAYER_CONVT: vae__convt2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col); break;
+    default: vae__linear_forward(net->act[l], inp, w, b, B, net->in[l], net->out[l]);
+    }
+}
+
+/* dinp may be NULL (the data needs no gradient). */
+static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, const real *inp, int B)
+{
+    const real *w = net->params + net->w_off[l];
+    real *dw = net->grads + net->w_off[l], *db = net->grads + net->b_off[l];
+    switch (net->kind[l]) {
+    case VAE_LAYER_CONV:
+        vae__conv2d_backward(dinp, dw, db, dout, inp, w, B, &net->geom[l], net->col);
+        break;
+    case VAE_LAYER_CONVT:
+        vae__convt2d_backward(dinp, dw, db, dout, inp, w, B, &net->geom[l], net->col);
+        break;
+    default: vae__linear_backward(dinp, dw, db, dout, inp, w, B, net->in[l], net->out[l]);
+    }
 }
 
 /* Layers first..last, ReLU after all but `linear_last`'s final one. */
 static void forward_range(vae__net *net, const real *inp, int B, int first, int last)
 {
     for (int l = first; l <= last; l++) {
-        vae__linear_forward(net->act[l], inp, net->params + net->w_off[l],
-                            net->params + net->b_off[l], B, net->in[l], net->out[l]);
+        layer_forward(net, l, inp, B);
         if (l < last) vae__relu_forward(net->act[l], (size_t)B * net->out[l]);
         inp = net->act[l];
     }
@@ -102,8 +189,7 @@ static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, 
         if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
         real *dnext = l == 0 ? NULL : (dcur == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0]);
         const real *inp = l == first ? inp0 : net->act[l - 1];
-        vae__linear_backward(dnext, net->grads + net->w_off[l], net->grads + net->b_off[l], dcur,
-                             inp, net->params + net->w_off[l], B, net->in[l], net->out[l]);
+        layer_backward(net, l, dnext, dcur, inp, B);
         dcur = dnext;
     }
     return dcur;

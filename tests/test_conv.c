@@ -46,7 +46,7 @@ static void run_case(const char *name, int B)
     CHECK(spec && sscanf(spec, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &t, &C, &H, &W, &OC, &K, &S, &P,
                          &OP) == 9);
     vae__conv_geom g;
-    int bad = t ? vae__convt_geom_init(&g, C, H, W, OC, K, S, P, OP)
+    int bad = t ? vae__convt_geom_init(&g, C, H, W, OC, K, S, P, OP, OP)
                 : vae__conv_geom_init(&g, C, H, W, OC, K, S, P);
     CHECK(!bad);
     if (bad) return;

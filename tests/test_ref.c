@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nv; i++) {
         snprintf(name, sizeof name, "init.%.47s", v[i].name);
         const vae__st_tensor *t = get(name);
-        CHECK_EQ(numel(t), (size_t)v[i].shape[0] * (v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1));
+        CHECK_EQ(numel(t), vae__view_numel(&v[i]));
         memcpy(v[i].data, t->data, numel(t) * sizeof(float));
     }
     const float *x = get("x")->data;
