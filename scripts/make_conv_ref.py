@@ -5,7 +5,10 @@ fixture that tests/test_conv.c checks the C convolution layers against.
 
 For each case: an input batch, nn.Conv2d / nn.ConvTranspose2d weights and
 bias (PyTorch's default init, seeded), an upstream gradient dout, and the
-expected output and gradients of sum(out * dout).
+expected output and gradients of sum(out * dout). Then a whole conv VAE
+(vae_twin.ConvVAE, tensors "vae.*"): weights, a batch, noise, and the
+expected mu, logvar, z, logits, loss terms and every parameter gradient of
+the mean per-image loss.
 """
 import os
 import sys
@@ -14,6 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stio  # noqa: E402
+from vae_twin import ConvVAE  # noqa: E402
 
 # name: (transposed, C, H, W, OC, K, S, P, OP) - the conv VAE's shapes
 # (28 -> 14 -> 7 and back) with fewer channels, and odd sizes.
@@ -26,6 +30,7 @@ CASES = {
     "oddt": (1, 3, 5, 4, 2, 3, 2, 1, 1),
 }
 B = 3
+VAE_SHAPE, VAE_CHANNELS, VAE_LATENT = (3, 7, 6), (3, 4), 2  # odd sizes: output padding
 
 
 def main():
@@ -44,6 +49,20 @@ def main():
                     f"{name}.dout": dout, f"{name}.out": y, f"{name}.dx": x.grad,
                     f"{name}.dweight": layer.weight.grad, f"{name}.dbias": layer.bias.grad})
         meta[name] = ",".join(map(str, (t, C, H, W, OC, K, S, P, OP)))
+
+    model = ConvVAE(VAE_SHAPE, VAE_CHANNELS, VAE_LATENT)
+    for name, p in model.state_dict().items():
+        out[f"vae.init.{name}"] = p.clone()
+    D = VAE_SHAPE[0] * VAE_SHAPE[1] * VAE_SHAPE[2]
+    x, eps = torch.rand(B, D), torch.randn(B, VAE_LATENT)
+    mu, logvar, z, logits, rec, kl = model(x, eps)
+    loss = (rec + kl).mean()
+    loss.backward()
+    out.update({"vae.x": x, "vae.eps": eps, "vae.mu": mu, "vae.logvar": logvar, "vae.z": z,
+                "vae.logits": logits, "vae.rec": rec, "vae.kl": kl, "vae.loss": loss.reshape(1)})
+    for name, p in model.named_parameters():
+        out[f"vae.grad.{name}"] = p.grad.clone()
+    meta["vae"] = ",".join(map(str, VAE_SHAPE + VAE_CHANNELS + (VAE_LATENT,)))
     path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "ref_conv.safetensors")
     stio.save_file(out, path, meta)
     print("wrote", os.path.normpath(path), len(out), "tensors")

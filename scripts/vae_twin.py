@@ -53,6 +53,55 @@ class VAE(nn.Module):
         return mu, logvar, z, logits, rec, kl
 
 
+class ConvVAE(VAE):
+    """vae's --arch conv: stride-2 convolutions (kernel 4, padding 1) down,
+    linear layers each side of the latent, transposed convolutions up with the
+    output padding that restores odd sizes; ReLU between layers."""
+    K, S, P = 4, 2, 1
+
+    def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20):
+        nn.Module.__init__(self)
+        K, S, P = self.K, self.S, self.P
+        sizes = [tuple(shape)]
+        for ch in channels:
+            _, h, w = sizes[-1]
+            sizes.append((ch, (h + 2 * P - K) // S + 1, (w + 2 * P - K) // S + 1))
+        self.encoder = nn.ModuleList(nn.Conv2d(a[0], b[0], K, S, P)
+                                     for a, b in zip(sizes, sizes[1:]))
+        flat = sizes[-1][0] * sizes[-1][1] * sizes[-1][2]
+        self.fc_mu = nn.Linear(flat, latent)
+        self.fc_logvar = nn.Linear(flat, latent)
+        dec = [nn.Linear(latent, flat)]
+        for a, b in zip(sizes[:0:-1], sizes[-2::-1]):
+            pad = tuple(b[i] - ((a[i] - 1) * S - 2 * P + K) for i in (1, 2))
+            dec.append(nn.ConvTranspose2d(a[0], b[0], K, S, P, output_padding=pad))
+        self.decoder = nn.ModuleList(dec)
+        self.shape, self.inner = tuple(shape), sizes[-1]
+
+    def encode(self, x):
+        x = x.reshape(-1, *self.shape)
+        for layer in self.encoder:
+            x = F.relu(layer(x))
+        x = x.flatten(1)
+        return self.fc_mu(x), self.fc_logvar(x)
+
+    def decode(self, z):
+        h = F.relu(self.decoder[0](z)).reshape(-1, *self.inner)
+        for layer in self.decoder[1:-1]:
+            h = F.relu(layer(h))
+        return self.decoder[-1](h).flatten(1)  # logits
+
+
+def from_meta(meta):
+    """The twin of a checkpoint's configuration (its __metadata__)."""
+    shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
+    hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
+    latent = int(meta["vae.latent"])
+    if meta.get("vae.arch", "mlp") == "conv":
+        return ConvVAE(shape, hidden, latent)
+    return VAE(shape[0] * shape[1] * shape[2], hidden, latent)
+
+
 def read_idx(path):
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         raw = f.read()
@@ -76,7 +125,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--latent", type=int, default=20)
-    ap.add_argument("--hidden", default="400")
+    ap.add_argument("--hidden", default=None, help="widths (mlp) or channels (conv) "
+                    "[400 / 32,64]")
+    ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -85,8 +136,13 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train, test = load_split(a.data, "train"), load_split(a.data, "t10k")
+    if a.hidden is None:
+        a.hidden = "32,64" if a.arch == "conv" else "400"
     hidden = [int(h) for h in a.hidden.split(",") if h]
-    model = VAE(train.shape[1], hidden, a.latent)
+    if a.arch == "conv":
+        model = ConvVAE((1, 28, 28), hidden, a.latent)
+    else:
+        model = VAE(train.shape[1], hidden, a.latent)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for epoch in range(1, a.epochs + 1):
         t0 = time.perf_counter()
