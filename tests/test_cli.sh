@@ -64,6 +64,21 @@ for r in 3a 3b; do
 done
 cmp -s "$T/run3a/model.safetensors" "$T/run3b/model.safetensors" && ok || bad "3 threads: runs differ"
 
+# --- the conv architecture: trains, describes itself, loads into PyTorch's ConvVAE
+"$VAE" train --data "$DATA" --arch conv --hidden 8,16 --latent 4 --max-steps 5 --threads 1 \
+    --samples 4 --out "$T/conv" --quiet >/dev/null 2>"$T/conv_err.txt" && ok || bad "conv train: $(cat "$T/conv_err.txt")"
+C=$T/conv/model.safetensors
+"$VAE" info "$C" | grep -q "conv 1x28x28-8-16-\[4\]-16-8-1x28x28" && ok || bad "conv info: $("$VAE" info "$C")"
+"$VAE" sample --model "$C" -n 4 --scale 1 -o "$T/cs.png" 2>/dev/null && ok || bad "conv sample"
+[ "$(png_size "$T/cs.png")" = "62x62" ] && ok || bad "conv sample is $(png_size "$T/cs.png")"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$C" >/dev/null && ok || bad "PyTorch load_state_dict (conv)"
+fi
+expect_fail "bad arch" "--arch expects mlp or conv" "$VAE" train --data "$DATA" --arch resnet --out "$T/x2"
+expect_fail "conv without layers" "--arch conv needs" "$VAE" train --data "$DATA" --arch conv --hidden none --out "$T/x2"
+expect_fail "conv too deep" "5 stride-2 conv layers do not fit a 28x28 image" \
+    "$VAE" train --data "$DATA" --arch conv --hidden 4,4,4,4,4 --out "$T/x2"
+
 # --- bad input: one line, non-zero exit, nothing written
 expect_fail "missing data dir" "/nonexistent/dir.*dataset-fashion-mnist" \
     "$VAE" train --data /nonexistent/dir --out "$T/x1"

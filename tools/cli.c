@@ -105,6 +105,21 @@ void parse_hidden(const char *cmd, const char *s, vae_config *cfg)
     }
 }
 
+void arch_text(const vae_config *c, char *buf, size_t len)
+{
+    int conv = c->arch == VAE_ARCH_CONV;
+    size_t n = 0;
+#define PUT(...) (n += (size_t)snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__))
+    if (conv) PUT("conv %dx%dx%d", c->channels, c->height, c->width);
+    else PUT("%d", c->channels * c->height * c->width);
+    for (int i = 0; i < c->n_hidden; i++) PUT("-%d", c->hidden[i]);
+    PUT("-[%d]", c->latent);
+    for (int i = c->n_hidden - 1; i >= 0; i--) PUT("-%d", c->hidden[i]);
+    if (conv) PUT("-%dx%dx%d", c->channels, c->height, c->width);
+    else PUT("-%d MLP", c->channels * c->height * c->width);
+#undef PUT
+}
+
 vae_model *load_model(const char *path, int max_batch)
 {
     vae_model *m;

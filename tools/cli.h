@@ -45,6 +45,9 @@ double parse_double(const char *cmd, const char *flag, const char *s, double lo,
 /* "512,256" -> cfg->hidden; "none" means no hidden layer. */
 void parse_hidden(const char *cmd, const char *s, vae_config *cfg);
 
+/* "784-400-[20]-400-784 MLP" or "conv 1x28x28-32-64-[20]-64-32-1x28x28". */
+void arch_text(const vae_config *c, char *buf, size_t len);
+
 vae_model *load_model(const char *path, int max_batch);
 vae_dataset *open_data(const char *dir, vae_split split);
 void check_data_fits(const vae_dataset *ds, const vae_model *m);

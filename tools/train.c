@@ -26,7 +26,10 @@ static const char train_help[] =
     "                     threshold sets pixel > T (default 0.5) to 1\n"
     "model:\n"
     "  --latent N         latent dimensions [20]\n"
-    "  --hidden LIST      hidden widths, input side first, e.g. 512,256 [400]\n"
+    "  --arch A           mlp or conv [mlp]: conv has stride-2 convolutions (kernel\n"
+    "                     4) down and transposed convolutions up\n"
+    "  --hidden LIST      hidden widths (mlp) or channels (conv) [400; conv: 32,64],\n"
+    "                     input side first, e.g. 512,256\n"
     "  --beta B           weight of the KL term [1]\n"
     "training:\n"
     "  --epochs N         passes over the training set [10]\n"
@@ -57,7 +60,7 @@ static const char train_help[] =
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
-       O_SAVE_EVERY, O_MAX_STEPS, O_LAST };
+       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LAST };
 
 typedef struct train_opts {
     const char *data, *out, *resume;
@@ -107,7 +110,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"samples", 1, 0, O_SAMPLES}, {"quiet", 0, 0, O_QUIET},     {"binarize", 1, 0, O_BIN},
         {"beta", 1, 0, O_BETA},       {"force", 0, 0, O_FORCE},     {"help", 0, 0, O_HELP},
         {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
-        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS}, {0, 0, 0, 0}};
+        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
+        {"arch", 1, 0, O_ARCH},       {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -127,6 +131,11 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
         case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
         case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
+        case O_ARCH:
+            if (!strcmp(a, "mlp")) o->cfg.arch = VAE_ARCH_MLP;
+            else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
+            else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
+            break;
         case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
         case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
         case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
@@ -154,9 +163,13 @@ static void parse_train(int argc, char **argv, train_opts *o)
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
+        parse_hidden("train", "32,64", &o->cfg);
+    if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
+        usage_error("train", "--arch conv needs at least one conv layer in --hidden");
     if (o->resume) { // the checkpoint fixes the model, the optimiser and the data order
         static const struct { int opt; const char *name; } fixed[] = {
-            {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"},
+            {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},
             {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}};
@@ -430,12 +443,8 @@ int cmd_train(int argc, char **argv)
     int D = vae_model_input_size(m);
     uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
-    const vae_config *cfg = vae_model_config(m);
-    char arch[160];
-    int len = snprintf(arch, sizeof arch, "%d", D);
-    for (int i = 0; i < cfg->n_hidden; i++)
-        len += snprintf(arch + len, sizeof arch - len, "-%d", cfg->hidden[i]);
-    snprintf(arch + len, sizeof arch - len, "-%d", cfg->latent);
+    char arch[256];
+    arch_text(vae_model_config(m), arch, sizeof arch);
     fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
             o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
     if (o.resume)
@@ -495,7 +504,7 @@ int cmd_train(int argc, char **argv)
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
                 "\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
-                rs.epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
+                rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n, st.rec / n,
                 st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, secs, ips);
         fflush(log);
         stopping = stopping || stop_signal;

@@ -95,11 +95,10 @@ static int cmd_info(int argc, char **argv)
            vae_model_meta(m, "vae.likelihood"));
     printf("input        %dx%dx%d (D = %d)\n", c->channels, c->height, c->width,
            vae_model_input_size(m));
-    printf("architecture %d", vae_model_input_size(m));
-    for (int i = 0; i < c->n_hidden; i++) printf("-%d", c->hidden[i]);
-    printf("-[%d]", c->latent);
-    for (int i = c->n_hidden - 1; i >= 0; i--) printf("-%d", c->hidden[i]);
-    printf("-%d (ReLU; latent as mu and log-variance)\n", vae_model_input_size(m));
+    char arch[256];
+    arch_text(c, arch, sizeof arch);
+    printf("architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
+           c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
     printf("parameters   %zu\n", vae_model_num_params(m));
     printf("beta         %g\n", (double)c->beta);
     static const char *keys[] = {"train.epoch", "train.adam_steps", "train.seed", "train.data",
