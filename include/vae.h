@@ -91,7 +91,16 @@ typedef enum {
 
 typedef enum {
     VAE_LIKELIHOOD_BERNOULLI = 0,  /* decoder emits logits; BCE with logits */
+    VAE_LIKELIHOOD_GAUSSIAN = 1,   /* decoder emits means; N(mean, sigma^2) per pixel */
+    VAE_LIKELIHOOD_CONT_BERNOULLI = 2, /* decoder emits logits; the continuous Bernoulli,
+                                        * normalised on [0,1] for grey levels */
 } vae_likelihood;
+
+typedef enum {
+    VAE_SIGMA_FIXED = 0,          /* the Gaussian's sigma is config.sigma */
+    VAE_SIGMA_LEARNED = 1,        /* one learned sigma (tensor log_sigma, shape [1]) */
+    VAE_SIGMA_LEARNED_PIXEL = 2,  /* one per pixel (log_sigma, shape [D]) */
+} vae_sigma_mode;
 
 typedef enum {
     VAE_ARCH_MLP = 0,   /* fully connected layers, ReLU */
@@ -117,9 +126,12 @@ typedef struct vae_config {
                                     * linear layer to [mu | logvar]; decoder = one linear
                                     * layer from z to the last feature map, then transposed
                                     * convolutions back to the image (logits) */
+    float sigma;                   /* Gaussian likelihood: sigma, or its start when learned */
+    int sigma_mode;                /* vae_sigma_mode */
 } vae_config;
 
-/* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1. */
+/* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
+ * fixed, should a Gaussian likelihood be chosen). */
 VAE_API void vae_config_default(vae_config *cfg);
 
 /* Checks ranges; on failure writes which field is wrong to err. */
@@ -181,7 +193,8 @@ VAE_API int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_
 
 /* mu, logvar: B x latent each (either may be NULL). */
 VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar);
-/* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli). */
+/* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
+ * Gaussian means are not clipped to [0,1]). */
 VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
 
 /* ------------------------------------------------------------- checkpoint */

@@ -14,7 +14,8 @@
 #define MAX_META 64
 
 static const char *model_names[] = {"vae"};
-static const char *likelihood_names[] = {"bernoulli"};
+static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
+static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
 static const char *arch_names[] = {"mlp", "conv"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
@@ -35,7 +36,7 @@ static int add_meta(vae_model *m, const char *path, const char **kv, int n,
 static int save(vae_model *m, const char *path, const char *const *meta, int with_state)
 {
     const vae_config *c = &m->cfg;
-    char num[11][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
+    char num[12][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
     for (int i = 0; i < c->n_hidden; i++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "",
                  c->hidden[i]);
@@ -51,6 +52,12 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        snprintf(num[11], 32, "%.9g", (double)c->sigma);
+        const char *g[] = {"vae.sigma", num[11], "vae.sigma_mode", sigma_names[c->sigma_mode]};
+        memcpy(kv + n, g, sizeof g);
+        n += 4;
+    }
     if (with_state) {
         snprintf(num[6], 32, "%.9g", (double)m->adam.lr);
         snprintf(num[7], 32, "%.9g", (double)m->adam.beta1);
@@ -116,6 +123,18 @@ static int lookup(const char *s, const char **names, int n)
     return -1;
 }
 
+/* Parses a finite float in [lo, hi]. */
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (*end || errno || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
 static int config_from_meta(const vae__st_file *f, const char *path, vae_config *c, vae_error *err)
 {
     vae_config_default(c);
@@ -136,8 +155,12 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
     else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 1)) < 0)
         bad = "vae.model";
-    else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 1)) < 0)
+    else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
+    else if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN &&
+             (parse_float(vae__st_meta(f, "vae.sigma"), 0, 1e30f, &c->sigma) ||
+              (c->sigma_mode = lookup(vae__st_meta(f, "vae.sigma_mode"), sigma_names, 3)) < 0))
+        bad = "vae.sigma";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";
@@ -194,17 +217,6 @@ static int load_tensor(const vae__st_file *f, const char *path, const char *name
     return VAE_OK;
 }
 
-/* Parses a finite float in [lo, hi]. */
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (*end || errno || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
 
 /* The training state of a checkpoint: Adam settings, step count, RNG. */
 static int state_from_meta(const vae__st_file *f, const char *path, vae_model *m, vae_error *err)

@@ -17,6 +17,10 @@
  * where the clamp is active (as the forward pass sees a constant there). */
 #define VAE_LOGVAR_MIN (-30.0)
 #define VAE_LOGVAR_MAX 20.0
+/* Clamp range of a learned Gaussian likelihood's log sigma, likewise: sigma
+ * in [e^-7, e^5] keeps the density finite on exactly fitted pixels. */
+#define VAE_LOG_SIGMA_MIN (-7.0)
+#define VAE_LOG_SIGMA_MAX 5.0
 
 /* ----------------------------------------------------------------- layers */
 
@@ -53,6 +57,29 @@ double vae__bce_logits_forward(const real *logits, const real *target, int B, in
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n);
 
+/* Gaussian negative log density of target under N(mean, sigma^2), summed
+ * over pixels: 1/2 log 2 pi + log sigma + (t - mean)^2 / (2 sigma^2).
+ * log_sigma holds D values (per_pixel) or one; it is clamped to
+ * [VAE_LOG_SIGMA_MIN, MAX]. Returns the batch sum; rec_img as above. */
+double vae__gaussian_nll_forward(const real *mean, const real *target, const real *log_sigma,
+                                 int per_pixel, int B, int D, real *rec_img);
+/* dmean (B,D) = scale * d/dmean; dlog_sigma (D or 1 values, written; may be
+ * NULL when sigma is fixed) = scale * d/dlog_sigma summed over the batch. */
+void vae__gaussian_nll_backward(real *dmean, real *dlog_sigma, const real *mean,
+                                const real *target, const real *log_sigma, int per_pixel,
+                                real scale, int B, int D);
+
+/* Continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019) negative log
+ * density from logits: the Bernoulli one minus log C(logit), C the
+ * normaliser that makes the density integrate to 1 over [0,1]. Arguments as
+ * vae__bce_logits_forward (prob gets sigmoid(logits)). */
+double vae__cb_forward(const real *logits, const real *target, int B, int D, real *rec_img,
+                       real *prob);
+void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const real *target,
+                      real scale, size_t n);
+/* The continuous Bernoulli's mean for a logit. */
+real vae__cb_mean(real eta);
+
 /* ---------------------------------------------------------------- network */
 
 #define VAE_MAX_LAYERS (2 * VAE_MAX_HIDDEN + 2)
@@ -75,6 +102,11 @@ typedef struct vae__net {
     size_t w_off[VAE_MAX_LAYERS], b_off[VAE_MAX_LAYERS];
     size_t n_params, n_acts, col_size;
     int max_width;
+    int likelihood;            /* vae_likelihood */
+    int sigma_learned, sigma_per_pixel; /* Gaussian: log sigma among the parameters */
+    size_t ls_off;             /* where (after the layers), n_ls values */
+    int n_ls;
+    real ls_fixed;             /* log sigma when fixed */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -83,6 +115,7 @@ typedef struct vae__net {
     real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
     real *col;                 /* (col_size) im2col scratch of the conv layers */
+    real *log_sigma;           /* Gaussian: in params when learned, else a copy of ls_fixed */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
@@ -95,6 +128,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 void vae__net_encode(vae__net *net, const real *x, int B);
 /* z (B,d) -> act[2k+1] = logits (B,D). */
 void vae__net_decode(vae__net *net, const real *z, int B);
+/* out (B,D) = the means of p(x|z) from the decoder output of the last
+ * vae__net_decode: probabilities for Bernoulli. */
+void vae__net_mean(const vae__net *net, real *out, int B);
 /* Full loss with noise net->eps: encode, reparameterise, decode, and the
  * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img). */
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,

@@ -23,6 +23,8 @@ void vae_config_default(vae_config *cfg)
     cfg->model = VAE_MODEL_VAE;
     cfg->likelihood = VAE_LIKELIHOOD_BERNOULLI;
     cfg->beta = 1.0f;
+    cfg->sigma = 0.1f;
+    cfg->sigma_mode = VAE_SIGMA_FIXED;
 }
 
 int vae_config_validate(const vae_config *c, vae_error *err)
@@ -47,8 +49,15 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
     if (c->model != VAE_MODEL_VAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
-    if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI)
+    if (c->likelihood < VAE_LIKELIHOOD_BERNOULLI || c->likelihood > VAE_LIKELIHOOD_CONT_BERNOULLI)
         return vae__error(err, VAE_EUNSUPPORTED, "likelihood %d is not supported", c->likelihood);
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        if (!(c->sigma >= expf((float)VAE_LOG_SIGMA_MIN) && c->sigma <= expf((float)VAE_LOG_SIGMA_MAX)))
+            return vae__error(err, VAE_EINVAL, "sigma must be in [%.4g, %.4g], not %g",
+                              exp(VAE_LOG_SIGMA_MIN), exp(VAE_LOG_SIGMA_MAX), (double)c->sigma);
+        if (c->sigma_mode < VAE_SIGMA_FIXED || c->sigma_mode > VAE_SIGMA_LEARNED_PIXEL)
+            return vae__error(err, VAE_EINVAL, "sigma mode %d is not supported", c->sigma_mode);
+    }
     if (!isfinite(c->beta) || c->beta < 0)
         return vae__error(err, VAE_EINVAL, "beta must be a finite number >= 0, not %g",
                           (double)c->beta);
@@ -119,11 +128,12 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
                      : net->kind[l] == VAE_LAYER_CONVT ? g->OC * g->K * g->K
                                                        : net->in[l];
         double bound = 1.0 / sqrt((double)fan_in);
-        size_t end = l + 1 < net->n_layers ? net->w_off[l + 1] : net->n_params;
+        size_t end = l + 1 < net->n_layers ? net->w_off[l + 1] : net->ls_off;
         float *p = m->params + net->w_off[l]; // weight, then bias right after it
         for (size_t i = 0; i < end - net->w_off[l]; i++)
             p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
     }
+    for (int i = 0; i < net->n_ls; i++) m->params[net->ls_off + i] = net->ls_fixed;
     vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
     *out = m;
     return VAE_OK;
@@ -365,9 +375,7 @@ int vae_decode(vae_model *m, const float *z, int B, float *out)
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         vae__net_decode(&m->net, z + (size_t)i * m->net.d, b);
-        const float *logits = m->net.act[m->net.n_layers - 1];
-        float *o = out + (size_t)i * D;
-        for (size_t j = 0; j < (size_t)b * D; j++) o[j] = 1.0f / (1.0f + expf(-logits[j]));
+        vae__net_mean(&m->net, out + (size_t)i * D, b);
     }
     return VAE_OK;
 }
@@ -410,5 +418,6 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         v[n] = (vae__param_view){"", 1, {OUT}, b};
         snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
     }
+    if (net->n_ls) v[n++] = (vae__param_view){"log_sigma", 1, {net->n_ls}, m->params + net->ls_off};
     return n;
 }

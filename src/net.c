@@ -100,11 +100,20 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         acts += (size_t)max_batch * net->out[l];
         if (net->out[l] > widest) widest = net->out[l];
     }
-    net->n_params = off;
+    net->likelihood = cfg->likelihood;
+    net->ls_off = off;
+    if (cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        net->sigma_learned = cfg->sigma_mode != VAE_SIGMA_FIXED;
+        net->sigma_per_pixel = cfg->sigma_mode == VAE_SIGMA_LEARNED_PIXEL;
+        net->n_ls = net->sigma_learned ? (net->sigma_per_pixel ? net->D : 1) : 0;
+        net->ls_fixed = real_log((real)cfg->sigma);
+    }
+    net->n_params = off + (size_t)net->n_ls;
     net->max_width = widest;
-    // eps, z, two scratch buffers, probabilities, per-image rec and kl, im2col
+    // eps, z, two scratch buffers, probabilities, per-image rec and kl, im2col,
+    // the fixed log sigma
     net->n_acts = acts + 2 * (size_t)max_batch * net->d + 2 * (size_t)max_batch * widest +
-                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size;
+                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size + 1;
     return 0;
 }
 
@@ -124,7 +133,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
     net->kl_img = acts, acts += B;
-    net->col = acts;
+    net->col = acts, acts += net->col_size;
+    acts[0] = net->ls_fixed;
+    net->log_sigma = net->sigma_learned ? params + net->ls_off : acts;
 }
 
 static void layer_forward(vae__net *net, int l, const real *inp, int B)
@@ -176,8 +187,27 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
     vae__net_encode(net, x, B);
     *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
     vae__net_decode(net, net->z, B);
-    *rec = vae__bce_logits_forward(net->act[net->n_layers - 1], target, B, net->D, net->rec_img,
-                                   net->prob);
+    const real *out = net->act[net->n_layers - 1];
+    switch (net->likelihood) {
+    case VAE_LIKELIHOOD_GAUSSIAN:
+        *rec = vae__gaussian_nll_forward(out, target, net->log_sigma, net->sigma_per_pixel, B,
+                                         net->D, net->rec_img);
+        break;
+    case VAE_LIKELIHOOD_CONT_BERNOULLI:
+        *rec = vae__cb_forward(out, target, B, net->D, net->rec_img, net->prob);
+        break;
+    default: *rec = vae__bce_logits_forward(out, target, B, net->D, net->rec_img, net->prob);
+    }
+}
+
+void vae__net_mean(const vae__net *net, real *out, int B)
+{
+    const real *y = net->act[net->n_layers - 1];
+    size_t n = (size_t)B * net->D;
+    for (size_t i = 0; i < n; i++)
+        out[i] = net->likelihood == VAE_LIKELIHOOD_GAUSSIAN        ? y[i]
+                 : net->likelihood == VAE_LIKELIHOOD_CONT_BERNOULLI ? vae__cb_mean(y[i])
+                                                                    : 1 / (1 + real_exp(-y[i]));
 }
 
 /* Back-propagates dcur (gradient at the output of layer last) down to the
@@ -200,7 +230,19 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
 {
     int out = net->n_layers - 1, k = net->k;
     real *d = net->dbuf[0];
-    vae__bce_logits_backward(d, net->prob, target, loss_scale, (size_t)B * net->D);
+    const real *y = net->act[out];
+    size_t n = (size_t)B * net->D;
+    switch (net->likelihood) {
+    case VAE_LIKELIHOOD_GAUSSIAN:
+        vae__gaussian_nll_backward(d, net->sigma_learned ? net->grads + net->ls_off : NULL, y,
+                                   target, net->log_sigma, net->sigma_per_pixel, loss_scale, B,
+                                   net->D);
+        break;
+    case VAE_LIKELIHOOD_CONT_BERNOULLI:
+        vae__cb_backward(d, y, net->prob, target, loss_scale, n);
+        break;
+    default: vae__bce_logits_backward(d, net->prob, target, loss_scale, n);
+    }
     real *dz = backward_range(net, d, net->z, B, k + 1, out);
     real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
     vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta, B, net->d);

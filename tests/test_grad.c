@@ -277,6 +277,80 @@ static void test_conv(void)
     check_conv(1, 2, 4, 3, 1, 3, 1, 0, 0);
 }
 
+/* ---------------------------------------------------- Gaussian likelihood */
+
+enum { GLB = 3, GLD = 4 };
+typedef struct { double *mean, *t, *ls; int per_pixel; } gl_ctx;
+
+static double gl_loss(void *p)
+{
+    gl_ctx *c = p;
+    return 0.5 * vae__gaussian_nll_forward(c->mean, c->t, c->ls, c->per_pixel, GLB, GLD, NULL);
+}
+
+static void test_gaussian_nll(int per_pixel)
+{
+    int nls = per_pixel ? GLD : 1;
+    gl_ctx c = {rand_vec(GLB * GLD, -0.5, 1.5), rand_vec(GLB * GLD, 0, 1), rand_vec(nls, -2, 1),
+                per_pixel};
+    if (per_pixel) c.ls[1] = 6; // clamped: no gradient
+    double dm[GLB * GLD], dls[GLD], num[GLB * GLD], per[GLB];
+    vae__gaussian_nll_backward(dm, dls, c.mean, c.t, c.ls, per_pixel, 0.5, GLB, GLD);
+    // terms up to ~200 (sigma down to e^-2) leave central differences ~3e-9
+    // of absolute rounding error: small derivatives are compared to 1e-8
+    numeric_grad(num, c.mean, GLB * GLD, gl_loss, &c);
+    CHECK(max_err_floor(dm, num, GLB * GLD, 0.1) < 1e-7);
+    numeric_grad(num, c.ls, nls, gl_loss, &c);
+    CHECK(max_err_floor(dls, num, nls, 0.1) < 1e-7);
+    if (per_pixel) CHECK(dls[1] == 0);
+    // one pixel against the density written out
+    double m = 0.3, t = 0.7, ls = log(0.2);
+    double direct = -log(exp(-0.5 * pow((t - m) / 0.2, 2)) / (0.2 * sqrt(2 * acos(-1.0))));
+    CHECK_NEAR(vae__gaussian_nll_forward(&m, &t, &ls, 0, 1, 1, per), direct, 1e-12);
+    free(c.mean), free(c.t), free(c.ls);
+}
+
+/* ----------------------------------------------- continuous Bernoulli */
+
+enum { CBB = 2, CBD = 6 };
+typedef struct { double *x, *t; } cb_ctx;
+
+static double cb_loss(void *p)
+{
+    cb_ctx *c = p;
+    double prob[CBB * CBD];
+    return 0.5 * vae__cb_forward(c->x, c->t, CBB, CBD, NULL, prob);
+}
+
+static void test_cont_bernoulli(void)
+{
+    // logits near 0 (the series), moderate and large, both signs
+    double x[CBB * CBD] = {0, 3e-3, -8e-3, 0.02, -0.7, 2.5, -6, 15, -40, 0.011, -0.3, 80};
+    cb_ctx c = {x, rand_vec(CBB * CBD, 0, 1)};
+    double g[CBB * CBD], num[CBB * CBD], prob[CBB * CBD];
+    vae__cb_forward(c.x, c.t, CBB, CBD, NULL, prob);
+    vae__cb_backward(g, c.x, prob, c.t, 0.5, CBB * CBD);
+    numeric_grad(num, c.x, CBB * CBD, cb_loss, &c);
+    CHECK(max_rel_err(g, num, CBB * CBD) < 1e-6);
+    // a density on [0,1] (integrates to 1) whose mean is vae__cb_mean, by
+    // Simpson's rule over 2000 intervals
+    double etas[] = {0, 5e-3, -0.5, 2, -9, 30};
+    for (size_t e = 0; e < sizeof etas / sizeof *etas; e++) {
+        int n = 2000;
+        double mass = 0, mean = 0;
+        for (int i = 0; i <= n; i++) {
+            double t = (double)i / n, p1;
+            double dens = exp(-vae__cb_forward(&etas[e], &t, 1, 1, NULL, &p1));
+            double wgt = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+            mass += wgt * dens, mean += wgt * dens * t;
+        }
+        mass /= 3.0 * n, mean /= 3.0 * n;
+        CHECK_NEAR(mass, 1, 1e-6);
+        CHECK_NEAR(mean, vae__cb_mean(etas[e]), 1e-6);
+    }
+    free(c.t);
+}
+
 /* ------------------------------------------------------------ whole net */
 
 typedef struct { vae__net net; double *x; int B; double beta; } net_ctx;
@@ -289,10 +363,12 @@ static double net_loss(void *p)
     return (rec + c->beta * kl) / c->B;
 }
 
-static void check_net(int arch, int n_hidden, const int *hidden, double beta)
+static void check_net(int arch, int n_hidden, const int *hidden, double beta, int likelihood,
+                      int sigma_mode)
 {
     vae_config cfg = {.channels = 1, .height = 2, .width = 3, .latent = 3, .n_hidden = n_hidden,
-                      .arch = arch};
+                      .arch = arch, .likelihood = likelihood, .sigma = 0.5f,
+                      .sigma_mode = sigma_mode};
     if (arch == VAE_ARCH_CONV) cfg.channels = 2, cfg.height = 6, cfg.width = 5;
     for (int i = 0; i < n_hidden; i++) cfg.hidden[i] = hidden[i];
     net_ctx c = {.B = 4, .beta = beta};
@@ -307,10 +383,11 @@ static void check_net(int arch, int n_hidden, const int *hidden, double beta)
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
-    // the conv nets' losses sum more terms, so their central differences carry
-    // more absolute rounding error (~3e-9 seen): derivatives below 1e-2 are
-    // compared to 1e-8 absolute there
-    double err = max_err_floor(grads, num, c.net.n_params, arch == VAE_ARCH_CONV ? 1e-2 : 1e-6);
+    // the conv nets' losses sum more terms and the Gaussian's has 1/sigma^2
+    // terms, so their central differences carry more absolute rounding error
+    // (~3e-9 seen): derivatives below 1e-2 are compared to 1e-8 absolute there
+    int loose = arch == VAE_ARCH_CONV || likelihood == VAE_LIKELIHOOD_GAUSSIAN;
+    double err = max_err_floor(grads, num, c.net.n_params, loose ? 1e-2 : 1e-6);
     if (err >= 1e-6)
         fprintf(stderr, "whole net, arch %d, %d hidden: max rel err %g\n", arch, n_hidden, err);
     CHECK(err < 1e-6);
@@ -325,12 +402,19 @@ int main(void)
     test_gauss();
     test_bce();
     int h1[] = {5}, h2[] = {6, 4};
-    check_net(VAE_ARCH_MLP, 0, NULL, 1.0);
-    check_net(VAE_ARCH_MLP, 1, h1, 1.0);
-    check_net(VAE_ARCH_MLP, 2, h2, 2.5);
+    check_net(VAE_ARCH_MLP, 0, NULL, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
+    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
+    check_net(VAE_ARCH_MLP, 2, h2, 2.5, VAE_LIKELIHOOD_BERNOULLI, 0);
     test_conv();
     int c1[] = {3}, c2[] = {2, 3};
-    check_net(VAE_ARCH_CONV, 1, c1, 1.0);
-    check_net(VAE_ARCH_CONV, 2, c2, 1.5);
+    check_net(VAE_ARCH_CONV, 1, c1, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
+    check_net(VAE_ARCH_CONV, 2, c2, 1.5, VAE_LIKELIHOOD_BERNOULLI, 0);
+    test_gaussian_nll(0);
+    test_gaussian_nll(1);
+    test_cont_bernoulli();
+    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_FIXED);
+    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED);
+    check_net(VAE_ARCH_MLP, 2, h2, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED_PIXEL);
+    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_CONT_BERNOULLI, 0);
     return TEST_REPORT();
 }
