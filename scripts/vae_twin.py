@@ -11,6 +11,7 @@ prints per-epoch test negative ELBO in nats per image.
 """
 import argparse
 import gzip
+import math
 import os
 import struct
 import sys
@@ -21,17 +22,50 @@ from torch import nn
 import torch.nn.functional as F
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 5.0
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def cb_log_norm(eta):
+    """log C of the continuous Bernoulli in its logit, as vae computes it."""
+    a = eta.abs()
+    safe = a.clamp(min=1e-2)
+    exact = safe.log() + torch.log1p(torch.exp(-safe)) - torch.log(-torch.expm1(-safe))
+    series = math.log(2) + eta ** 2 / 12 - 7 * eta ** 4 / 1440
+    return torch.where(a < 1e-2, series, exact)
 
 
 class VAE(nn.Module):
-    def __init__(self, D=784, hidden=(400,), latent=20):
+    def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
+                 sigma_mode="fixed"):
         super().__init__()
+        self.set_likelihood(D, likelihood, sigma, sigma_mode)
         widths = [D] + list(hidden)
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
         self.fc_mu = nn.Linear(widths[-1], latent)
         self.fc_logvar = nn.Linear(widths[-1], latent)
         back = [latent] + list(reversed(hidden)) + [D]
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
+
+    def set_likelihood(self, D, likelihood, sigma, sigma_mode):
+        """p(x|z): bernoulli, gaussian (sigma fixed, learned or learned-pixel:
+        a log_sigma parameter of 1 or D values) or continuous-bernoulli."""
+        self.likelihood = likelihood
+        if likelihood == "gaussian" and sigma_mode != "fixed":
+            n = D if sigma_mode == "learned-pixel" else 1
+            self.log_sigma = nn.Parameter(torch.full((n,), math.log(sigma)))
+        else:
+            self.log_sigma = torch.tensor([math.log(sigma)])
+
+    def rec(self, out, x):
+        """Negative log density of x per image, from the decoder output."""
+        if self.likelihood == "gaussian":
+            ls = self.log_sigma.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+            return (HALF_LOG_2PI + ls + 0.5 * ((x - out) * torch.exp(-ls)) ** 2).sum(1)
+        bce = F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+        if self.likelihood == "continuous-bernoulli":
+            return bce - cb_log_norm(out).sum(1)
+        return bce
 
     def encode(self, x):
         for layer in self.encoder:
@@ -48,7 +82,7 @@ class VAE(nn.Module):
         lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
         z = mu + torch.exp(0.5 * lv) * eps
         logits = self.decode(z)
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        rec = self.rec(logits, x)
         kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
         return mu, logvar, z, logits, rec, kl
 
@@ -59,8 +93,10 @@ class ConvVAE(VAE):
     output padding that restores odd sizes; ReLU between layers."""
     K, S, P = 4, 2, 1
 
-    def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20):
+    def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20, likelihood="bernoulli",
+                 sigma=0.1, sigma_mode="fixed"):
         nn.Module.__init__(self)
+        self.set_likelihood(shape[0] * shape[1] * shape[2], likelihood, sigma, sigma_mode)
         K, S, P = self.K, self.S, self.P
         sizes = [tuple(shape)]
         for ch in channels:
@@ -97,9 +133,11 @@ def from_meta(meta):
     shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
     hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
     latent = int(meta["vae.latent"])
+    lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
+           meta.get("vae.sigma_mode", "fixed"))
     if meta.get("vae.arch", "mlp") == "conv":
-        return ConvVAE(shape, hidden, latent)
-    return VAE(shape[0] * shape[1] * shape[2], hidden, latent)
+        return ConvVAE(shape, hidden, latent, *lik)
+    return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)
 
 
 def read_idx(path):

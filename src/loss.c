@@ -122,10 +122,16 @@ double vae__gaussian_nll_forward(const real *mean, const real *target, const rea
     for (int i = 0; i < B; i++) {
         const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
         double s = 0;
-        for (int j = 0; j < D; j++) {
-            real ls = clamp_log_sigma(log_sigma[per_pixel ? j : 0]);
-            real r = (t[j] - m[j]) * real_exp(-ls); // standardised residual
-            s += half_log_2pi + ls + (real)0.5 * r * r;
+        if (per_pixel) {
+            for (int j = 0; j < D; j++) {
+                real ls = clamp_log_sigma(log_sigma[j]);
+                real r = (t[j] - m[j]) * real_exp(-ls); // standardised residual
+                s += half_log_2pi + ls + (real)0.5 * r * r;
+            }
+        } else {
+            real ls = clamp_log_sigma(log_sigma[0]), inv = real_exp(-ls), sq = 0;
+            for (int j = 0; j < D; j++) sq += (t[j] - m[j]) * (t[j] - m[j]);
+            s = D * (half_log_2pi + ls) + 0.5 * (double)(inv * inv) * sq;
         }
         if (rec_img) rec_img[i] = (real)s;
         total += s;
@@ -137,17 +143,23 @@ void vae__gaussian_nll_backward(real *dmean, real *dlog_sigma, const real *mean,
                                 const real *target, const real *log_sigma, int per_pixel,
                                 real scale, int B, int D)
 {
-    if (dlog_sigma) memset(dlog_sigma, 0, (size_t)(per_pixel ? D : 1) * sizeof *dlog_sigma);
+    // d/dmean = (mean - t) / sigma^2; d/dls [ls + r^2/2] = 1 - r^2, r the
+    // standardised residual; no gradient to ls where the clamp holds it
+    int n_ls = per_pixel ? D : 1;
+    if (dlog_sigma) memset(dlog_sigma, 0, (size_t)n_ls * sizeof *dlog_sigma);
     for (int i = 0; i < B; i++) {
         const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
-        real *dm = dmean + (size_t)i * D;
+        real *dm = dmean + (size_t)i * D, r2sum = 0;
         for (int j = 0; j < D; j++) {
-            real raw = log_sigma[per_pixel ? j : 0], ls = clamp_log_sigma(raw);
-            real inv_var = real_exp(-2 * ls), r2 = (t[j] - m[j]) * (t[j] - m[j]) * inv_var;
+            int k = per_pixel ? j : 0;
+            real ls = clamp_log_sigma(log_sigma[k]), inv_var = real_exp(-2 * ls);
+            real r2 = (t[j] - m[j]) * (t[j] - m[j]) * inv_var;
             dm[j] = scale * (m[j] - t[j]) * inv_var;
-            // d/dls [ls + r^2/2] = 1 - r^2; zero where the clamp holds ls
-            if (dlog_sigma && ls == raw) dlog_sigma[per_pixel ? j : 0] += scale * (1 - r2);
+            if (per_pixel && dlog_sigma && ls == log_sigma[k]) dlog_sigma[k] += scale * (1 - r2);
+            r2sum += r2;
         }
+        if (!per_pixel && dlog_sigma && clamp_log_sigma(log_sigma[0]) == log_sigma[0])
+            dlog_sigma[0] += scale * (D - r2sum);
     }
 }
 

@@ -74,6 +74,22 @@ C=$T/conv/model.safetensors
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$C" >/dev/null && ok || bad "PyTorch load_state_dict (conv)"
 fi
+# --- the likelihoods: each trains, and a learned sigma loads into PyTorch as log_sigma
+for L in "gaussian" "gaussian --sigma learned-pixel:0.2" "continuous-bernoulli"; do
+    "$VAE" train --data "$DATA" --likelihood $L --hidden 32 --latent 2 --max-steps 3 --threads 1 \
+        --samples 4 --out "$T/lik" --force --quiet >/dev/null 2>"$T/lik_err.txt" && ok || bad "train --likelihood $L: $(cat "$T/lik_err.txt")"
+done
+"$VAE" info "$T/lik/model.safetensors" | grep -q "continuous-bernoulli likelihood" && ok || bad "info likelihood"
+"$VAE" train --data "$DATA" --likelihood gaussian --sigma learned --hidden 32 --latent 2 --max-steps 3 \
+    --threads 1 --samples 4 --out "$T/lik2" --quiet >/dev/null 2>&1 && ok || bad "train --sigma learned"
+"$VAE" info "$T/lik2/model.safetensors" | grep -q "sigma .*learned" && ok || bad "info sigma"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/lik2/model.safetensors" >/dev/null && ok || bad "PyTorch load (learned sigma)"
+fi
+expect_fail "bad likelihood" "--likelihood expects" "$VAE" train --data "$DATA" --likelihood poisson --out "$T/x2"
+expect_fail "sigma without gaussian" "--sigma applies to --likelihood gaussian" \
+    "$VAE" train --data "$DATA" --sigma 0.2 --out "$T/x2"
+expect_fail "zero sigma" "--sigma" "$VAE" train --data "$DATA" --likelihood gaussian --sigma 0 --out "$T/x2"
 expect_fail "bad arch" "--arch expects mlp or conv" "$VAE" train --data "$DATA" --arch resnet --out "$T/x2"
 expect_fail "conv without layers" "--arch conv needs" "$VAE" train --data "$DATA" --arch conv --hidden none --out "$T/x2"
 expect_fail "conv too deep" "5 stride-2 conv layers do not fit a 28x28 image" \

@@ -31,6 +31,10 @@ static const char train_help[] =
     "  --hidden LIST      hidden widths (mlp) or channels (conv) [400; conv: 32,64],\n"
     "                     input side first, e.g. 512,256\n"
     "  --beta B           weight of the KL term [1]\n"
+    "  --likelihood L     p(x|z): bernoulli, gaussian or continuous-bernoulli\n"
+    "                     (normalised for grey levels) [bernoulli]\n"
+    "  --sigma S          gaussian: a fixed sigma, or learned[:S0] (one) or\n"
+    "                     learned-pixel[:S0] (one per pixel), starting at S0 [0.1]\n"
     "training:\n"
     "  --epochs N         passes over the training set [10]\n"
     "  --batch N          images per step [128]\n"
@@ -60,7 +64,7 @@ static const char train_help[] =
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
-       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LAST };
+       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_LAST };
 
 typedef struct train_opts {
     const char *data, *out, *resume;
@@ -100,6 +104,23 @@ static int parse_binarize(const char *s, train_opts *o)
     return 0;
 }
 
+/* "0.1", "learned", "learned:0.5", "learned-pixel[:S0]". */
+static void parse_sigma(const char *a, vae_config *cfg)
+{
+    static const char *const modes[] = {"learned-pixel", "learned"};
+    const char *rest = a;
+    cfg->sigma_mode = VAE_SIGMA_FIXED;
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(modes[i]);
+        if (!strncmp(a, modes[i], n) && (a[n] == 0 || a[n] == ':')) {
+            cfg->sigma_mode = i ? VAE_SIGMA_LEARNED : VAE_SIGMA_LEARNED_PIXEL;
+            rest = a[n] ? a + n + 1 : NULL;
+            break;
+        }
+    }
+    if (rest) cfg->sigma = (float)parse_double("train", "--sigma", rest, 1e-3, 148);
+}
+
 static void parse_train(int argc, char **argv, train_opts *o)
 {
     static const struct option longopts[] = {
@@ -111,7 +132,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"beta", 1, 0, O_BETA},       {"force", 0, 0, O_FORCE},     {"help", 0, 0, O_HELP},
         {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
         {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
-        {"arch", 1, 0, O_ARCH},       {0, 0, 0, 0}};
+        {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
+        {"sigma", 1, 0, O_SIGMA},     {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -136,6 +158,16 @@ static void parse_train(int argc, char **argv, train_opts *o)
             else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
             else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
             break;
+        case O_LIKELIHOOD:
+            if (!strcmp(a, "bernoulli")) o->cfg.likelihood = VAE_LIKELIHOOD_BERNOULLI;
+            else if (!strcmp(a, "gaussian")) o->cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
+            else if (!strcmp(a, "continuous-bernoulli"))
+                o->cfg.likelihood = VAE_LIKELIHOOD_CONT_BERNOULLI;
+            else
+                usage_error("train", "--likelihood expects bernoulli, gaussian or "
+                                     "continuous-bernoulli, not '%s'", a);
+            break;
+        case O_SIGMA: parse_sigma(a, &o->cfg); break;
         case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
         case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
         case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
@@ -163,6 +195,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        usage_error("train", "--sigma applies to --likelihood gaussian only");
     if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
         parse_hidden("train", "32,64", &o->cfg);
     if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
@@ -172,7 +206,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},
             {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
-            {O_BIN, "--binarize"}, {O_BETA, "--beta"}};
+            {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
+            {O_SIGMA, "--sigma"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",

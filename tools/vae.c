@@ -99,6 +99,11 @@ static int cmd_info(int argc, char **argv)
     arch_text(c, arch, sizeof arch);
     printf("architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
            c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+        printf("sigma        %g%s\n", (double)c->sigma,
+               c->sigma_mode == VAE_SIGMA_FIXED     ? " (fixed)"
+               : c->sigma_mode == VAE_SIGMA_LEARNED ? " at the start; learned (tensor log_sigma)"
+                                                    : " at the start; learned per pixel (tensor log_sigma)");
     printf("parameters   %zu\n", vae_model_num_params(m));
     printf("beta         %g\n", (double)c->beta);
     static const char *keys[] = {"train.epoch", "train.adam_steps", "train.seed", "train.data",
