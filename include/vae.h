@@ -128,6 +128,9 @@ typedef struct vae_config {
                                     * convolutions back to the image (logits) */
     float sigma;                   /* Gaussian likelihood: sigma, or its start when learned */
     int sigma_mode;                /* vae_sigma_mode */
+    float free_bits;               /* nats per latent dimension: the KL gradient of dimensions
+                                    * whose batch-mean KL is below this is dropped (Kingma et
+                                    * al. 2016); 0 = off. Reported KL stays the true KL */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -175,6 +178,9 @@ VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);
 VAE_API void vae_set_threads(int n);
 
 VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
+/* The KL weight of the following steps and evaluations (schedules; the
+ * configuration's beta until called). Negative or non-finite: ignored. */
+VAE_API void vae_model_set_beta(vae_model *m, float beta);
 /* Rescale each step's gradient to a global L2 norm of at most max_norm
  * (0, the default, turns clipping off). */
 VAE_API void vae_model_set_grad_clip(vae_model *m, float max_norm);

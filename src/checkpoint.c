@@ -52,6 +52,11 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
+    char fb[32];
+    if (c->free_bits > 0) {
+        snprintf(fb, sizeof fb, "%.9g", (double)c->free_bits);
+        kv[n++] = "vae.free_bits", kv[n++] = fb;
+    }
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
         snprintf(num[11], 32, "%.9g", (double)c->sigma);
         const char *g[] = {"vae.sigma", num[11], "vae.sigma_mode", sigma_names[c->sigma_mode]};
@@ -161,6 +166,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
              (parse_float(vae__st_meta(f, "vae.sigma"), 0, 1e30f, &c->sigma) ||
               (c->sigma_mode = lookup(vae__st_meta(f, "vae.sigma_mode"), sigma_names, 3)) < 0))
         bad = "vae.sigma";
+    else if (vae__st_meta(f, "vae.free_bits") &&
+             parse_float(vae__st_meta(f, "vae.free_bits"), 0, 1000, &c->free_bits))
+        bad = "vae.free_bits";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

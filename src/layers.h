@@ -43,9 +43,13 @@ void vae__relu_backward(real *dx, const real *out, size_t n);
  * KL(q || N(0,I)) = 1/2 sum_j (mu^2 + e^lv - 1 - lv); kl_img (B) gets each
  * image's KL when not NULL. logvar is clamped to [VAE_LOGVAR_MIN, MAX]. */
 double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int d, real *kl_img);
-/* dhead (B,2d) = d/dhead of [dz . z + kl_scale * KL]. */
+/* dhead (B,2d) = d/dhead of [dz . z + kl_scale * KL], the KL of latent
+ * dimension j left out where kl_mask[j] is 0 (free bits; kl_mask may be
+ * NULL). */
 void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
-                         real kl_scale, int B, int d);
+                         real kl_scale, const real *kl_mask, int B, int d);
+/* kl_dim (d) = the KL of each latent dimension summed over the batch. */
+void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d);
 
 /* Bernoulli negative log-likelihood from logits, stable for any logit:
  * l = max(x,0) - x*t + log(1 + exp(-|x|)). Returns the sum over the batch;
@@ -107,6 +111,7 @@ typedef struct vae__net {
     size_t ls_off;             /* where (after the layers), n_ls values */
     int n_ls;
     real ls_fixed;             /* log sigma when fixed */
+    real free_bits;            /* > 0: the backward pass applies kl_mask */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -116,6 +121,7 @@ typedef struct vae__net {
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
     real *col;                 /* (col_size) im2col scratch of the conv layers */
     real *log_sigma;           /* Gaussian: in params when learned, else a copy of ls_fixed */
+    real *kl_dim, *kl_mask;    /* (d) free bits: per-dimension KL sums, and which count */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv

@@ -40,8 +40,21 @@ double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int
     return total;
 }
 
+void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d)
+{
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int i = 0; i < B; i++) {
+            const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+            real l = clamp_logvar(lv[j]);
+            s += 0.5 * ((double)mu[j] * mu[j] + real_exp(l) - 1.0 - l);
+        }
+        kl_dim[j] = (real)s;
+    }
+}
+
 void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
-                         real kl_scale, int B, int d)
+                         real kl_scale, const real *kl_mask, int B, int d)
 {
     for (int i = 0; i < B; i++) {
         const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
@@ -49,11 +62,10 @@ void vae__gauss_backward(real *dhead, const real *head, const real *eps, const r
         real *dmu = dhead + (size_t)i * 2 * d, *dlv = dmu + d;
         for (int j = 0; j < d; j++) {
             real l = clamp_logvar(lv[j]);
-            real var = real_exp(l);
-            dmu[j] = g[j] + kl_scale * mu[j];
+            real var = real_exp(l), ks = kl_mask && !kl_mask[j] ? 0 : kl_scale;
+            dmu[j] = g[j] + ks * mu[j];
             // dz/dlv = eps * sigma / 2; dKL/dlv = (e^lv - 1) / 2; zero where clamped
-            dlv[j] = l == lv[j] ? (real)0.5 * (g[j] * e[j] * real_sqrt(var) + kl_scale * (var - 1))
-                                : 0;
+            dlv[j] = l == lv[j] ? (real)0.5 * (g[j] * e[j] * real_sqrt(var) + ks * (var - 1)) : 0;
         }
     }
 }

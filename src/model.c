@@ -61,6 +61,9 @@ int vae_config_validate(const vae_config *c, vae_error *err)
     if (!isfinite(c->beta) || c->beta < 0)
         return vae__error(err, VAE_EINVAL, "beta must be a finite number >= 0, not %g",
                           (double)c->beta);
+    if (!isfinite(c->free_bits) || c->free_bits < 0)
+        return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
+                          (double)c->free_bits);
     // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
     vae__net net;
     if (vae__net_layout(&net, c, 1))
@@ -211,6 +214,10 @@ size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+void vae_model_set_beta(vae_model *m, float beta)
+{
+    if (isfinite(beta) && beta >= 0) m->cfg.beta = beta;
+}
 void vae_model_set_grad_clip(vae_model *m, float max_norm)
 {
     m->clip_norm = max_norm > 0 && isfinite(max_norm) ? max_norm : 0;
@@ -280,6 +287,15 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         const float *xs = x + (size_t)r0 * D;
         if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
         vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
+        if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
+            vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
+#pragma omp barrier
+            for (int j = 0; j < d; j++) {
+                double s = 0;
+                for (int w = 0; w < T; w++) s += m->workers[w].net.kl_dim[j];
+                net->kl_mask[j] = s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
+            }
+        }
         vae__net_backward(net, xs, xs, b, beta, scale);
 #pragma omp barrier
         // Each thread owns a slice of the parameters: it sums the workers'

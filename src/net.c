@@ -101,6 +101,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         if (net->out[l] > widest) widest = net->out[l];
     }
     net->likelihood = cfg->likelihood;
+    net->free_bits = (real)cfg->free_bits;
     net->ls_off = off;
     if (cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
         net->sigma_learned = cfg->sigma_mode != VAE_SIGMA_FIXED;
@@ -111,9 +112,10 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->n_params = off + (size_t)net->n_ls;
     net->max_width = widest;
     // eps, z, two scratch buffers, probabilities, per-image rec and kl, im2col,
-    // the fixed log sigma
+    // the fixed log sigma, the free-bits KL sums and mask
     net->n_acts = acts + 2 * (size_t)max_batch * net->d + 2 * (size_t)max_batch * widest +
-                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size + 1;
+                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size + 1 +
+                  2 * (size_t)net->d;
     return 0;
 }
 
@@ -136,6 +138,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->col = acts, acts += net->col_size;
     acts[0] = net->ls_fixed;
     net->log_sigma = net->sigma_learned ? params + net->ls_off : acts;
+    acts += 1;
+    net->kl_dim = acts, acts += net->d;
+    net->kl_mask = acts;
 }
 
 static void layer_forward(vae__net *net, int l, const real *inp, int B)
@@ -245,6 +250,7 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     }
     real *dz = backward_range(net, d, net->z, B, k + 1, out);
     real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
-    vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta, B, net->d);
+    vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
+                        net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
     backward_range(net, dhead, x, B, 0, k);
 }

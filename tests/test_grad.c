@@ -130,10 +130,22 @@ static void test_gauss(void)
                    0.7};
     c.head[GD + 1] = -35; // a clamped log-variance: no gradient flows there
     double dhead[GB * 2 * GD], num[GB * 2 * GD];
-    vae__gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, GB, GD);
+    vae__gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, NULL, GB, GD);
     numeric_grad(num, c.head, GB * 2 * GD, gauss_loss, &c);
     CHECK(max_rel_err(dhead, num, GB * 2 * GD) < 1e-7);
     CHECK(dhead[GD + 1] == 0);
+    // free bits: a masked-out dimension keeps only the path through z
+    double mask[GD] = {1, 0, 1, 1}, masked[GB * 2 * GD], z[GB * GD], kld[GD];
+    vae__gauss_backward(masked, c.head, c.eps, c.dz, c.scale, mask, GB, GD);
+    for (int i = 0; i < GB; i++)
+        for (int j = 0; j < GD; j++) {
+            double mu_g = masked[i * 2 * GD + j], want = j == 1 ? c.dz[i * GD + j] : dhead[i * 2 * GD + j];
+            CHECK_NEAR(mu_g, want, 1e-15);
+        }
+    // per-dimension KL sums add up to the total
+    double total = vae__gauss_forward(z, c.head, c.eps, GB, GD, NULL);
+    vae__gauss_kl_dims(kld, c.head, GB, GD);
+    CHECK_NEAR(kld[0] + kld[1] + kld[2] + kld[3], total, 1e-12);
     // closed-form KL against a direct evaluation for one dimension
     double head[2] = {0.3, -0.4}, eps[1] = {0}, z[1];
     double kl = vae__gauss_forward(z, head, eps, 1, 1, NULL);

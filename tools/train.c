@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,11 @@ static const char train_help[] =
     "  --hidden LIST      hidden widths (mlp) or channels (conv) [400; conv: 32,64],\n"
     "                     input side first, e.g. 512,256\n"
     "  --beta B           weight of the KL term [1]\n"
+    "  --beta-schedule S  constant, linear:N (beta rises from 0 to B over N epochs;\n"
+    "                     Ns: N steps) or cyclical:P[:R] (restarts every P epochs\n"
+    "                     or Ps steps, rising over the first R of each) [constant]\n"
+    "  --free-bits F      nats per latent dimension the KL gradient leaves alone:\n"
+    "                     dimensions whose batch-mean KL is below F get none [0]\n"
     "  --likelihood L     p(x|z): bernoulli, gaussian or continuous-bernoulli\n"
     "                     (normalised for grey levels) [bernoulli]\n"
     "  --sigma S          gaussian: a fixed sigma, or learned[:S0] (one) or\n"
@@ -64,7 +70,17 @@ static const char train_help[] =
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
-       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_LAST };
+       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
+       O_LAST };
+
+/* How beta moves during training (the target is the model's beta). */
+typedef struct beta_schedule {
+    enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_CYCLICAL } kind;
+    double len;   /* warm-up length or period */
+    int in_steps; /* len counts steps, not epochs */
+    double ratio; /* cyclical: the rising share of a period */
+    char text[64];
+} beta_schedule;
 
 typedef struct train_opts {
     const char *data, *out, *resume;
@@ -74,8 +90,46 @@ typedef struct train_opts {
     uint64_t seed;
     vae_config cfg;
     vae_adam adam;
+    beta_schedule sched;
+    float beta;         /* the schedule's target */
     char given[O_LAST]; /* which flags the command line set */
 } train_opts;
+
+/* "constant", "linear:5", "linear:1000s", "cyclical:4", "cyclical:4:0.5". */
+static int parse_schedule(const char *a, beta_schedule *s)
+{
+    memset(s, 0, sizeof *s);
+    s->ratio = 0.5;
+    if (strlen(a) >= sizeof s->text) return -1;
+    strcpy(s->text, a);
+    if (!strcmp(a, "constant")) return 0;
+    const char *rest;
+    if (!strncmp(a, "linear:", 7)) s->kind = SCHED_LINEAR, rest = a + 7;
+    else if (!strncmp(a, "cyclical:", 9)) s->kind = SCHED_CYCLICAL, rest = a + 9;
+    else return -1;
+    char *end;
+    errno = 0;
+    s->len = strtod(rest, &end);
+    if (end == rest || errno || !(s->len > 0 && s->len < 1e12)) return -1;
+    if (*end == 's') s->in_steps = 1, end++;
+    if (s->kind == SCHED_CYCLICAL && *end == ':') {
+        rest = end + 1;
+        s->ratio = strtod(rest, &end);
+        if (end == rest || !(s->ratio > 0 && s->ratio <= 1)) return -1;
+    }
+    return *end ? -1 : 0;
+}
+
+/* The beta in force for the step after `steps` steps. */
+static float beta_at(const train_opts *o, long steps, long steps_per_epoch)
+{
+    const beta_schedule *s = &o->sched;
+    if (s->kind == SCHED_CONSTANT) return o->beta;
+    double t = s->in_steps ? (double)steps : (double)steps / steps_per_epoch;
+    double f = s->kind == SCHED_LINEAR ? t / s->len
+                                       : fmod(t, s->len) / s->len / s->ratio; // cyclical
+    return f >= 1 ? o->beta : (float)(o->beta * f);
+}
 
 /* Where a run stands: with the model's own state in the checkpoint, enough
  * to continue bit for bit. */
@@ -133,7 +187,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
         {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
         {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
-        {"sigma", 1, 0, O_SIGMA},     {0, 0, 0, 0}};
+        {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
+        {"free-bits", 1, 0, O_FREE_BITS}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -142,6 +197,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     o->seed = 1;
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
+    parse_schedule("constant", &o->sched);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -168,6 +224,14 @@ static void parse_train(int argc, char **argv, train_opts *o)
                                      "continuous-bernoulli, not '%s'", a);
             break;
         case O_SIGMA: parse_sigma(a, &o->cfg); break;
+        case O_SCHEDULE:
+            if (parse_schedule(a, &o->sched))
+                usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
+                                     "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
+            break;
+        case O_FREE_BITS:
+            o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
+            break;
         case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
         case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
         case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
@@ -195,6 +259,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
+    o->beta = o->cfg.beta;
     if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
         usage_error("train", "--sigma applies to --likelihood gaussian only");
     if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
@@ -207,7 +272,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
-            {O_SIGMA, "--sigma"}};
+            {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -245,8 +310,9 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                      double test_loss)
 {
     char ep[16], cur[32], seed[32], loss[32], epochs[16], batch[16], threads[16], bin[48];
-    char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT];
+    char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT], beta[32];
     snprintf(ep, sizeof ep, "%d", rs->epoch);
+    snprintf(beta, sizeof beta, "%.9g", (double)o->beta);
     snprintf(cur, sizeof cur, "%zu", rs->cursor);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     snprintf(loss, sizeof loss, "%.6f", test_loss);
@@ -265,7 +331,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "train.test_neg_elbo", tl, "run.cursor", cur, "run.epochs", epochs,
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
-                          "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data, NULL};
+                          "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
+                          "run.beta", beta, "run.beta_schedule", o->sched.text, NULL};
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     if (vae_model_save_checkpoint(m, ck, full) || vae_model_save(m, mp, info))
         die("%s", vae_model_errmsg(m));
@@ -308,6 +375,11 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
         bad = "run.sums";
     if (vae_rng_parse(&rs->shuffle, need_meta(m, p, "run.shuffle_rng"))) bad = "run.shuffle_rng";
     if (vae_rng_parse(&rs->data, need_meta(m, p, "run.data_rng"))) bad = "run.data_rng";
+    // runs of vae 0.1.0 had no schedule: beta constant at the model's
+    const char *beta = vae_model_meta(m, "run.beta"), *sched = vae_model_meta(m, "run.beta_schedule");
+    o->beta = beta ? strtof(beta, &end) : vae_model_config(m)->beta;
+    if (beta && (*end || !(o->beta >= 0))) bad = "run.beta";
+    if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
     if (bad) die("%s: checkpoint entry %s is invalid", p, bad);
     const char *slash = strrchr(path, '/');
     snprintf(resume_dir, dirlen, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
@@ -506,6 +578,7 @@ int cmd_train(int argc, char **argv)
         while (rs.cursor < N && !stopping) {
             int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
             vae_dataset_batch(train, perm + rs.cursor, b, o.binarize, o.threshold, &rs.data, x);
+            vae_model_set_beta(m, beta_at(&o, vae_model_step(m), (long)((N + o.batch - 1) / o.batch)));
             if (vae_train_step(m, x, b, &rs.sums))
                 die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
             rs.cursor += b;
