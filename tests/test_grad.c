@@ -135,7 +135,7 @@ static void test_gauss(void)
     CHECK(max_rel_err(dhead, num, GB * 2 * GD) < 1e-7);
     CHECK(dhead[GD + 1] == 0);
     // free bits: a masked-out dimension keeps only the path through z
-    double mask[GD] = {1, 0, 1, 1}, masked[GB * 2 * GD], z[GB * GD], kld[GD];
+    double mask[GD] = {1, 0, 1, 1}, masked[GB * 2 * GD], zs[GB * GD], kld[GD];
     vae__gauss_backward(masked, c.head, c.eps, c.dz, c.scale, mask, GB, GD);
     for (int i = 0; i < GB; i++)
         for (int j = 0; j < GD; j++) {
@@ -143,7 +143,7 @@ static void test_gauss(void)
             CHECK_NEAR(mu_g, want, 1e-15);
         }
     // per-dimension KL sums add up to the total
-    double total = vae__gauss_forward(z, c.head, c.eps, GB, GD, NULL);
+    double total = vae__gauss_forward(zs, c.head, c.eps, GB, GD, NULL);
     vae__gauss_kl_dims(kld, c.head, GB, GD);
     CHECK_NEAR(kld[0] + kld[1] + kld[2] + kld[3], total, 1e-12);
     // closed-form KL against a direct evaluation for one dimension
