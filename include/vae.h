@@ -87,7 +87,16 @@ VAE_API int vae_rng_parse(vae_rng *r, const char *text);
 
 typedef enum {
     VAE_MODEL_VAE = 0,
+    VAE_MODEL_AE = 1,        /* deterministic code (tensor fc_code), reconstruction loss only */
+    VAE_MODEL_SPARSE_AE = 2, /* AE + l1 * sum |code| */
+    VAE_MODEL_DAE = 3,       /* AE that reconstructs the clean input from a corrupted one */
 } vae_model_kind;
+
+typedef enum {
+    VAE_NOISE_NONE = 0,
+    VAE_NOISE_GAUSSIAN = 1,  /* x + noise_level * N(0, 1), not clipped */
+    VAE_NOISE_MASK = 2,      /* each pixel set to 0 with probability noise_level */
+} vae_noise;
 
 typedef enum {
     VAE_LIKELIHOOD_BERNOULLI = 0,  /* decoder emits logits; BCE with logits */
@@ -131,6 +140,9 @@ typedef struct vae_config {
     float free_bits;               /* nats per latent dimension: the KL gradient of dimensions
                                     * whose batch-mean KL is below this is dropped (Kingma et
                                     * al. 2016); 0 = off. Reported KL stays the true KL */
+    float l1;                      /* sparse AE: weight of sum |code| */
+    int noise;                     /* DAE: vae_noise, fresh every training batch */
+    float noise_level;             /* its sigma or masking probability */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -152,7 +164,9 @@ VAE_API void vae_adam_default(vae_adam *a); /* 1e-3, 0.9, 0.999, 1e-8 */
 typedef struct vae_model vae_model;
 
 /* Loss terms summed over the images of a call (divide by n for per-image
- * nats). loss = rec + beta * kl. */
+ * nats). loss = rec + beta * kl. For the autoencoders `kl` holds their
+ * regulariser instead: sum |code| for the sparse AE (loss = rec + l1 * kl),
+ * 0 for the AE and DAE. */
 typedef struct vae_stats {
     double loss, rec, kl;
     long n;
@@ -197,7 +211,8 @@ VAE_API int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st);
 /* Loss terms of x with z sampled from q(z|x) using rng; weights unchanged. */
 VAE_API int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st);
 
-/* mu, logvar: B x latent each (either may be NULL). */
+/* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
+ * the code and logvar zeros (there is no posterior). */
 VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
  * Gaussian means are not clipped to [0,1]). */

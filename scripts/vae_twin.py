@@ -37,15 +37,29 @@ def cb_log_norm(eta):
 
 class VAE(nn.Module):
     def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
-                 sigma_mode="fixed"):
+                 sigma_mode="fixed", model="vae"):
         super().__init__()
         self.set_likelihood(D, likelihood, sigma, sigma_mode)
         widths = [D] + list(hidden)
         self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.fc_mu = nn.Linear(widths[-1], latent)
-        self.fc_logvar = nn.Linear(widths[-1], latent)
+        self.set_head(widths[-1], latent, model)
         back = [latent] + list(reversed(hidden)) + [D]
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
+
+    def set_head(self, width, latent, model):
+        """vae: fc_mu and fc_logvar; the autoencoders (ae, sparse-ae, dae): fc_code."""
+        self.model = model
+        if model == "vae":
+            self.fc_mu = nn.Linear(width, latent)
+            self.fc_logvar = nn.Linear(width, latent)
+        else:
+            self.fc_code = nn.Linear(width, latent)
+
+    def head(self, h):
+        if self.model == "vae":
+            return self.fc_mu(h), self.fc_logvar(h)
+        code = self.fc_code(h)
+        return code, torch.zeros_like(code)
 
     def set_likelihood(self, D, likelihood, sigma, sigma_mode):
         """p(x|z): bernoulli, gaussian (sigma fixed, learned or learned-pixel:
@@ -70,7 +84,7 @@ class VAE(nn.Module):
     def encode(self, x):
         for layer in self.encoder:
             x = F.relu(layer(x))
-        return self.fc_mu(x), self.fc_logvar(x)
+        return self.head(x)
 
     def decode(self, z):
         for layer in self.decoder[:-1]:
@@ -78,7 +92,14 @@ class VAE(nn.Module):
         return self.decoder[-1](z)  # logits
 
     def forward(self, x, eps):
+        """x -> (mu, logvar, z, decoder output, rec, kl) per image; for the
+        autoencoders z is the code and kl their regulariser (sum |code| for
+        sparse-ae, else 0). The DAE's corruption is the caller's."""
         mu, logvar = self.encode(x)
+        if self.model != "vae":
+            logits = self.decode(mu)
+            reg = mu.abs().sum(1) if self.model == "sparse-ae" else torch.zeros(len(x))
+            return mu, logvar, mu, logits, self.rec(logits, x), reg
         lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
         z = mu + torch.exp(0.5 * lv) * eps
         logits = self.decode(z)
@@ -94,7 +115,7 @@ class ConvVAE(VAE):
     K, S, P = 4, 2, 1
 
     def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20, likelihood="bernoulli",
-                 sigma=0.1, sigma_mode="fixed"):
+                 sigma=0.1, sigma_mode="fixed", model="vae"):
         nn.Module.__init__(self)
         self.set_likelihood(shape[0] * shape[1] * shape[2], likelihood, sigma, sigma_mode)
         K, S, P = self.K, self.S, self.P
@@ -105,8 +126,7 @@ class ConvVAE(VAE):
         self.encoder = nn.ModuleList(nn.Conv2d(a[0], b[0], K, S, P)
                                      for a, b in zip(sizes, sizes[1:]))
         flat = sizes[-1][0] * sizes[-1][1] * sizes[-1][2]
-        self.fc_mu = nn.Linear(flat, latent)
-        self.fc_logvar = nn.Linear(flat, latent)
+        self.set_head(flat, latent, model)
         dec = [nn.Linear(latent, flat)]
         for a, b in zip(sizes[:0:-1], sizes[-2::-1]):
             pad = tuple(b[i] - ((a[i] - 1) * S - 2 * P + K) for i in (1, 2))
@@ -118,8 +138,7 @@ class ConvVAE(VAE):
         x = x.reshape(-1, *self.shape)
         for layer in self.encoder:
             x = F.relu(layer(x))
-        x = x.flatten(1)
-        return self.fc_mu(x), self.fc_logvar(x)
+        return self.head(x.flatten(1))
 
     def decode(self, z):
         h = F.relu(self.decoder[0](z)).reshape(-1, *self.inner)
@@ -134,7 +153,7 @@ def from_meta(meta):
     hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
     latent = int(meta["vae.latent"])
     lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
-           meta.get("vae.sigma_mode", "fixed"))
+           meta.get("vae.sigma_mode", "fixed"), meta["vae.model"])
     if meta.get("vae.arch", "mlp") == "conv":
         return ConvVAE(shape, hidden, latent, *lik)
     return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)

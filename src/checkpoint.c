@@ -13,7 +13,8 @@
 #define CKPT_VERSION "1"
 #define MAX_META 64
 
-static const char *model_names[] = {"vae"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae"};
+static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
 static const char *arch_names[] = {"mlp", "conv"};
@@ -52,7 +53,15 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
-    char fb[32];
+    char fb[32], l1[32], noise[48];
+    if (c->model == VAE_MODEL_SPARSE_AE) {
+        snprintf(l1, sizeof l1, "%.9g", (double)c->l1);
+        kv[n++] = "vae.l1", kv[n++] = l1;
+    }
+    if (c->model == VAE_MODEL_DAE) {
+        snprintf(noise, sizeof noise, "%s:%.9g", noise_names[c->noise], (double)c->noise_level);
+        kv[n++] = "vae.noise", kv[n++] = noise;
+    }
     if (c->free_bits > 0) {
         snprintf(fb, sizeof fb, "%.9g", (double)c->free_bits);
         kv[n++] = "vae.free_bits", kv[n++] = fb;
@@ -140,6 +149,19 @@ static int parse_float(const char *s, float lo, float hi, float *out)
     return 0;
 }
 
+/* "gaussian:0.3" or "mask:0.5" (ranges are vae_config_validate's). */
+static int parse_noise(const char *s, vae_config *c)
+{
+    const char *colon = s ? strchr(s, ':') : NULL;
+    if (!colon) return -1;
+    for (int i = 1; i < 3; i++)
+        if ((size_t)(colon - s) == strlen(noise_names[i]) && !strncmp(s, noise_names[i], colon - s)) {
+            c->noise = i;
+            return parse_float(colon + 1, 0, 1e30f, &c->noise_level);
+        }
+    return -1;
+}
+
 static int config_from_meta(const vae__st_file *f, const char *path, vae_config *c, vae_error *err)
 {
     vae_config_default(c);
@@ -158,7 +180,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 1)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 4)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
@@ -169,6 +191,10 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (vae__st_meta(f, "vae.free_bits") &&
              parse_float(vae__st_meta(f, "vae.free_bits"), 0, 1000, &c->free_bits))
         bad = "vae.free_bits";
+    else if (c->model == VAE_MODEL_SPARSE_AE && parse_float(vae__st_meta(f, "vae.l1"), 0, 1e30f, &c->l1))
+        bad = "vae.l1";
+    else if (c->model == VAE_MODEL_DAE && parse_noise(vae__st_meta(f, "vae.noise"), c))
+        bad = "vae.noise";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

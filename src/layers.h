@@ -90,7 +90,7 @@ real vae__cb_mean(real eta);
 
 /* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
  * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
- * one GEMM computes both), decoder layers k+1..2k (ReLU) and the output
+ * one GEMM computes both; for autoencoders -> the d-wide code), decoder layers k+1..2k (ReLU) and the output
  * layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
  * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
  * transposed convolutions. in/out count the values of an image (C*H*W for
@@ -112,6 +112,8 @@ typedef struct vae__net {
     int n_ls;
     real ls_fixed;             /* log sigma when fixed */
     real free_bits;            /* > 0: the backward pass applies kl_mask */
+    int model;                 /* vae_model_kind */
+    int deterministic;         /* an autoencoder: the head is the code (d wide) */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -138,7 +140,8 @@ void vae__net_decode(vae__net *net, const real *z, int B);
  * vae__net_decode: probabilities for Bernoulli. */
 void vae__net_mean(const vae__net *net, real *out, int B);
 /* Full loss with noise net->eps: encode, reparameterise, decode, and the
- * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img). */
+ * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img);
+ * autoencoders decode their code, and *kl is their regulariser. */
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
                       double *kl);
 /* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads

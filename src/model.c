@@ -47,8 +47,15 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
     if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
-    if (c->model != VAE_MODEL_VAE)
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_DAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (!isfinite(c->l1) || c->l1 < 0)
+        return vae__error(err, VAE_EINVAL, "l1 must be a finite number >= 0, not %g", (double)c->l1);
+    if (c->model == VAE_MODEL_DAE &&
+        !((c->noise == VAE_NOISE_GAUSSIAN && c->noise_level > 0 && c->noise_level <= 100) ||
+          (c->noise == VAE_NOISE_MASK && c->noise_level > 0 && c->noise_level < 1)))
+        return vae__error(err, VAE_EINVAL, "a denoising AE needs noise: gaussian with sigma in "
+                                           "(0, 100] or mask with p in (0, 1)");
     if (c->likelihood < VAE_LIKELIHOOD_BERNOULLI || c->likelihood > VAE_LIKELIHOOD_CONT_BERNOULLI)
         return vae__error(err, VAE_EUNSUPPORTED, "likelihood %d is not supported", c->likelihood);
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
@@ -202,6 +209,7 @@ void vae_model_free(vae_model *m)
     free(m->adam_m);
     free(m->adam_v);
     free(m->acts);
+    free(m->noisy);
     if (m->meta)
         for (char **p = m->meta; *p; p++) free(*p);
     free(m->meta);
@@ -236,6 +244,34 @@ const char *vae_model_meta(const vae_model *m, const char *key)
 static void fill_normal(float *out, size_t n, vae_rng *rng)
 {
     for (size_t i = 0; i < n; i++) out[i] = (float)vae_rng_normal(rng);
+}
+
+/* The weight of the KL term, or of the sparse AE's L1 penalty. */
+static float reg_weight(const vae_model *m)
+{
+    switch (m->cfg.model) {
+    case VAE_MODEL_SPARSE_AE: return m->cfg.l1;
+    case VAE_MODEL_AE:
+    case VAE_MODEL_DAE: return 0;
+    default: return m->cfg.beta;
+    }
+}
+
+/* The DAE's corrupted copy of x (B x D) in m->noisy, drawn from m->rng. */
+static int corrupt(vae_model *m, const float *x, int B)
+{
+    size_t n = (size_t)B * m->net.D;
+    if (n > m->noisy_cap) {
+        float *p = realloc(m->noisy, n * sizeof *p);
+        if (!p) return vae__model_error(m, VAE_ENOMEM, "out of memory for the corrupted batch");
+        m->noisy = p, m->noisy_cap = n;
+    }
+    float level = m->cfg.noise_level;
+    for (size_t i = 0; i < n; i++)
+        m->noisy[i] = m->cfg.noise == VAE_NOISE_MASK
+                          ? (vae_rng_uniform(&m->rng) < level ? 0.0f : x[i])
+                          : x[i] + level * (float)vae_rng_normal(&m->rng);
+    return VAE_OK;
 }
 
 static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
@@ -279,14 +315,14 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
     if (ensure_workers(m, T))
         return vae__model_error(m, VAE_ENOMEM, "out of memory for %d training threads", T);
     int D = m->net.D, d = m->net.d, finite = 1;
-    float beta = m->cfg.beta, scale = 1.0f / B;
+    float beta = reg_weight(m), scale = 1.0f / B;
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
         vae__net *net = &m->workers[t].net;
-        const float *xs = x + (size_t)r0 * D;
+        const float *xs = x + (size_t)r0 * D, *in = m->input ? m->input + (size_t)r0 * D : xs;
         if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
-        vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
+        vae__net_forward(net, in, xs, b, &m->workers[t].rec, &m->workers[t].kl);
         if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
             vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
 #pragma omp barrier
@@ -296,7 +332,7 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
                 net->kl_mask[j] = s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
             }
         }
-        vae__net_backward(net, xs, xs, b, beta, scale);
+        vae__net_backward(net, in, xs, b, beta, scale);
 #pragma omp barrier
         // Each thread owns a slice of the parameters: it sums the workers'
         // gradients there, in a fixed order (reproducible for a thread count).
@@ -345,8 +381,15 @@ int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
     int rc = check_batch(m, x, B, m->net.max_batch);
     if (rc) return rc;
-    fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
-    return vae__model_step(m, x, B, 1, st);
+    if (m->net.deterministic) {
+        if (m->cfg.model == VAE_MODEL_DAE && (rc = corrupt(m, x, B))) return rc;
+    } else {
+        fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
+    }
+    m->input = m->cfg.model == VAE_MODEL_DAE ? m->noisy : NULL;
+    rc = vae__model_step(m, x, B, 1, st);
+    m->input = NULL;
+    return rc;
 }
 
 int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)
@@ -360,7 +403,7 @@ int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *s
         fill_normal(m->net.eps, (size_t)b * m->net.d, rng);
         double rec, kl;
         vae__net_forward(&m->net, xb, xb, b, &rec, &kl);
-        add_stats(st, rec, kl, m->cfg.beta, b);
+        add_stats(st, rec, kl, reg_weight(m), b);
     }
     return VAE_OK;
 }
@@ -374,10 +417,12 @@ int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         vae__net_encode(&m->net, x + (size_t)i * m->net.D, b);
         const float *head = m->net.act[m->net.k];
+        int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
         for (int r = 0; r < b; r++) {
             size_t o = (size_t)(i + r) * d;
-            if (mu) memcpy(mu + o, head + (size_t)r * 2 * d, d * sizeof(float));
-            if (logvar) memcpy(logvar + o, head + (size_t)r * 2 * d + d, d * sizeof(float));
+            if (mu) memcpy(mu + o, head + (size_t)r * w, d * sizeof(float));
+            if (logvar && w == 2 * d) memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
+            if (logvar && w == d) memset(logvar + o, 0, d * sizeof(float));
         }
     }
     return VAE_OK;
@@ -412,6 +457,11 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
     for (int l = 0; l < net->n_layers; l++) {
         float *w = m->params + net->w_off[l], *b = m->params + net->b_off[l];
         int IN = net->in[l], OUT = net->out[l];
+        if (l == net->k && net->deterministic) {
+            v[n++] = (vae__param_view){"fc_code.weight", 2, {net->d, IN}, w};
+            v[n++] = (vae__param_view){"fc_code.bias", 1, {net->d}, b};
+            continue;
+        }
         if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
             int d = net->d;
             v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};

@@ -28,7 +28,10 @@ struct vae_model {
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */
     long step;
-    vae_rng rng;          /* reparameterisation noise of training */
+    vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
+    float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
+    size_t noisy_cap;
+    const float *input;   /* when set, the step encodes these rows instead of x (DAE) */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_error err;
 };

@@ -21,7 +21,7 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
     }
     int flat = c[k] * h[k] * w[k];
     net->in[k] = flat;
-    net->out[k] = 2 * net->d;
+    net->out[k] = (net->deterministic ? 1 : 2) * net->d;
     net->in[k + 1] = net->d;
     net->out[k + 1] = flat;
     for (int j = 0; j < k; j++) { // level k-j back up to level k-1-j
@@ -52,7 +52,7 @@ static void layout_mlp(vae__net *net, const vae_config *cfg)
         net->out[l] = w = cfg->hidden[l];
     }
     net->in[k] = w;
-    net->out[k] = 2 * net->d;
+    net->out[k] = (net->deterministic ? 1 : 2) * net->d;
     w = net->d;
     for (int l = 0; l < k; l++) {
         net->in[k + 1 + l] = w;
@@ -84,6 +84,9 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->k = k;
     net->n_layers = 2 * k + 2;
     net->max_batch = max_batch;
+    net->model = cfg->model;
+    net->deterministic = cfg->model == VAE_MODEL_AE || cfg->model == VAE_MODEL_SPARSE_AE ||
+                         cfg->model == VAE_MODEL_DAE;
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
     } else {
@@ -190,7 +193,20 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
                       double *kl)
 {
     vae__net_encode(net, x, B);
-    *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
+    if (net->deterministic) { // the code is z; the sparse AE's penalty stands in for the KL
+        size_t n = (size_t)B * net->d;
+        memcpy(net->z, net->act[net->k], n * sizeof *net->z);
+        *kl = 0;
+        for (int i = 0; i < B; i++) {
+            double s = 0;
+            if (net->model == VAE_MODEL_SPARSE_AE)
+                for (int j = 0; j < net->d; j++) s += real_fabs(net->z[(size_t)i * net->d + j]);
+            net->kl_img[i] = (real)s;
+            *kl += s;
+        }
+    } else {
+        *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
+    }
     vae__net_decode(net, net->z, B);
     const real *out = net->act[net->n_layers - 1];
     switch (net->likelihood) {
@@ -250,7 +266,14 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     }
     real *dz = backward_range(net, d, net->z, B, k + 1, out);
     real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
-    vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
-                        net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
+    if (net->deterministic) { // d/dcode = dz (+ beta * sign(code) for the sparse AE's L1)
+        size_t n = (size_t)B * net->d;
+        real w = net->model == VAE_MODEL_SPARSE_AE ? loss_scale * beta : 0;
+        for (size_t i = 0; i < n; i++)
+            dhead[i] = dz[i] + w * (net->z[i] > 0 ? 1 : net->z[i] < 0 ? -1 : 0);
+    } else {
+        vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
+                            net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
+    }
     backward_range(net, dhead, x, B, 0, k);
 }

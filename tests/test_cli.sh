@@ -86,6 +86,24 @@ done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/lik2/model.safetensors" >/dev/null && ok || bad "PyTorch load (learned sigma)"
 fi
+# --- the autoencoders: each trains and loads into PyTorch (fc_code)
+for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussian:0.5"; do
+    "$VAE" train --data "$DATA" --model $AEM --hidden 32 --latent 3 --max-steps 3 --threads 2 \
+        --samples 4 --out "$T/ae" --force --quiet >/dev/null 2>"$T/ae_err.txt" && ok || bad "train --model $AEM: $(cat "$T/ae_err.txt")"
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/ae/model.safetensors" >/dev/null && ok || bad "PyTorch load (--model $AEM)"
+    fi
+done
+"$VAE" info "$T/ae/model.safetensors" | grep -q "model  *dae" && ok || bad "info model kind"
+expect_fail "ae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model ae --beta 4 --out "$T/x2"
+expect_fail "ae with free bits" "--free-bits applies to --model vae only" "$VAE" train --data "$DATA" --model dae --free-bits 1 --out "$T/x2"
+expect_fail "l1 without sparse" "--l1 applies to --model sparse-ae only" "$VAE" train --data "$DATA" --l1 0.1 --out "$T/x2"
+expect_fail "noise without dae" "--noise applies to --model dae only" "$VAE" train --data "$DATA" --model ae --noise mask:0.2 --out "$T/x2"
+expect_fail "bad noise" "--noise expects" "$VAE" train --data "$DATA" --model dae --noise salt --out "$T/x2"
+expect_fail "mask p = 1" "--noise mask:P" "$VAE" train --data "$DATA" --model dae --noise mask:1 --out "$T/x2"
+expect_fail "bad model" "--model expects" "$VAE" train --data "$DATA" --model gan --out "$T/x2"
+expect_fail "bad schedule" "--beta-schedule expects" "$VAE" train --data "$DATA" --beta-schedule linear:0 --out "$T/x2"
+
 expect_fail "bad likelihood" "--likelihood expects" "$VAE" train --data "$DATA" --likelihood poisson --out "$T/x2"
 expect_fail "sigma without gaussian" "--sigma applies to --likelihood gaussian" \
     "$VAE" train --data "$DATA" --sigma 0.2 --out "$T/x2"

@@ -375,14 +375,20 @@ static double net_loss(void *p)
     return (rec + c->beta * kl) / c->B;
 }
 
-static void check_net(int arch, int n_hidden, const int *hidden, double beta, int likelihood,
-                      int sigma_mode)
+/* A tiny MLP or conv net's configuration (Bernoulli VAE; callers vary it). */
+static vae_config net_cfg(int arch, int n_hidden, const int *hidden)
 {
     vae_config cfg = {.channels = 1, .height = 2, .width = 3, .latent = 3, .n_hidden = n_hidden,
-                      .arch = arch, .likelihood = likelihood, .sigma = 0.5f,
-                      .sigma_mode = sigma_mode};
+                      .arch = arch, .sigma = 0.5f};
     if (arch == VAE_ARCH_CONV) cfg.channels = 2, cfg.height = 6, cfg.width = 5;
     for (int i = 0; i < n_hidden; i++) cfg.hidden[i] = hidden[i];
+    return cfg;
+}
+
+/* The whole net's gradient (beta weighs the KL, or the sparse AE's L1). */
+static void check_net(vae_config cfg, double beta)
+{
+    int arch = cfg.arch, likelihood = cfg.likelihood, n_hidden = cfg.n_hidden;
     net_ctx c = {.B = 4, .beta = beta};
     CHECK(vae__net_layout(&c.net, &cfg, c.B) == 0);
     double *params = rand_vec(c.net.n_params, -0.8, 0.8);
@@ -395,13 +401,15 @@ static void check_net(int arch, int n_hidden, const int *hidden, double beta, in
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
-    // the conv nets' losses sum more terms and the Gaussian's has 1/sigma^2
-    // terms, so their central differences carry more absolute rounding error
-    // (~3e-9 seen): derivatives below 1e-2 are compared to 1e-8 absolute there
-    int loose = arch == VAE_ARCH_CONV || likelihood == VAE_LIKELIHOOD_GAUSSIAN;
+    // the conv nets' losses sum more terms, the Gaussian's has 1/sigma^2 terms
+    // and the continuous Bernoulli's log-normaliser terms, so their central
+    // differences carry more absolute rounding error (up to ~3e-9 seen):
+    // derivatives below 1e-2 are compared to 1e-8 absolute there
+    int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI;
     double err = max_err_floor(grads, num, c.net.n_params, loose ? 1e-2 : 1e-6);
     if (err >= 1e-6)
-        fprintf(stderr, "whole net, arch %d, %d hidden: max rel err %g\n", arch, n_hidden, err);
+        fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d: max rel err %g\n",
+                arch, n_hidden, likelihood, cfg.model, err);
     CHECK(err < 1e-6);
     free(params), free(grads), free(acts), free(num), free(c.x);
 }
@@ -414,19 +422,33 @@ int main(void)
     test_gauss();
     test_bce();
     int h1[] = {5}, h2[] = {6, 4};
-    check_net(VAE_ARCH_MLP, 0, NULL, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
-    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
-    check_net(VAE_ARCH_MLP, 2, h2, 2.5, VAE_LIKELIHOOD_BERNOULLI, 0);
+    check_net(net_cfg(VAE_ARCH_MLP, 0, NULL), 1.0);
+    check_net(net_cfg(VAE_ARCH_MLP, 1, h1), 1.0);
+    check_net(net_cfg(VAE_ARCH_MLP, 2, h2), 2.5);
     test_conv();
     int c1[] = {3}, c2[] = {2, 3};
-    check_net(VAE_ARCH_CONV, 1, c1, 1.0, VAE_LIKELIHOOD_BERNOULLI, 0);
-    check_net(VAE_ARCH_CONV, 2, c2, 1.5, VAE_LIKELIHOOD_BERNOULLI, 0);
+    check_net(net_cfg(VAE_ARCH_CONV, 1, c1), 1.0);
+    check_net(net_cfg(VAE_ARCH_CONV, 2, c2), 1.5);
     test_gaussian_nll(0);
     test_gaussian_nll(1);
     test_cont_bernoulli();
-    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_FIXED);
-    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED);
-    check_net(VAE_ARCH_MLP, 2, h2, 1.0, VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED_PIXEL);
-    check_net(VAE_ARCH_MLP, 1, h1, 1.0, VAE_LIKELIHOOD_CONT_BERNOULLI, 0);
+    static const int lik[][2] = {{VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_FIXED},
+                                 {VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED},
+                                 {VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED_PIXEL},
+                                 {VAE_LIKELIHOOD_CONT_BERNOULLI, 0}};
+    for (int i = 0; i < 4; i++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.likelihood = lik[i][0], cfg.sigma_mode = lik[i][1];
+        check_net(cfg, 1.0);
+    }
+    // the autoencoders: the code decoded directly; the sparse one's L1 weighs 0.3
+    for (int model = VAE_MODEL_AE; model <= VAE_MODEL_SPARSE_AE; model++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 1, h1);
+        cfg.model = model;
+        check_net(cfg, 0.3);
+        cfg = net_cfg(VAE_ARCH_CONV, 2, c2);
+        cfg.model = model;
+        check_net(cfg, 0.3);
+    }
     return TEST_REPORT();
 }

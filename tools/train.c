@@ -26,6 +26,10 @@ static const char train_help[] =
     "                     pixel ~ Bernoulli(intensity) afresh every batch;\n"
     "                     threshold sets pixel > T (default 0.5) to 1\n"
     "model:\n"
+    "  --model M          vae, ae (deterministic autoencoder), sparse-ae (L1 on the\n"
+    "                     code) or dae (denoising: corrupted input, clean target) [vae]\n"
+    "  --l1 F             sparse-ae: weight of sum |code| [0.001]\n"
+    "  --noise N          dae: gaussian:SIGMA or mask:P, fresh every batch [gaussian:0.2]\n"
     "  --latent N         latent dimensions [20]\n"
     "  --arch A           mlp or conv [mlp]: conv has stride-2 convolutions (kernel\n"
     "                     4) down and transposed convolutions up\n"
@@ -71,7 +75,7 @@ static const char train_help[] =
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -175,6 +179,28 @@ static void parse_sigma(const char *a, vae_config *cfg)
     if (rest) cfg->sigma = (float)parse_double("train", "--sigma", rest, 1e-3, 148);
 }
 
+/* Flags that belong to other family members, and the members' defaults. */
+static void check_model_flags(train_opts *o)
+{
+    static const struct { int opt, model; const char *flag, *what; } only[] = {
+        {O_L1, VAE_MODEL_SPARSE_AE, "--l1", "--model sparse-ae"},
+        {O_NOISE, VAE_MODEL_DAE, "--noise", "--model dae"}};
+    for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+        if (o->given[only[i].opt] && o->cfg.model != only[i].model)
+            usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
+    if (o->cfg.model != VAE_MODEL_VAE) { // no posterior: nothing for beta to weigh
+        static const struct { int opt; const char *flag; } vae_only[] = {
+            {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
+        for (size_t i = 0; i < sizeof vae_only / sizeof *vae_only; i++)
+            if (o->given[vae_only[i].opt])
+                usage_error("train", "%s applies to --model vae only (an autoencoder has no KL term)",
+                            vae_only[i].flag);
+    }
+    if (o->cfg.model == VAE_MODEL_SPARSE_AE && !o->given[O_L1]) o->cfg.l1 = 1e-3f;
+    if (o->cfg.model == VAE_MODEL_DAE && !o->given[O_NOISE])
+        o->cfg.noise = VAE_NOISE_GAUSSIAN, o->cfg.noise_level = 0.2f;
+}
+
 static void parse_train(int argc, char **argv, train_opts *o)
 {
     static const struct option longopts[] = {
@@ -188,7 +214,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
         {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
         {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
-        {"free-bits", 1, 0, O_FREE_BITS}, {0, 0, 0, 0}};
+        {"free-bits", 1, 0, O_FREE_BITS}, {"model", 1, 0, O_MODEL}, {"l1", 1, 0, O_L1},
+        {"noise", 1, 0, O_NOISE},     {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -229,6 +256,26 @@ static void parse_train(int argc, char **argv, train_opts *o)
                 usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
                                      "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
             break;
+        case O_MODEL: {
+            static const char *names[] = {"vae", "ae", "sparse-ae", "dae"};
+            int k = 0;
+            while (k < 4 && strcmp(a, names[k])) k++;
+            if (k == 4) usage_error("train", "--model expects vae, ae, sparse-ae or dae, not '%s'", a);
+            o->cfg.model = k;
+            break;
+        }
+        case O_L1: o->cfg.l1 = (float)parse_double("train", "--l1", a, 0, 1e6); break;
+        case O_NOISE:
+            if (!strncmp(a, "gaussian:", 9)) {
+                o->cfg.noise = VAE_NOISE_GAUSSIAN;
+                o->cfg.noise_level = (float)parse_double("train", "--noise gaussian:SIGMA", a + 9, 1e-6, 100);
+            } else if (!strncmp(a, "mask:", 5)) {
+                o->cfg.noise = VAE_NOISE_MASK;
+                o->cfg.noise_level = (float)parse_double("train", "--noise mask:P", a + 5, 1e-6, 0.999999);
+            } else {
+                usage_error("train", "--noise expects gaussian:SIGMA or mask:P, not '%s'", a);
+            }
+            break;
         case O_FREE_BITS:
             o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
             break;
@@ -260,6 +307,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
     o->beta = o->cfg.beta;
+    check_model_flags(o);
     if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
         usage_error("train", "--sigma applies to --likelihood gaussian only");
     if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
@@ -272,7 +320,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
-            {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
+            {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
+            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -552,8 +601,10 @@ int cmd_train(int argc, char **argv)
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
     char arch[256];
     arch_text(vae_model_config(m), arch, sizeof arch);
-    fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
-            o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
+    static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder", "denoising autoencoder"};
+    fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
+            o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
+            vae_model_num_params(m), N, w, h, o.data);
     if (o.resume)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
@@ -595,16 +646,19 @@ int cmd_train(int argc, char **argv)
         vae_stats te, st = rs.sums;
         evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
-        last_test = te.loss / tn;
+        // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
+        int is_vae = vae_model_config(m)->model == VAE_MODEL_VAE;
+        last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
         rs.epoch++;
         rs.cursor = 0;
         memset(&rs.sums, 0, sizeof rs.sums);
         rs.shuffle = shuffle;
+        const char *reg = is_vae ? "kl" : "reg";
         fprintf(stdout,
-                "epoch %d/%d  train: loss %.3f rec %.3f kl %.3f | test: -elbo %.3f rec %.3f kl %.3f "
+                "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s %.3f "
                 "| %.2fs, %.0f img/s\n",
-                rs.epoch, o.epochs, st.loss / n, st.rec / n, st.kl / n, te.loss / tn, te.rec / tn,
-                te.kl / tn, secs, ips);
+                rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
+                is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
