@@ -90,6 +90,7 @@ typedef enum {
     VAE_MODEL_AE = 1,        /* deterministic code (tensor fc_code), reconstruction loss only */
     VAE_MODEL_SPARSE_AE = 2, /* AE + l1 * sum |code| */
     VAE_MODEL_DAE = 3,       /* AE that reconstructs the clean input from a corrupted one */
+    VAE_MODEL_IWAE = 4,      /* VAE trained on the importance-weighted bound with iwae_k samples */
 } vae_model_kind;
 
 typedef enum {
@@ -143,6 +144,7 @@ typedef struct vae_config {
     float l1;                      /* sparse AE: weight of sum |code| */
     int noise;                     /* DAE: vae_noise, fresh every training batch */
     float noise_level;             /* its sigma or masking probability */
+    int iwae_k;                    /* IWAE: importance samples per image (1..4096) */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,

@@ -47,16 +47,17 @@ class VAE(nn.Module):
         self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
 
     def set_head(self, width, latent, model):
-        """vae: fc_mu and fc_logvar; the autoencoders (ae, sparse-ae, dae): fc_code."""
+        """vae, iwae: fc_mu and fc_logvar; the autoencoders (ae, sparse-ae, dae): fc_code."""
         self.model = model
-        if model == "vae":
+        self.deterministic = model in ("ae", "sparse-ae", "dae")
+        if not self.deterministic:
             self.fc_mu = nn.Linear(width, latent)
             self.fc_logvar = nn.Linear(width, latent)
         else:
             self.fc_code = nn.Linear(width, latent)
 
     def head(self, h):
-        if self.model == "vae":
+        if not self.deterministic:
             return self.fc_mu(h), self.fc_logvar(h)
         code = self.fc_code(h)
         return code, torch.zeros_like(code)
@@ -96,7 +97,7 @@ class VAE(nn.Module):
         autoencoders z is the code and kl their regulariser (sum |code| for
         sparse-ae, else 0). The DAE's corruption is the caller's."""
         mu, logvar = self.encode(x)
-        if self.model != "vae":
+        if self.deterministic:
             logits = self.decode(mu)
             reg = mu.abs().sum(1) if self.model == "sparse-ae" else torch.zeros(len(x))
             return mu, logvar, mu, logits, self.rec(logits, x), reg
@@ -106,6 +107,19 @@ class VAE(nn.Module):
         rec = self.rec(logits, x)
         kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
         return mu, logvar, z, logits, rec, kl
+
+
+def iwae_loss(model, x, eps):
+    """The negative IWAE bound per image, log K - logsumexp_i log w_i, for
+    noise eps (B, K, d): log w = log p(x|z) + log p(z) - log q(z|x)."""
+    B, K, d = eps.shape
+    mu, logvar = model.encode(x)
+    lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+    z = mu[:, None, :] + torch.exp(0.5 * lv)[:, None, :] * eps
+    out = model.decode(z.reshape(B * K, d))
+    rec = model.rec(out, x.repeat_interleave(K, 0)).reshape(B, K)
+    log_pz_minus_qz = 0.5 * (lv[:, None, :] + eps ** 2 - z ** 2).sum(2)
+    return math.log(K) - torch.logsumexp(log_pz_minus_qz - rec, 1)
 
 
 class ConvVAE(VAE):

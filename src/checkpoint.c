@@ -13,7 +13,7 @@
 #define CKPT_VERSION "1"
 #define MAX_META 64
 
-static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae"};
 static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
@@ -53,7 +53,11 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
-    char fb[32], l1[32], noise[48];
+    char fb[32], l1[32], noise[48], iwk[16];
+    if (c->model == VAE_MODEL_IWAE) {
+        snprintf(iwk, sizeof iwk, "%d", c->iwae_k);
+        kv[n++] = "vae.iwae_k", kv[n++] = iwk;
+    }
     if (c->model == VAE_MODEL_SPARSE_AE) {
         snprintf(l1, sizeof l1, "%.9g", (double)c->l1);
         kv[n++] = "vae.l1", kv[n++] = l1;
@@ -180,7 +184,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 4)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 5)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
@@ -195,6 +199,8 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.l1";
     else if (c->model == VAE_MODEL_DAE && parse_noise(vae__st_meta(f, "vae.noise"), c))
         bad = "vae.noise";
+    else if (c->model == VAE_MODEL_IWAE && parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
+        bad = "vae.iwae_k";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

@@ -17,6 +17,12 @@
  * where the clamp is active (as the forward pass sees a constant there). */
 #define VAE_LOGVAR_MIN (-30.0)
 #define VAE_LOGVAR_MAX 20.0
+
+static inline real vae__clamp_logvar(real lv)
+{
+    return lv < (real)VAE_LOGVAR_MIN ? (real)VAE_LOGVAR_MIN
+         : lv > (real)VAE_LOGVAR_MAX ? (real)VAE_LOGVAR_MAX : lv;
+}
 /* Clamp range of a learned Gaussian likelihood's log sigma, likewise: sigma
  * in [e^-7, e^5] keeps the density finite on exactly fitted pixels. */
 #define VAE_LOG_SIGMA_MIN (-7.0)
@@ -124,6 +130,9 @@ typedef struct vae__net {
     real *col;                 /* (col_size) im2col scratch of the conv layers */
     real *log_sigma;           /* Gaussian: in params when learned, else a copy of ls_fixed */
     real *kl_dim, *kl_mask;    /* (d) free bits: per-dimension KL sums, and which count */
+    int n_samples;             /* IWAE: samples per image (decoder rows); else 1 */
+    real *xk;                  /* IWAE: (B*K, D) each target repeated K times */
+    real *iw;                  /* IWAE: (B*K) normalised importance weights */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv

@@ -13,11 +13,6 @@ __attribute__((simd("notinbranch"))) float expf(float);
 __attribute__((simd("notinbranch"))) float log1pf(float);
 #endif
 
-static real clamp_logvar(real lv)
-{
-    return lv < (real)VAE_LOGVAR_MIN ? (real)VAE_LOGVAR_MIN
-         : lv > (real)VAE_LOGVAR_MAX ? (real)VAE_LOGVAR_MAX : lv;
-}
 
 double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int d, real *kl_img)
 {
@@ -29,7 +24,7 @@ double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int
         real *zi = z + (size_t)i * d;
         double kl = 0;
         for (int j = 0; j < d; j++) {
-            real l = clamp_logvar(lv[j]);
+            real l = vae__clamp_logvar(lv[j]);
             real var = real_exp(l);
             zi[j] = mu[j] + real_sqrt(var) * e[j];
             kl += 0.5 * ((double)mu[j] * mu[j] + var - 1.0 - l);
@@ -46,7 +41,7 @@ void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d)
         double s = 0;
         for (int i = 0; i < B; i++) {
             const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
-            real l = clamp_logvar(lv[j]);
+            real l = vae__clamp_logvar(lv[j]);
             s += 0.5 * ((double)mu[j] * mu[j] + real_exp(l) - 1.0 - l);
         }
         kl_dim[j] = (real)s;
@@ -61,7 +56,7 @@ void vae__gauss_backward(real *dhead, const real *head, const real *eps, const r
         const real *e = eps + (size_t)i * d, *g = dz + (size_t)i * d;
         real *dmu = dhead + (size_t)i * 2 * d, *dlv = dmu + d;
         for (int j = 0; j < d; j++) {
-            real l = clamp_logvar(lv[j]);
+            real l = vae__clamp_logvar(lv[j]);
             real var = real_exp(l), ks = kl_mask && !kl_mask[j] ? 0 : kl_scale;
             dmu[j] = g[j] + ks * mu[j];
             // dz/dlv = eps * sigma / 2; dKL/dlv = (e^lv - 1) / 2; zero where clamped

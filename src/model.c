@@ -47,8 +47,16 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
     if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
-    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_DAE)
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_IWAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (c->model == VAE_MODEL_IWAE) {
+        if (c->iwae_k < 1 || c->iwae_k > 4096)
+            return vae__error(err, VAE_EINVAL, "IWAE samples k = %d is outside 1..4096", c->iwae_k);
+        if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN && c->sigma_mode != VAE_SIGMA_FIXED)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with a learned sigma is not supported");
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with free bits is not supported");
+    }
     if (!isfinite(c->l1) || c->l1 < 0)
         return vae__error(err, VAE_EINVAL, "l1 must be a finite number >= 0, not %g", (double)c->l1);
     if (c->model == VAE_MODEL_DAE &&
@@ -253,6 +261,7 @@ static float reg_weight(const vae_model *m)
     case VAE_MODEL_SPARSE_AE: return m->cfg.l1;
     case VAE_MODEL_AE:
     case VAE_MODEL_DAE: return 0;
+    case VAE_MODEL_IWAE: return 1; // rec + kl is its loss
     default: return m->cfg.beta;
     }
 }
@@ -321,7 +330,8 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
         vae__net *net = &m->workers[t].net;
         const float *xs = x + (size_t)r0 * D, *in = m->input ? m->input + (size_t)r0 * D : xs;
-        if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
+        size_t nd = (size_t)d * m->net.n_samples; // noise values per image
+        if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
         vae__net_forward(net, in, xs, b, &m->workers[t].rec, &m->workers[t].kl);
         if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
             vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
@@ -384,7 +394,7 @@ int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
     if (m->net.deterministic) {
         if (m->cfg.model == VAE_MODEL_DAE && (rc = corrupt(m, x, B))) return rc;
     } else {
-        fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
+        fill_normal(m->net.eps, (size_t)B * m->net.d * m->net.n_samples, &m->rng);
     }
     m->input = m->cfg.model == VAE_MODEL_DAE ? m->noisy : NULL;
     rc = vae__model_step(m, x, B, 1, st);
@@ -400,7 +410,7 @@ int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *s
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         const float *xb = x + (size_t)i * D;
-        fill_normal(m->net.eps, (size_t)b * m->net.d, rng);
+        fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
         double rec, kl;
         vae__net_forward(&m->net, xb, xb, b, &rec, &kl);
         add_stats(st, rec, kl, reg_weight(m), b);

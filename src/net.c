@@ -1,5 +1,6 @@
 /* net.c - the VAE network (MLP or conv): layout of its flat buffers and the full
  * forward and backward passes (float or double). */
+#include <math.h>
 #include <string.h>
 
 #include "layers.h"
@@ -85,6 +86,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->n_layers = 2 * k + 2;
     net->max_batch = max_batch;
     net->model = cfg->model;
+    net->n_samples = cfg->model == VAE_MODEL_IWAE ? cfg->iwae_k : 1;
     net->deterministic = cfg->model == VAE_MODEL_AE || cfg->model == VAE_MODEL_SPARSE_AE ||
                          cfg->model == VAE_MODEL_DAE;
     if (cfg->arch == VAE_ARCH_CONV) {
@@ -93,14 +95,14 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         layout_mlp(net, cfg);
     }
 
-    size_t off = 0, acts = 0;
+    size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
     int widest = net->D;
     for (int l = 0; l < net->n_layers; l++) {
         net->w_off[l] = off;
         off += weight_size(net, l);
         net->b_off[l] = off;
         off += bias_size(net, l);
-        acts += (size_t)max_batch * net->out[l];
+        acts += rows * net->out[l];
         if (net->out[l] > widest) widest = net->out[l];
     }
     net->likelihood = cfg->likelihood;
@@ -114,17 +116,18 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
     net->n_params = off + (size_t)net->n_ls;
     net->max_width = widest;
-    // eps, z, two scratch buffers, probabilities, per-image rec and kl, im2col,
-    // the fixed log sigma, the free-bits KL sums and mask
-    net->n_acts = acts + 2 * (size_t)max_batch * net->d + 2 * (size_t)max_batch * widest +
-                  (size_t)max_batch * net->D + 2 * (size_t)max_batch + net->col_size + 1 +
-                  2 * (size_t)net->d;
+    // eps, z, two scratch buffers, probabilities, per-row rec and kl, im2col,
+    // the fixed log sigma, the free-bits KL sums and mask; IWAE: the targets
+    // repeated for each sample and the samples' normalised weights
+    net->n_acts = acts + 2 * rows * net->d + 2 * rows * widest + rows * net->D + 2 * rows +
+                  net->col_size + 1 + 2 * (size_t)net->d +
+                  (net->n_samples > 1 ? rows * net->D + rows : 0);
     return 0;
 }
 
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
 {
-    size_t B = (size_t)net->max_batch;
+    size_t B = (size_t)net->max_batch * net->n_samples;
     net->params = params;
     net->grads = grads;
     for (int l = 0; l < net->n_layers; l++) {
@@ -143,7 +146,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->log_sigma = net->sigma_learned ? params + net->ls_off : acts;
     acts += 1;
     net->kl_dim = acts, acts += net->d;
-    net->kl_mask = acts;
+    net->kl_mask = acts, acts += net->d;
+    net->xk = net->n_samples > 1 ? acts : NULL, acts += net->n_samples > 1 ? B * net->D : 0;
+    net->iw = net->n_samples > 1 ? acts : NULL;
 }
 
 static void layer_forward(vae__net *net, int l, const real *inp, int B)
@@ -189,9 +194,126 @@ void vae__net_decode(vae__net *net, const real *z, int B)
     forward_range(net, z, B, net->k + 1, net->n_layers - 1);
 }
 
+/* -log p(target | decoder output) of `rows` rows, per row in rec_img. */
+static double lik_forward(vae__net *net, const real *target, int rows)
+{
+    const real *out = net->act[net->n_layers - 1];
+    switch (net->likelihood) {
+    case VAE_LIKELIHOOD_GAUSSIAN:
+        return vae__gaussian_nll_forward(out, target, net->log_sigma, net->sigma_per_pixel, rows,
+                                         net->D, net->rec_img);
+    case VAE_LIKELIHOOD_CONT_BERNOULLI:
+        return vae__cb_forward(out, target, rows, net->D, net->rec_img, net->prob);
+    default: return vae__bce_logits_forward(out, target, rows, net->D, net->rec_img, net->prob);
+    }
+}
+
+/* d (rows, D) = scale * d/d(decoder output) of lik_forward's sum. */
+static void lik_backward(vae__net *net, real *d, const real *target, real scale, int rows)
+{
+    const real *y = net->act[net->n_layers - 1];
+    size_t n = (size_t)rows * net->D;
+    switch (net->likelihood) {
+    case VAE_LIKELIHOOD_GAUSSIAN:
+        vae__gaussian_nll_backward(d, net->sigma_learned ? net->grads + net->ls_off : NULL, y,
+                                   target, net->log_sigma, net->sigma_per_pixel, scale, rows,
+                                   net->D);
+        break;
+    case VAE_LIKELIHOOD_CONT_BERNOULLI: vae__cb_backward(d, y, net->prob, target, scale, n); break;
+    default: vae__bce_logits_backward(d, net->prob, target, scale, n);
+    }
+}
+
+/* IWAE: K = n_samples draws z_bi = mu_b + sigma_b eps_bi per image, decoded
+ * as rows b*K + i; log w_bi = -rec_bi + 1/2 sum_j (lv_j + eps^2 - z^2)
+ * (log p(z) - log q(z|x)); the loss per image is log K - logsumexp_i log w_bi.
+ * *rec sums the images' mean reconstruction terms and *kl the rest of the
+ * loss, so rec + kl is the negative IWAE bound (for K = 1, kl is the
+ * one-sample KL estimate). iw gets the normalised weights. */
+/* log w of decoder row r (a sample of image b), from rec_img[r]. */
+static double iwae_logw(const vae__net *net, int b, size_t r)
+{
+    int d = net->d;
+    const real *lv = net->act[net->k] + (size_t)b * 2 * d + d;
+    const real *e = net->eps + r * d, *z = net->z + r * d;
+    double s = 0;
+    for (int j = 0; j < d; j++)
+        s += 0.5 * ((double)vae__clamp_logvar(lv[j]) + (double)e[j] * e[j] - (double)z[j] * z[j]);
+    return s - net->rec_img[r];
+}
+
+static void iwae_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
+                         double *kl)
+{
+    int K = net->n_samples, d = net->d, D = net->D;
+    vae__net_encode(net, x, B);
+    const real *head = net->act[net->k];
+    for (int r = 0; r < B * K; r++) {
+        const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
+        const real *e = net->eps + (size_t)r * d;
+        real *z = net->z + (size_t)r * d;
+        for (int j = 0; j < d; j++) z[j] = mu[j] + real_exp((real)0.5 * vae__clamp_logvar(lv[j])) * e[j];
+        memcpy(net->xk + (size_t)r * D, target + (size_t)(r / K) * D, (size_t)D * sizeof *net->xk);
+    }
+    vae__net_decode(net, net->z, B * K);
+    lik_forward(net, net->xk, B * K);
+    *rec = *kl = 0;
+    for (int b = 0; b < B; b++) {
+        size_t r0 = (size_t)b * K;
+        double top = -INFINITY, sum = 0, recbar = 0;
+        for (int i = 0; i < K; i++) {
+            top = fmax(top, iwae_logw(net, b, r0 + i));
+            recbar += net->rec_img[r0 + i] / K;
+        }
+        for (int i = 0; i < K; i++) sum += exp(iwae_logw(net, b, r0 + i) - top);
+        double lse = top + log(sum), loss = log((double)K) - lse;
+        for (int i = 0; i < K; i++) net->iw[r0 + i] = (real)exp(iwae_logw(net, b, r0 + i) - lse);
+        net->rec_img[b] = (real)recbar; // rows of images < b are read: safe to overwrite
+        net->kl_img[b] = (real)(loss - recbar);
+        *rec += recbar;
+        *kl += loss - recbar;
+    }
+}
+
+/* The IWAE loss's gradient: each sample's -log w_bi weighted by iw_bi. */
+static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first, int last);
+static void iwae_backward(vae__net *net, const real *x, int B, real loss_scale)
+{
+    int K = net->n_samples, d = net->d, D = net->D, k = net->k, out = net->n_layers - 1;
+    real *dy = net->dbuf[0];
+    lik_backward(net, dy, net->xk, loss_scale, B * K);
+    for (int r = 0; r < B * K; r++)
+        for (int j = 0; j < D; j++) dy[(size_t)r * D + j] *= net->iw[r];
+    real *dz = backward_range(net, dy, net->z, B * K, k + 1, out);
+    real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
+    const real *head = net->act[k];
+    for (int b = 0; b < B; b++) {
+        const real *lv = head + (size_t)b * 2 * d + d;
+        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d;
+        for (int j = 0; j < d; j++) {
+            real l = vae__clamp_logvar(lv[j]), sigma = real_exp((real)0.5 * l), gm = 0, gl = 0;
+            for (int i = 0; i < K; i++) {
+                size_t r = (size_t)b * K + i;
+                real c = loss_scale * net->iw[r];
+                // d(-log w)/dz = drec/dz + z; z = mu + sigma eps; d(-log w)/dlv adds -1/2
+                real g = dz[r * d + j] + c * net->z[r * d + j];
+                gm += g;
+                gl += g * (real)0.5 * sigma * net->eps[r * d + j] - (real)0.5 * c;
+            }
+            dmu[j] = gm;
+            dlv[j] = l == lv[j] ? gl : 0;
+        }
+    }
+    backward_range(net, dhead, x, B, 0, k);
+}
+
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
                       double *kl)
 {
+    if (net->n_samples > 1) {
+        iwae_forward(net, x, target, B, rec, kl);
+        return;
+    }
     vae__net_encode(net, x, B);
     if (net->deterministic) { // the code is z; the sparse AE's penalty stands in for the KL
         size_t n = (size_t)B * net->d;
@@ -208,17 +330,7 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
         *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
     }
     vae__net_decode(net, net->z, B);
-    const real *out = net->act[net->n_layers - 1];
-    switch (net->likelihood) {
-    case VAE_LIKELIHOOD_GAUSSIAN:
-        *rec = vae__gaussian_nll_forward(out, target, net->log_sigma, net->sigma_per_pixel, B,
-                                         net->D, net->rec_img);
-        break;
-    case VAE_LIKELIHOOD_CONT_BERNOULLI:
-        *rec = vae__cb_forward(out, target, B, net->D, net->rec_img, net->prob);
-        break;
-    default: *rec = vae__bce_logits_forward(out, target, B, net->D, net->rec_img, net->prob);
-    }
+    *rec = lik_forward(net, target, B);
 }
 
 void vae__net_mean(const vae__net *net, real *out, int B)
@@ -249,21 +361,13 @@ static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, 
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale)
 {
+    if (net->n_samples > 1) {
+        iwae_backward(net, x, B, loss_scale);
+        return;
+    }
     int out = net->n_layers - 1, k = net->k;
     real *d = net->dbuf[0];
-    const real *y = net->act[out];
-    size_t n = (size_t)B * net->D;
-    switch (net->likelihood) {
-    case VAE_LIKELIHOOD_GAUSSIAN:
-        vae__gaussian_nll_backward(d, net->sigma_learned ? net->grads + net->ls_off : NULL, y,
-                                   target, net->log_sigma, net->sigma_per_pixel, loss_scale, B,
-                                   net->D);
-        break;
-    case VAE_LIKELIHOOD_CONT_BERNOULLI:
-        vae__cb_backward(d, y, net->prob, target, loss_scale, n);
-        break;
-    default: vae__bce_logits_backward(d, net->prob, target, loss_scale, n);
-    }
+    lik_backward(net, d, target, loss_scale, B);
     real *dz = backward_range(net, d, net->z, B, k + 1, out);
     real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
     if (net->deterministic) { // d/dcode = dz (+ beta * sign(code) for the sparse AE's L1)

@@ -87,14 +87,17 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/lik2/model.safetensors" >/dev/null && ok || bad "PyTorch load (learned sigma)"
 fi
 # --- the autoencoders: each trains and loads into PyTorch (fc_code)
-for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussian:0.5"; do
+for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussian:0.5" "iwae --k 3"; do
     "$VAE" train --data "$DATA" --model $AEM --hidden 32 --latent 3 --max-steps 3 --threads 2 \
         --samples 4 --out "$T/ae" --force --quiet >/dev/null 2>"$T/ae_err.txt" && ok || bad "train --model $AEM: $(cat "$T/ae_err.txt")"
     if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
         /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/ae/model.safetensors" >/dev/null && ok || bad "PyTorch load (--model $AEM)"
     fi
 done
-"$VAE" info "$T/ae/model.safetensors" | grep -q "model  *dae" && ok || bad "info model kind"
+"$VAE" info "$T/ae/model.safetensors" | grep -q "model  *iwae" && ok || bad "info model kind"
+expect_fail "iwae k 0" "--k" "$VAE" train --data "$DATA" --model iwae --k 0 --out "$T/x2"
+expect_fail "k without iwae" "--k applies to --model iwae only" "$VAE" train --data "$DATA" --k 5 --out "$T/x2"
+expect_fail "iwae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model iwae --beta 2 --out "$T/x2"
 expect_fail "ae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model ae --beta 4 --out "$T/x2"
 expect_fail "ae with free bits" "--free-bits applies to --model vae only" "$VAE" train --data "$DATA" --model dae --free-bits 1 --out "$T/x2"
 expect_fail "l1 without sparse" "--l1 applies to --model sparse-ae only" "$VAE" train --data "$DATA" --l1 0.1 --out "$T/x2"

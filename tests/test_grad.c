@@ -397,7 +397,7 @@ static void check_net(vae_config cfg, double beta)
     double *num = malloc(c.net.n_params * sizeof *num);
     vae__net_bind(&c.net, params, grads, acts);
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
-    for (int i = 0; i < c.B * c.net.d; i++) c.net.eps[i] = vae_rng_normal(&rng);
+    for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
@@ -439,6 +439,15 @@ int main(void)
     for (int i = 0; i < 4; i++) {
         vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
         cfg.likelihood = lik[i][0], cfg.sigma_mode = lik[i][1];
+        check_net(cfg, 1.0);
+    }
+    // IWAE with 3 and 1 samples (k = 1 is the plain VAE), MLP and conv
+    for (int k = 3; k >= 1; k -= 2) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = k;
+        check_net(cfg, 1.0);
+        cfg = net_cfg(VAE_ARCH_CONV, 1, c1);
+        cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = k;
         check_net(cfg, 1.0);
     }
     // the autoencoders: the code decoded directly; the sparse one's L1 weighs 0.3

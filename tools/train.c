@@ -27,7 +27,9 @@ static const char train_help[] =
     "                     threshold sets pixel > T (default 0.5) to 1\n"
     "model:\n"
     "  --model M          vae, ae (deterministic autoencoder), sparse-ae (L1 on the\n"
-    "                     code) or dae (denoising: corrupted input, clean target) [vae]\n"
+    "                     code), dae (denoising: corrupted input, clean target) or\n"
+    "                     iwae (importance-weighted bound) [vae]\n"
+    "  --k K              iwae: importance samples per image [5]\n"
     "  --l1 F             sparse-ae: weight of sum |code| [0.001]\n"
     "  --noise N          dae: gaussian:SIGMA or mask:P, fresh every batch [gaussian:0.2]\n"
     "  --latent N         latent dimensions [20]\n"
@@ -75,7 +77,7 @@ static const char train_help[] =
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -184,18 +186,21 @@ static void check_model_flags(train_opts *o)
 {
     static const struct { int opt, model; const char *flag, *what; } only[] = {
         {O_L1, VAE_MODEL_SPARSE_AE, "--l1", "--model sparse-ae"},
-        {O_NOISE, VAE_MODEL_DAE, "--noise", "--model dae"}};
+        {O_NOISE, VAE_MODEL_DAE, "--noise", "--model dae"},
+        {O_IWAE_K, VAE_MODEL_IWAE, "--k", "--model iwae"}};
     for (size_t i = 0; i < sizeof only / sizeof *only; i++)
         if (o->given[only[i].opt] && o->cfg.model != only[i].model)
             usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
-    if (o->cfg.model != VAE_MODEL_VAE) { // no posterior: nothing for beta to weigh
+    if (o->cfg.model != VAE_MODEL_VAE) { // autoencoders have no KL; IWAE's bound has no beta
         static const struct { int opt; const char *flag; } vae_only[] = {
             {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
         for (size_t i = 0; i < sizeof vae_only / sizeof *vae_only; i++)
             if (o->given[vae_only[i].opt])
-                usage_error("train", "%s applies to --model vae only (an autoencoder has no KL term)",
-                            vae_only[i].flag);
+                usage_error("train", "%s applies to --model vae only (%s)", vae_only[i].flag,
+                            o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
+                                                           : "an autoencoder has no KL term");
     }
+    if (o->cfg.model == VAE_MODEL_IWAE && !o->given[O_IWAE_K]) o->cfg.iwae_k = 5;
     if (o->cfg.model == VAE_MODEL_SPARSE_AE && !o->given[O_L1]) o->cfg.l1 = 1e-3f;
     if (o->cfg.model == VAE_MODEL_DAE && !o->given[O_NOISE])
         o->cfg.noise = VAE_NOISE_GAUSSIAN, o->cfg.noise_level = 0.2f;
@@ -215,7 +220,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
         {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
         {"free-bits", 1, 0, O_FREE_BITS}, {"model", 1, 0, O_MODEL}, {"l1", 1, 0, O_L1},
-        {"noise", 1, 0, O_NOISE},     {0, 0, 0, 0}};
+        {"noise", 1, 0, O_NOISE},     {"k", 1, 0, O_IWAE_K},        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -257,13 +262,15 @@ static void parse_train(int argc, char **argv, train_opts *o)
                                      "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
             break;
         case O_MODEL: {
-            static const char *names[] = {"vae", "ae", "sparse-ae", "dae"};
+            static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae"};
             int k = 0;
-            while (k < 4 && strcmp(a, names[k])) k++;
-            if (k == 4) usage_error("train", "--model expects vae, ae, sparse-ae or dae, not '%s'", a);
+            while (k < 5 && strcmp(a, names[k])) k++;
+            if (k == 5)
+                usage_error("train", "--model expects vae, ae, sparse-ae, dae or iwae, not '%s'", a);
             o->cfg.model = k;
             break;
         }
+        case O_IWAE_K: o->cfg.iwae_k = (int)parse_long("train", "--k", a, 1, 4096); break;
         case O_L1: o->cfg.l1 = (float)parse_double("train", "--l1", a, 0, 1e6); break;
         case O_NOISE:
             if (!strncmp(a, "gaussian:", 9)) {
@@ -601,7 +608,8 @@ int cmd_train(int argc, char **argv)
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
     char arch[256];
     arch_text(vae_model_config(m), arch, sizeof arch);
-    static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder", "denoising autoencoder"};
+    static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
+                                  "denoising autoencoder", "IWAE"};
     fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
             o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
             vae_model_num_params(m), N, w, h, o.data);
@@ -647,18 +655,20 @@ int cmd_train(int argc, char **argv)
         evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
         // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
-        int is_vae = vae_model_config(m)->model == VAE_MODEL_VAE;
+        int is_vae = vae_model_config(m)->model == VAE_MODEL_VAE ||
+                     vae_model_config(m)->model == VAE_MODEL_IWAE;
         last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
         rs.epoch++;
         rs.cursor = 0;
         memset(&rs.sums, 0, sizeof rs.sums);
         rs.shuffle = shuffle;
-        const char *reg = is_vae ? "kl" : "reg";
+        int iwae = vae_model_config(m)->model == VAE_MODEL_IWAE;
+        const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
         fprintf(stdout,
                 "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s %.3f "
                 "| %.2fs, %.0f img/s\n",
                 rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
-                is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
+                iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
