@@ -91,6 +91,7 @@ typedef enum {
     VAE_MODEL_SPARSE_AE = 2, /* AE + l1 * sum |code| */
     VAE_MODEL_DAE = 3,       /* AE that reconstructs the clean input from a corrupted one */
     VAE_MODEL_IWAE = 4,      /* VAE trained on the importance-weighted bound with iwae_k samples */
+    VAE_MODEL_CVAE = 5,      /* conditional VAE: a one-hot label joins encoder and decoder */
 } vae_model_kind;
 
 typedef enum {
@@ -145,6 +146,7 @@ typedef struct vae_config {
     int noise;                     /* DAE: vae_noise, fresh every training batch */
     float noise_level;             /* its sigma or masking probability */
     int iwae_k;                    /* IWAE: importance samples per image (1..4096) */
+    int n_classes;                 /* CVAE: label classes (2..256); labels are 0..n-1 */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -203,6 +205,15 @@ VAE_API void vae_model_set_grad_clip(vae_model *m, float max_norm);
 VAE_API long vae_model_step(const vae_model *m);   /* Adam steps taken */
 /* The training RNG (reparameterisation noise); savable state. */
 VAE_API vae_rng *vae_model_rng(vae_model *m);
+
+/* CVAE: the labels (0..n_classes-1) of the rows of the following
+ * vae_train_step, vae_evaluate, vae_encode and vae_decode calls, one per row
+ * (image or code); the model keeps the pointer, so it must stay valid (NULL
+ * clears it). Those calls on a CVAE fail with VAE_EINVAL without labels or
+ * with one out of range. Other models ignore labels. */
+VAE_API void vae_model_set_labels(vae_model *m, const uint8_t *labels);
+/* Label classes of a CVAE; 0 for unconditional models. */
+VAE_API int vae_model_num_classes(const vae_model *m);
 
 /* One training step on x (B x D, values in [0,1], B <= max_batch):
  * forward, backward of the mean per-image loss, one Adam update.

@@ -18,4 +18,6 @@ model = from_meta(meta)
 model.load_state_dict(tensors)  # strict: every name and shape must match
 with torch.no_grad():
     z = torch.linspace(-1, 1, int(meta["vae.latent"])).reshape(1, -1)
+    if "vae.n_classes" in meta:  # a CVAE decodes [z | one-hot label]; label 0 here
+        z = torch.cat([z, torch.eye(int(meta["vae.n_classes"]))[:1]], 1)
     print(" ".join(f"{v:.5f}" for v in torch.sigmoid(model.decode(z))[0, :8].tolist()))

@@ -37,14 +37,19 @@ def cb_log_norm(eta):
 
 class VAE(nn.Module):
     def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
-                 sigma_mode="fixed", model="vae"):
+                 sigma_mode="fixed", model="vae", n_classes=0):
+        """n_classes > 0 (cvae): the one-hot label joins the input of the first
+        encoder layer and of the first decoder layer."""
         super().__init__()
         self.set_likelihood(D, likelihood, sigma, sigma_mode)
+        C = n_classes
         widths = [D] + list(hidden)
-        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.set_head(widths[-1], latent, model)
+        self.encoder = nn.ModuleList(nn.Linear(a + (C if i == 0 else 0), b)
+                                     for i, (a, b) in enumerate(zip(widths, widths[1:])))
+        self.set_head(widths[-1] + (C if not hidden else 0), latent, model)
         back = [latent] + list(reversed(hidden)) + [D]
-        self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
+        self.decoder = nn.ModuleList(nn.Linear(a + (C if i == 0 else 0), b)
+                                     for i, (a, b) in enumerate(zip(back, back[1:])))
 
     def set_head(self, width, latent, model):
         """vae, iwae: fc_mu and fc_logvar; the autoencoders (ae, sparse-ae, dae): fc_code."""
@@ -129,7 +134,7 @@ class ConvVAE(VAE):
     K, S, P = 4, 2, 1
 
     def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20, likelihood="bernoulli",
-                 sigma=0.1, sigma_mode="fixed", model="vae"):
+                 sigma=0.1, sigma_mode="fixed", model="vae", n_classes=0):
         nn.Module.__init__(self)
         self.set_likelihood(shape[0] * shape[1] * shape[2], likelihood, sigma, sigma_mode)
         K, S, P = self.K, self.S, self.P
@@ -140,8 +145,8 @@ class ConvVAE(VAE):
         self.encoder = nn.ModuleList(nn.Conv2d(a[0], b[0], K, S, P)
                                      for a, b in zip(sizes, sizes[1:]))
         flat = sizes[-1][0] * sizes[-1][1] * sizes[-1][2]
-        self.set_head(flat, latent, model)
-        dec = [nn.Linear(latent, flat)]
+        self.set_head(flat + n_classes, latent, model)  # cvae: the label joins the head's input
+        dec = [nn.Linear(latent + n_classes, flat)]
         for a, b in zip(sizes[:0:-1], sizes[-2::-1]):
             pad = tuple(b[i] - ((a[i] - 1) * S - 2 * P + K) for i in (1, 2))
             dec.append(nn.ConvTranspose2d(a[0], b[0], K, S, P, output_padding=pad))
@@ -167,7 +172,8 @@ def from_meta(meta):
     hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
     latent = int(meta["vae.latent"])
     lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
-           meta.get("vae.sigma_mode", "fixed"), meta["vae.model"])
+           meta.get("vae.sigma_mode", "fixed"), meta["vae.model"],
+           int(meta.get("vae.n_classes", 0)))
     if meta.get("vae.arch", "mlp") == "conv":
         return ConvVAE(shape, hidden, latent, *lik)
     return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)

@@ -13,7 +13,7 @@
 #define CKPT_VERSION "1"
 #define MAX_META 64
 
-static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
 static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
@@ -53,7 +53,11 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
-    char fb[32], l1[32], noise[48], iwk[16];
+    char fb[32], l1[32], noise[48], iwk[16], ncls[16];
+    if (c->model == VAE_MODEL_CVAE) {
+        snprintf(ncls, sizeof ncls, "%d", c->n_classes);
+        kv[n++] = "vae.n_classes", kv[n++] = ncls;
+    }
     if (c->model == VAE_MODEL_IWAE) {
         snprintf(iwk, sizeof iwk, "%d", c->iwae_k);
         kv[n++] = "vae.iwae_k", kv[n++] = iwk;
@@ -184,7 +188,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 5)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 6)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
@@ -201,6 +205,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.noise";
     else if (c->model == VAE_MODEL_IWAE && parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
         bad = "vae.iwae_k";
+    else if (c->model == VAE_MODEL_CVAE &&
+             parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
+        bad = "vae.n_classes";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

@@ -8,6 +8,7 @@
 #define VAE_LAYERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conv.h"
 #include "real.h"
@@ -133,6 +134,10 @@ typedef struct vae__net {
     int n_samples;             /* IWAE: samples per image (decoder rows); else 1 */
     real *xk;                  /* IWAE: (B*K, D) each target repeated K times */
     real *iw;                  /* IWAE: (B*K) normalised importance weights */
+    int n_classes;             /* CVAE: label classes C; 0 = unconditional */
+    int cond[2];               /* the encoder's and decoder's conditioned layers */
+    real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
+    const uint8_t *labels;     /* CVAE: the batch's labels (set by the caller) */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv

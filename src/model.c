@@ -47,8 +47,11 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
     if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
-    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_IWAE)
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_CVAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (c->model == VAE_MODEL_CVAE && (c->n_classes < 2 || c->n_classes > 256))
+        return vae__error(err, VAE_EINVAL, "a conditional VAE needs 2..256 label classes, not %d",
+                          c->n_classes);
     if (c->model == VAE_MODEL_IWAE) {
         if (c->iwae_k < 1 || c->iwae_k > 4096)
             return vae__error(err, VAE_EINVAL, "IWAE samples k = %d is outside 1..4096", c->iwae_k);
@@ -331,6 +334,7 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
         vae__net *net = &m->workers[t].net;
         const float *xs = x + (size_t)r0 * D, *in = m->input ? m->input + (size_t)r0 * D : xs;
         size_t nd = (size_t)d * m->net.n_samples; // noise values per image
+        net->labels = m->labels ? m->labels + r0 : NULL;
         if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
         vae__net_forward(net, in, xs, b, &m->workers[t].rec, &m->workers[t].kl);
         if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
@@ -384,8 +388,20 @@ static int check_batch(vae_model *m, const void *x, int B, int max)
 {
     if (!x || B < 1 || B > max)
         return vae__model_error(m, VAE_EINVAL, "batch of %d images: need 1..%d and data", B, max);
+    if (m->net.n_classes) { // a CVAE: every row needs its label
+        if (!m->labels)
+            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
+                                                   "vae_model_set_labels first");
+        for (int i = 0; i < B; i++)
+            if (m->labels[i] >= m->net.n_classes)
+                return vae__model_error(m, VAE_EINVAL, "label %d of row %d is not below the "
+                                        "model's %d classes", m->labels[i], i, m->net.n_classes);
+    }
     return VAE_OK;
 }
+
+void vae_model_set_labels(vae_model *m, const uint8_t *labels) { m->labels = labels; }
+int vae_model_num_classes(const vae_model *m) { return m->net.n_classes; }
 
 int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
@@ -411,6 +427,7 @@ int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *s
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         const float *xb = x + (size_t)i * D;
         fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
+        m->net.labels = m->labels ? m->labels + i : NULL;
         double rec, kl;
         vae__net_forward(&m->net, xb, xb, b, &rec, &kl);
         add_stats(st, rec, kl, reg_weight(m), b);
@@ -425,6 +442,7 @@ int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
     int d = m->net.d;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        m->net.labels = m->labels ? m->labels + i : NULL;
         vae__net_encode(&m->net, x + (size_t)i * m->net.D, b);
         const float *head = m->net.act[m->net.k];
         int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
@@ -445,6 +463,7 @@ int vae_decode(vae_model *m, const float *z, int B, float *out)
     int D = m->net.D;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        m->net.labels = m->labels ? m->labels + i : NULL;
         vae__net_decode(&m->net, z + (size_t)i * m->net.d, b);
         vae__net_mean(&m->net, out + (size_t)i * D, b);
     }

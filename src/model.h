@@ -32,6 +32,7 @@ struct vae_model {
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
     const float *input;   /* when set, the step encodes these rows instead of x (DAE) */
+    const uint8_t *labels; /* CVAE: the caller's labels for the next calls */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_error err;
 };

@@ -94,6 +94,15 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     } else {
         layout_mlp(net, cfg);
     }
+    // CVAE: the one-hot label joins the input of the encoder's first linear
+    // layer and of the decoder's first layer
+    if (cfg->model == VAE_MODEL_CVAE) {
+        net->n_classes = cfg->n_classes;
+        net->cond[0] = cfg->arch == VAE_ARCH_CONV ? k : 0;
+        net->cond[1] = k + 1;
+        net->in[net->cond[0]] += net->n_classes;
+        net->in[net->cond[1]] += net->n_classes;
+    }
 
     size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
     int widest = net->D;
@@ -121,7 +130,9 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     // repeated for each sample and the samples' normalised weights
     net->n_acts = acts + 2 * rows * net->d + 2 * rows * widest + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
-                  (net->n_samples > 1 ? rows * net->D + rows : 0);
+                  (net->n_samples > 1 ? rows * net->D + rows : 0) +
+                  (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
+                                            2 * (size_t)net->in[net->cond[1]]) : 0);
     return 0;
 }
 
@@ -148,7 +159,33 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     net->kl_dim = acts, acts += net->d;
     net->kl_mask = acts, acts += net->d;
     net->xk = net->n_samples > 1 ? acts : NULL, acts += net->n_samples > 1 ? B * net->D : 0;
-    net->iw = net->n_samples > 1 ? acts : NULL;
+    net->iw = net->n_samples > 1 ? acts : NULL, acts += net->n_samples > 1 ? B : 0;
+    for (int c = 0; c < 2 && net->n_classes; c++) {
+        size_t w = (size_t)net->in[net->cond[c]];
+        net->cat[c] = acts, acts += B * w;
+        net->dcat[c] = acts, acts += B * w;
+    }
+}
+
+/* The conditioned layer l's input: inp (B, in[l] - C) rows, each followed
+ * by the one-hot label of its image (rows_per_image rows per image). */
+static const real *with_label(vae__net *net, int l, const real *inp, int B)
+{
+    int c = l == net->cond[1], C = net->n_classes, w = net->in[l] - C;
+    int per = c ? net->n_samples : 1; // the decoder sees K rows per image under IWAE
+    real *cat = net->cat[c];
+    for (int i = 0; i < B; i++) {
+        real *row = cat + (size_t)i * net->in[l];
+        memcpy(row, inp + (size_t)i * w, (size_t)w * sizeof *row);
+        memset(row + w, 0, (size_t)C * sizeof *row);
+        row[w + net->labels[i / per]] = 1;
+    }
+    return cat;
+}
+
+static int conditioned(const vae__net *net, int l)
+{
+    return net->n_classes && (l == net->cond[0] || l == net->cond[1]);
 }
 
 static void layer_forward(vae__net *net, int l, const real *inp, int B)
@@ -181,7 +218,7 @@ static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, c
 static void forward_range(vae__net *net, const real *inp, int B, int first, int last)
 {
     for (int l = first; l <= last; l++) {
-        layer_forward(net, l, inp, B);
+        layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, B) : inp, B);
         if (l < last) vae__relu_forward(net->act[l], (size_t)B * net->out[l]);
         inp = net->act[l];
     }
@@ -352,7 +389,15 @@ static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, 
         if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
         real *dnext = l == 0 ? NULL : (dcur == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0]);
         const real *inp = l == first ? inp0 : net->act[l - 1];
-        layer_backward(net, l, dnext, dcur, inp, B);
+        if (!conditioned(net, l)) {
+            layer_backward(net, l, dnext, dcur, inp, B);
+        } else { // through [inp | label]: the label's columns need no gradient
+            int c = l == net->cond[1], w = net->in[l] - net->n_classes;
+            layer_backward(net, l, dnext ? net->dcat[c] : NULL, dcur, net->cat[c], B);
+            for (int i = 0; dnext && i < B; i++)
+                memmove(dnext + (size_t)i * w, net->dcat[c] + (size_t)i * net->in[l],
+                        (size_t)w * sizeof *dnext);
+        }
         dcur = dnext;
     }
     return dcur;

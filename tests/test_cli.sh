@@ -95,6 +95,25 @@ for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussi
     fi
 done
 "$VAE" info "$T/ae/model.safetensors" | grep -q "model  *iwae" && ok || bad "info model kind"
+# --- the conditional VAE: a class per sample row, or the class asked for
+for A in mlp conv; do
+    "$VAE" train --data "$DATA" --model cvae --arch $A --latent 3 --max-steps 3 --threads 2 \
+        --samples 4 --out "$T/cvae$A" --quiet >/dev/null 2>"$T/cv_err.txt" && ok || bad "train cvae $A: $(cat "$T/cv_err.txt")"
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/cvae$A/model.safetensors" >/dev/null && ok || bad "PyTorch load (cvae $A)"
+    fi
+done
+CV=$T/cvaemlp/model.safetensors
+"$VAE" sample --model "$CV" -n 4 --label 9 -o "$T/cv9.png" 2>/dev/null && ok || bad "sample --label"
+"$VAE" sample --model "$CV" -n 4 --label 3 -o "$T/cv3.png" 2>/dev/null
+cmp -s "$T/cv9.png" "$T/cv3.png" && bad "the label does not change the samples" || ok
+"$VAE" reconstruct --model "$CV" --data "$DATA" -n 4 -o "$T/cvr.png" 2>/dev/null && ok || bad "cvae reconstruct"
+expect_fail "label out of range" "--label 10: the model has classes 0..9" "$VAE" sample --model "$CV" --label 10 -o "$T/x6.png"
+expect_fail "label, unconditional" "not conditional" "$VAE" sample --model "$M" --label 1 -o "$T/x6.png"
+rm -rf "$T/nolab"; mkdir "$T/nolab"; cp "$DATA"/*images* "$T/nolab/"
+expect_fail "cvae without labels" "has no labels.*--model cvae" "$VAE" train --data "$T/nolab" --model cvae --out "$T/x6"
+expect_fail "cvae reconstruct without labels" "has no labels" "$VAE" reconstruct --model "$CV" --data "$T/nolab" -o "$T/x6.png"
+[ -e "$T/x6" ] || [ -e "$T/x6.png" ] && bad "output left by a refused cvae command" || ok
 expect_fail "iwae k 0" "--k" "$VAE" train --data "$DATA" --model iwae --k 0 --out "$T/x2"
 expect_fail "k without iwae" "--k applies to --model iwae only" "$VAE" train --data "$DATA" --k 5 --out "$T/x2"
 expect_fail "iwae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model iwae --beta 2 --out "$T/x2"

@@ -398,6 +398,8 @@ static void check_net(vae_config cfg, double beta)
     vae__net_bind(&c.net, params, grads, acts);
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
     for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
+    static const uint8_t labels[4] = {0, 2, 1, 2};
+    c.net.labels = labels;
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
@@ -448,6 +450,13 @@ int main(void)
         check_net(cfg, 1.0);
         cfg = net_cfg(VAE_ARCH_CONV, 1, c1);
         cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = k;
+        check_net(cfg, 1.0);
+    }
+    // CVAE: the label joins the first encoder linear layer (MLP: layer 0; conv:
+    // the head) and the decoder's first layer
+    for (int arch = VAE_ARCH_MLP; arch <= VAE_ARCH_CONV; arch++) {
+        vae_config cfg = arch == VAE_ARCH_MLP ? net_cfg(arch, 2, h2) : net_cfg(arch, 2, c2);
+        cfg.model = VAE_MODEL_CVAE, cfg.n_classes = 3;
         check_net(cfg, 1.0);
     }
     // the autoencoders: the code decoded directly; the sparse one's L1 weighs 0.3

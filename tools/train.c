@@ -27,9 +27,11 @@ static const char train_help[] =
     "                     threshold sets pixel > T (default 0.5) to 1\n"
     "model:\n"
     "  --model M          vae, ae (deterministic autoencoder), sparse-ae (L1 on the\n"
-    "                     code), dae (denoising: corrupted input, clean target) or\n"
-    "                     iwae (importance-weighted bound) [vae]\n"
+    "                     code), dae (denoising: corrupted input, clean target),\n"
+    "                     iwae (importance-weighted bound) or cvae [vae]\n"
     "  --k K              iwae: importance samples per image [5]\n"
+    "  (cvae)             conditional VAE: the label conditions encoder and decoder;\n"
+    "                     needs labelled data\n"
     "  --l1 F             sparse-ae: weight of sum |code| [0.001]\n"
     "  --noise N          dae: gaussian:SIGMA or mask:P, fresh every batch [gaussian:0.2]\n"
     "  --latent N         latent dimensions [20]\n"
@@ -191,7 +193,8 @@ static void check_model_flags(train_opts *o)
     for (size_t i = 0; i < sizeof only / sizeof *only; i++)
         if (o->given[only[i].opt] && o->cfg.model != only[i].model)
             usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
-    if (o->cfg.model != VAE_MODEL_VAE) { // autoencoders have no KL; IWAE's bound has no beta
+    if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE) {
+        // autoencoders have no KL; IWAE's bound has no beta
         static const struct { int opt; const char *flag; } vae_only[] = {
             {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
         for (size_t i = 0; i < sizeof vae_only / sizeof *vae_only; i++)
@@ -262,11 +265,12 @@ static void parse_train(int argc, char **argv, train_opts *o)
                                      "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
             break;
         case O_MODEL: {
-            static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae"};
+            static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
             int k = 0;
-            while (k < 5 && strcmp(a, names[k])) k++;
-            if (k == 5)
-                usage_error("train", "--model expects vae, ae, sparse-ae, dae or iwae, not '%s'", a);
+            while (k < 6 && strcmp(a, names[k])) k++;
+            if (k == 6)
+                usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae or cvae, not "
+                                     "'%s'", a);
             o->cfg.model = k;
             break;
         }
@@ -505,6 +509,8 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
         int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        const uint8_t *labels = need_labels(ds, m);
+        vae_model_set_labels(m, labels ? labels + i : NULL);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
     }
 }
@@ -582,6 +588,11 @@ int cmd_train(int argc, char **argv)
         if (strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
     } else {
         o.cfg.channels = c, o.cfg.height = h, o.cfg.width = w;
+        if (o.cfg.model == VAE_MODEL_CVAE) { // the classes the training labels name
+            const uint8_t *l = need_labels(train, NULL);
+            for (size_t i = 0; i < N; i++)
+                if (l[i] + 1 > o.cfg.n_classes) o.cfg.n_classes = l[i] + 1;
+        }
         if (vae_model_create(&o.cfg, o.batch, o.seed, &m, &err)) usage_error("train", "%s", err.msg);
         vae_model_set_adam(m, &o.adam);
         vae_model_set_grad_clip(m, o.clip);
@@ -606,10 +617,13 @@ int cmd_train(int argc, char **argv)
     int D = vae_model_input_size(m);
     uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
+    const uint8_t *train_labels = need_labels(train, m);
+    uint8_t *batch_labels = xmalloc((size_t)o.batch);
+    need_labels(test, m);
     char arch[256];
     arch_text(vae_model_config(m), arch, sizeof arch);
     static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
-                                  "denoising autoencoder", "IWAE"};
+                                  "denoising autoencoder", "IWAE", "conditional VAE"};
     fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
             o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
             vae_model_num_params(m), N, w, h, o.data);
@@ -637,6 +651,10 @@ int cmd_train(int argc, char **argv)
         while (rs.cursor < N && !stopping) {
             int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
             vae_dataset_batch(train, perm + rs.cursor, b, o.binarize, o.threshold, &rs.data, x);
+            if (train_labels) { // a CVAE's labels, in the batch's order
+                for (int j = 0; j < b; j++) batch_labels[j] = train_labels[perm[rs.cursor + j]];
+                vae_model_set_labels(m, batch_labels);
+            }
             vae_model_set_beta(m, beta_at(&o, vae_model_step(m), (long)((N + o.batch - 1) / o.batch)));
             if (vae_train_step(m, x, b, &rs.sums))
                 die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
@@ -655,8 +673,8 @@ int cmd_train(int argc, char **argv)
         evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
         // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
-        int is_vae = vae_model_config(m)->model == VAE_MODEL_VAE ||
-                     vae_model_config(m)->model == VAE_MODEL_IWAE;
+        int kind = vae_model_config(m)->model;
+        int is_vae = kind == VAE_MODEL_VAE || kind == VAE_MODEL_IWAE || kind == VAE_MODEL_CVAE;
         last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
         rs.epoch++;
         rs.cursor = 0;
@@ -692,14 +710,14 @@ int cmd_train(int argc, char **argv)
         status = stop_signal ? 130 : 0;
     } else {
         char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");
-        write_samples(m, sp, o.samples, o.seed, 2);
+        write_samples(m, sp, o.samples, o.seed, 2, -1);
         write_recon(m, test, rp, o.samples < 32 ? o.samples : 32, 2);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
                 "metrics.jsonl, samples.png, recon.png}\n", now() - pr.t_start, o.out);
         free(sp);
         free(rp);
     }
-    free(ckpt), free(logp), free(perm), free(eval_idx), free(x);
+    free(ckpt), free(logp), free(perm), free(eval_idx), free(x), free(batch_labels);
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
