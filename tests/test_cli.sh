@@ -95,6 +95,14 @@ for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussi
     fi
 done
 "$VAE" info "$T/ae/model.safetensors" | grep -q "model  *iwae" && ok || bad "info model kind"
+# --- posterior collapse is visible: a large beta leaves no active unit, and says so
+"$VAE" train --data "$DATA" --beta 50 --hidden 32 --latent 5 --epochs 1 --threads 2 --samples 4 \
+    --out "$T/collapse" --quiet >/dev/null 2>"$T/collapse.txt" && ok || bad "beta 50 run"
+grep -q "warning: only 0 of 5 latent units are active.*posterior collapse" "$T/collapse.txt" && ok || bad "no collapse warning: $(cat "$T/collapse.txt")"
+grep -q '"active_units":0' "$T/collapse/metrics.jsonl" && ok || bad "metrics lack active_units 0"
+grep -q "warning" "$T/train_err.txt" && bad "warning on a healthy run: $(cat "$T/train_err.txt")" || ok
+grep -q '"active_units":[1-9]' "$T/run/metrics.jsonl" && ok || bad "a healthy run has no active units"
+
 # --- the conditional VAE: a class per sample row, or the class asked for
 for A in mlp conv; do
     "$VAE" train --data "$DATA" --model cvae --arch $A --latent 3 --max-steps 3 --threads 2 \

@@ -515,6 +515,36 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
     }
 }
 
+/* Latent dimensions j with Var_x E_q[z_j|x] > 0.01 over the data set (Burda
+ * et al. 2015): few active units is posterior collapse. */
+static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t *idx)
+{
+    int B = vae_model_max_batch(m), d = vae_model_config(m)->latent, active = 0;
+    size_t N = vae_dataset_count(ds);
+    double *sum = calloc((size_t)d, sizeof *sum), *sq = calloc((size_t)d, sizeof *sq);
+    float *mu = malloc((size_t)B * d * sizeof *mu);
+    if (!sum || !sq || !mu) die("out of memory");
+    const uint8_t *labels = need_labels(ds, m);
+    for (size_t i = 0; i < N; i += B) {
+        int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
+        for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
+        vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        vae_model_set_labels(m, labels ? labels + i : NULL);
+        if (vae_encode(m, x, b, mu, NULL)) die("%s", vae_model_errmsg(m));
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < d; j++) {
+                double v = mu[(size_t)r * d + j];
+                sum[j] += v, sq[j] += v * v;
+            }
+    }
+    for (int j = 0; j < d; j++) {
+        double mean = sum[j] / N;
+        if (sq[j] / N - mean * mean > 0.01) active++;
+    }
+    free(sum), free(sq), free(mu);
+    return active;
+}
+
 /* -------------------------------------------------------------- signals */
 
 static volatile sig_atomic_t stop_signal;
@@ -687,15 +717,21 @@ int cmd_train(int argc, char **argv)
                 "| %.2fs, %.0f img/s\n",
                 rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
                 iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
+        int au = active_units(m, test, x, eval_idx), d = vae_model_config(m)->latent;
+        if (kind != VAE_MODEL_VAE || vae_model_config(m)->beta > 0) // beta 0 asks for collapse-free
+            if (10 * au < d)
+                fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
+                                "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
+                                "warm-up or --free-bits\n", au, d);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
         fprintf(log,
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
-                "\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
                 rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, secs, ips);
+                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
         fflush(log);
         stopping = stopping || stop_signal;
     }
