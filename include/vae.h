@@ -87,23 +87,70 @@ VAE_API int vae_rng_parse(vae_rng *r, const char *text);
 
 typedef enum {
     VAE_MODEL_VAE = 0,
+    VAE_MODEL_AE = 1,        /* deterministic code (tensor fc_code), reconstruction loss only */
+    VAE_MODEL_SPARSE_AE = 2, /* AE + l1 * sum |code| */
+    VAE_MODEL_DAE = 3,       /* AE that reconstructs the clean input from a corrupted one */
+    VAE_MODEL_IWAE = 4,      /* VAE trained on the importance-weighted bound with iwae_k samples */
+    VAE_MODEL_CVAE = 5,      /* conditional VAE: a one-hot label joins encoder and decoder */
 } vae_model_kind;
 
 typedef enum {
+    VAE_NOISE_NONE = 0,
+    VAE_NOISE_GAUSSIAN = 1,  /* x + noise_level * N(0, 1), not clipped */
+    VAE_NOISE_MASK = 2,      /* each pixel set to 0 with probability noise_level */
+} vae_noise;
+
+typedef enum {
     VAE_LIKELIHOOD_BERNOULLI = 0,  /* decoder emits logits; BCE with logits */
+    VAE_LIKELIHOOD_GAUSSIAN = 1,   /* decoder emits means; N(mean, sigma^2) per pixel */
+    VAE_LIKELIHOOD_CONT_BERNOULLI = 2, /* decoder emits logits; the continuous Bernoulli,
+                                        * normalised on [0,1] for grey levels */
 } vae_likelihood;
+
+typedef enum {
+    VAE_SIGMA_FIXED = 0,          /* the Gaussian's sigma is config.sigma */
+    VAE_SIGMA_LEARNED = 1,        /* one learned sigma (tensor log_sigma, shape [1]) */
+    VAE_SIGMA_LEARNED_PIXEL = 2,  /* one per pixel (log_sigma, shape [D]) */
+} vae_sigma_mode;
+
+typedef enum {
+    VAE_ARCH_MLP = 0,   /* fully connected layers, ReLU */
+    VAE_ARCH_CONV = 1,  /* stride-2 convolutions down, transposed convolutions up */
+} vae_arch;
+
+/* The conv architecture's layers: kernel 4, stride 2, padding 1 (each
+ * halves the image, rounding down; the decoder's output padding restores
+ * odd sizes exactly). */
+#define VAE_CONV_KERNEL 4
+#define VAE_CONV_STRIDE 2
+#define VAE_CONV_PAD 1
 
 typedef struct vae_config {
     int channels, height, width;   /* input image shape; D = c*h*w */
     int n_hidden;                  /* encoder hidden layers (decoder mirrors) */
-    int hidden[VAE_MAX_HIDDEN];    /* their widths, input side first */
+    int hidden[VAE_MAX_HIDDEN];    /* their widths (MLP) or channels (conv), input side first */
     int latent;                    /* d */
     int model;                     /* vae_model_kind */
     int likelihood;                /* vae_likelihood */
     float beta;                    /* weight of the KL term */
+    int arch;                      /* vae_arch. conv: encoder = the convolutions, then one
+                                    * linear layer to [mu | logvar]; decoder = one linear
+                                    * layer from z to the last feature map, then transposed
+                                    * convolutions back to the image (logits) */
+    float sigma;                   /* Gaussian likelihood: sigma, or its start when learned */
+    int sigma_mode;                /* vae_sigma_mode */
+    float free_bits;               /* nats per latent dimension: the KL gradient of dimensions
+                                    * whose batch-mean KL is below this is dropped (Kingma et
+                                    * al. 2016); 0 = off. Reported KL stays the true KL */
+    float l1;                      /* sparse AE: weight of sum |code| */
+    int noise;                     /* DAE: vae_noise, fresh every training batch */
+    float noise_level;             /* its sigma or masking probability */
+    int iwae_k;                    /* IWAE: importance samples per image (1..4096) */
+    int n_classes;                 /* CVAE: label classes (2..256); labels are 0..n-1 */
 } vae_config;
 
-/* 1x28x28, hidden 400, latent 20, VAE, Bernoulli, beta 1. */
+/* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
+ * fixed, should a Gaussian likelihood be chosen). */
 VAE_API void vae_config_default(vae_config *cfg);
 
 /* Checks ranges; on failure writes which field is wrong to err. */
@@ -121,7 +168,9 @@ VAE_API void vae_adam_default(vae_adam *a); /* 1e-3, 0.9, 0.999, 1e-8 */
 typedef struct vae_model vae_model;
 
 /* Loss terms summed over the images of a call (divide by n for per-image
- * nats). loss = rec + beta * kl. */
+ * nats). loss = rec + beta * kl. For the autoencoders `kl` holds their
+ * regulariser instead: sum |code| for the sparse AE (loss = rec + l1 * kl),
+ * 0 for the AE and DAE. */
 typedef struct vae_stats {
     double loss, rec, kl;
     long n;
@@ -147,12 +196,24 @@ VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);
 VAE_API void vae_set_threads(int n);
 
 VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
+/* The KL weight of the following steps and evaluations (schedules; the
+ * configuration's beta until called). Negative or non-finite: ignored. */
+VAE_API void vae_model_set_beta(vae_model *m, float beta);
 /* Rescale each step's gradient to a global L2 norm of at most max_norm
  * (0, the default, turns clipping off). */
 VAE_API void vae_model_set_grad_clip(vae_model *m, float max_norm);
 VAE_API long vae_model_step(const vae_model *m);   /* Adam steps taken */
 /* The training RNG (reparameterisation noise); savable state. */
 VAE_API vae_rng *vae_model_rng(vae_model *m);
+
+/* CVAE: the labels (0..n_classes-1) of the rows of the following
+ * vae_train_step, vae_evaluate, vae_encode and vae_decode calls, one per row
+ * (image or code); the model keeps the pointer, so it must stay valid (NULL
+ * clears it). Those calls on a CVAE fail with VAE_EINVAL without labels or
+ * with one out of range. Other models ignore labels. */
+VAE_API void vae_model_set_labels(vae_model *m, const uint8_t *labels);
+/* Label classes of a CVAE; 0 for unconditional models. */
+VAE_API int vae_model_num_classes(const vae_model *m);
 
 /* One training step on x (B x D, values in [0,1], B <= max_batch):
  * forward, backward of the mean per-image loss, one Adam update.
@@ -163,9 +224,11 @@ VAE_API int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st);
 /* Loss terms of x with z sampled from q(z|x) using rng; weights unchanged. */
 VAE_API int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st);
 
-/* mu, logvar: B x latent each (either may be NULL). */
+/* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
+ * the code and logvar zeros (there is no posterior). */
 VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar);
-/* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli). */
+/* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
+ * Gaussian means are not clipped to [0,1]). */
 VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
 
 /* ------------------------------------------------------------- checkpoint */

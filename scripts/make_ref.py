@@ -14,9 +14,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stio  # noqa: E402
-from vae_twin import VAE  # noqa: E402
+from vae_twin import VAE, iwae_loss  # noqa: E402
 
 C, H, W, HIDDEN, LATENT, B, STEPS = 1, 4, 5, (8, 6), 3, 5, 3
+IWAE_K = 4
 
 
 def main():
@@ -34,6 +35,15 @@ def main():
     for name, p in model.state_dict().items():
         out[f"init.{name}"] = p.clone()
 
+    # the IWAE loss (K samples per image) and its gradients at the initial weights
+    eps_iw = torch.randn(B, IWAE_K, LATENT)
+    loss = iwae_loss(model, x, eps_iw)
+    loss.mean().backward()
+    out.update({"iwae.eps": eps_iw, "iwae.loss": loss.detach()})
+    for name, p in model.named_parameters():
+        out[f"iwae.grad.{name}"] = p.grad.clone()
+    model.zero_grad()
+
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)  # large lr: steps visibly move
     for step in range(STEPS):
         mu, logvar, z, logits, rec, kl = model(x, eps[step])
@@ -49,7 +59,7 @@ def main():
     for name, p in model.state_dict().items():
         out[f"step{STEPS}.{name}"] = p.clone()
     meta = {"channels": C, "height": H, "width": W, "hidden": ",".join(map(str, HIDDEN)),
-            "latent": LATENT, "batch": B, "steps": STEPS, "lr": 1e-2,
+            "latent": LATENT, "batch": B, "steps": STEPS, "lr": 1e-2, "iwae_k": IWAE_K,
             "torch": torch.__version__}
     path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "ref_small.safetensors")
     stio.save_file(out, path, meta)

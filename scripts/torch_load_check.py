@@ -11,13 +11,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stio  # noqa: E402
-from vae_twin import VAE  # noqa: E402
+from vae_twin import from_meta  # noqa: E402
 
 tensors, meta = stio.load_file(sys.argv[1])
-D = int(meta["vae.channels"]) * int(meta["vae.height"]) * int(meta["vae.width"])
-hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
-model = VAE(D, hidden, int(meta["vae.latent"]))
+model = from_meta(meta)
 model.load_state_dict(tensors)  # strict: every name and shape must match
 with torch.no_grad():
     z = torch.linspace(-1, 1, int(meta["vae.latent"])).reshape(1, -1)
+    if "vae.n_classes" in meta:  # a CVAE decodes [z | one-hot label]; label 0 here
+        z = torch.cat([z, torch.eye(int(meta["vae.n_classes"]))[:1]], 1)
     print(" ".join(f"{v:.5f}" for v in torch.sigmoid(model.decode(z))[0, :8].tolist()))

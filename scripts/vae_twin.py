@@ -11,6 +11,7 @@ prints per-epoch test negative ELBO in nats per image.
 """
 import argparse
 import gzip
+import math
 import os
 import struct
 import sys
@@ -21,22 +22,75 @@ from torch import nn
 import torch.nn.functional as F
 
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 5.0
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def cb_log_norm(eta):
+    """log C of the continuous Bernoulli in its logit, as vae computes it."""
+    a = eta.abs()
+    safe = a.clamp(min=1e-2)
+    exact = safe.log() + torch.log1p(torch.exp(-safe)) - torch.log(-torch.expm1(-safe))
+    series = math.log(2) + eta ** 2 / 12 - 7 * eta ** 4 / 1440
+    return torch.where(a < 1e-2, series, exact)
 
 
 class VAE(nn.Module):
-    def __init__(self, D=784, hidden=(400,), latent=20):
+    def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
+                 sigma_mode="fixed", model="vae", n_classes=0):
+        """n_classes > 0 (cvae): the one-hot label joins the input of the first
+        encoder layer and of the first decoder layer."""
         super().__init__()
+        self.set_likelihood(D, likelihood, sigma, sigma_mode)
+        C = n_classes
         widths = [D] + list(hidden)
-        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.fc_mu = nn.Linear(widths[-1], latent)
-        self.fc_logvar = nn.Linear(widths[-1], latent)
+        self.encoder = nn.ModuleList(nn.Linear(a + (C if i == 0 else 0), b)
+                                     for i, (a, b) in enumerate(zip(widths, widths[1:])))
+        self.set_head(widths[-1] + (C if not hidden else 0), latent, model)
         back = [latent] + list(reversed(hidden)) + [D]
-        self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(back, back[1:]))
+        self.decoder = nn.ModuleList(nn.Linear(a + (C if i == 0 else 0), b)
+                                     for i, (a, b) in enumerate(zip(back, back[1:])))
+
+    def set_head(self, width, latent, model):
+        """vae, iwae: fc_mu and fc_logvar; the autoencoders (ae, sparse-ae, dae): fc_code."""
+        self.model = model
+        self.deterministic = model in ("ae", "sparse-ae", "dae")
+        if not self.deterministic:
+            self.fc_mu = nn.Linear(width, latent)
+            self.fc_logvar = nn.Linear(width, latent)
+        else:
+            self.fc_code = nn.Linear(width, latent)
+
+    def head(self, h):
+        if not self.deterministic:
+            return self.fc_mu(h), self.fc_logvar(h)
+        code = self.fc_code(h)
+        return code, torch.zeros_like(code)
+
+    def set_likelihood(self, D, likelihood, sigma, sigma_mode):
+        """p(x|z): bernoulli, gaussian (sigma fixed, learned or learned-pixel:
+        a log_sigma parameter of 1 or D values) or continuous-bernoulli."""
+        self.likelihood = likelihood
+        if likelihood == "gaussian" and sigma_mode != "fixed":
+            n = D if sigma_mode == "learned-pixel" else 1
+            self.log_sigma = nn.Parameter(torch.full((n,), math.log(sigma)))
+        else:
+            self.log_sigma = torch.tensor([math.log(sigma)])
+
+    def rec(self, out, x):
+        """Negative log density of x per image, from the decoder output."""
+        if self.likelihood == "gaussian":
+            ls = self.log_sigma.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+            return (HALF_LOG_2PI + ls + 0.5 * ((x - out) * torch.exp(-ls)) ** 2).sum(1)
+        bce = F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+        if self.likelihood == "continuous-bernoulli":
+            return bce - cb_log_norm(out).sum(1)
+        return bce
 
     def encode(self, x):
         for layer in self.encoder:
             x = F.relu(layer(x))
-        return self.fc_mu(x), self.fc_logvar(x)
+        return self.head(x)
 
     def decode(self, z):
         for layer in self.decoder[:-1]:
@@ -44,13 +98,85 @@ class VAE(nn.Module):
         return self.decoder[-1](z)  # logits
 
     def forward(self, x, eps):
+        """x -> (mu, logvar, z, decoder output, rec, kl) per image; for the
+        autoencoders z is the code and kl their regulariser (sum |code| for
+        sparse-ae, else 0). The DAE's corruption is the caller's."""
         mu, logvar = self.encode(x)
+        if self.deterministic:
+            logits = self.decode(mu)
+            reg = mu.abs().sum(1) if self.model == "sparse-ae" else torch.zeros(len(x))
+            return mu, logvar, mu, logits, self.rec(logits, x), reg
         lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
         z = mu + torch.exp(0.5 * lv) * eps
         logits = self.decode(z)
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        rec = self.rec(logits, x)
         kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
         return mu, logvar, z, logits, rec, kl
+
+
+def iwae_loss(model, x, eps):
+    """The negative IWAE bound per image, log K - logsumexp_i log w_i, for
+    noise eps (B, K, d): log w = log p(x|z) + log p(z) - log q(z|x)."""
+    B, K, d = eps.shape
+    mu, logvar = model.encode(x)
+    lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+    z = mu[:, None, :] + torch.exp(0.5 * lv)[:, None, :] * eps
+    out = model.decode(z.reshape(B * K, d))
+    rec = model.rec(out, x.repeat_interleave(K, 0)).reshape(B, K)
+    log_pz_minus_qz = 0.5 * (lv[:, None, :] + eps ** 2 - z ** 2).sum(2)
+    return math.log(K) - torch.logsumexp(log_pz_minus_qz - rec, 1)
+
+
+class ConvVAE(VAE):
+    """vae's --arch conv: stride-2 convolutions (kernel 4, padding 1) down,
+    linear layers each side of the latent, transposed convolutions up with the
+    output padding that restores odd sizes; ReLU between layers."""
+    K, S, P = 4, 2, 1
+
+    def __init__(self, shape=(1, 28, 28), channels=(32, 64), latent=20, likelihood="bernoulli",
+                 sigma=0.1, sigma_mode="fixed", model="vae", n_classes=0):
+        nn.Module.__init__(self)
+        self.set_likelihood(shape[0] * shape[1] * shape[2], likelihood, sigma, sigma_mode)
+        K, S, P = self.K, self.S, self.P
+        sizes = [tuple(shape)]
+        for ch in channels:
+            _, h, w = sizes[-1]
+            sizes.append((ch, (h + 2 * P - K) // S + 1, (w + 2 * P - K) // S + 1))
+        self.encoder = nn.ModuleList(nn.Conv2d(a[0], b[0], K, S, P)
+                                     for a, b in zip(sizes, sizes[1:]))
+        flat = sizes[-1][0] * sizes[-1][1] * sizes[-1][2]
+        self.set_head(flat + n_classes, latent, model)  # cvae: the label joins the head's input
+        dec = [nn.Linear(latent + n_classes, flat)]
+        for a, b in zip(sizes[:0:-1], sizes[-2::-1]):
+            pad = tuple(b[i] - ((a[i] - 1) * S - 2 * P + K) for i in (1, 2))
+            dec.append(nn.ConvTranspose2d(a[0], b[0], K, S, P, output_padding=pad))
+        self.decoder = nn.ModuleList(dec)
+        self.shape, self.inner = tuple(shape), sizes[-1]
+
+    def encode(self, x):
+        x = x.reshape(-1, *self.shape)
+        for layer in self.encoder:
+            x = F.relu(layer(x))
+        return self.head(x.flatten(1))
+
+    def decode(self, z):
+        h = F.relu(self.decoder[0](z)).reshape(-1, *self.inner)
+        for layer in self.decoder[1:-1]:
+            h = F.relu(layer(h))
+        return self.decoder[-1](h).flatten(1)  # logits
+
+
+def from_meta(meta):
+    """The twin of a checkpoint's configuration (its __metadata__)."""
+    shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
+    hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
+    latent = int(meta["vae.latent"])
+    lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
+           meta.get("vae.sigma_mode", "fixed"), meta["vae.model"],
+           int(meta.get("vae.n_classes", 0)))
+    if meta.get("vae.arch", "mlp") == "conv":
+        return ConvVAE(shape, hidden, latent, *lik)
+    return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)
 
 
 def read_idx(path):
@@ -76,7 +202,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--latent", type=int, default=20)
-    ap.add_argument("--hidden", default="400")
+    ap.add_argument("--hidden", default=None, help="widths (mlp) or channels (conv) "
+                    "[400 / 32,64]")
+    ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -85,8 +213,13 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train, test = load_split(a.data, "train"), load_split(a.data, "t10k")
+    if a.hidden is None:
+        a.hidden = "32,64" if a.arch == "conv" else "400"
     hidden = [int(h) for h in a.hidden.split(",") if h]
-    model = VAE(train.shape[1], hidden, a.latent)
+    if a.arch == "conv":
+        model = ConvVAE((1, 28, 28), hidden, a.latent)
+    else:
+        model = VAE(train.shape[1], hidden, a.latent)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for epoch in range(1, a.epochs + 1):
         t0 = time.perf_counter()

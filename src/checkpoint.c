@@ -13,8 +13,11 @@
 #define CKPT_VERSION "1"
 #define MAX_META 64
 
-static const char *model_names[] = {"vae"};
-static const char *likelihood_names[] = {"bernoulli"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
+static const char *noise_names[] = {"none", "gaussian", "mask"};
+static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
+static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
+static const char *arch_names[] = {"mlp", "conv"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
 static int add_meta(vae_model *m, const char *path, const char **kv, int n,
@@ -34,7 +37,7 @@ static int add_meta(vae_model *m, const char *path, const char **kv, int n,
 static int save(vae_model *m, const char *path, const char *const *meta, int with_state)
 {
     const vae_config *c = &m->cfg;
-    char num[11][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
+    char num[12][32], hidden[VAE_MAX_HIDDEN * 12 + 1] = "", rng[VAE_RNG_TEXT];
     for (int i = 0; i < c->n_hidden; i++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "",
                  c->hidden[i]);
@@ -48,8 +51,35 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "format", CKPT_FORMAT, "format_version", CKPT_VERSION, "vae.channels", num[0],
         "vae.height", num[1], "vae.width", num[2], "vae.hidden", hidden, "vae.latent", num[3],
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
-        "vae.beta", num[4], "train.adam_steps", num[5]};
-    int n = 22;
+        "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
+    int n = 24;
+    char fb[32], l1[32], noise[48], iwk[16], ncls[16];
+    if (c->model == VAE_MODEL_CVAE) {
+        snprintf(ncls, sizeof ncls, "%d", c->n_classes);
+        kv[n++] = "vae.n_classes", kv[n++] = ncls;
+    }
+    if (c->model == VAE_MODEL_IWAE) {
+        snprintf(iwk, sizeof iwk, "%d", c->iwae_k);
+        kv[n++] = "vae.iwae_k", kv[n++] = iwk;
+    }
+    if (c->model == VAE_MODEL_SPARSE_AE) {
+        snprintf(l1, sizeof l1, "%.9g", (double)c->l1);
+        kv[n++] = "vae.l1", kv[n++] = l1;
+    }
+    if (c->model == VAE_MODEL_DAE) {
+        snprintf(noise, sizeof noise, "%s:%.9g", noise_names[c->noise], (double)c->noise_level);
+        kv[n++] = "vae.noise", kv[n++] = noise;
+    }
+    if (c->free_bits > 0) {
+        snprintf(fb, sizeof fb, "%.9g", (double)c->free_bits);
+        kv[n++] = "vae.free_bits", kv[n++] = fb;
+    }
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        snprintf(num[11], 32, "%.9g", (double)c->sigma);
+        const char *g[] = {"vae.sigma", num[11], "vae.sigma_mode", sigma_names[c->sigma_mode]};
+        memcpy(kv + n, g, sizeof g);
+        n += 4;
+    }
     if (with_state) {
         snprintf(num[6], 32, "%.9g", (double)m->adam.lr);
         snprintf(num[7], 32, "%.9g", (double)m->adam.beta1);
@@ -74,14 +104,14 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
             if (k) {
                 const vae__param_view *w = &v[0][i];
                 const float *buf = k == 1 ? m->adam_m : m->adam_v;
-                v[k][i] = (vae__param_view){"", w->ndim, {w->shape[0], w->shape[1]},
-                                            (float *)buf + (w->data - m->params)};
+                v[k][i] = *w;
+                v[k][i].data = (float *)buf + (w->data - m->params);
                 char name[sizeof w->name];
                 snprintf(name, sizeof name, "optim.%c.%.36s", k == 1 ? 'm' : 'v', w->name);
                 memcpy(v[k][i].name, name, sizeof name);
             }
-            t[nt++] = (vae__st_tensor){v[k][i].name, v[k][i].ndim,
-                                       {v[k][i].shape[0], v[k][i].shape[1]}, v[k][i].data};
+            t[nt] = (vae__st_tensor){v[k][i].name, v[k][i].ndim, {0}, v[k][i].data};
+            memcpy(t[nt++].shape, v[k][i].shape, sizeof v[k][i].shape);
         }
     return vae__st_write(path, t, nt, kv, &m->err);
 }
@@ -115,6 +145,31 @@ static int lookup(const char *s, const char **names, int n)
     return -1;
 }
 
+/* Parses a finite float in [lo, hi]. */
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (*end || errno || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* "gaussian:0.3" or "mask:0.5" (ranges are vae_config_validate's). */
+static int parse_noise(const char *s, vae_config *c)
+{
+    const char *colon = s ? strchr(s, ':') : NULL;
+    if (!colon) return -1;
+    for (int i = 1; i < 3; i++)
+        if ((size_t)(colon - s) == strlen(noise_names[i]) && !strncmp(s, noise_names[i], colon - s)) {
+            c->noise = i;
+            return parse_float(colon + 1, 0, 1e30f, &c->noise_level);
+        }
+    return -1;
+}
+
 static int config_from_meta(const vae__st_file *f, const char *path, vae_config *c, vae_error *err)
 {
     vae_config_default(c);
@@ -133,10 +188,29 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 1)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 6)) < 0)
         bad = "vae.model";
-    else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 1)) < 0)
+    else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
+    else if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN &&
+             (parse_float(vae__st_meta(f, "vae.sigma"), 0, 1e30f, &c->sigma) ||
+              (c->sigma_mode = lookup(vae__st_meta(f, "vae.sigma_mode"), sigma_names, 3)) < 0))
+        bad = "vae.sigma";
+    else if (vae__st_meta(f, "vae.free_bits") &&
+             parse_float(vae__st_meta(f, "vae.free_bits"), 0, 1000, &c->free_bits))
+        bad = "vae.free_bits";
+    else if (c->model == VAE_MODEL_SPARSE_AE && parse_float(vae__st_meta(f, "vae.l1"), 0, 1e30f, &c->l1))
+        bad = "vae.l1";
+    else if (c->model == VAE_MODEL_DAE && parse_noise(vae__st_meta(f, "vae.noise"), c))
+        bad = "vae.noise";
+    else if (c->model == VAE_MODEL_IWAE && parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
+        bad = "vae.iwae_k";
+    else if (c->model == VAE_MODEL_CVAE &&
+             parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
+        bad = "vae.n_classes";
+    else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
+             (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
+        bad = "vae.arch";
     if (!bad) {
         const char *b = vae__st_meta(f, "vae.beta");
         char *end;
@@ -176,11 +250,12 @@ static int load_tensor(const vae__st_file *f, const char *path, const char *name
 {
     const vae__st_tensor *t = vae__st_find(f, name);
     if (!t) return vae__error(err, VAE_ESHAPE, "%s: tensor %s is missing", path, name);
-    if (t->ndim != view->ndim || t->shape[0] != view->shape[0] ||
-        (view->ndim == 2 && t->shape[1] != view->shape[1]))
+    int same = t->ndim == view->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == view->shape[d];
+    if (!same)
         return vae__error(err, VAE_ESHAPE, "%s: tensor %s has the wrong shape for the model", path,
                           name);
-    size_t n = (size_t)view->shape[0] * (view->ndim == 2 ? (size_t)view->shape[1] : 1);
+    size_t n = vae__view_numel(view);
     for (size_t j = 0; j < n; j++)
         if (!isfinite(t->data[j]) || (nonneg && t->data[j] < 0))
             return vae__error(err, VAE_ENUMERIC, "%s: tensor %s holds %s value", path, name,
@@ -189,17 +264,6 @@ static int load_tensor(const vae__st_file *f, const char *path, const char *name
     return VAE_OK;
 }
 
-/* Parses a finite float in [lo, hi]. */
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (*end || errno || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
 
 /* The training state of a checkpoint: Adam settings, step count, RNG. */
 static int state_from_meta(const vae__st_file *f, const char *path, vae_model *m, vae_error *err)

@@ -8,7 +8,9 @@
 #define VAE_LAYERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "conv.h"
 #include "real.h"
 #include "vae.h"
 
@@ -16,6 +18,16 @@
  * where the clamp is active (as the forward pass sees a constant there). */
 #define VAE_LOGVAR_MIN (-30.0)
 #define VAE_LOGVAR_MAX 20.0
+
+static inline real vae__clamp_logvar(real lv)
+{
+    return lv < (real)VAE_LOGVAR_MIN ? (real)VAE_LOGVAR_MIN
+         : lv > (real)VAE_LOGVAR_MAX ? (real)VAE_LOGVAR_MAX : lv;
+}
+/* Clamp range of a learned Gaussian likelihood's log sigma, likewise: sigma
+ * in [e^-7, e^5] keeps the density finite on exactly fitted pixels. */
+#define VAE_LOG_SIGMA_MIN (-7.0)
+#define VAE_LOG_SIGMA_MAX 5.0
 
 /* ----------------------------------------------------------------- layers */
 
@@ -38,9 +50,13 @@ void vae__relu_backward(real *dx, const real *out, size_t n);
  * KL(q || N(0,I)) = 1/2 sum_j (mu^2 + e^lv - 1 - lv); kl_img (B) gets each
  * image's KL when not NULL. logvar is clamped to [VAE_LOGVAR_MIN, MAX]. */
 double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int d, real *kl_img);
-/* dhead (B,2d) = d/dhead of [dz . z + kl_scale * KL]. */
+/* dhead (B,2d) = d/dhead of [dz . z + kl_scale * KL], the KL of latent
+ * dimension j left out where kl_mask[j] is 0 (free bits; kl_mask may be
+ * NULL). */
 void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
-                         real kl_scale, int B, int d);
+                         real kl_scale, const real *kl_mask, int B, int d);
+/* kl_dim (d) = the KL of each latent dimension summed over the batch. */
+void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d);
 
 /* Bernoulli negative log-likelihood from logits, stable for any logit:
  * l = max(x,0) - x*t + log(1 + exp(-|x|)). Returns the sum over the batch;
@@ -52,21 +68,59 @@ double vae__bce_logits_forward(const real *logits, const real *target, int B, in
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n);
 
+/* Gaussian negative log density of target under N(mean, sigma^2), summed
+ * over pixels: 1/2 log 2 pi + log sigma + (t - mean)^2 / (2 sigma^2).
+ * log_sigma holds D values (per_pixel) or one; it is clamped to
+ * [VAE_LOG_SIGMA_MIN, MAX]. Returns the batch sum; rec_img as above. */
+double vae__gaussian_nll_forward(const real *mean, const real *target, const real *log_sigma,
+                                 int per_pixel, int B, int D, real *rec_img);
+/* dmean (B,D) = scale * d/dmean; dlog_sigma (D or 1 values, written; may be
+ * NULL when sigma is fixed) = scale * d/dlog_sigma summed over the batch. */
+void vae__gaussian_nll_backward(real *dmean, real *dlog_sigma, const real *mean,
+                                const real *target, const real *log_sigma, int per_pixel,
+                                real scale, int B, int D);
+
+/* Continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019) negative log
+ * density from logits: the Bernoulli one minus log C(logit), C the
+ * normaliser that makes the density integrate to 1 over [0,1]. Arguments as
+ * vae__bce_logits_forward (prob gets sigmoid(logits)). */
+double vae__cb_forward(const real *logits, const real *target, int B, int D, real *rec_img,
+                       real *prob);
+void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const real *target,
+                      real scale, size_t n);
+/* The continuous Bernoulli's mean for a logit. */
+real vae__cb_mean(real eta);
+
 /* ---------------------------------------------------------------- network */
 
 #define VAE_MAX_LAYERS (2 * VAE_MAX_HIDDEN + 2)
 
-/* The MLP VAE as a list of linear layers: encoder hidden layers 0..k-1
- * (ReLU), the head k (-> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked
- * so one GEMM computes both), decoder hidden layers k+1..2k (ReLU) and the
- * output layer 2k+1 (-> D logits). Parameters live in one flat buffer, each
- * layer's weight (OUT,IN) followed by its bias (OUT). */
+/* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
+ * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
+ * one GEMM computes both; for autoencoders -> the d-wide code), decoder layers k+1..2k (ReLU) and the output
+ * layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
+ * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
+ * transposed convolutions. in/out count the values of an image (C*H*W for
+ * feature maps, NCHW), so the layers chain as flat buffers. Parameters live
+ * in one flat buffer, each layer's weight followed by its bias. */
+enum { VAE_LAYER_LINEAR, VAE_LAYER_CONV, VAE_LAYER_CONVT };
+
 typedef struct vae__net {
     int D, d, k, n_layers, max_batch;
+    int kind[VAE_MAX_LAYERS];            /* VAE_LAYER_* */
     int in[VAE_MAX_LAYERS], out[VAE_MAX_LAYERS];
+    vae__conv_geom geom[VAE_MAX_LAYERS]; /* of conv and transposed conv layers */
     size_t w_off[VAE_MAX_LAYERS], b_off[VAE_MAX_LAYERS];
-    size_t n_params, n_acts;
+    size_t n_params, n_acts, col_size;
     int max_width;
+    int likelihood;            /* vae_likelihood */
+    int sigma_learned, sigma_per_pixel; /* Gaussian: log sigma among the parameters */
+    size_t ls_off;             /* where (after the layers), n_ls values */
+    int n_ls;
+    real ls_fixed;             /* log sigma when fixed */
+    real free_bits;            /* > 0: the backward pass applies kl_mask */
+    int model;                 /* vae_model_kind */
+    int deterministic;         /* an autoencoder: the head is the code (d wide) */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -74,9 +128,20 @@ typedef struct vae__net {
     real *dbuf[2];             /* (B, max_width) back-propagation scratch */
     real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
+    real *col;                 /* (col_size) im2col scratch of the conv layers */
+    real *log_sigma;           /* Gaussian: in params when learned, else a copy of ls_fixed */
+    real *kl_dim, *kl_mask;    /* (d) free bits: per-dimension KL sums, and which count */
+    int n_samples;             /* IWAE: samples per image (decoder rows); else 1 */
+    real *xk;                  /* IWAE: (B*K, D) each target repeated K times */
+    real *iw;                  /* IWAE: (B*K) normalised importance weights */
+    int n_classes;             /* CVAE: label classes C; 0 = unconditional */
+    int cond[2];               /* the encoder's and decoder's conditioned layers */
+    real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
+    const uint8_t *labels;     /* CVAE: the batch's labels (set by the caller) */
 } vae__net;
 
-/* Computes the layout for cfg (sizes and offsets only). */
+/* Computes the layout for cfg (sizes and offsets only); -1 when the conv
+ * architecture does not fit the image size. */
 int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
 /* Points the views into params, grads (n_params each) and acts (n_acts). */
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
@@ -85,8 +150,12 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 void vae__net_encode(vae__net *net, const real *x, int B);
 /* z (B,d) -> act[2k+1] = logits (B,D). */
 void vae__net_decode(vae__net *net, const real *z, int B);
+/* out (B,D) = the means of p(x|z) from the decoder output of the last
+ * vae__net_decode: probabilities for Bernoulli. */
+void vae__net_mean(const vae__net *net, real *out, int B);
 /* Full loss with noise net->eps: encode, reparameterise, decode, and the
- * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img). */
+ * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img);
+ * autoencoders decode their code, and *kl is their regulariser. */
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
                       double *kl);
 /* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads

@@ -1,5 +1,8 @@
 /* loss.c - the Gaussian posterior (reparameterisation + KL) and the
- * Bernoulli likelihood from logits, forward and backward (float or double). */
+ * likelihoods of the decoder (Bernoulli and continuous Bernoulli from
+ * logits, Gaussian from means), forward and backward (float or double). */
+#include <string.h>
+
 #include "internal.h"
 #include "layers.h"
 
@@ -10,11 +13,6 @@ __attribute__((simd("notinbranch"))) float expf(float);
 __attribute__((simd("notinbranch"))) float log1pf(float);
 #endif
 
-static real clamp_logvar(real lv)
-{
-    return lv < (real)VAE_LOGVAR_MIN ? (real)VAE_LOGVAR_MIN
-         : lv > (real)VAE_LOGVAR_MAX ? (real)VAE_LOGVAR_MAX : lv;
-}
 
 double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int d, real *kl_img)
 {
@@ -26,7 +24,7 @@ double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int
         real *zi = z + (size_t)i * d;
         double kl = 0;
         for (int j = 0; j < d; j++) {
-            real l = clamp_logvar(lv[j]);
+            real l = vae__clamp_logvar(lv[j]);
             real var = real_exp(l);
             zi[j] = mu[j] + real_sqrt(var) * e[j];
             kl += 0.5 * ((double)mu[j] * mu[j] + var - 1.0 - l);
@@ -37,20 +35,32 @@ double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int
     return total;
 }
 
+void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d)
+{
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int i = 0; i < B; i++) {
+            const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+            real l = vae__clamp_logvar(lv[j]);
+            s += 0.5 * ((double)mu[j] * mu[j] + real_exp(l) - 1.0 - l);
+        }
+        kl_dim[j] = (real)s;
+    }
+}
+
 void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
-                         real kl_scale, int B, int d)
+                         real kl_scale, const real *kl_mask, int B, int d)
 {
     for (int i = 0; i < B; i++) {
         const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
         const real *e = eps + (size_t)i * d, *g = dz + (size_t)i * d;
         real *dmu = dhead + (size_t)i * 2 * d, *dlv = dmu + d;
         for (int j = 0; j < d; j++) {
-            real l = clamp_logvar(lv[j]);
-            real var = real_exp(l);
-            dmu[j] = g[j] + kl_scale * mu[j];
+            real l = vae__clamp_logvar(lv[j]);
+            real var = real_exp(l), ks = kl_mask && !kl_mask[j] ? 0 : kl_scale;
+            dmu[j] = g[j] + ks * mu[j];
             // dz/dlv = eps * sigma / 2; dKL/dlv = (e^lv - 1) / 2; zero where clamped
-            dlv[j] = l == lv[j] ? (real)0.5 * (g[j] * e[j] * real_sqrt(var) + kl_scale * (var - 1))
-                                : 0;
+            dlv[j] = l == lv[j] ? (real)0.5 * (g[j] * e[j] * real_sqrt(var) + ks * (var - 1)) : 0;
         }
     }
 }
@@ -99,4 +109,117 @@ void vae__bce_logits_backward(real *dlogits, const real *prob, const real *targe
 {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dlogits[i] = scale * (prob[i] - target[i]);
+}
+
+/* ------------------------------------------------------------- Gaussian */
+
+static real clamp_log_sigma(real ls)
+{
+    return ls < (real)VAE_LOG_SIGMA_MIN ? (real)VAE_LOG_SIGMA_MIN
+         : ls > (real)VAE_LOG_SIGMA_MAX ? (real)VAE_LOG_SIGMA_MAX : ls;
+}
+
+double vae__gaussian_nll_forward(const real *mean, const real *target, const real *log_sigma,
+                                 int per_pixel, int B, int D, real *rec_img)
+{
+    // mean, target are (B,D); log_sigma is (D) per pixel, else (1)
+    const double half_log_2pi = 0.91893853320467274178;
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (int i = 0; i < B; i++) {
+        const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
+        double s = 0;
+        if (per_pixel) {
+            for (int j = 0; j < D; j++) {
+                real ls = clamp_log_sigma(log_sigma[j]);
+                real r = (t[j] - m[j]) * real_exp(-ls); // standardised residual
+                s += half_log_2pi + ls + (real)0.5 * r * r;
+            }
+        } else {
+            real ls = clamp_log_sigma(log_sigma[0]), inv = real_exp(-ls), sq = 0;
+            for (int j = 0; j < D; j++) sq += (t[j] - m[j]) * (t[j] - m[j]);
+            s = D * (half_log_2pi + ls) + 0.5 * (double)(inv * inv) * sq;
+        }
+        if (rec_img) rec_img[i] = (real)s;
+        total += s;
+    }
+    return total;
+}
+
+void vae__gaussian_nll_backward(real *dmean, real *dlog_sigma, const real *mean,
+                                const real *target, const real *log_sigma, int per_pixel,
+                                real scale, int B, int D)
+{
+    // d/dmean = (mean - t) / sigma^2; d/dls [ls + r^2/2] = 1 - r^2, r the
+    // standardised residual; no gradient to ls where the clamp holds it
+    int n_ls = per_pixel ? D : 1;
+    if (dlog_sigma) memset(dlog_sigma, 0, (size_t)n_ls * sizeof *dlog_sigma);
+    for (int i = 0; i < B; i++) {
+        const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
+        real *dm = dmean + (size_t)i * D, r2sum = 0;
+        for (int j = 0; j < D; j++) {
+            int k = per_pixel ? j : 0;
+            real ls = clamp_log_sigma(log_sigma[k]), inv_var = real_exp(-2 * ls);
+            real r2 = (t[j] - m[j]) * (t[j] - m[j]) * inv_var;
+            dm[j] = scale * (m[j] - t[j]) * inv_var;
+            if (per_pixel && dlog_sigma && ls == log_sigma[k]) dlog_sigma[k] += scale * (1 - r2);
+            r2sum += r2;
+        }
+        if (!per_pixel && dlog_sigma && clamp_log_sigma(log_sigma[0]) == log_sigma[0])
+            dlog_sigma[0] += scale * (D - r2sum);
+    }
+}
+
+/* ------------------------------------------------ continuous Bernoulli */
+
+/* log C(eta), the continuous Bernoulli's log normaliser, in the logit eta
+ * of lambda = sigmoid(eta): C = 2 artanh(1 - 2 lambda) / (1 - 2 lambda)
+ * = eta / tanh(eta / 2). Computed in double: the closed forms cancel near
+ * eta = 0, where the series log 2 + eta^2/12 - 7 eta^4/1440 takes over. */
+static double cb_log_norm(double eta)
+{
+    double a = fabs(eta);
+    if (a < 1e-2) return 0.69314718055994530942 + eta * eta / 12 - 7 * pow(eta, 4) / 1440;
+    // |eta| / tanh(|eta|/2) = |eta| (1 + e^-|eta|) / (1 - e^-|eta|)
+    return log(a) + log1p(exp(-a)) - log(-expm1(-a));
+}
+
+/* d log C / d eta = 1/eta - 1/sinh(eta); the series eta/6 - 7 eta^3/360
+ * near 0 (the derivative of cb_log_norm's). */
+static double cb_dlog_norm(double eta)
+{
+    double a = fabs(eta);
+    if (a < 1e-2) return eta / 6 - 7 * eta * eta * eta / 360;
+    if (a > 700) return 1 / eta; // sinh overflows; 1/sinh is 0 to double precision
+    return 1 / eta - 1 / sinh(eta);
+}
+
+double vae__cb_forward(const real *logits, const real *target, int B, int D, real *rec_img,
+                       real *prob)
+{
+    double total = vae__bce_logits_forward(logits, target, B, D, rec_img, prob);
+    for (int i = 0; i < B; i++) {
+        const real *x = logits + (size_t)i * D;
+        double s = 0;
+        for (int j = 0; j < D; j++) s += cb_log_norm((double)x[j]);
+        if (rec_img) rec_img[i] -= (real)s;
+        total -= s;
+    }
+    return total;
+}
+
+void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const real *target,
+                      real scale, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dlogits[i] = scale * (prob[i] - target[i] - (real)cb_dlog_norm((double)logits[i]));
+}
+
+real vae__cb_mean(real eta)
+{
+    // E[x] = lambda / (2 lambda - 1) + 1 / (2 artanh(1 - 2 lambda))
+    //      = sigmoid(eta) / tanh(eta/2) - 1/eta, which is 1/2 + eta/12 near 0
+    double e = eta, a = fabs(e);
+    if (a < 1e-2) return (real)(0.5 + e / 12);
+    return (real)(1 / (1 + exp(-e)) / tanh(e / 2) - 1 / e);
 }

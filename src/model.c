@@ -23,6 +23,8 @@ void vae_config_default(vae_config *cfg)
     cfg->model = VAE_MODEL_VAE;
     cfg->likelihood = VAE_LIKELIHOOD_BERNOULLI;
     cfg->beta = 1.0f;
+    cfg->sigma = 0.1f;
+    cfg->sigma_mode = VAE_SIGMA_FIXED;
 }
 
 int vae_config_validate(const vae_config *c, vae_error *err)
@@ -41,16 +43,52 @@ int vae_config_validate(const vae_config *c, vae_error *err)
                               i + 1, c->hidden[i]);
     if (c->latent < 1 || c->latent > 4096)
         return vae__error(err, VAE_EINVAL, "latent size %d is outside 1..4096", c->latent);
-    if (c->model != VAE_MODEL_VAE)
+    if (c->arch != VAE_ARCH_MLP && c->arch != VAE_ARCH_CONV)
+        return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
+    if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
+        return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_CVAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
-    if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI)
+    if (c->model == VAE_MODEL_CVAE && (c->n_classes < 2 || c->n_classes > 256))
+        return vae__error(err, VAE_EINVAL, "a conditional VAE needs 2..256 label classes, not %d",
+                          c->n_classes);
+    if (c->model == VAE_MODEL_IWAE) {
+        if (c->iwae_k < 1 || c->iwae_k > 4096)
+            return vae__error(err, VAE_EINVAL, "IWAE samples k = %d is outside 1..4096", c->iwae_k);
+        if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN && c->sigma_mode != VAE_SIGMA_FIXED)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with a learned sigma is not supported");
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with free bits is not supported");
+    }
+    if (!isfinite(c->l1) || c->l1 < 0)
+        return vae__error(err, VAE_EINVAL, "l1 must be a finite number >= 0, not %g", (double)c->l1);
+    if (c->model == VAE_MODEL_DAE &&
+        !((c->noise == VAE_NOISE_GAUSSIAN && c->noise_level > 0 && c->noise_level <= 100) ||
+          (c->noise == VAE_NOISE_MASK && c->noise_level > 0 && c->noise_level < 1)))
+        return vae__error(err, VAE_EINVAL, "a denoising AE needs noise: gaussian with sigma in "
+                                           "(0, 100] or mask with p in (0, 1)");
+    if (c->likelihood < VAE_LIKELIHOOD_BERNOULLI || c->likelihood > VAE_LIKELIHOOD_CONT_BERNOULLI)
         return vae__error(err, VAE_EUNSUPPORTED, "likelihood %d is not supported", c->likelihood);
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        if (!(c->sigma >= expf((float)VAE_LOG_SIGMA_MIN) && c->sigma <= expf((float)VAE_LOG_SIGMA_MAX)))
+            return vae__error(err, VAE_EINVAL, "sigma must be in [%.4g, %.4g], not %g",
+                              exp(VAE_LOG_SIGMA_MIN), exp(VAE_LOG_SIGMA_MAX), (double)c->sigma);
+        if (c->sigma_mode < VAE_SIGMA_FIXED || c->sigma_mode > VAE_SIGMA_LEARNED_PIXEL)
+            return vae__error(err, VAE_EINVAL, "sigma mode %d is not supported", c->sigma_mode);
+    }
     if (!isfinite(c->beta) || c->beta < 0)
         return vae__error(err, VAE_EINVAL, "beta must be a finite number >= 0, not %g",
                           (double)c->beta);
+    if (!isfinite(c->free_bits) || c->free_bits < 0)
+        return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
+                          (double)c->free_bits);
     // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
     vae__net net;
-    vae__net_layout(&net, c, 1);
+    if (vae__net_layout(&net, c, 1))
+        return vae__error(err, VAE_EINVAL,
+                          "%d stride-%d conv layers do not fit a %dx%d image (each halves it; "
+                          "use fewer --hidden layers)", c->n_hidden, VAE_CONV_STRIDE, c->width,
+                          c->height);
     if (net.n_params > VAE_MAX_PARAMS)
         return vae__error(err, VAE_EINVAL, "the model would have %zu parameters (limit %zu)",
                           net.n_params, VAE_MAX_PARAMS);
@@ -99,15 +137,24 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
     vae__net_bind(&m->net, m->params, m->grads, m->acts);
     vae_adam_default(&m->adam);
 
-    // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+    // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
+    // fan_in computed from the weight's dimension 1 on (which, for
+    // nn.ConvTranspose2d's (in, out, K, K) weight, counts output channels)
     vae_rng init;
     vae_rng_seed(&init, seed);
-    for (int l = 0; l < m->net.n_layers; l++) {
-        double bound = 1.0 / sqrt((double)m->net.in[l]);
-        size_t nw = (size_t)m->net.out[l] * m->net.in[l] + m->net.out[l];
-        float *p = m->params + m->net.w_off[l]; // weight, then bias right after it
-        for (size_t i = 0; i < nw; i++) p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
+    const vae__net *net = &m->net;
+    for (int l = 0; l < net->n_layers; l++) {
+        const vae__conv_geom *g = &net->geom[l];
+        int fan_in = net->kind[l] == VAE_LAYER_CONV    ? g->C * g->K * g->K
+                     : net->kind[l] == VAE_LAYER_CONVT ? g->OC * g->K * g->K
+                                                       : net->in[l];
+        double bound = 1.0 / sqrt((double)fan_in);
+        size_t end = l + 1 < net->n_layers ? net->w_off[l + 1] : net->ls_off;
+        float *p = m->params + net->w_off[l]; // weight, then bias right after it
+        for (size_t i = 0; i < end - net->w_off[l]; i++)
+            p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
     }
+    for (int i = 0; i < net->n_ls; i++) m->params[net->ls_off + i] = net->ls_fixed;
     vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
     *out = m;
     return VAE_OK;
@@ -173,6 +220,7 @@ void vae_model_free(vae_model *m)
     free(m->adam_m);
     free(m->adam_v);
     free(m->acts);
+    free(m->noisy);
     if (m->meta)
         for (char **p = m->meta; *p; p++) free(*p);
     free(m->meta);
@@ -185,6 +233,10 @@ size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+void vae_model_set_beta(vae_model *m, float beta)
+{
+    if (isfinite(beta) && beta >= 0) m->cfg.beta = beta;
+}
 void vae_model_set_grad_clip(vae_model *m, float max_norm)
 {
     m->clip_norm = max_norm > 0 && isfinite(max_norm) ? max_norm : 0;
@@ -203,6 +255,35 @@ const char *vae_model_meta(const vae_model *m, const char *key)
 static void fill_normal(float *out, size_t n, vae_rng *rng)
 {
     for (size_t i = 0; i < n; i++) out[i] = (float)vae_rng_normal(rng);
+}
+
+/* The weight of the KL term, or of the sparse AE's L1 penalty. */
+static float reg_weight(const vae_model *m)
+{
+    switch (m->cfg.model) {
+    case VAE_MODEL_SPARSE_AE: return m->cfg.l1;
+    case VAE_MODEL_AE:
+    case VAE_MODEL_DAE: return 0;
+    case VAE_MODEL_IWAE: return 1; // rec + kl is its loss
+    default: return m->cfg.beta;
+    }
+}
+
+/* The DAE's corrupted copy of x (B x D) in m->noisy, drawn from m->rng. */
+static int corrupt(vae_model *m, const float *x, int B)
+{
+    size_t n = (size_t)B * m->net.D;
+    if (n > m->noisy_cap) {
+        float *p = realloc(m->noisy, n * sizeof *p);
+        if (!p) return vae__model_error(m, VAE_ENOMEM, "out of memory for the corrupted batch");
+        m->noisy = p, m->noisy_cap = n;
+    }
+    float level = m->cfg.noise_level;
+    for (size_t i = 0; i < n; i++)
+        m->noisy[i] = m->cfg.noise == VAE_NOISE_MASK
+                          ? (vae_rng_uniform(&m->rng) < level ? 0.0f : x[i])
+                          : x[i] + level * (float)vae_rng_normal(&m->rng);
+    return VAE_OK;
 }
 
 static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
@@ -246,15 +327,26 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
     if (ensure_workers(m, T))
         return vae__model_error(m, VAE_ENOMEM, "out of memory for %d training threads", T);
     int D = m->net.D, d = m->net.d, finite = 1;
-    float beta = m->cfg.beta, scale = 1.0f / B;
+    float beta = reg_weight(m), scale = 1.0f / B;
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
         vae__net *net = &m->workers[t].net;
-        const float *xs = x + (size_t)r0 * D;
-        if (t > 0) memcpy(net->eps, m->net.eps + (size_t)r0 * d, (size_t)b * d * sizeof(float));
-        vae__net_forward(net, xs, xs, b, &m->workers[t].rec, &m->workers[t].kl);
-        vae__net_backward(net, xs, xs, b, beta, scale);
+        const float *xs = x + (size_t)r0 * D, *in = m->input ? m->input + (size_t)r0 * D : xs;
+        size_t nd = (size_t)d * m->net.n_samples; // noise values per image
+        net->labels = m->labels ? m->labels + r0 : NULL;
+        if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
+        vae__net_forward(net, in, xs, b, &m->workers[t].rec, &m->workers[t].kl);
+        if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
+            vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
+#pragma omp barrier
+            for (int j = 0; j < d; j++) {
+                double s = 0;
+                for (int w = 0; w < T; w++) s += m->workers[w].net.kl_dim[j];
+                net->kl_mask[j] = s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
+            }
+        }
+        vae__net_backward(net, in, xs, b, beta, scale);
 #pragma omp barrier
         // Each thread owns a slice of the parameters: it sums the workers'
         // gradients there, in a fixed order (reproducible for a thread count).
@@ -296,15 +388,34 @@ static int check_batch(vae_model *m, const void *x, int B, int max)
 {
     if (!x || B < 1 || B > max)
         return vae__model_error(m, VAE_EINVAL, "batch of %d images: need 1..%d and data", B, max);
+    if (m->net.n_classes) { // a CVAE: every row needs its label
+        if (!m->labels)
+            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
+                                                   "vae_model_set_labels first");
+        for (int i = 0; i < B; i++)
+            if (m->labels[i] >= m->net.n_classes)
+                return vae__model_error(m, VAE_EINVAL, "label %d of row %d is not below the "
+                                        "model's %d classes", m->labels[i], i, m->net.n_classes);
+    }
     return VAE_OK;
 }
+
+void vae_model_set_labels(vae_model *m, const uint8_t *labels) { m->labels = labels; }
+int vae_model_num_classes(const vae_model *m) { return m->net.n_classes; }
 
 int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
     int rc = check_batch(m, x, B, m->net.max_batch);
     if (rc) return rc;
-    fill_normal(m->net.eps, (size_t)B * m->net.d, &m->rng);
-    return vae__model_step(m, x, B, 1, st);
+    if (m->net.deterministic) {
+        if (m->cfg.model == VAE_MODEL_DAE && (rc = corrupt(m, x, B))) return rc;
+    } else {
+        fill_normal(m->net.eps, (size_t)B * m->net.d * m->net.n_samples, &m->rng);
+    }
+    m->input = m->cfg.model == VAE_MODEL_DAE ? m->noisy : NULL;
+    rc = vae__model_step(m, x, B, 1, st);
+    m->input = NULL;
+    return rc;
 }
 
 int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)
@@ -315,10 +426,11 @@ int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *s
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         const float *xb = x + (size_t)i * D;
-        fill_normal(m->net.eps, (size_t)b * m->net.d, rng);
+        fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
+        m->net.labels = m->labels ? m->labels + i : NULL;
         double rec, kl;
         vae__net_forward(&m->net, xb, xb, b, &rec, &kl);
-        add_stats(st, rec, kl, m->cfg.beta, b);
+        add_stats(st, rec, kl, reg_weight(m), b);
     }
     return VAE_OK;
 }
@@ -330,12 +442,15 @@ int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
     int d = m->net.d;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        m->net.labels = m->labels ? m->labels + i : NULL;
         vae__net_encode(&m->net, x + (size_t)i * m->net.D, b);
         const float *head = m->net.act[m->net.k];
+        int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
         for (int r = 0; r < b; r++) {
             size_t o = (size_t)(i + r) * d;
-            if (mu) memcpy(mu + o, head + (size_t)r * 2 * d, d * sizeof(float));
-            if (logvar) memcpy(logvar + o, head + (size_t)r * 2 * d + d, d * sizeof(float));
+            if (mu) memcpy(mu + o, head + (size_t)r * w, d * sizeof(float));
+            if (logvar && w == 2 * d) memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
+            if (logvar && w == d) memset(logvar + o, 0, d * sizeof(float));
         }
     }
     return VAE_OK;
@@ -348,15 +463,21 @@ int vae_decode(vae_model *m, const float *z, int B, float *out)
     int D = m->net.D;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        m->net.labels = m->labels ? m->labels + i : NULL;
         vae__net_decode(&m->net, z + (size_t)i * m->net.d, b);
-        const float *logits = m->net.act[m->net.n_layers - 1];
-        float *o = out + (size_t)i * D;
-        for (size_t j = 0; j < (size_t)b * D; j++) o[j] = 1.0f / (1.0f + expf(-logits[j]));
+        vae__net_mean(&m->net, out + (size_t)i * D, b);
     }
     return VAE_OK;
 }
 
-/* Names follow the PyTorch twin (scripts/torch_twin.py): encoder.i, fc_mu,
+size_t vae__view_numel(const vae__param_view *v)
+{
+    size_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= (size_t)v->shape[d];
+    return n;
+}
+
+/* Names follow the PyTorch twin (scripts/vae_twin.py): encoder.i, fc_mu,
  * fc_logvar (the two halves of the head), decoder.j. */
 int vae__model_tensors(vae_model *m, vae__param_view *v)
 {
@@ -365,20 +486,33 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
     for (int l = 0; l < net->n_layers; l++) {
         float *w = m->params + net->w_off[l], *b = m->params + net->b_off[l];
         int IN = net->in[l], OUT = net->out[l];
+        if (l == net->k && net->deterministic) {
+            v[n++] = (vae__param_view){"fc_code.weight", 2, {net->d, IN}, w};
+            v[n++] = (vae__param_view){"fc_code.bias", 1, {net->d}, b};
+            continue;
+        }
         if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
             int d = net->d;
             v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
-            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d, 0}, b};
+            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
             v[n++] = (vae__param_view){"fc_logvar.weight", 2, {d, IN}, w + (size_t)d * IN};
-            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d, 0}, b + d};
+            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d}, b + d};
             continue;
         }
         const char *part = l < net->k ? "encoder" : "decoder";
         int idx = l < net->k ? l : l - net->k - 1;
-        v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        const vae__conv_geom *g = &net->geom[l];
+        if (net->kind[l] == VAE_LAYER_LINEAR)
+            v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        else if (net->kind[l] == VAE_LAYER_CONV)
+            v[n] = (vae__param_view){"", 4, {g->OC, g->C, g->K, g->K}, w};
+        else
+            v[n] = (vae__param_view){"", 4, {g->C, g->OC, g->K, g->K}, w};
         snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, idx);
-        v[n] = (vae__param_view){"", 1, {OUT, 0}, b};
+        if (net->kind[l] != VAE_LAYER_LINEAR) OUT = g->OC;
+        v[n] = (vae__param_view){"", 1, {OUT}, b};
         snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
     }
+    if (net->n_ls) v[n++] = (vae__param_view){"log_sigma", 1, {net->n_ls}, m->params + net->ls_off};
     return n;
 }

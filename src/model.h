@@ -28,7 +28,11 @@ struct vae_model {
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */
     long step;
-    vae_rng rng;          /* reparameterisation noise of training */
+    vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
+    float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
+    size_t noisy_cap;
+    const float *input;   /* when set, the step encodes these rows instead of x (DAE) */
+    const uint8_t *labels; /* CVAE: the caller's labels for the next calls */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_error err;
 };
@@ -53,9 +57,12 @@ int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3,
 typedef struct vae__param_view {
     char name[48];
     int ndim;
-    int64_t shape[2];
+    int64_t shape[4];
     float *data;
 } vae__param_view;
+
+/* The number of values a view holds. */
+size_t vae__view_numel(const vae__param_view *v);
 
 /* Fills views (room for 4 * VAE_MAX_LAYERS) and returns their count. */
 int vae__model_tensors(vae_model *m, vae__param_view *views);

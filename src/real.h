@@ -14,6 +14,7 @@ typedef double real;
 #define real_gemm cblas_dgemm
 #define real_exp exp
 #define real_log1p log1p
+#define real_log log
 #define real_sqrt sqrt
 #define real_fabs fabs
 #else
@@ -21,6 +22,7 @@ typedef float real;
 #define real_gemm cblas_sgemm
 #define real_exp expf
 #define real_log1p log1pf
+#define real_log logf
 #define real_sqrt sqrtf
 #define real_fabs fabsf
 #endif

@@ -65,6 +65,85 @@ for r in 3a 3b; do
 done
 cmp -s "$T/run3a/model.safetensors" "$T/run3b/model.safetensors" && ok || bad "3 threads: runs differ"
 
+# --- the conv architecture: trains, describes itself, loads into PyTorch's ConvVAE
+"$VAE" train --data "$DATA" --arch conv --hidden 8,16 --latent 4 --max-steps 5 --threads 1 \
+    --samples 4 --out "$T/conv" --quiet >/dev/null 2>"$T/conv_err.txt" && ok || bad "conv train: $(cat "$T/conv_err.txt")"
+C=$T/conv/model.safetensors
+"$VAE" info "$C" | grep -q "conv 1x28x28-8-16-\[4\]-16-8-1x28x28" && ok || bad "conv info: $("$VAE" info "$C")"
+"$VAE" sample --model "$C" -n 4 --scale 1 -o "$T/cs.png" 2>/dev/null && ok || bad "conv sample"
+[ "$(png_size "$T/cs.png")" = "62x62" ] && ok || bad "conv sample is $(png_size "$T/cs.png")"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$C" >/dev/null && ok || bad "PyTorch load_state_dict (conv)"
+fi
+# --- the likelihoods: each trains, and a learned sigma loads into PyTorch as log_sigma
+for L in "gaussian" "gaussian --sigma learned-pixel:0.2" "continuous-bernoulli"; do
+    "$VAE" train --data "$DATA" --likelihood $L --hidden 32 --latent 2 --max-steps 3 --threads 1 \
+        --samples 4 --out "$T/lik" --force --quiet >/dev/null 2>"$T/lik_err.txt" && ok || bad "train --likelihood $L: $(cat "$T/lik_err.txt")"
+done
+"$VAE" info "$T/lik/model.safetensors" | grep -q "continuous-bernoulli likelihood" && ok || bad "info likelihood"
+"$VAE" train --data "$DATA" --likelihood gaussian --sigma learned --hidden 32 --latent 2 --max-steps 3 \
+    --threads 1 --samples 4 --out "$T/lik2" --quiet >/dev/null 2>&1 && ok || bad "train --sigma learned"
+"$VAE" info "$T/lik2/model.safetensors" | grep -q "sigma .*learned" && ok || bad "info sigma"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/lik2/model.safetensors" >/dev/null && ok || bad "PyTorch load (learned sigma)"
+fi
+# --- the autoencoders: each trains and loads into PyTorch (fc_code)
+for AEM in "ae" "sparse-ae --l1 0.01" "dae --noise mask:0.3" "dae --noise gaussian:0.5" "iwae --k 3"; do
+    "$VAE" train --data "$DATA" --model $AEM --hidden 32 --latent 3 --max-steps 3 --threads 2 \
+        --samples 4 --out "$T/ae" --force --quiet >/dev/null 2>"$T/ae_err.txt" && ok || bad "train --model $AEM: $(cat "$T/ae_err.txt")"
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/ae/model.safetensors" >/dev/null && ok || bad "PyTorch load (--model $AEM)"
+    fi
+done
+"$VAE" info "$T/ae/model.safetensors" | grep -q "model  *iwae" && ok || bad "info model kind"
+# --- posterior collapse is visible: a large beta leaves no active unit, and says so
+"$VAE" train --data "$DATA" --beta 50 --hidden 32 --latent 5 --epochs 1 --threads 2 --samples 4 \
+    --out "$T/collapse" --quiet >/dev/null 2>"$T/collapse.txt" && ok || bad "beta 50 run"
+grep -q "warning: only 0 of 5 latent units are active.*posterior collapse" "$T/collapse.txt" && ok || bad "no collapse warning: $(cat "$T/collapse.txt")"
+grep -q '"active_units":0' "$T/collapse/metrics.jsonl" && ok || bad "metrics lack active_units 0"
+grep -q "warning" "$T/train_err.txt" && bad "warning on a healthy run: $(cat "$T/train_err.txt")" || ok
+grep -q '"active_units":[1-9]' "$T/run/metrics.jsonl" && ok || bad "a healthy run has no active units"
+
+# --- the conditional VAE: a class per sample row, or the class asked for
+for A in mlp conv; do
+    "$VAE" train --data "$DATA" --model cvae --arch $A --latent 3 --max-steps 3 --threads 2 \
+        --samples 4 --out "$T/cvae$A" --quiet >/dev/null 2>"$T/cv_err.txt" && ok || bad "train cvae $A: $(cat "$T/cv_err.txt")"
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        /usr/bin/python3 "$SCRIPTS/torch_load_check.py" "$T/cvae$A/model.safetensors" >/dev/null && ok || bad "PyTorch load (cvae $A)"
+    fi
+done
+CV=$T/cvaemlp/model.safetensors
+"$VAE" sample --model "$CV" -n 4 --label 9 -o "$T/cv9.png" 2>/dev/null && ok || bad "sample --label"
+"$VAE" sample --model "$CV" -n 4 --label 3 -o "$T/cv3.png" 2>/dev/null
+cmp -s "$T/cv9.png" "$T/cv3.png" && bad "the label does not change the samples" || ok
+"$VAE" reconstruct --model "$CV" --data "$DATA" -n 4 -o "$T/cvr.png" 2>/dev/null && ok || bad "cvae reconstruct"
+expect_fail "label out of range" "--label 10: the model has classes 0..9" "$VAE" sample --model "$CV" --label 10 -o "$T/x6.png"
+expect_fail "label, unconditional" "not conditional" "$VAE" sample --model "$M" --label 1 -o "$T/x6.png"
+rm -rf "$T/nolab"; mkdir "$T/nolab"; cp "$DATA"/*images* "$T/nolab/"
+expect_fail "cvae without labels" "has no labels.*--model cvae" "$VAE" train --data "$T/nolab" --model cvae --out "$T/x6"
+expect_fail "cvae reconstruct without labels" "has no labels" "$VAE" reconstruct --model "$CV" --data "$T/nolab" -o "$T/x6.png"
+[ -e "$T/x6" ] || [ -e "$T/x6.png" ] && bad "output left by a refused cvae command" || ok
+expect_fail "iwae k 0" "--k" "$VAE" train --data "$DATA" --model iwae --k 0 --out "$T/x2"
+expect_fail "k without iwae" "--k applies to --model iwae only" "$VAE" train --data "$DATA" --k 5 --out "$T/x2"
+expect_fail "iwae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model iwae --beta 2 --out "$T/x2"
+expect_fail "ae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model ae --beta 4 --out "$T/x2"
+expect_fail "ae with free bits" "--free-bits applies to --model vae only" "$VAE" train --data "$DATA" --model dae --free-bits 1 --out "$T/x2"
+expect_fail "l1 without sparse" "--l1 applies to --model sparse-ae only" "$VAE" train --data "$DATA" --l1 0.1 --out "$T/x2"
+expect_fail "noise without dae" "--noise applies to --model dae only" "$VAE" train --data "$DATA" --model ae --noise mask:0.2 --out "$T/x2"
+expect_fail "bad noise" "--noise expects" "$VAE" train --data "$DATA" --model dae --noise salt --out "$T/x2"
+expect_fail "mask p = 1" "--noise mask:P" "$VAE" train --data "$DATA" --model dae --noise mask:1 --out "$T/x2"
+expect_fail "bad model" "--model expects" "$VAE" train --data "$DATA" --model gan --out "$T/x2"
+expect_fail "bad schedule" "--beta-schedule expects" "$VAE" train --data "$DATA" --beta-schedule linear:0 --out "$T/x2"
+
+expect_fail "bad likelihood" "--likelihood expects" "$VAE" train --data "$DATA" --likelihood poisson --out "$T/x2"
+expect_fail "sigma without gaussian" "--sigma applies to --likelihood gaussian" \
+    "$VAE" train --data "$DATA" --sigma 0.2 --out "$T/x2"
+expect_fail "zero sigma" "--sigma" "$VAE" train --data "$DATA" --likelihood gaussian --sigma 0 --out "$T/x2"
+expect_fail "bad arch" "--arch expects mlp or conv" "$VAE" train --data "$DATA" --arch resnet --out "$T/x2"
+expect_fail "conv without layers" "--arch conv needs" "$VAE" train --data "$DATA" --arch conv --hidden none --out "$T/x2"
+expect_fail "conv too deep" "5 stride-2 conv layers do not fit a 28x28 image" \
+    "$VAE" train --data "$DATA" --arch conv --hidden 4,4,4,4,4 --out "$T/x2"
+
 # --- bad input: one line, non-zero exit, nothing written
 expect_fail "missing data dir" "/nonexistent/dir.*dataset-fashion-mnist" \
     "$VAE" train --data /nonexistent/dir --out "$T/x1"

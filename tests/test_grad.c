@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "layers.h"
 #include "test.h"
 
@@ -15,14 +16,22 @@ static double *rand_vec(size_t n, double lo, double hi)
     return v;
 }
 
-static double max_rel_err(const double *a, const double *b, size_t n)
+/* Largest |a - b| / (|a| + |b|), the denominator at least `floor`: near-zero
+ * derivatives are compared absolutely, as central differences of a sum of
+ * many terms carry an absolute rounding error. */
+static double max_err_floor(const double *a, const double *b, size_t n, double floor)
 {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]) / fmax(1e-6, fabs(a[i]) + fabs(b[i]));
+        double e = fabs(a[i] - b[i]) / fmax(floor, fabs(a[i]) + fabs(b[i]));
         if (e > worst) worst = e;
     }
     return worst;
+}
+
+static double max_rel_err(const double *a, const double *b, size_t n)
+{
+    return max_err_floor(a, b, n, 1e-6);
 }
 
 /* Central differences of f over the n values at p. */
@@ -121,10 +130,22 @@ static void test_gauss(void)
                    0.7};
     c.head[GD + 1] = -35; // a clamped log-variance: no gradient flows there
     double dhead[GB * 2 * GD], num[GB * 2 * GD];
-    vae__gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, GB, GD);
+    vae__gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, NULL, GB, GD);
     numeric_grad(num, c.head, GB * 2 * GD, gauss_loss, &c);
     CHECK(max_rel_err(dhead, num, GB * 2 * GD) < 1e-7);
     CHECK(dhead[GD + 1] == 0);
+    // free bits: a masked-out dimension keeps only the path through z
+    double mask[GD] = {1, 0, 1, 1}, masked[GB * 2 * GD], zs[GB * GD], kld[GD];
+    vae__gauss_backward(masked, c.head, c.eps, c.dz, c.scale, mask, GB, GD);
+    for (int i = 0; i < GB; i++)
+        for (int j = 0; j < GD; j++) {
+            double mu_g = masked[i * 2 * GD + j], want = j == 1 ? c.dz[i * GD + j] : dhead[i * 2 * GD + j];
+            CHECK_NEAR(mu_g, want, 1e-15);
+        }
+    // per-dimension KL sums add up to the total
+    double total = vae__gauss_forward(zs, c.head, c.eps, GB, GD, NULL);
+    vae__gauss_kl_dims(kld, c.head, GB, GD);
+    CHECK_NEAR(kld[0] + kld[1] + kld[2] + kld[3], total, 1e-12);
     // closed-form KL against a direct evaluation for one dimension
     double head[2] = {0.3, -0.4}, eps[1] = {0}, z[1];
     double kl = vae__gauss_forward(z, head, eps, 1, 1, NULL);
@@ -162,6 +183,186 @@ static void test_bce(void)
     free(c.x), free(c.t);
 }
 
+/* ------------------------------------------------- conv, transposed conv */
+
+typedef struct {
+    vae__conv_geom g;
+    int transposed, B;
+    double *inp, *w, *b, *dout, *out, *col;
+} conv_ctx;
+
+static size_t conv_in(const conv_ctx *c) { return (size_t)c->B * c->g.C * c->g.H * c->g.W; }
+static size_t conv_out(const conv_ctx *c) { return (size_t)c->B * c->g.OC * c->g.OH * c->g.OW; }
+static size_t conv_w(const conv_ctx *c) { return (size_t)c->g.C * c->g.OC * c->g.K * c->g.K; }
+
+static double conv_loss(void *p)
+{
+    conv_ctx *c = p;
+    if (c->transposed)
+        vae__convt2d_forward(c->out, c->inp, c->w, c->b, c->B, &c->g, c->col);
+    else
+        vae__conv2d_forward(c->out, c->inp, c->w, c->b, c->B, &c->g, c->col);
+    double s = 0;
+    for (size_t i = 0; i < conv_out(c); i++) s += c->out[i] * c->dout[i];
+    return s;
+}
+
+/* The backward pair of one geometry against central differences, and the
+ * forward against a direct sum over the definition. */
+static void check_conv(int transposed, int C, int H, int W, int OC, int K, int S, int P, int OP)
+{
+    conv_ctx c = {.transposed = transposed, .B = 2};
+    int bad = transposed ? vae__convt_geom_init(&c.g, C, H, W, OC, K, S, P, OP, 0)
+                         : vae__conv_geom_init(&c.g, C, H, W, OC, K, S, P);
+    CHECK(!bad);
+    if (bad) return;
+    c.inp = rand_vec(conv_in(&c), -1, 1);
+    c.w = rand_vec(conv_w(&c), -1, 1);
+    c.b = rand_vec(c.g.OC, -1, 1);
+    c.dout = rand_vec(conv_out(&c), -1, 1);
+    c.out = malloc(conv_out(&c) * sizeof *c.out);
+    c.col = malloc(vae__conv_col_size(&c.g) * sizeof *c.col);
+    double *dinp = malloc(conv_in(&c) * sizeof *dinp), *dw = malloc(conv_w(&c) * sizeof *dw);
+    double *db = malloc(c.g.OC * sizeof *db);
+    size_t n_num = conv_in(&c) > conv_w(&c) ? conv_in(&c) : conv_w(&c);
+    double *num = malloc(n_num * sizeof *num);
+    for (size_t i = 0; i < conv_w(&c); i++) dw[i] = NAN; // written, not accumulated
+    for (int i = 0; i < c.g.OC; i++) db[i] = NAN;
+
+    // forward: out[o][y][x] = b[o] + sum w * in over the pairs the definition links
+    conv_loss(&c);
+    double worst = 0;
+    for (int i = 0; i < c.B; i++)
+        for (int o = 0; o < c.g.OC; o++)
+            for (int y = 0; y < c.g.OH; y++)
+                for (int x = 0; x < c.g.OW; x++) {
+                    double s = c.b[o];
+                    for (int ch = 0; ch < C; ch++)
+                        for (int ki = 0; ki < K; ki++)
+                            for (int kj = 0; kj < K; kj++)
+                                for (int iy = 0; iy < H; iy++)
+                                    for (int ix = 0; ix < W; ix++) {
+                                        // conv: in (iy,ix) = out (y,x)*S - P + k;
+                                        // transposed: out (y,x) = in (iy,ix)*S - P + k
+                                        int hit = transposed
+                                                      ? y == iy * S - P + ki && x == ix * S - P + kj
+                                                      : iy == y * S - P + ki && ix == x * S - P + kj;
+                                        if (!hit) continue;
+                                        size_t wi = transposed
+                                                        ? (((size_t)ch * OC + o) * K + ki) * K + kj
+                                                        : (((size_t)o * C + ch) * K + ki) * K + kj;
+                                        s += c.w[wi] * c.inp[(((size_t)i * C + ch) * H + iy) * W + ix];
+                                    }
+                    double got = c.out[(((size_t)i * OC + o) * c.g.OH + y) * c.g.OW + x];
+                    if (fabs(got - s) > worst) worst = fabs(got - s);
+                }
+    CHECK(worst < 1e-12);
+
+    if (transposed)
+        vae__convt2d_backward(dinp, dw, db, c.dout, c.inp, c.w, c.B, &c.g, c.col);
+    else
+        vae__conv2d_backward(dinp, dw, db, c.dout, c.inp, c.w, c.B, &c.g, c.col);
+    numeric_grad(num, c.inp, conv_in(&c), conv_loss, &c);
+    CHECK(max_err_floor(dinp, num, conv_in(&c), 0.1) < 1e-7);
+    numeric_grad(num, c.w, conv_w(&c), conv_loss, &c);
+    CHECK(max_err_floor(dw, num, conv_w(&c), 0.1) < 1e-7);
+    numeric_grad(num, c.b, c.g.OC, conv_loss, &c);
+    CHECK(max_err_floor(db, num, c.g.OC, 0.1) < 1e-7);
+    free(c.inp), free(c.w), free(c.b), free(c.dout), free(c.out), free(c.col);
+    free(dinp), free(dw), free(db), free(num);
+}
+
+static void test_conv(void)
+{
+    vae__conv_geom g;
+    // the sizes PyTorch computes
+    CHECK(!vae__conv_geom_init(&g, 1, 28, 28, 32, 4, 2, 1) && g.OH == 14 && g.OW == 14);
+    CHECK(!vae__convt_geom_init(&g, 64, 7, 7, 32, 4, 2, 1, 0, 0) && g.OH == 14 && g.OW == 14);
+    CHECK(!vae__convt_geom_init(&g, 8, 4, 4, 4, 3, 2, 1, 1, 0) && g.OH == 8 && g.OW == 7);
+    CHECK(vae__conv_geom_init(&g, 1, 2, 2, 1, 5, 1, 0) < 0);       // kernel larger than input
+    CHECK(vae__convt_geom_init(&g, 1, 2, 2, 1, 3, 2, 1, 2, 0) < 0);   // output padding >= stride
+    check_conv(0, 2, 7, 6, 3, 3, 2, 1, 0);
+    check_conv(0, 1, 5, 5, 2, 4, 2, 1, 0);
+    check_conv(0, 3, 4, 4, 2, 1, 1, 0, 0);
+    check_conv(1, 3, 3, 4, 2, 4, 2, 1, 0);
+    check_conv(1, 2, 3, 3, 3, 3, 2, 1, 1);
+    check_conv(1, 2, 4, 3, 1, 3, 1, 0, 0);
+}
+
+/* ---------------------------------------------------- Gaussian likelihood */
+
+enum { GLB = 3, GLD = 4 };
+typedef struct { double *mean, *t, *ls; int per_pixel; } gl_ctx;
+
+static double gl_loss(void *p)
+{
+    gl_ctx *c = p;
+    return 0.5 * vae__gaussian_nll_forward(c->mean, c->t, c->ls, c->per_pixel, GLB, GLD, NULL);
+}
+
+static void test_gaussian_nll(int per_pixel)
+{
+    int nls = per_pixel ? GLD : 1;
+    gl_ctx c = {rand_vec(GLB * GLD, -0.5, 1.5), rand_vec(GLB * GLD, 0, 1), rand_vec(nls, -2, 1),
+                per_pixel};
+    if (per_pixel) c.ls[1] = 6; // clamped: no gradient
+    double dm[GLB * GLD], dls[GLD], num[GLB * GLD], per[GLB];
+    vae__gaussian_nll_backward(dm, dls, c.mean, c.t, c.ls, per_pixel, 0.5, GLB, GLD);
+    // terms up to ~200 (sigma down to e^-2) leave central differences ~3e-9
+    // of absolute rounding error: small derivatives are compared to 1e-8
+    numeric_grad(num, c.mean, GLB * GLD, gl_loss, &c);
+    CHECK(max_err_floor(dm, num, GLB * GLD, 0.1) < 1e-7);
+    numeric_grad(num, c.ls, nls, gl_loss, &c);
+    CHECK(max_err_floor(dls, num, nls, 0.1) < 1e-7);
+    if (per_pixel) CHECK(dls[1] == 0);
+    // one pixel against the density written out
+    double m = 0.3, t = 0.7, ls = log(0.2);
+    double direct = -log(exp(-0.5 * pow((t - m) / 0.2, 2)) / (0.2 * sqrt(2 * acos(-1.0))));
+    CHECK_NEAR(vae__gaussian_nll_forward(&m, &t, &ls, 0, 1, 1, per), direct, 1e-12);
+    free(c.mean), free(c.t), free(c.ls);
+}
+
+/* ----------------------------------------------- continuous Bernoulli */
+
+enum { CBB = 2, CBD = 6 };
+typedef struct { double *x, *t; } cb_ctx;
+
+static double cb_loss(void *p)
+{
+    cb_ctx *c = p;
+    double prob[CBB * CBD];
+    return 0.5 * vae__cb_forward(c->x, c->t, CBB, CBD, NULL, prob);
+}
+
+static void test_cont_bernoulli(void)
+{
+    // logits near 0 (the series), moderate and large, both signs
+    double x[CBB * CBD] = {0, 3e-3, -8e-3, 0.02, -0.7, 2.5, -6, 15, -40, 0.011, -0.3, 80};
+    cb_ctx c = {x, rand_vec(CBB * CBD, 0, 1)};
+    double g[CBB * CBD], num[CBB * CBD], prob[CBB * CBD];
+    vae__cb_forward(c.x, c.t, CBB, CBD, NULL, prob);
+    vae__cb_backward(g, c.x, prob, c.t, 0.5, CBB * CBD);
+    numeric_grad(num, c.x, CBB * CBD, cb_loss, &c);
+    CHECK(max_rel_err(g, num, CBB * CBD) < 1e-6);
+    // a density on [0,1] (integrates to 1) whose mean is vae__cb_mean, by
+    // Simpson's rule over 2000 intervals
+    double etas[] = {0, 5e-3, -0.5, 2, -9, 30};
+    for (size_t e = 0; e < sizeof etas / sizeof *etas; e++) {
+        int n = 2000;
+        double mass = 0, mean = 0;
+        for (int i = 0; i <= n; i++) {
+            double t = (double)i / n, p1;
+            double dens = exp(-vae__cb_forward(&etas[e], &t, 1, 1, NULL, &p1));
+            double wgt = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+            mass += wgt * dens, mean += wgt * dens * t;
+        }
+        mass /= 3.0 * n, mean /= 3.0 * n;
+        CHECK_NEAR(mass, 1, 1e-6);
+        CHECK_NEAR(mean, vae__cb_mean(etas[e]), 1e-6);
+    }
+    free(c.t);
+}
+
 /* ------------------------------------------------------------ whole net */
 
 typedef struct { vae__net net; double *x; int B; double beta; } net_ctx;
@@ -174,24 +375,43 @@ static double net_loss(void *p)
     return (rec + c->beta * kl) / c->B;
 }
 
-static void check_net(int n_hidden, const int *hidden, double beta)
+/* A tiny MLP or conv net's configuration (Bernoulli VAE; callers vary it). */
+static vae_config net_cfg(int arch, int n_hidden, const int *hidden)
 {
-    vae_config cfg = {.channels = 1, .height = 2, .width = 3, .latent = 3, .n_hidden = n_hidden};
+    vae_config cfg = {.channels = 1, .height = 2, .width = 3, .latent = 3, .n_hidden = n_hidden,
+                      .arch = arch, .sigma = 0.5f};
+    if (arch == VAE_ARCH_CONV) cfg.channels = 2, cfg.height = 6, cfg.width = 5;
     for (int i = 0; i < n_hidden; i++) cfg.hidden[i] = hidden[i];
+    return cfg;
+}
+
+/* The whole net's gradient (beta weighs the KL, or the sparse AE's L1). */
+static void check_net(vae_config cfg, double beta)
+{
+    int arch = cfg.arch, likelihood = cfg.likelihood, n_hidden = cfg.n_hidden;
     net_ctx c = {.B = 4, .beta = beta};
-    vae__net_layout(&c.net, &cfg, c.B);
+    CHECK(vae__net_layout(&c.net, &cfg, c.B) == 0);
     double *params = rand_vec(c.net.n_params, -0.8, 0.8);
     double *grads = calloc(c.net.n_params, sizeof *grads);
     double *acts = calloc(c.net.n_acts, sizeof *acts);
     double *num = malloc(c.net.n_params * sizeof *num);
     vae__net_bind(&c.net, params, grads, acts);
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
-    for (int i = 0; i < c.B * c.net.d; i++) c.net.eps[i] = vae_rng_normal(&rng);
+    for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
+    static const uint8_t labels[4] = {0, 2, 1, 2};
+    c.net.labels = labels;
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
-    double err = max_rel_err(grads, num, c.net.n_params);
-    if (err >= 1e-6) fprintf(stderr, "whole net, %d hidden: max rel err %g\n", n_hidden, err);
+    // the conv nets' losses sum more terms, the Gaussian's has 1/sigma^2 terms
+    // and the continuous Bernoulli's log-normaliser terms, so their central
+    // differences carry more absolute rounding error (up to ~3e-9 seen):
+    // derivatives below 1e-2 are compared to 1e-8 absolute there
+    int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI;
+    double err = max_err_floor(grads, num, c.net.n_params, loose ? 1e-2 : 1e-6);
+    if (err >= 1e-6)
+        fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d: max rel err %g\n",
+                arch, n_hidden, likelihood, cfg.model, err);
     CHECK(err < 1e-6);
     free(params), free(grads), free(acts), free(num), free(c.x);
 }
@@ -204,8 +424,49 @@ int main(void)
     test_gauss();
     test_bce();
     int h1[] = {5}, h2[] = {6, 4};
-    check_net(0, NULL, 1.0);
-    check_net(1, h1, 1.0);
-    check_net(2, h2, 2.5);
+    check_net(net_cfg(VAE_ARCH_MLP, 0, NULL), 1.0);
+    check_net(net_cfg(VAE_ARCH_MLP, 1, h1), 1.0);
+    check_net(net_cfg(VAE_ARCH_MLP, 2, h2), 2.5);
+    test_conv();
+    int c1[] = {3}, c2[] = {2, 3};
+    check_net(net_cfg(VAE_ARCH_CONV, 1, c1), 1.0);
+    check_net(net_cfg(VAE_ARCH_CONV, 2, c2), 1.5);
+    test_gaussian_nll(0);
+    test_gaussian_nll(1);
+    test_cont_bernoulli();
+    static const int lik[][2] = {{VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_FIXED},
+                                 {VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED},
+                                 {VAE_LIKELIHOOD_GAUSSIAN, VAE_SIGMA_LEARNED_PIXEL},
+                                 {VAE_LIKELIHOOD_CONT_BERNOULLI, 0}};
+    for (int i = 0; i < 4; i++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.likelihood = lik[i][0], cfg.sigma_mode = lik[i][1];
+        check_net(cfg, 1.0);
+    }
+    // IWAE with 3 and 1 samples (k = 1 is the plain VAE), MLP and conv
+    for (int k = 3; k >= 1; k -= 2) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = k;
+        check_net(cfg, 1.0);
+        cfg = net_cfg(VAE_ARCH_CONV, 1, c1);
+        cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = k;
+        check_net(cfg, 1.0);
+    }
+    // CVAE: the label joins the first encoder linear layer (MLP: layer 0; conv:
+    // the head) and the decoder's first layer
+    for (int arch = VAE_ARCH_MLP; arch <= VAE_ARCH_CONV; arch++) {
+        vae_config cfg = arch == VAE_ARCH_MLP ? net_cfg(arch, 2, h2) : net_cfg(arch, 2, c2);
+        cfg.model = VAE_MODEL_CVAE, cfg.n_classes = 3;
+        check_net(cfg, 1.0);
+    }
+    // the autoencoders: the code decoded directly; the sparse one's L1 weighs 0.3
+    for (int model = VAE_MODEL_AE; model <= VAE_MODEL_SPARSE_AE; model++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 1, h1);
+        cfg.model = model;
+        check_net(cfg, 0.3);
+        cfg = net_cfg(VAE_ARCH_CONV, 2, c2);
+        cfg.model = model;
+        check_net(cfg, 0.3);
+    }
     return TEST_REPORT();
 }

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nv; i++) {
         snprintf(name, sizeof name, "init.%.47s", v[i].name);
         const vae__st_tensor *t = get(name);
-        CHECK_EQ(numel(t), (size_t)v[i].shape[0] * (v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1));
+        CHECK_EQ(numel(t), vae__view_numel(&v[i]));
         memcpy(v[i].data, t->data, numel(t) * sizeof(float));
     }
     const float *x = get("x")->data;
@@ -131,6 +131,36 @@ int main(int argc, char **argv)
         check_tensor(label, v[i].data, name, w, 0, w, 2e-6, 1e-4);
     }
     vae_model_free(m);
+
+    // the IWAE loss and its gradients at the initial weights (one thread, then
+    // the batch split over 3: the slices' gradients must add up)
+    cfg.model = VAE_MODEL_IWAE;
+    cfg.iwae_k = atoi(vae__st_meta(f, "iwae_k"));
+    for (int threads = 1; threads <= 3; threads += 2) {
+        printf("IWAE, k = %d, %d thread(s)\n", cfg.iwae_k, threads);
+        vae_set_threads(threads);
+        CHECK_EQ(vae_model_create(&cfg, B, 0, &m, &err), VAE_OK);
+        nv = vae__model_tensors(m, v);
+        for (int i = 0; i < nv; i++) {
+            snprintf(name, sizeof name, "init.%.47s", v[i].name);
+            memcpy(v[i].data, get(name)->data, numel(get(name)) * sizeof(float));
+        }
+        net = &m->net;
+        memcpy(net->eps, get("iwae.eps")->data, (size_t)B * cfg.iwae_k * d * sizeof(float));
+        vae_stats is = {0};
+        CHECK_EQ(vae__model_step(m, x, B, 0, &is), VAE_OK);
+        if (threads == 1) {
+            float per[64];
+            for (int b = 0; b < B && b < 64; b++) per[b] = net->rec_img[b] + net->kl_img[b];
+            check_tensor("loss (per image)", per, "iwae.loss", 1, 0, 1, 1e-4, 1e-6);
+        }
+        for (int i = 0; i < nv; i++) {
+            snprintf(name, sizeof name, "iwae.grad.%.40s", v[i].name);
+            size_t w = v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1;
+            check_tensor(name, m->grads + (v[i].data - m->params), name, w, 0, w, 1e-6, 1e-4);
+        }
+        vae_model_free(m);
+    }
     vae__st_free(f);
     return TEST_REPORT();
 }

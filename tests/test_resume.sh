@@ -36,6 +36,16 @@ train --epochs 3 --threads 3 --binarize dynamic --max-steps 31 --out "$T/dyn2" >
 "$VAE" train --resume "$T/dyn2" --quiet >/dev/null 2>&1 && ok || bad "resume, 3 threads"
 same_run "3 threads, dynamic" "$T/dyn" "$T/dyn2"
 
+# a cyclical beta schedule, free bits and a conv net resume exactly too
+sched=(--beta-schedule cyclical:30s:0.5 --free-bits 0.1 --arch conv --hidden 4,8 --epochs 2)
+train "${sched[@]}" --out "$T/cyc" >/dev/null 2>&1 && ok || bad "cyclical run"
+train "${sched[@]}" --max-steps 13 --out "$T/cyc2" >/dev/null 2>&1
+"$VAE" train --resume "$T/cyc2" --quiet >/dev/null 2>&1 && ok || bad "resume, cyclical"
+same_run "cyclical beta, free bits, conv" "$T/cyc" "$T/cyc2"
+# 40 steps: beta restarts at step 30, so it ends low; the first epoch ends at full beta
+betas=$(grep -o '"beta":[0-9.e-]*' "$T/cyc/metrics.jsonl" | cut -d: -f2 | tr '\n' ' ')
+[ "$betas" = "1 0.6 " ] && ok || bad "cyclical betas: $betas"
+
 # SIGINT / SIGTERM: finish the step, save, say how to go on, exit 130
 for sig in INT TERM; do
     # exec: the signal must reach vae, not a subshell waiting for it

@@ -183,8 +183,10 @@ int main(int argc, char **argv)
     vae__param_view v[4 * VAE_MAX_LAYERS];
     vae__st_tensor t[4 * VAE_MAX_LAYERS];
     int nv = vae__model_tensors(m2, v);
-    for (int i = 0; i < nv; i++)
-        t[i] = (vae__st_tensor){v[i].name, v[i].ndim, {v[i].shape[0], v[i].shape[1]}, v[i].data};
+    for (int i = 0; i < nv; i++) {
+        t[i] = (vae__st_tensor){v[i].name, v[i].ndim, {0}, v[i].data};
+        memcpy(t[i].shape, v[i].shape, sizeof v[i].shape);
+    }
     snprintf(path2, sizeof path2, "%s/bad.safetensors", tmpdir);
     const char *bad_meta[] = {"format", "vae-checkpoint", "format_version", "1", "vae.channels", "1",
                               "vae.height", "28", "vae.width", "28", "vae.hidden", "128",

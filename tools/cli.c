@@ -106,6 +106,21 @@ void parse_hidden(const char *cmd, const char *s, vae_config *cfg)
     }
 }
 
+void arch_text(const vae_config *c, char *buf, size_t len)
+{
+    int conv = c->arch == VAE_ARCH_CONV;
+    size_t n = 0;
+#define PUT(...) (n += (size_t)snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__))
+    if (conv) PUT("conv %dx%dx%d", c->channels, c->height, c->width);
+    else PUT("%d", c->channels * c->height * c->width);
+    for (int i = 0; i < c->n_hidden; i++) PUT("-%d", c->hidden[i]);
+    PUT("-[%d]", c->latent);
+    for (int i = c->n_hidden - 1; i >= 0; i--) PUT("-%d", c->hidden[i]);
+    if (conv) PUT("-%dx%dx%d", c->channels, c->height, c->width);
+    else PUT("-%d MLP", c->channels * c->height * c->width);
+#undef PUT
+}
+
 vae_model *load_model(const char *path, int max_batch)
 {
     vae_model *m;
@@ -160,20 +175,41 @@ char *join(const char *dir, const char *name)
     return p;
 }
 
-void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale)
+void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale, int label)
 {
     const vae_config *c = vae_model_config(m);
-    int D = vae_model_input_size(m);
+    int D = vae_model_input_size(m), cols = (int)ceil(sqrt((double)n));
+    int C = vae_model_num_classes(m);
     float *z = xmalloc((size_t)n * c->latent * sizeof *z);
     float *img = xmalloc((size_t)n * D * sizeof *img);
+    uint8_t *labels = xmalloc((size_t)n);
+    for (int i = 0; i < n; i++) // a CVAE's grid: the class, or one row per class
+        labels[i] = (uint8_t)(label >= 0 ? label : C ? i / cols % C : 0);
+    vae_model_set_labels(m, labels);
     vae_rng rng;
     vae_rng_seed(&rng, seed);
     for (size_t i = 0; i < (size_t)n * c->latent; i++) z[i] = (float)vae_rng_normal(&rng);
     if (vae_decode(m, z, n, img)) die("%s", vae_model_errmsg(m));
-    int cols = (int)ceil(sqrt((double)n));
+    vae_model_set_labels(m, NULL);
     write_png(path, img, n, c, cols, scale);
     free(z);
     free(img);
+    free(labels);
+}
+
+const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m)
+{
+    const uint8_t *labels = vae_dataset_labels(ds);
+    if (m && !vae_model_num_classes(m)) return NULL;
+    if (!labels)
+        die("%s: has no labels, and a conditional VAE (--model cvae) needs them (MNIST layout: "
+            "the matching -labels-idx1-ubyte file)", vae_dataset_path(ds));
+    if (m)
+        for (size_t i = 0; i < vae_dataset_count(ds); i++)
+            if (labels[i] >= vae_model_num_classes(m))
+                die("%s: label %d of image %zu is not one of the model's %d classes",
+                    vae_dataset_path(ds), labels[i], i, vae_model_num_classes(m));
+    return labels;
 }
 
 /* Rows of `cols` inputs, each followed by a row of their reconstructions
@@ -185,7 +221,9 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
     if ((size_t)n > vae_dataset_count(ds)) n = (int)vae_dataset_count(ds);
     float *x = load_batch(ds, 0, n, D);
     float *mu = xmalloc((size_t)n * d * sizeof *mu), *rec = xmalloc((size_t)n * D * sizeof *rec);
+    vae_model_set_labels(m, need_labels(ds, m)); // the first n images' labels, for a CVAE
     if (vae_encode(m, x, n, mu, NULL) || vae_decode(m, mu, n, rec)) die("%s", vae_model_errmsg(m));
+    vae_model_set_labels(m, NULL);
     int cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
     float *grid = xmalloc((size_t)2 * rows * cols * D * sizeof *grid);
     int k = 0;

@@ -45,13 +45,20 @@ double parse_double(const char *cmd, const char *flag, const char *s, double lo,
 /* "512,256" -> cfg->hidden; "none" means no hidden layer. */
 void parse_hidden(const char *cmd, const char *s, vae_config *cfg);
 
+/* "784-400-[20]-400-784 MLP" or "conv 1x28x28-32-64-[20]-64-32-1x28x28". */
+void arch_text(const vae_config *c, char *buf, size_t len);
+
 vae_model *load_model(const char *path, int max_batch);
 vae_dataset *open_data(const char *dir, vae_split split);
 void check_data_fits(const vae_dataset *ds, const vae_model *m);
 
 void write_png(const char *path, const float *img, int n, const vae_config *c, int cols, int scale);
-/* A grid of n decoded prior samples. */
-void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
+/* A grid of n decoded prior samples; a CVAE's are of class `label`, or
+ * (label < 0) a row per class in turn. */
+void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale, int label);
+/* The data set's labels, checked against the model's classes; NULL for a
+ * model that takes none (m NULL: just required). Dies when there are none. */
+const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m);
 /* Rows of test images, each followed by a row of their reconstructions;
  * a white gap between these pairs of rows. */
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);

@@ -22,6 +22,33 @@
 
 /* ------------------------------------------------------------ helpers */
 
+/* A conditional VAE decodes (and encodes single images) with this class:
+ * the class of the image a picture starts from, else 0. */
+static int picture_label;
+
+/* For a CVAE: n rows of picture_label as the model's labels (kept until the
+ * next call). */
+static void use_picture_label(vae_model *m, long n)
+{
+    static uint8_t *buf;
+    static long cap;
+    if (!vae_model_num_classes(m)) return;
+    if (n > cap) {
+        free(buf);
+        buf = xmalloc((size_t)n);
+        cap = n;
+    }
+    memset(buf, picture_label, (size_t)n);
+    vae_model_set_labels(m, buf);
+}
+
+/* The class of image i of ds, for a CVAE (0 otherwise). */
+static int image_label(const vae_model *m, const vae_dataset *ds, uint32_t i)
+{
+    const uint8_t *l = need_labels(ds, m);
+    return l ? l[i] : 0;
+}
+
 /* Encoder means (and log-variances, when lv is not NULL) of the first n
  * images of ds, in batches the model holds. */
 static void encode_first(vae_model *m, const vae_dataset *ds, long n, float *mu, float *lv)
@@ -33,6 +60,8 @@ static void encode_first(vae_model *m, const vae_dataset *ds, long n, float *mu,
         int b = (int)(n - i < B ? n - i : B);
         for (int k = 0; k < b; k++) idx[k] = (uint32_t)(i + k);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        const uint8_t *labels = need_labels(ds, m);
+        vae_model_set_labels(m, labels ? labels + i : NULL);
         if (vae_encode(m, x, b, mu + (size_t)i * d, lv ? lv + (size_t)i * d : NULL))
             die("%s", vae_model_errmsg(m));
     }
@@ -46,6 +75,7 @@ static void decode_all(vae_model *m, const float *z, long n, float *out)
     int D = vae_model_input_size(m), d = vae_model_config(m)->latent, B = vae_model_max_batch(m);
     for (long i = 0; i < n; i += B) {
         int b = (int)(n - i < B ? n - i : B);
+        use_picture_label(m, b);
         if (vae_decode(m, z + (size_t)i * d, b, out + (size_t)i * D)) die("%s", vae_model_errmsg(m));
     }
 }
@@ -198,8 +228,10 @@ int cmd_interpolate(int argc, char **argv)
         } else {
             uint32_t k = image_index(ds, e ? "--to" : "--from", i);
             vae_dataset_batch(ds, &k, 1, VAE_BINARIZE_NONE, 0, NULL, x + (size_t)e * D);
+            if (!e) picture_label = image_label(m, ds, k); // a CVAE's path keeps --from's class
         }
     }
+    use_picture_label(m, 2);
     if (vae_encode(m, x, 2, mu, NULL)) die("%s", vae_model_errmsg(m));
     float *z = xmalloc((size_t)steps * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
     for (int k = 0; k < steps; k++)
@@ -300,6 +332,8 @@ int cmd_traverse(int argc, char **argv)
         uint32_t i = image_index(ds, "--image", image);
         float *x = xmalloc((size_t)D * sizeof *x);
         vae_dataset_batch(ds, &i, 1, VAE_BINARIZE_NONE, 0, NULL, x);
+        picture_label = image_label(m, ds, i);
+        use_picture_label(m, 1);
         if (vae_encode(m, x, 1, centre, NULL)) die("%s", vae_model_errmsg(m));
         free(x);
     }

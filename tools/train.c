@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,29 @@ static const char train_help[] =
     "                     pixel ~ Bernoulli(intensity) afresh every batch;\n"
     "                     threshold sets pixel > T (default 0.5) to 1\n"
     "model:\n"
+    "  --model M          vae, ae (deterministic autoencoder), sparse-ae (L1 on the\n"
+    "                     code), dae (denoising: corrupted input, clean target),\n"
+    "                     iwae (importance-weighted bound) or cvae [vae]\n"
+    "  --k K              iwae: importance samples per image [5]\n"
+    "  (cvae)             conditional VAE: the label conditions encoder and decoder;\n"
+    "                     needs labelled data\n"
+    "  --l1 F             sparse-ae: weight of sum |code| [0.001]\n"
+    "  --noise N          dae: gaussian:SIGMA or mask:P, fresh every batch [gaussian:0.2]\n"
     "  --latent N         latent dimensions [20]\n"
-    "  --hidden LIST      hidden widths, input side first, e.g. 512,256 [400]\n"
+    "  --arch A           mlp or conv [mlp]: conv has stride-2 convolutions (kernel\n"
+    "                     4) down and transposed convolutions up\n"
+    "  --hidden LIST      hidden widths (mlp) or channels (conv) [400; conv: 32,64],\n"
+    "                     input side first, e.g. 512,256\n"
     "  --beta B           weight of the KL term [1]\n"
+    "  --beta-schedule S  constant, linear:N (beta rises from 0 to B over N epochs;\n"
+    "                     Ns: N steps) or cyclical:P[:R] (restarts every P epochs\n"
+    "                     or Ps steps, rising over the first R of each) [constant]\n"
+    "  --free-bits F      nats per latent dimension the KL gradient leaves alone:\n"
+    "                     dimensions whose batch-mean KL is below F get none [0]\n"
+    "  --likelihood L     p(x|z): bernoulli, gaussian or continuous-bernoulli\n"
+    "                     (normalised for grey levels) [bernoulli]\n"
+    "  --sigma S          gaussian: a fixed sigma, or learned[:S0] (one) or\n"
+    "                     learned-pixel[:S0] (one per pixel), starting at S0 [0.1]\n"
     "training:\n"
     "  --epochs N         passes over the training set [10]\n"
     "  --batch N          images per step [128]\n"
@@ -57,7 +78,17 @@ static const char train_help[] =
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
-       O_SAVE_EVERY, O_MAX_STEPS, O_LAST };
+       O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_LAST };
+
+/* How beta moves during training (the target is the model's beta). */
+typedef struct beta_schedule {
+    enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_CYCLICAL } kind;
+    double len;   /* warm-up length or period */
+    int in_steps; /* len counts steps, not epochs */
+    double ratio; /* cyclical: the rising share of a period */
+    char text[64];
+} beta_schedule;
 
 typedef struct train_opts {
     const char *data, *out, *resume;
@@ -67,8 +98,46 @@ typedef struct train_opts {
     uint64_t seed;
     vae_config cfg;
     vae_adam adam;
+    beta_schedule sched;
+    float beta;         /* the schedule's target */
     char given[O_LAST]; /* which flags the command line set */
 } train_opts;
+
+/* "constant", "linear:5", "linear:1000s", "cyclical:4", "cyclical:4:0.5". */
+static int parse_schedule(const char *a, beta_schedule *s)
+{
+    memset(s, 0, sizeof *s);
+    s->ratio = 0.5;
+    if (strlen(a) >= sizeof s->text) return -1;
+    strcpy(s->text, a);
+    if (!strcmp(a, "constant")) return 0;
+    const char *rest;
+    if (!strncmp(a, "linear:", 7)) s->kind = SCHED_LINEAR, rest = a + 7;
+    else if (!strncmp(a, "cyclical:", 9)) s->kind = SCHED_CYCLICAL, rest = a + 9;
+    else return -1;
+    char *end;
+    errno = 0;
+    s->len = strtod(rest, &end);
+    if (end == rest || errno || !(s->len > 0 && s->len < 1e12)) return -1;
+    if (*end == 's') s->in_steps = 1, end++;
+    if (s->kind == SCHED_CYCLICAL && *end == ':') {
+        rest = end + 1;
+        s->ratio = strtod(rest, &end);
+        if (end == rest || !(s->ratio > 0 && s->ratio <= 1)) return -1;
+    }
+    return *end ? -1 : 0;
+}
+
+/* The beta in force for the step after `steps` steps. */
+static float beta_at(const train_opts *o, long steps, long steps_per_epoch)
+{
+    const beta_schedule *s = &o->sched;
+    if (s->kind == SCHED_CONSTANT) return o->beta;
+    double t = s->in_steps ? (double)steps : (double)steps / steps_per_epoch;
+    double f = s->kind == SCHED_LINEAR ? t / s->len
+                                       : fmod(t, s->len) / s->len / s->ratio; // cyclical
+    return f >= 1 ? o->beta : (float)(o->beta * f);
+}
 
 /* Where a run stands: with the model's own state in the checkpoint, enough
  * to continue bit for bit. */
@@ -97,6 +166,49 @@ static int parse_binarize(const char *s, train_opts *o)
     return 0;
 }
 
+/* "0.1", "learned", "learned:0.5", "learned-pixel[:S0]". */
+static void parse_sigma(const char *a, vae_config *cfg)
+{
+    static const char *const modes[] = {"learned-pixel", "learned"};
+    const char *rest = a;
+    cfg->sigma_mode = VAE_SIGMA_FIXED;
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(modes[i]);
+        if (!strncmp(a, modes[i], n) && (a[n] == 0 || a[n] == ':')) {
+            cfg->sigma_mode = i ? VAE_SIGMA_LEARNED : VAE_SIGMA_LEARNED_PIXEL;
+            rest = a[n] ? a + n + 1 : NULL;
+            break;
+        }
+    }
+    if (rest) cfg->sigma = (float)parse_double("train", "--sigma", rest, 1e-3, 148);
+}
+
+/* Flags that belong to other family members, and the members' defaults. */
+static void check_model_flags(train_opts *o)
+{
+    static const struct { int opt, model; const char *flag, *what; } only[] = {
+        {O_L1, VAE_MODEL_SPARSE_AE, "--l1", "--model sparse-ae"},
+        {O_NOISE, VAE_MODEL_DAE, "--noise", "--model dae"},
+        {O_IWAE_K, VAE_MODEL_IWAE, "--k", "--model iwae"}};
+    for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+        if (o->given[only[i].opt] && o->cfg.model != only[i].model)
+            usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
+    if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE) {
+        // autoencoders have no KL; IWAE's bound has no beta
+        static const struct { int opt; const char *flag; } vae_only[] = {
+            {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
+        for (size_t i = 0; i < sizeof vae_only / sizeof *vae_only; i++)
+            if (o->given[vae_only[i].opt])
+                usage_error("train", "%s applies to --model vae only (%s)", vae_only[i].flag,
+                            o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
+                                                           : "an autoencoder has no KL term");
+    }
+    if (o->cfg.model == VAE_MODEL_IWAE && !o->given[O_IWAE_K]) o->cfg.iwae_k = 5;
+    if (o->cfg.model == VAE_MODEL_SPARSE_AE && !o->given[O_L1]) o->cfg.l1 = 1e-3f;
+    if (o->cfg.model == VAE_MODEL_DAE && !o->given[O_NOISE])
+        o->cfg.noise = VAE_NOISE_GAUSSIAN, o->cfg.noise_level = 0.2f;
+}
+
 static void parse_train(int argc, char **argv, train_opts *o)
 {
     static const struct option longopts[] = {
@@ -107,7 +219,11 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"samples", 1, 0, O_SAMPLES}, {"quiet", 0, 0, O_QUIET},     {"binarize", 1, 0, O_BIN},
         {"beta", 1, 0, O_BETA},       {"force", 0, 0, O_FORCE},     {"help", 0, 0, O_HELP},
         {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
-        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS}, {0, 0, 0, 0}};
+        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
+        {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
+        {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
+        {"free-bits", 1, 0, O_FREE_BITS}, {"model", 1, 0, O_MODEL}, {"l1", 1, 0, O_L1},
+        {"noise", 1, 0, O_NOISE},     {"k", 1, 0, O_IWAE_K},        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -116,6 +232,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     o->seed = 1;
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
+    parse_schedule("constant", &o->sched);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -127,6 +244,52 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
         case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
         case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
+        case O_ARCH:
+            if (!strcmp(a, "mlp")) o->cfg.arch = VAE_ARCH_MLP;
+            else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
+            else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
+            break;
+        case O_LIKELIHOOD:
+            if (!strcmp(a, "bernoulli")) o->cfg.likelihood = VAE_LIKELIHOOD_BERNOULLI;
+            else if (!strcmp(a, "gaussian")) o->cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
+            else if (!strcmp(a, "continuous-bernoulli"))
+                o->cfg.likelihood = VAE_LIKELIHOOD_CONT_BERNOULLI;
+            else
+                usage_error("train", "--likelihood expects bernoulli, gaussian or "
+                                     "continuous-bernoulli, not '%s'", a);
+            break;
+        case O_SIGMA: parse_sigma(a, &o->cfg); break;
+        case O_SCHEDULE:
+            if (parse_schedule(a, &o->sched))
+                usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
+                                     "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
+            break;
+        case O_MODEL: {
+            static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
+            int k = 0;
+            while (k < 6 && strcmp(a, names[k])) k++;
+            if (k == 6)
+                usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae or cvae, not "
+                                     "'%s'", a);
+            o->cfg.model = k;
+            break;
+        }
+        case O_IWAE_K: o->cfg.iwae_k = (int)parse_long("train", "--k", a, 1, 4096); break;
+        case O_L1: o->cfg.l1 = (float)parse_double("train", "--l1", a, 0, 1e6); break;
+        case O_NOISE:
+            if (!strncmp(a, "gaussian:", 9)) {
+                o->cfg.noise = VAE_NOISE_GAUSSIAN;
+                o->cfg.noise_level = (float)parse_double("train", "--noise gaussian:SIGMA", a + 9, 1e-6, 100);
+            } else if (!strncmp(a, "mask:", 5)) {
+                o->cfg.noise = VAE_NOISE_MASK;
+                o->cfg.noise_level = (float)parse_double("train", "--noise mask:P", a + 5, 1e-6, 0.999999);
+            } else {
+                usage_error("train", "--noise expects gaussian:SIGMA or mask:P, not '%s'", a);
+            }
+            break;
+        case O_FREE_BITS:
+            o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
+            break;
         case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
         case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
         case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
@@ -154,12 +317,22 @@ static void parse_train(int argc, char **argv, train_opts *o)
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
+    o->beta = o->cfg.beta;
+    check_model_flags(o);
+    if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        usage_error("train", "--sigma applies to --likelihood gaussian only");
+    if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
+        parse_hidden("train", "32,64", &o->cfg);
+    if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
+        usage_error("train", "--arch conv needs at least one conv layer in --hidden");
     if (o->resume) { // the checkpoint fixes the model, the optimiser and the data order
         static const struct { int opt; const char *name; } fixed[] = {
-            {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"},
+            {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},
             {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
-            {O_BIN, "--binarize"}, {O_BETA, "--beta"}};
+            {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
+            {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
+            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -197,8 +370,9 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                      double test_loss)
 {
     char ep[16], cur[32], seed[32], loss[32], epochs[16], batch[16], threads[16], bin[48];
-    char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT];
+    char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT], beta[32];
     snprintf(ep, sizeof ep, "%d", rs->epoch);
+    snprintf(beta, sizeof beta, "%.9g", (double)o->beta);
     snprintf(cur, sizeof cur, "%zu", rs->cursor);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     snprintf(loss, sizeof loss, "%.6f", test_loss);
@@ -217,7 +391,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "train.test_neg_elbo", tl, "run.cursor", cur, "run.epochs", epochs,
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
-                          "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data, NULL};
+                          "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
+                          "run.beta", beta, "run.beta_schedule", o->sched.text, NULL};
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     if (vae_model_save_checkpoint(m, ck, full) || vae_model_save(m, mp, info))
         die("%s", vae_model_errmsg(m));
@@ -260,6 +435,11 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
         bad = "run.sums";
     if (vae_rng_parse(&rs->shuffle, need_meta(m, p, "run.shuffle_rng"))) bad = "run.shuffle_rng";
     if (vae_rng_parse(&rs->data, need_meta(m, p, "run.data_rng"))) bad = "run.data_rng";
+    // runs of vae 0.1.0 had no schedule: beta constant at the model's
+    const char *beta = vae_model_meta(m, "run.beta"), *sched = vae_model_meta(m, "run.beta_schedule");
+    o->beta = beta ? strtof(beta, &end) : vae_model_config(m)->beta;
+    if (beta && (*end || !(o->beta >= 0))) bad = "run.beta";
+    if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
     if (bad) die("%s: checkpoint entry %s is invalid", p, bad);
     const char *slash = strrchr(path, '/');
     snprintf(resume_dir, dirlen, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
@@ -329,8 +509,40 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
         int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        const uint8_t *labels = need_labels(ds, m);
+        vae_model_set_labels(m, labels ? labels + i : NULL);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
     }
+}
+
+/* Latent dimensions j with Var_x E_q[z_j|x] > 0.01 over the data set (Burda
+ * et al. 2015): few active units is posterior collapse. */
+static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t *idx)
+{
+    int B = vae_model_max_batch(m), d = vae_model_config(m)->latent, active = 0;
+    size_t N = vae_dataset_count(ds);
+    double *sum = calloc((size_t)d, sizeof *sum), *sq = calloc((size_t)d, sizeof *sq);
+    float *mu = malloc((size_t)B * d * sizeof *mu);
+    if (!sum || !sq || !mu) die("out of memory");
+    const uint8_t *labels = need_labels(ds, m);
+    for (size_t i = 0; i < N; i += B) {
+        int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
+        for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
+        vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
+        vae_model_set_labels(m, labels ? labels + i : NULL);
+        if (vae_encode(m, x, b, mu, NULL)) die("%s", vae_model_errmsg(m));
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < d; j++) {
+                double v = mu[(size_t)r * d + j];
+                sum[j] += v, sq[j] += v * v;
+            }
+    }
+    for (int j = 0; j < d; j++) {
+        double mean = sum[j] / N;
+        if (sq[j] / N - mean * mean > 0.01) active++;
+    }
+    free(sum), free(sq), free(mu);
+    return active;
 }
 
 /* -------------------------------------------------------------- signals */
@@ -406,6 +618,11 @@ int cmd_train(int argc, char **argv)
         if (strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
     } else {
         o.cfg.channels = c, o.cfg.height = h, o.cfg.width = w;
+        if (o.cfg.model == VAE_MODEL_CVAE) { // the classes the training labels name
+            const uint8_t *l = need_labels(train, NULL);
+            for (size_t i = 0; i < N; i++)
+                if (l[i] + 1 > o.cfg.n_classes) o.cfg.n_classes = l[i] + 1;
+        }
         if (vae_model_create(&o.cfg, o.batch, o.seed, &m, &err)) usage_error("train", "%s", err.msg);
         vae_model_set_adam(m, &o.adam);
         vae_model_set_grad_clip(m, o.clip);
@@ -430,14 +647,16 @@ int cmd_train(int argc, char **argv)
     int D = vae_model_input_size(m);
     uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
     float *x = xmalloc((size_t)o.batch * D * sizeof *x);
-    const vae_config *cfg = vae_model_config(m);
-    char arch[160];
-    int len = snprintf(arch, sizeof arch, "%d", D);
-    for (int i = 0; i < cfg->n_hidden; i++)
-        len += snprintf(arch + len, sizeof arch - len, "-%d", cfg->hidden[i]);
-    snprintf(arch + len, sizeof arch - len, "-%d", cfg->latent);
-    fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
-            o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
+    const uint8_t *train_labels = need_labels(train, m);
+    uint8_t *batch_labels = xmalloc((size_t)o.batch);
+    need_labels(test, m);
+    char arch[256];
+    arch_text(vae_model_config(m), arch, sizeof arch);
+    static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
+                                  "denoising autoencoder", "IWAE", "conditional VAE"};
+    fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
+            o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
+            vae_model_num_params(m), N, w, h, o.data);
     if (o.resume)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
@@ -462,6 +681,11 @@ int cmd_train(int argc, char **argv)
         while (rs.cursor < N && !stopping) {
             int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
             vae_dataset_batch(train, perm + rs.cursor, b, o.binarize, o.threshold, &rs.data, x);
+            if (train_labels) { // a CVAE's labels, in the batch's order
+                for (int j = 0; j < b; j++) batch_labels[j] = train_labels[perm[rs.cursor + j]];
+                vae_model_set_labels(m, batch_labels);
+            }
+            vae_model_set_beta(m, beta_at(&o, vae_model_step(m), (long)((N + o.batch - 1) / o.batch)));
             if (vae_train_step(m, x, b, &rs.sums))
                 die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
             rs.cursor += b;
@@ -478,25 +702,36 @@ int cmd_train(int argc, char **argv)
         vae_stats te, st = rs.sums;
         evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
-        last_test = te.loss / tn;
+        // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
+        int kind = vae_model_config(m)->model;
+        int is_vae = kind == VAE_MODEL_VAE || kind == VAE_MODEL_IWAE || kind == VAE_MODEL_CVAE;
+        last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
         rs.epoch++;
         rs.cursor = 0;
         memset(&rs.sums, 0, sizeof rs.sums);
         rs.shuffle = shuffle;
+        int iwae = vae_model_config(m)->model == VAE_MODEL_IWAE;
+        const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
         fprintf(stdout,
-                "epoch %d/%d  train: loss %.3f rec %.3f kl %.3f | test: -elbo %.3f rec %.3f kl %.3f "
+                "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s %.3f "
                 "| %.2fs, %.0f img/s\n",
-                rs.epoch, o.epochs, st.loss / n, st.rec / n, st.kl / n, te.loss / tn, te.rec / tn,
-                te.kl / tn, secs, ips);
+                rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
+                iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
+        int au = active_units(m, test, x, eval_idx), d = vae_model_config(m)->latent;
+        if (kind != VAE_MODEL_VAE || vae_model_config(m)->beta > 0) // beta 0 asks for collapse-free
+            if (10 * au < d)
+                fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
+                                "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
+                                "warm-up or --free-bits\n", au, d);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
         fprintf(log,
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
-                "\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
-                rs.epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, secs, ips);
+                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n, st.rec / n,
+                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
         fflush(log);
         stopping = stopping || stop_signal;
     }
@@ -511,14 +746,14 @@ int cmd_train(int argc, char **argv)
         status = stop_signal ? 130 : 0;
     } else {
         char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");
-        write_samples(m, sp, o.samples, o.seed, 2);
+        write_samples(m, sp, o.samples, o.seed, 2, -1);
         write_recon(m, test, rp, o.samples < 32 ? o.samples : 32, 2);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
                 "metrics.jsonl, samples.png, recon.png}\n", now() - pr.t_start, o.out);
         free(sp);
         free(rp);
     }
-    free(ckpt), free(logp), free(perm), free(eval_idx), free(x);
+    free(ckpt), free(logp), free(perm), free(eval_idx), free(x), free(batch_labels);
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);

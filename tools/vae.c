@@ -29,7 +29,8 @@ static const char sample_help[] =
     "  -n N               images [64]\n"
     "  -o FILE            output PNG [samples.png]\n"
     "  --seed N           [1]\n"
-    "  --scale K          draw each pixel KxK [2]\n";
+    "  --scale K          draw each pixel KxK [2]\n"
+    "  --label K          a conditional VAE's class to draw [a row per class]\n";
 
 static const char recon_help[] =
     "usage: vae reconstruct --model M [options]\n"
@@ -45,13 +46,13 @@ static int cmd_picture(int argc, char **argv, int recon)
     const char *cmd = recon ? "reconstruct" : "sample";
     static const struct option sample_opts[] = {{"model", 1, 0, 'm'}, {"seed", 1, 0, 's'},
                                                 {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                                {0, 0, 0, 0}};
+                                                {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
     static const struct option recon_opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
                                                {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
                                                {0, 0, 0, 0}};
     const struct option *longopts = recon ? recon_opts : sample_opts;
     const char *model = NULL, *data = DEFAULT_DATA, *out = recon ? "recon.png" : "samples.png";
-    int n = recon ? 32 : 64, scale = 2, c;
+    int n = recon ? 32 : 64, scale = 2, c, label = -1;
     uint64_t seed = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
@@ -60,6 +61,7 @@ static int cmd_picture(int argc, char **argv, int recon)
         case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 's': seed = (uint64_t)parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL); break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'l': label = (int)parse_long(cmd, "--label", optarg, 0, 255); break;
         case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(recon ? recon_help : sample_help, stdout); exit(0);
@@ -69,13 +71,18 @@ static int cmd_picture(int argc, char **argv, int recon)
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model) usage_error(cmd, "--model is required");
     vae_model *m = load_model(model, 256);
+    if (label >= vae_model_num_classes(m))
+        usage_error(cmd, vae_model_num_classes(m) ? "--label %d: the model has classes 0..%d"
+                                                  : "--label %d: the model is not conditional "
+                                                    "(train with --model cvae)",
+                    label, vae_model_num_classes(m) - 1);
     if (recon) {
         vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
         check_data_fits(ds, m);
         write_recon(m, ds, out, n, scale);
         vae_dataset_free(ds);
     } else {
-        write_samples(m, out, n, seed, scale);
+        write_samples(m, out, n, seed, scale, label);
     }
     fprintf(stderr, "wrote %s\n", out);
     vae_model_free(m);
@@ -98,11 +105,15 @@ static int cmd_info(int argc, char **argv)
            vae_model_meta(m, "vae.likelihood"));
     printf("input        %dx%dx%d (D = %d)\n", c->channels, c->height, c->width,
            vae_model_input_size(m));
-    printf("architecture %d", vae_model_input_size(m));
-    for (int i = 0; i < c->n_hidden; i++) printf("-%d", c->hidden[i]);
-    printf("-[%d]", c->latent);
-    for (int i = c->n_hidden - 1; i >= 0; i--) printf("-%d", c->hidden[i]);
-    printf("-%d (ReLU; latent as mu and log-variance)\n", vae_model_input_size(m));
+    char arch[256];
+    arch_text(c, arch, sizeof arch);
+    printf("architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
+           c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+        printf("sigma        %g%s\n", (double)c->sigma,
+               c->sigma_mode == VAE_SIGMA_FIXED     ? " (fixed)"
+               : c->sigma_mode == VAE_SIGMA_LEARNED ? " at the start; learned (tensor log_sigma)"
+                                                    : " at the start; learned per pixel (tensor log_sigma)");
     printf("parameters   %zu\n", vae_model_num_params(m));
     printf("beta         %g\n", (double)c->beta);
     static const char *keys[] = {"train.epoch", "train.adam_steps", "train.seed", "train.data",

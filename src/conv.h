@@ -1,0 +1,47 @@
+/*
+ * conv.h - 2-D convolution and transposed convolution, forward and backward,
+ * through im2col/col2im and GEMM (float or double, like layers.h). Tensors
+ * are NCHW; weights have nn.Conv2d's (OC, C, K, K) and nn.ConvTranspose2d's
+ * (C, OC, K, K) layouts so checkpoints load in PyTorch. Parameter gradients
+ * are written, not accumulated, as in layers.h.
+ */
+#ifndef VAE_CONV_H
+#define VAE_CONV_H
+
+#include <stddef.h>
+
+#include "real.h"
+
+/* One layer's geometry: input (C, H, W) -> output (OC, OH, OW), square
+ * kernel K, stride S, zero padding P on every side. For a convolution
+ * OH = (H + 2P - K) / S + 1; for a transposed convolution
+ * OH = (H - 1) S - 2P + K + OPH, the output padding OPH (and OPW for the
+ * width) in [0, S). */
+typedef struct vae__conv_geom {
+    int C, H, W, OC, OH, OW, K, S, P;
+} vae__conv_geom;
+
+/* Fills g's output size; returns -1 when the geometry is impossible
+ * (empty output, K or S < 1, P < 0, output padding outside [0, S)). */
+int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P);
+int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P,
+                         int OPH, int OPW);
+
+/* Scratch values (col) a layer's forward or backward needs for one image. */
+size_t vae__conv_col_size(const vae__conv_geom *g);
+
+/* out (B,OC,OH,OW) = conv(inp (B,C,H,W), w (OC,C,K,K)) + b (OC). */
+void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
+                         const vae__conv_geom *g, real *col);
+/* dinp (B,C,H,W) (skipped when NULL), dw (OC,C,K,K), db (OC) from dout. */
+void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
+                          const real *w, int B, const vae__conv_geom *g, real *col);
+
+/* out (B,OC,OH,OW) = conv_transpose(inp (B,C,H,W), w (C,OC,K,K)) + b (OC). */
+void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
+                          const vae__conv_geom *g, real *col);
+/* dinp (B,C,H,W) (skipped when NULL), dw (C,OC,K,K), db (OC) from dout. */
+void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
+                           const real *w, int B, const vae__conv_geom *g, real *col);
+
+#endif
