@@ -7,41 +7,25 @@
 #include <string.h>
 
 #include "conv.h"
-#include "internal.h"
+#include "fixture.h"
 #include "model.h"
-#include "test.h"
 
-static const vae__st_file *ref;
-
+/* Fixture tensor name.field: want values. */
 static const float *get(const char *name, const char *field, size_t want)
 {
     char key[160];
     snprintf(key, sizeof key, "%s.%s", name, field);
-    const vae__st_tensor *t = vae__st_find(ref, key);
-    size_t n = 1;
-    for (int i = 0; t && i < t->ndim; i++) n *= (size_t)t->shape[i];
-    if (!t || n != want) {
-        fprintf(stderr, "fixture tensor %s missing or not %zu values\n", key, want);
-        exit(1);
-    }
-    return t->data;
+    return fixture_get(key, want);
 }
 
-/* |a - b| <= 1e-5 + 1e-5 |b| everywhere, a's rows `stride` apart (the
- * fixture's `width` apart); prints the worst difference. */
+/* name.field against a (n values, rows of `width` that are `stride` apart in a). */
 static void check_rows(const char *name, const char *field, const float *a, size_t n,
                        size_t stride, size_t width)
 {
-    const float *b = get(name, field, n);
-    double worst = 0;
-    int ok = 1;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)a[i / width * stride + i % width] - b[i]);
-        if (diff > worst) worst = diff;
-        if (!(diff <= 1e-5 + 1e-5 * fabs(b[i]))) ok = 0;
-    }
-    printf("  %-5s %-26s maxdiff %.3g %s\n", name, field, worst, ok ? "ok" : "MISMATCH");
-    CHECK(ok);
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", name, field);
+    fixture_tensor(key, n);
+    fixture_check(key, a, key, stride, 0, width, 1e-5, 1e-5);
 }
 
 static void check(const char *name, const char *field, const float *a, size_t n)
@@ -52,7 +36,7 @@ static void check(const char *name, const char *field, const float *a, size_t n)
 static void run_case(const char *name, int B)
 {
     int t, C, H, W, OC, K, S, P, OP;
-    const char *spec = vae__st_meta(ref, name);
+    const char *spec = vae__st_meta(fixture, name);
     CHECK(spec && sscanf(spec, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &t, &C, &H, &W, &OC, &K, &S, &P,
                          &OP) == 9);
     vae__conv_geom g;
@@ -85,7 +69,7 @@ static void run_case(const char *name, int B)
 static void run_vae(int B)
 {
     int C, H, W, c1, c2, d;
-    const char *spec = vae__st_meta(ref, "vae");
+    const char *spec = vae__st_meta(fixture, "vae");
     CHECK(spec && sscanf(spec, "%d,%d,%d,%d,%d,%d", &C, &H, &W, &c1, &c2, &d) == 6);
     vae_config cfg;
     vae_config_default(&cfg);
@@ -131,20 +115,11 @@ static void run_vae(int B)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return 2;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ref_conv.safetensors", argv[1]);
-    vae__st_file *f;
-    vae_error err;
-    if (vae__st_read(path, &f, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    ref = f;
-    int B = atoi(vae__st_meta(f, "batch"));
+    fixture_open(argc, argv, "ref_conv.safetensors");
+    int B = fixture_meta_int("batch");
     static const char *cases[] = {"enc1", "enc2", "dec1", "dec2", "odd", "oddt"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i], B);
     run_vae(B);
-    vae__st_free(f);
+    vae__st_free(fixture);
     return TEST_REPORT();
 }

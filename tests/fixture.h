@@ -1,0 +1,80 @@
+/* fixture.h - reading the PyTorch fixtures (tests/data/ref_*.safetensors)
+ * in the tests that compare against them: open, fetch a tensor, compare. */
+#ifndef VAE_FIXTURE_H
+#define VAE_FIXTURE_H
+
+#include <stdlib.h>
+
+#include "internal.h"
+#include "test.h"
+
+static vae__st_file *fixture;
+
+/* Opens DIR/name, DIR being argv[1]; exits on failure. */
+static void fixture_open(int argc, char **argv, const char *name)
+{
+    if (argc < 2) exit(2);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", argv[1], name);
+    vae_error err;
+    if (vae__st_read(path, &fixture, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+}
+
+static size_t fixture_numel(const vae__st_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i];
+    return n;
+}
+
+/* Tensor `name`, which must hold `want` values (0: any number); exits if not. */
+static const vae__st_tensor *fixture_tensor(const char *name, size_t want)
+{
+    const vae__st_tensor *t = vae__st_find(fixture, name);
+    if (!t || (want && fixture_numel(t) != want)) {
+        fprintf(stderr, "fixture tensor %s is missing or not %zu values\n", name, want);
+        exit(1);
+    }
+    return t;
+}
+
+static const float *fixture_get(const char *name, size_t want)
+{
+    return fixture_tensor(name, want)->data;
+}
+
+static int fixture_meta_int(const char *key)
+{
+    const char *v = vae__st_meta(fixture, key);
+    if (!v) {
+        fprintf(stderr, "fixture lacks metadata %s\n", key);
+        exit(1);
+    }
+    return atoi(v);
+}
+
+/* Checks |a - b| <= atol + rtol |b| against tensor `name`, read as rows of
+ * `width` values; a's rows are `stride` apart from `offset` on. Prints the
+ * worst difference. */
+static void fixture_check(const char *label, const float *a, const char *name, size_t stride,
+                          size_t offset, size_t width, double atol, double rtol)
+{
+    const vae__st_tensor *t = fixture_tensor(name, 0);
+    size_t rows = fixture_numel(t) / width;
+    double worst = 0;
+    int ok = 1;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < width; j++) {
+            double x = a[r * stride + offset + j], y = t->data[r * width + j];
+            double diff = fabs(x - y);
+            if (diff > worst) worst = diff;
+            if (!(diff <= atol + rtol * fabs(y))) ok = 0;
+        }
+    printf("  %-28s maxdiff %.3g %s\n", label, worst, ok ? "ok" : "MISMATCH");
+    CHECK(ok);
+}
+
+#endif
