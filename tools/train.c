@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "cli.h"
+#include "dist.h"
 
 static const char train_help[] =
     "usage: vae train [options]\n"
@@ -198,6 +199,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
 {
     char ep[16], cur[32], seed[32], loss[32], epochs[16], batch[16], threads[16], bin[48];
     char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT];
+    dist_check_weights(m); // never save weights the ranks disagree on
+    if (dist_rank() != 0) return;
     snprintf(ep, sizeof ep, "%d", rs->epoch);
     snprintf(cur, sizeof cur, "%zu", rs->cursor);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -325,12 +328,16 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
     vae_rng rng;
     vae_rng_seed(&rng, seed); // the same noise every epoch: epochs compare fairly
     memset(st, 0, sizeof *st);
-    for (size_t i = 0; i < N; i += B) {
-        int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
+    size_t lo, hi; // this rank's part; image i gets normals i*d.. of the stream on any rank
+    dist_range(N, &lo, &hi);
+    for (size_t k = 0; k < lo * (size_t)vae_model_config(m)->latent; k++) vae_rng_normal(&rng);
+    for (size_t i = lo; i < hi; i += B) {
+        int b = (int)(hi - i < (size_t)B ? hi - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
     }
+    dist_sum_stats(st);
 }
 
 /* -------------------------------------------------------------- signals */
@@ -375,11 +382,13 @@ int cmd_train(int argc, char **argv)
     run_state rs;
     memset(&rs, 0, sizeof rs);
     parse_train(argc, argv, &o);
+    dist_init();
+    int root = dist_rank() == 0; // rank 0 alone prints and writes files
     vae_model *m = NULL;
     vae_error err;
     char resume_dir[4096] = "";
     if (o.resume) m = load_run(&o, &rs, resume_dir, sizeof resume_dir);
-    vae_set_threads(o.threads);
+    vae_set_threads(dist_threads(o.threads));
 
     // everything that can fail on input is checked before anything is written
     vae_dataset *train = open_data(o.data, VAE_SPLIT_TRAIN);
@@ -392,6 +401,7 @@ int cmd_train(int argc, char **argv)
             tw, th, vae_dataset_path(train), w, h);
     char fp[96];
     fingerprint(train, fp, sizeof fp);
+    dist_check_same("training data", fp);
     size_t N = vae_dataset_count(train);
     if (m) {
         const char *want = vae_model_meta(m, "run.fingerprint");
@@ -403,7 +413,7 @@ int cmd_train(int argc, char **argv)
             die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
                 o.resume, rs.epoch, rs.epoch);
         if (!o.out) o.out = resume_dir;
-        if (strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
+        if (root && strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
     } else {
         o.cfg.channels = c, o.cfg.height = h, o.cfg.width = w;
         if (vae_model_create(&o.cfg, o.batch, o.seed, &m, &err)) usage_error("train", "%s", err.msg);
@@ -415,17 +425,19 @@ int cmd_train(int argc, char **argv)
         if (!o.out) {
             time_t t = time(NULL);
             strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
-            mkdir("runs", 0777);
+            if (root) mkdir("runs", 0777);
             o.out = outbuf;
         }
-        prepare_out(o.out, o.force);
+        if (root) prepare_out(o.out, o.force);
     }
     check_data_fits(test, m);
+    dist_check_weights(m); // every host loaded the same checkpoint
+    dist_attach(m, &stop_signal);
 
     char *logp = join(o.out, "metrics.jsonl"), *ckpt = join(o.out, "checkpoint.safetensors");
-    if (o.resume) trim_log(logp, rs.epoch);
-    FILE *log = fopen(logp, o.resume ? "a" : "w");
-    if (!log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
+    if (o.resume && root) trim_log(logp, rs.epoch);
+    FILE *log = root ? fopen(logp, o.resume ? "a" : "w") : NULL;
+    if (root && !log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
 
     int D = vae_model_input_size(m);
     uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
@@ -436,14 +448,17 @@ int cmd_train(int argc, char **argv)
     for (int i = 0; i < cfg->n_hidden; i++)
         len += snprintf(arch + len, sizeof arch - len, "-%d", cfg->hidden[i]);
     snprintf(arch + len, sizeof arch - len, "-%d", cfg->latent);
-    fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
-            o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
-    if (o.resume)
+    if (root)
+        fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
+                o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h,
+                o.data);
+    if (o.resume && root)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
 
+    dist_describe(dist_threads(o.threads), o.batch);
     catch_signals();
-    progress pr = {isatty(2), o.quiet, now(), 0};
+    progress pr = {isatty(2), o.quiet || !root, now(), 0};
     double epoch_time = 0, last_test = -1;
     const char *prev = vae_model_meta(m, "train.test_neg_elbo");
     if (prev && *prev) last_test = atof(prev);
@@ -461,12 +476,18 @@ int cmd_train(int argc, char **argv)
         size_t first = rs.cursor;
         while (rs.cursor < N && !stopping) {
             int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
-            vae_dataset_batch(train, perm + rs.cursor, b, o.binarize, o.threshold, &rs.data, x);
-            if (vae_train_step(m, x, b, &rs.sums))
+            // this rank's rows of the global batch; dynamic binarisation draws
+            // through the whole batch, so every rank builds all of it then
+            int lo, nb, whole = o.binarize == VAE_BINARIZE_DYNAMIC;
+            dist_shard(b, &lo, &nb);
+            vae_dataset_batch(train, perm + rs.cursor + (whole ? 0 : lo), whole ? b : nb,
+                              o.binarize, o.threshold, &rs.data, x);
+            if (vae_train_step_shard(m, x + (whole ? (size_t)lo * D : 0), nb, lo, b, &rs.sums))
                 die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
             rs.cursor += b;
             long step = vae_model_step(m);
-            stopping = stop_signal || (o.max_steps && step >= o.max_steps);
+            if (step % DIST_CHECK_EVERY == 0) dist_check_weights(m);
+            stopping = dist_stop(stop_signal) || (o.max_steps && step >= o.max_steps);
             progress_update(&pr, rs.epoch + 1, o.epochs, (long)rs.cursor, (long)N, &rs.sums,
                             (rs.cursor - first) / (now() - t0 + 1e-9), epoch_time);
             if ((stopping || (o.save_every && step % o.save_every == 0)) && rs.cursor < N)
@@ -483,33 +504,36 @@ int cmd_train(int argc, char **argv)
         rs.cursor = 0;
         memset(&rs.sums, 0, sizeof rs.sums);
         rs.shuffle = shuffle;
-        fprintf(stdout,
-                "epoch %d/%d  train: loss %.3f rec %.3f kl %.3f | test: -elbo %.3f rec %.3f kl %.3f "
-                "| %.2fs, %.0f img/s\n",
-                rs.epoch, o.epochs, st.loss / n, st.rec / n, st.kl / n, te.loss / tn, te.rec / tn,
-                te.kl / tn, secs, ips);
+        if (root)
+            fprintf(stdout,
+                    "epoch %d/%d  train: loss %.3f rec %.3f kl %.3f | test: -elbo %.3f rec %.3f "
+                    "kl %.3f | %.2fs, %.0f img/s\n",
+                    rs.epoch, o.epochs, st.loss / n, st.rec / n, st.kl / n, te.loss / tn,
+                    te.rec / tn, te.kl / tn, secs, ips);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
-        fprintf(log,
-                "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
-                "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
-                "\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
-                rs.epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, secs, ips);
-        fflush(log);
-        stopping = stopping || stop_signal;
+        if (log)
+            fprintf(log,
+                    "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
+                    "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
+                    "\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                    rs.epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
+                    st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, secs, ips);
+        if (log) fflush(log);
+        stopping = stopping || dist_stop(stop_signal);
     }
-    if (fclose(log) != 0) die("%s: write failed: %s", logp, strerror(errno));
+    if (log && fclose(log) != 0) die("%s: write failed: %s", logp, strerror(errno));
 
     int status = 0;
     if (rs.epoch < o.epochs) { // interrupted or --max-steps
-        fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
-                "continue with: vae train --resume %s\n",
-                stop_signal ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1, rs.cursor, N,
-                vae_model_step(m), ckpt, ckpt);
-        status = stop_signal ? 130 : 0;
-    } else {
+        if (root)
+            fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
+                    "continue with: vae train --resume %s\n",
+                    dist_stop(stop_signal) ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1,
+                    rs.cursor, N, vae_model_step(m), ckpt, ckpt);
+        status = dist_stop(stop_signal) ? 130 : 0;
+    } else if (root) {
         char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");
         write_samples(m, sp, o.samples, o.seed, 2);
         write_recon(m, test, rp, o.samples < 32 ? o.samples : 32, 2);
@@ -522,5 +546,6 @@ int cmd_train(int argc, char **argv)
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
+    dist_finalize();
     return status;
 }
