@@ -57,6 +57,8 @@ static struct {
     int agreed_stop; /* some rank had a signal by the last step */
     long calls;
     long diverge_at; /* test hook: see dist_attach */
+    double t_attach, t_comm; /* for the report at the end: time in the allreduces */
+    size_t bytes;            /* per step */
 } red;
 
 /* Launchers announce themselves in the environment: Open MPI's mpirun,
@@ -105,6 +107,12 @@ void dist_init(void)
 
 void dist_finalize(void)
 {
+    if (rank_ == 0 && red.calls > 0) {
+        double wall = MPI_Wtime() - red.t_attach;
+        fprintf(stderr, "data-parallel: %ld steps; the gradient allreduce (%.1f MB) took %.2f ms "
+                "per step on rank 0, %.1f%% of the run\n", red.calls, red.bytes / 1e6,
+                1e3 * red.t_comm / red.calls, 100 * red.t_comm / wall);
+    }
     if (active) MPI_Finalize();
     active = 0;
 }
@@ -142,7 +150,7 @@ void dist_describe(int threads, int batch)
 static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
 {
     (void)ctx;
-    double buf[8];
+    double buf[8], t0 = MPI_Wtime();
     if (nsums > 7) return VAE_EINVAL;
     memcpy(buf, sums, (size_t)nsums * sizeof *sums);
     buf[nsums] = *red.stop ? 1 : 0;
@@ -156,6 +164,8 @@ static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
     if (rc != MPI_SUCCESS) mpi_fail("MPI_Allreduce of the loss", rc);
     memcpy(sums, buf, (size_t)nsums * sizeof *sums);
     red.agreed_stop = buf[nsums] > 0;
+    red.t_comm += MPI_Wtime() - t0;
+    red.bytes = n * sizeof *grad;
     if (++red.calls == red.diverge_at && rank_ == size_ - 1) grad[0] += 1e-3f;
     return VAE_OK;
 }
@@ -165,6 +175,7 @@ void dist_attach(vae_model *m, volatile sig_atomic_t *stop)
     if (size_ == 1) return;
     red.m = m;
     red.stop = stop;
+    red.t_attach = MPI_Wtime();
     // Test hook (tests/test_mpi.sh): the last rank nudges one gradient value at
     // its Nth step, so that the weights check has a divergence to catch.
     const char *hook = getenv("VAE_TEST_DIVERGE_AT_STEP");
