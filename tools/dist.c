@@ -238,8 +238,8 @@ void dist_check_weights(const vae_model *m)
     if (bad) {
         snprintf(msg, sizeof msg,
                  "the ranks' weights diverged by step %ld: rank%s %s differ%s from rank 0 (CRC "
-                 "%08x); run the same vae build, libraries and --threads on the same kind of CPU "
-                 "on every host. The last checkpoint predates the divergence and is intact",
+                 "%08x); run the same vae build and libraries on the same kind of CPU on every "
+                 "host. The last checkpoint predates the divergence and is intact",
                  vae_model_step(m), bad > 1 ? "s" : "", list, bad > 1 ? "" : "s", all[0]);
         fail_together(msg);
     }

@@ -38,7 +38,8 @@ static const char train_help[] =
     "  --adam-eps F       [1e-08]\n"
     "  --clip-grad F      rescale gradients to this global L2 norm at most; 0 = off [0]\n"
     "  --seed N           seeds weights, shuffling, noise [1]\n"
-    "  --threads N        training threads; 0 = all cores [0]\n"
+    "  --threads N        training threads; 0 = all cores [0] (under mpirun:\n"
+    "                     this rank's share of its host's cores)\n"
     "checkpoints:\n"
     "  --resume PATH      continue the run in a checkpoint.safetensors (or its\n"
     "                     directory) exactly where it stopped; only --epochs,\n"
@@ -54,7 +55,11 @@ static const char train_help[] =
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and\n"
     "exits with status 130; a second one stops at once. Files are replaced\n"
-    "atomically, so the last checkpoint always loads.\n";
+    "atomically, so the last checkpoint always loads.\n"
+    "\n"
+    "Under mpirun (a build with MPI) training is data-parallel: each rank takes its\n"
+    "share of every --batch images (the global batch), the ranks sum their\n"
+    "gradients each step, and rank 0 alone prints and writes files.\n";
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
