@@ -127,11 +127,10 @@ static int cpus_allowed(void)
 int dist_threads(int requested)
 {
     if (requested > 0 || size_ == 1) return requested;
-    // a launcher that bound this rank to some CPUs has already split the host
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    int allowed = cpus_allowed();
-    if (allowed > 0 && allowed < online) return allowed;
-    int t = (int)(online / local_size);
+    // this rank's share of the host, or fewer when the launcher bound it to
+    // fewer CPUs (ranks bound to a socket that several ranks share get the share)
+    int t = (int)(sysconf(_SC_NPROCESSORS_ONLN) / local_size), allowed = cpus_allowed();
+    if (allowed > 0 && allowed < t) t = allowed;
     return t > 0 ? t : 1;
 }
 
