@@ -125,6 +125,18 @@ $MPIRUN $MPI_FLAGS -np 1 "$VAE" train $COMMON --epochs 1 --out "$T/mixed" : \
 [ $? -ne 0 ] && ok || bad "different data: exit 0"
 grep -q "rank 1 sees different training data than rank 0" "$T/err" && ok || bad "different data message: $(cat "$T/err")"
 [ -e "$T/mixed/model.safetensors" ] && bad "different data: a model was written" || ok
+# the same training images, other test images (the first 500 training images)
+mkdir -p "$T/other2" && cp "$DATA"/* "$T/other2/"
+python3 - "$DATA/train-images-idx3-ubyte.gz" "$T/other2/t10k-images-idx3-ubyte.gz" <<'PY'
+import gzip, struct, sys
+raw = gzip.open(sys.argv[1]).read()
+gzip.open(sys.argv[2], "wb").write(struct.pack(">IIII", 2051, 500, 28, 28) + raw[16:16 + 500 * 784])
+PY
+$MPIRUN $MPI_FLAGS -np 1 "$VAE" train $COMMON --epochs 1 --out "$T/mixed2" : \
+    -np 1 "$VAE" train --data "$T/other2" --hidden 32 --latent 4 --batch 100 --quiet --epochs 1 \
+    --out "$T/mixed2" >/dev/null 2>"$T/err"
+[ $? -ne 0 ] && ok || bad "different test data: exit 0"
+grep -q "rank 1 sees different test data than rank 0" "$T/err" && ok || bad "different test data message: $(cat "$T/err")"
 
 # --- SIGTERM to rank 1 alone: the stop travels with the step's sums, both
 # ranks stop after the same step (no rank waits forever), rank 0 saves

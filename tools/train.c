@@ -407,6 +407,11 @@ int cmd_train(int argc, char **argv)
     char fp[96];
     fingerprint(train, fp, sizeof fp);
     dist_check_same("training data", fp);
+    if (dist_size() > 1) { // the ranks split the evaluation: their test sets must agree too
+        char tfp[96];
+        fingerprint(test, tfp, sizeof tfp);
+        dist_check_same("test data", tfp);
+    }
     size_t N = vae_dataset_count(train);
     if (m) {
         const char *want = vae_model_meta(m, "run.fingerprint");
