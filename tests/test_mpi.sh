@@ -2,8 +2,8 @@
 # test_mpi.sh - data-parallel training under mpirun on localhost: 2 ranks
 # reproduce one process with the same global batch and seed, resume works
 # across rank counts, divergence and different data are caught, a signal to
-# one rank stops all ranks after the same step, and a rank killed mid-run
-# ends the job (no hang) with the last checkpoint intact.
+# one rank stops all ranks after the same step, and a rank killed mid-run or
+# frozen ends the job (no hang) with the last checkpoint intact.
 #   usage: test_mpi.sh VAE DATA_DIR [MPIRUN]
 set -u
 VAE=$1
@@ -160,6 +160,24 @@ grep -q "^interrupted at epoch .* saved .*checkpoint.safetensors" "$T/term.err" 
 step=$(steps_of "$T/term/checkpoint.safetensors")
 "$VAE" train --resume "$T/term" --max-steps $((step + 3)) --quiet >/dev/null 2>&1 && ok || bad "resume after SIGTERM"
 [ "$(steps_of "$T/term/checkpoint.safetensors")" = $((step + 3)) ] && ok || bad "resume after SIGTERM: wrong step"
+
+# --- a rank that hangs without dying (SIGSTOP): the others give up after
+# VAE_MPI_TIMEOUT seconds in a collective, the launcher ends the job
+(VAE_MPI_TIMEOUT=2 exec $MPIRUN $MPI_FLAGS -np 2 "$VAE" train $COMMON --threads 1 --epochs 100000 \
+    --save-every 1 --out "$T/stop" >/dev/null 2>"$T/stop.err") &
+mpid=$!
+for _ in $(seq 600); do [ -s "$T/stop/checkpoint.safetensors" ] && break; sleep 0.05; done
+sleep 0.3
+r1=$(rank_pid $mpid 1)
+kill -STOP "$r1"
+for _ in $(seq 300); do kill -0 $mpid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $mpid 2>/dev/null; then bad "SIGSTOP of one rank: the job hangs"; kill -9 $mpid; fi
+wait $mpid
+[ $? -ne 0 ] && ok || bad "SIGSTOP of one rank: exit 0"
+grep -q "^vae: no word from the other ranks for 2 s (in .*): a rank hangs" "$T/stop.err" && ok || bad "SIGSTOP message: $(cat "$T/stop.err")"
+for _ in $(seq 100); do kill -0 "$r1" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$r1" 2>/dev/null; then bad "SIGSTOP: the stopped rank was left behind"; kill -9 "$r1"; else ok; fi
+"$VAE" info "$T/stop/checkpoint.safetensors" >/dev/null 2>&1 && ok || bad "SIGSTOP: checkpoint"
 
 # --- SIGKILL of rank 1 mid-run: mpirun ends the job with a clear error
 # (no hang), and the last checkpoint loads and resumes

@@ -46,6 +46,9 @@ void dist_check_same(const char *what, const char *value) { (void)what, (void)va
 #else
 
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 static int active;        /* MPI_Init ran */
 static int local_size = 1; /* ranks on this host */
@@ -70,6 +73,65 @@ static int launched_by_mpi(void)
         if (getenv(vars[i])) return 1;
     return 0;
 }
+
+/* ----------------------------------------------------------- watchdog */
+
+/* A rank that hangs without dying (a frozen host, a network that drops
+ * packets without resetting the connection) would leave the others in a
+ * collective for ever: a thread ends this rank when one call waits longer
+ * than VAE_MPI_TIMEOUT seconds, and the launcher then ends the job. It
+ * makes no MPI call itself (MPI_THREAD_FUNNELED). */
+static long timeout_s = 600;
+static _Atomic long watch_since; /* ms on CLOCK_MONOTONIC; 0 outside collectives */
+static const char *_Atomic watch_what;
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+static void watch(const char *what)
+{
+    atomic_store(&watch_what, what);
+    atomic_store(&watch_since, mono_ms());
+}
+
+static void unwatch(void) { atomic_store(&watch_since, 0); }
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        sleep(1);
+        long since = atomic_load(&watch_since);
+        if (since && mono_ms() - since > timeout_s * 1000) {
+            char msg[320];
+            int len = snprintf(msg, sizeof msg, "%s: no word from the other ranks for %ld s (in %s): "
+                               "a rank hangs or the network is down; stopping (VAE_MPI_TIMEOUT "
+                               "sets the limit)\n", prog, timeout_s, atomic_load(&watch_what));
+            if (write(2, msg, (size_t)len) < 0) {} // nothing more to do if stderr is gone
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+static void start_watchdog(void)
+{
+    const char *env = getenv("VAE_MPI_TIMEOUT");
+    if (env) {
+        char *end;
+        timeout_s = strtol(env, &end, 10);
+        if (!*env || *end || timeout_s < 0)
+            die("VAE_MPI_TIMEOUT expects whole seconds >= 0 (0: wait for ever), not '%s'", env);
+    }
+    pthread_t t;
+    if (timeout_s > 0 && pthread_create(&t, NULL, watchdog, NULL) == 0) pthread_detach(t);
+}
+
+/* ------------------------------------------------------------------ MPI */
 
 static void mpi_fail(const char *call, int rc)
 {
@@ -103,6 +165,7 @@ void dist_init(void)
         snprintf(name, sizeof name, "vae[rank %d]", rank_);
         prog = name;
     }
+    if (size_ > 1) start_watchdog();
 }
 
 void dist_finalize(void)
@@ -113,7 +176,9 @@ void dist_finalize(void)
                 "per step on rank 0, %.1f%% of the run\n", red.calls, red.bytes / 1e6,
                 1e3 * red.t_comm / red.calls, 100 * red.t_comm / wall);
     }
+    watch("MPI_Finalize");
     if (active) MPI_Finalize();
+    unwatch();
     active = 0;
 }
 
@@ -153,6 +218,7 @@ static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
     if (nsums > 7) return VAE_EINVAL;
     memcpy(buf, sums, (size_t)nsums * sizeof *sums);
     buf[nsums] = *red.stop ? 1 : 0;
+    watch("the gradient allreduce");
     for (size_t off = 0; off < n;) {
         int cnt = n - off > (size_t)1 << 30 ? 1 << 30 : (int)(n - off);
         int rc = MPI_Allreduce(MPI_IN_PLACE, grad + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -161,6 +227,7 @@ static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
     }
     int rc = MPI_Allreduce(MPI_IN_PLACE, buf, nsums + 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) mpi_fail("MPI_Allreduce of the loss", rc);
+    unwatch();
     memcpy(sums, buf, (size_t)nsums * sizeof *sums);
     red.agreed_stop = buf[nsums] > 0;
     red.t_comm += MPI_Wtime() - t0;
@@ -188,8 +255,10 @@ void dist_sum_stats(vae_stats *st)
 {
     if (size_ == 1) return;
     double v[4] = {st->loss, st->rec, st->kl, (double)st->n};
+    watch("the test-loss allreduce");
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) mpi_fail("MPI_Allreduce of the test loss", rc);
+    unwatch();
     st->loss = v[0], st->rec = v[1], st->kl = v[2], st->n = (long)v[3];
 }
 
@@ -197,8 +266,10 @@ void dist_sum_stats(vae_stats *st)
 static unsigned *gather(unsigned x)
 {
     unsigned *all = xmalloc((size_t)size_ * sizeof *all);
+    watch("a consistency check");
     int rc = MPI_Allgather(&x, 1, MPI_UNSIGNED, all, 1, MPI_UNSIGNED, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) mpi_fail("MPI_Allgather", rc);
+    unwatch();
     return all;
 }
 
@@ -224,7 +295,8 @@ static int differing(const unsigned *all, char *list, size_t len)
 static void fail_together(const char *msg)
 {
     if (rank_ == 0) fprintf(stderr, "%s: %s\n", prog, msg);
-    MPI_Finalize();
+    red.calls = 0; // no timing report after an error
+    dist_finalize();
     exit(1);
 }
 

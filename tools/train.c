@@ -59,7 +59,9 @@ static const char train_help[] =
     "\n"
     "Under mpirun (a build with MPI) training is data-parallel: each rank takes its\n"
     "share of every --batch images (the global batch), the ranks sum their\n"
-    "gradients each step, and rank 0 alone prints and writes files.\n";
+    "gradients each step, and rank 0 alone prints and writes files. A rank that\n"
+    "waits longer than VAE_MPI_TIMEOUT seconds (environment; default 600, 0 = for\n"
+    "ever) on the others stops the job.\n";
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
