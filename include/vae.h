@@ -201,9 +201,10 @@ VAE_API void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void
 VAE_API int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_total,
                                  vae_stats *st);
 
-/* CRC-32 of the weights, the Adam moments and the step count: two models
- * with the same value continue training identically. For checking that the
- * processes of a data-parallel run still agree. */
+/* CRC-32 of the weights, the Adam moments, the step count and the noise
+ * RNG's state: two models with the same value continue training identically
+ * on the same data. For checking that the processes of a data-parallel run
+ * still agree. */
 VAE_API uint32_t vae_model_checksum(const vae_model *m);
 
 /* ------------------------------------------------------------- checkpoint */

@@ -378,9 +378,14 @@ uint32_t vae_model_checksum(const vae_model *m)
             p += part, left -= part;
         }
     }
-    unsigned char step[8];
-    for (int i = 0; i < 8; i++) step[i] = (unsigned char)((uint64_t)m->step >> (8 * i));
-    return (uint32_t)crc32(crc, step, 8);
+    // then the step count and the noise RNG's state, as little-endian words
+    uint64_t words[7] = {(uint64_t)m->step, m->rng.s[0], m->rng.s[1], m->rng.s[2], m->rng.s[3],
+                         (uint64_t)m->rng.has_spare, 0};
+    memcpy(&words[6], &m->rng.spare, sizeof words[6]);
+    unsigned char bytes[sizeof words];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(words[i / 8] >> (8 * (i % 8)));
+    return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
 int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)

@@ -108,9 +108,10 @@ static void *watchdog(void *arg)
         long since = atomic_load(&watch_since);
         if (since && mono_ms() - since > timeout_s * 1000) {
             char msg[320];
-            int len = snprintf(msg, sizeof msg, "%s: no word from the other ranks for %ld s (in %s): "
-                               "a rank hangs or the network is down; stopping (VAE_MPI_TIMEOUT "
-                               "sets the limit)\n", prog, timeout_s, atomic_load(&watch_what));
+            int len = snprintf(msg, sizeof msg,
+                               "%s: no word from the other ranks for %ld s (in %s): a rank hangs "
+                               "or the network is down; stopping (VAE_MPI_TIMEOUT sets the "
+                               "limit)\n", prog, timeout_s, atomic_load(&watch_what));
             if (write(2, msg, (size_t)len) < 0) {} // nothing more to do if stderr is gone
             _exit(1);
         }
