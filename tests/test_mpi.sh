@@ -64,6 +64,11 @@ same_run "2 ranks vs 2 threads" "$T/one2" "$T/two"
 grep -q "data-parallel: 2 ranks (2 on this host), 1 thread each; global batch 100, 50 per rank" \
     "$T/two.err" && ok || bad "2 ranks: no layout line: $(cat "$T/two.err")"
 
+# --- mpirun -np 1 is the plain single-process run, byte for byte
+ptrain 1 --epochs 2 --threads 2 --out "$T/np1" >/dev/null 2>&1 && ok || bad "-np 1 run"
+cmp -s "$T/one2/checkpoint.safetensors" "$T/np1/checkpoint.safetensors" && ok || bad "-np 1: checkpoint differs"
+cmp -s "$T/one2/samples.png" "$T/np1/samples.png" && ok || bad "-np 1: samples differ"
+
 # --- against 1 process x 1 thread the gradient is summed in another order
 # (one 100-row GEMM instead of two 50-row ones plus an add): float32 rounding
 # differs at ~1e-7 of each gradient value, and Adam turns a relative change

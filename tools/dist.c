@@ -55,7 +55,6 @@ static int local_size = 1; /* ranks on this host */
 
 /* The context of the reduce callback. */
 static struct {
-    const vae_model *m;
     volatile sig_atomic_t *stop;
     int agreed_stop; /* some rank had a signal by the last step */
     long calls;
@@ -240,7 +239,6 @@ static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
 void dist_attach(vae_model *m, volatile sig_atomic_t *stop)
 {
     if (size_ == 1) return;
-    red.m = m;
     red.stop = stop;
     red.t_attach = MPI_Wtime();
     // Test hook (tests/test_mpi.sh): the last rank nudges one gradient value at
