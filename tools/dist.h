@@ -13,7 +13,7 @@
 
 /* Steps between the periodic checks that all ranks hold the same weights
  * (also checked before every checkpoint is written): a check (CRC-32 of the
- * weights and Adam moments) costs about two steps' allreduce. */
+ * weights and Adam moments) costs about two steps of the default model. */
 #define DIST_CHECK_EVERY 500
 
 /* Starts MPI when an MPI launcher started this process; otherwise nothing.
