@@ -231,6 +231,45 @@ VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *lo
  * Gaussian means are not clipped to [0,1]). */
 VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
 
+/* ------------------------------------------------- data-parallel training */
+
+/* libvae does no communication itself; a caller that trains one model in
+ * several processes (tools/dist.c does it with MPI) gives each process its
+ * rows of every global batch and combines the processes' gradients through
+ * a reduce callback, inside the step, before clipping and Adam. Every
+ * process then applies the same update, so the weights stay identical. */
+
+/* Called once per step of vae_train_step_shard with this process's gradient
+ * (grad, n floats: the shard's share, already scaled by 1/B_total, so the
+ * sum over the processes is the gradient of the global batch's mean loss)
+ * and sums[0..nsums) (the shard's summed reconstruction and KL terms). It
+ * must replace both in place by their sums over all processes, the same on
+ * every process, and return VAE_OK or a VAE_E* code, which fails the step
+ * with the weights unchanged. It runs on the thread that called the step
+ * (OpenMP's master thread; the step's other threads wait), so an MPI
+ * library initialised with MPI_THREAD_FUNNELED suffices. */
+typedef int (*vae_grad_reduce_fn)(void *ctx, float *grad, size_t n, double *sums, int nsums);
+
+/* Sets (fn = NULL: removes) the reduce callback; ctx is passed to it. */
+VAE_API void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void *ctx);
+
+/* One training step in which this process holds rows [first, first + B) of
+ * a global batch of B_total images (x: B x D; B may be 0 when the batch has
+ * fewer images than processes, x may then be NULL). The loss is the mean
+ * over the global batch. The noise is the global batch's: the RNG draws
+ * B_total x latent normals and the shard uses its rows, so the processes
+ * together see what one process would. With a reduce callback *st gets the
+ * global sums (n += B_total); without one, the shard's (n += B).
+ * vae_train_step(m, x, B, st) is vae_train_step_shard(m, x, B, 0, B, st). */
+VAE_API int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_total,
+                                 vae_stats *st);
+
+/* CRC-32 of the weights, the Adam moments, the step count and the noise
+ * RNG's state: two models with the same value continue training identically
+ * on the same data. For checking that the processes of a data-parallel run
+ * still agree. */
+VAE_API uint32_t vae_model_checksum(const vae_model *m);
+
 /* ------------------------------------------------------------- checkpoint */
 
 /* Writes weights as safetensors (names/shapes of the PyTorch twin's

@@ -10,3 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake libopenblas-dev libopenblas-openmp-dev zlib1g-dev libpng-dev \
     pkg-config libcairo2-dev fonts-dejavu-core \
     dataset-fashion-mnist time clang libclang-rt-14-dev libomp-dev valgrind >/dev/null
+# MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)
+$SUDO apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null

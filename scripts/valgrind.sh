@@ -58,7 +58,7 @@ report() {
 }
 
 # C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref conv lik idx safetensors train latent; do
+for t in grad ref conv lik idx safetensors train latent shard; do
     exe=$B/test_$t
     [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
     d=$LOGS/test_$t

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <omp.h>
+#include <zlib.h>
 
 #include "model.h"
 
@@ -269,23 +270,6 @@ static float reg_weight(const vae_model *m)
     }
 }
 
-/* The DAE's corrupted copy of x (B x D) in m->noisy, drawn from m->rng. */
-static int corrupt(vae_model *m, const float *x, int B)
-{
-    size_t n = (size_t)B * m->net.D;
-    if (n > m->noisy_cap) {
-        float *p = realloc(m->noisy, n * sizeof *p);
-        if (!p) return vae__model_error(m, VAE_ENOMEM, "out of memory for the corrupted batch");
-        m->noisy = p, m->noisy_cap = n;
-    }
-    float level = m->cfg.noise_level;
-    for (size_t i = 0; i < n; i++)
-        m->noisy[i] = m->cfg.noise == VAE_NOISE_MASK
-                          ? (vae_rng_uniform(&m->rng) < level ? 0.0f : x[i])
-                          : x[i] + level * (float)vae_rng_normal(&m->rng);
-    return VAE_OK;
-}
-
 static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
 {
     if (!st) return;
@@ -319,52 +303,85 @@ static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st)
 {
+    return vae__model_step_shard(m, x, B, B, update, st);
+}
+
+int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int update,
+                          vae_stats *st)
+{
     // Data-parallel: each thread takes a slice of the batch with single-threaded
     // BLAS (OpenBLAS runs serially inside a parallel region), so one parallel
     // region does the whole step and no thread waits on another's GEMM.
     int T = omp_get_max_threads();
     if (T > B) T = B;
+    if (T < 1) T = 1; // an empty shard still takes part in the reduction
     if (ensure_workers(m, T))
         return vae__model_error(m, VAE_ENOMEM, "out of memory for %d training threads", T);
-    int D = m->net.D, d = m->net.d, finite = 1;
-    float beta = reg_weight(m), scale = 1.0f / B;
+    int D = m->net.D, d = m->net.d, finite = 1, reduce = m->reduce != NULL;
+    float beta = reg_weight(m), scale = 1.0f / B_total;
+    m->reduce_rc = VAE_OK;
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
-        vae__net *net = &m->workers[t].net;
+        vae__worker *wk = &m->workers[t];
+        vae__net *net = &wk->net;
         const float *xs = x + (size_t)r0 * D, *in = m->input ? m->input + (size_t)r0 * D : xs;
-        size_t nd = (size_t)d * m->net.n_samples; // noise values per image
-        net->labels = m->labels ? m->labels + r0 : NULL;
-        if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
-        vae__net_forward(net, in, xs, b, &m->workers[t].rec, &m->workers[t].kl);
+        if (b > 0) {
+            size_t nd = (size_t)d * m->net.n_samples; // noise values per image
+            net->labels = m->labels ? m->labels + r0 : NULL;
+            if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
+            vae__net_forward(net, in, xs, b, &wk->rec, &wk->kl);
+        } else {
+            wk->rec = wk->kl = 0;
+        }
         if (m->cfg.free_bits > 0) { // which dimensions' batch-mean KL is over the floor
-            vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
+            if (b > 0) vae__gauss_kl_dims(net->kl_dim, net->act[net->k], b, d);
+            else memset(net->kl_dim, 0, (size_t)d * sizeof *net->kl_dim);
 #pragma omp barrier
             for (int j = 0; j < d; j++) {
                 double s = 0;
                 for (int w = 0; w < T; w++) s += m->workers[w].net.kl_dim[j];
-                net->kl_mask[j] = s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
+                net->kl_mask[j] = B > 0 && s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
             }
         }
-        vae__net_backward(net, in, xs, b, beta, scale);
+        if (b > 0) // no rows here: a zero gradient (backward writes, so clear it)
+            vae__net_backward(net, in, xs, b, beta, scale);
+        else
+            memset(net->grads, 0, m->net.n_params * sizeof(float));
 #pragma omp barrier
         // Each thread owns a slice of the parameters: it sums the workers'
         // gradients there, in a fixed order (reproducible for a thread count).
+        // Without a reduce callback the squared norm comes in the same pass.
         size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
         double ss = 0;
         for (size_t c = p0; c < p1; c += 4096) { // in cache-sized chunks: one pass over memory
             size_t len = p1 - c < 4096 ? p1 - c : 4096;
             for (int w = 1; w < T; w++) add_into(m->grads + c, m->workers[w].grads + c, len);
-            ss += sum_squares(m->grads + c, len);
+            if (!reduce) ss += sum_squares(m->grads + c, len);
         }
-        m->workers[t].sumsq = ss;
+        if (reduce) { // combine the processes' gradients before the norm
 #pragma omp barrier
-        // every thread reaches the same verdict from the same sums
+#pragma omp master
+            {
+                double sums[2];
+                worker_sums(m, T, &sums[0], &sums[1]);
+                m->reduce_rc = m->reduce(m->reduce_ctx, m->grads, n, sums, 2);
+                m->reduce_sums[0] = sums[0], m->reduce_sums[1] = sums[1];
+            }
+#pragma omp barrier
+            for (size_t c = p0; c < p1; c += 4096)
+                ss += sum_squares(m->grads + c, p1 - c < 4096 ? p1 - c : 4096);
+        }
+        wk->sumsq = ss;
+#pragma omp barrier
+        // every thread reaches the same verdict from the same sums (and with
+        // a reduce callback, every process too)
         double rec, kl, sumsq = 0;
-        worker_sums(m, T, &rec, &kl);
+        if (reduce) rec = m->reduce_sums[0], kl = m->reduce_sums[1];
+        else worker_sums(m, T, &rec, &kl);
         for (int w = 0; w < T; w++) sumsq += m->workers[w].sumsq;
         double norm = sqrt(sumsq);
-        int ok = isfinite(rec + (double)beta * kl) && isfinite(norm);
+        int ok = m->reduce_rc == VAE_OK && isfinite(rec + (double)beta * kl) && isfinite(norm);
         float gscale = m->clip_norm > 0 && norm > m->clip_norm
                            ? (float)(m->clip_norm / (norm + 1e-6)) : 1.0f;
         if (t == 0) finite = ok, m->grad_norm = norm;
@@ -373,14 +390,19 @@ int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *
                              p1 - p0, &m->adam, m->step + 1, gscale);
     }
     double rec, kl;
-    worker_sums(m, T, &rec, &kl);
+    if (reduce) rec = m->reduce_sums[0], kl = m->reduce_sums[1];
+    else worker_sums(m, T, &rec, &kl);
+    if (m->reduce_rc != VAE_OK)
+        return vae__model_error(m, m->reduce_rc,
+                                "step %ld: combining the gradients across processes failed (%s); "
+                                "weights left unchanged", m->step + 1, vae_strerror(m->reduce_rc));
     if (!finite)
         return vae__model_error(m, VAE_ENUMERIC,
                                 "step %ld: the loss is %g and the gradient norm %g; weights "
                                 "left unchanged (try a lower --lr or --clip-grad)",
                                 m->step + 1, rec + (double)beta * kl, m->grad_norm);
     if (update) m->step++;
-    add_stats(st, rec, kl, beta, B);
+    add_stats(st, rec, kl, beta, reduce ? B_total : B);
     return VAE_OK;
 }
 
@@ -407,15 +429,84 @@ int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
     int rc = check_batch(m, x, B, m->net.max_batch);
     if (rc) return rc;
-    if (m->net.deterministic) {
-        if (m->cfg.model == VAE_MODEL_DAE && (rc = corrupt(m, x, B))) return rc;
-    } else {
-        fill_normal(m->net.eps, (size_t)B * m->net.d * m->net.n_samples, &m->rng);
+    return vae_train_step_shard(m, x, B, 0, B, st);
+}
+
+/* The DAE's corrupted copy of x's rows first..first+B of a global batch of
+ * B_total, in m->noisy: the other rows' draws are made and dropped, so every
+ * process of a data-parallel run corrupts its rows as one process would. */
+static int corrupt(vae_model *m, const float *x, int B, int first, int B_total)
+{
+    size_t D = (size_t)m->net.D, n = (size_t)B * D;
+    if (n > m->noisy_cap) {
+        float *p = realloc(m->noisy, n * sizeof *p);
+        if (!p) return vae__model_error(m, VAE_ENOMEM, "out of memory for the corrupted batch");
+        m->noisy = p, m->noisy_cap = n;
+    }
+    float level = m->cfg.noise_level;
+    for (size_t i = 0; i < (size_t)B_total * D; i++) {
+        float r = m->cfg.noise == VAE_NOISE_MASK ? (float)vae_rng_uniform(&m->rng)
+                                                 : (float)vae_rng_normal(&m->rng);
+        if (i < (size_t)first * D || i >= (size_t)first * D + n) continue;
+        size_t k = i - (size_t)first * D;
+        m->noisy[k] = m->cfg.noise == VAE_NOISE_MASK ? (r < level ? 0.0f : x[k]) : x[k] + level * r;
+    }
+    return VAE_OK;
+}
+
+int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_total,
+                         vae_stats *st)
+{
+    if (B_total < 1 || B < 0 || B > m->net.max_batch || first < 0 || first > B_total - B ||
+        (B > 0 && !x))
+        return vae__model_error(m, VAE_EINVAL,
+                                "shard of %d images at row %d of a batch of %d: need 0..%d rows "
+                                "inside the batch, and data", B, first, B_total, m->net.max_batch);
+    int rc = B > 0 ? check_batch(m, x, B, m->net.max_batch) : VAE_OK;
+    if (rc) return rc;
+    if (m->cfg.model == VAE_MODEL_DAE) {
+        if ((rc = corrupt(m, x, B, first, B_total))) return rc;
+    } else if (!m->net.deterministic) {
+        // the global batch's noise: the rows of other processes are drawn and dropped
+        size_t d = (size_t)m->net.d * m->net.n_samples;
+        for (size_t i = 0; i < (size_t)first * d; i++) vae_rng_normal(&m->rng);
+        fill_normal(m->net.eps, (size_t)B * d, &m->rng);
+        for (size_t i = 0; i < (size_t)(B_total - first - B) * d; i++) vae_rng_normal(&m->rng);
     }
     m->input = m->cfg.model == VAE_MODEL_DAE ? m->noisy : NULL;
-    rc = vae__model_step(m, x, B, 1, st);
+    rc = vae__model_step_shard(m, x, B, B_total, 1, st);
     m->input = NULL;
     return rc;
+}
+
+void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void *ctx)
+{
+    m->reduce = fn;
+    m->reduce_ctx = fn ? ctx : NULL;
+}
+
+uint32_t vae_model_checksum(const vae_model *m)
+{
+    // zlib's crc32 takes uInt lengths: feed it in pieces of at most 1 GiB
+    const void *bufs[3] = {m->params, m->adam_m, m->adam_v};
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int k = 0; k < 3; k++) {
+        const unsigned char *p = bufs[k];
+        size_t left = m->net.n_params * sizeof(float);
+        for (; left > 0;) {
+            uInt part = left > (1u << 30) ? 1u << 30 : (uInt)left;
+            crc = crc32(crc, p, part);
+            p += part, left -= part;
+        }
+    }
+    // then the step count and the noise RNG's state, as little-endian words
+    uint64_t words[7] = {(uint64_t)m->step, m->rng.s[0], m->rng.s[1], m->rng.s[2], m->rng.s[3],
+                         (uint64_t)m->rng.has_spare, 0};
+    memcpy(&words[6], &m->rng.spare, sizeof words[6]);
+    unsigned char bytes[sizeof words];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(words[i / 8] >> (8 * (i % 8)));
+    return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
 int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)

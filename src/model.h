@@ -34,6 +34,10 @@ struct vae_model {
     const float *input;   /* when set, the step encodes these rows instead of x (DAE) */
     const uint8_t *labels; /* CVAE: the caller's labels for the next calls */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
+    vae_grad_reduce_fn reduce; /* data-parallel: combines the processes' gradients */
+    void *reduce_ctx;
+    int reduce_rc;        /* the callback's answer in the current step */
+    double reduce_sums[2]; /* rec, kl summed over the processes */
     vae_error err;
 };
 
@@ -49,6 +53,11 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
  * batch sums to *st. vae_train_step draws the noise and calls this; the
  * reference tests supply PyTorch's noise. */
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
+/* The same for a shard of B rows of a global batch of B_total images (the
+ * gradient is scaled by 1/B_total; B may be 0); with a reduce callback the
+ * gradient and loss sums are combined across processes before the norm. */
+int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int update,
+                          vae_stats *st);
 
 /* Sets m->err and returns code. */
 int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3, 4);

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "cli.h"
+#include "dist.h"
 
 static const char train_help[] =
     "usage: vae train [options]\n"
@@ -58,7 +59,8 @@ static const char train_help[] =
     "  --adam-eps F       [1e-08]\n"
     "  --clip-grad F      rescale gradients to this global L2 norm at most; 0 = off [0]\n"
     "  --seed N           seeds weights, shuffling, noise [1]\n"
-    "  --threads N        training threads; 0 = all cores [0]\n"
+    "  --threads N        training threads; 0 = all cores [0] (under mpirun:\n"
+    "                     this rank's share of its host's cores)\n"
     "checkpoints:\n"
     "  --resume PATH      continue the run in a checkpoint.safetensors (or its\n"
     "                     directory) exactly where it stopped; only --epochs,\n"
@@ -74,7 +76,13 @@ static const char train_help[] =
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and\n"
     "exits with status 130; a second one stops at once. Files are replaced\n"
-    "atomically, so the last checkpoint always loads.\n";
+    "atomically, so the last checkpoint always loads.\n"
+    "\n"
+    "Under mpirun (a build with MPI) training is data-parallel: each rank takes its\n"
+    "share of every --batch images (the global batch), the ranks sum their\n"
+    "gradients each step, and rank 0 alone prints and writes files. A rank that\n"
+    "waits longer than VAE_MPI_TIMEOUT seconds (environment; default 600, 0 = for\n"
+    "ever) on the others stops the job.\n";
 
 enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
@@ -371,6 +379,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
 {
     char ep[16], cur[32], seed[32], loss[32], epochs[16], batch[16], threads[16], bin[48];
     char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT], beta[32];
+    dist_check_weights(m); // never save weights the ranks disagree on
+    if (dist_rank() != 0) return;
     snprintf(ep, sizeof ep, "%d", rs->epoch);
     snprintf(beta, sizeof beta, "%.9g", (double)o->beta);
     snprintf(cur, sizeof cur, "%zu", rs->cursor);
@@ -505,14 +515,20 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
     vae_rng rng;
     vae_rng_seed(&rng, seed); // the same noise every epoch: epochs compare fairly
     memset(st, 0, sizeof *st);
-    for (size_t i = 0; i < N; i += B) {
-        int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
+    size_t lo, hi; // this rank's part; image i gets normals i*d.. of the stream on any rank
+    dist_range(N, &lo, &hi);
+    const vae_config *c = vae_model_config(m);
+    size_t per = (size_t)c->latent * (c->model == VAE_MODEL_IWAE ? c->iwae_k : 1);
+    for (size_t k = 0; k < lo * per; k++) vae_rng_normal(&rng);
+    for (size_t i = lo; i < hi; i += B) {
+        int b = (int)(hi - i < (size_t)B ? hi - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
         const uint8_t *labels = need_labels(ds, m);
         vae_model_set_labels(m, labels ? labels + i : NULL);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
     }
+    dist_sum_stats(st);
 }
 
 /* Latent dimensions j with Var_x E_q[z_j|x] > 0.01 over the data set (Burda
@@ -587,11 +603,13 @@ int cmd_train(int argc, char **argv)
     run_state rs;
     memset(&rs, 0, sizeof rs);
     parse_train(argc, argv, &o);
+    dist_init();
+    int root = dist_rank() == 0; // rank 0 alone prints and writes files
     vae_model *m = NULL;
     vae_error err;
     char resume_dir[4096] = "";
     if (o.resume) m = load_run(&o, &rs, resume_dir, sizeof resume_dir);
-    vae_set_threads(o.threads);
+    vae_set_threads(dist_threads(o.threads));
 
     // everything that can fail on input is checked before anything is written
     vae_dataset *train = open_data(o.data, VAE_SPLIT_TRAIN);
@@ -604,6 +622,12 @@ int cmd_train(int argc, char **argv)
             tw, th, vae_dataset_path(train), w, h);
     char fp[96];
     fingerprint(train, fp, sizeof fp);
+    dist_check_same("training data", fp);
+    if (dist_size() > 1) { // the ranks split the evaluation: their test sets must agree too
+        char tfp[96];
+        fingerprint(test, tfp, sizeof tfp);
+        dist_check_same("test data", tfp);
+    }
     size_t N = vae_dataset_count(train);
     if (m) {
         const char *want = vae_model_meta(m, "run.fingerprint");
@@ -615,7 +639,7 @@ int cmd_train(int argc, char **argv)
             die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
                 o.resume, rs.epoch, rs.epoch);
         if (!o.out) o.out = resume_dir;
-        if (strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
+        if (root && strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
     } else {
         o.cfg.channels = c, o.cfg.height = h, o.cfg.width = w;
         if (o.cfg.model == VAE_MODEL_CVAE) { // the classes the training labels name
@@ -632,17 +656,21 @@ int cmd_train(int argc, char **argv)
         if (!o.out) {
             time_t t = time(NULL);
             strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
-            mkdir("runs", 0777);
+            if (root) mkdir("runs", 0777);
             o.out = outbuf;
         }
-        prepare_out(o.out, o.force);
+        if (root) prepare_out(o.out, o.force);
     }
     check_data_fits(test, m);
+    if (dist_size() > 1 && vae_model_config(m)->free_bits > 0) // the mask needs whole-batch means
+        die("--free-bits is not supported across MPI ranks: train it in one process");
+    dist_check_weights(m); // every host loaded the same checkpoint
+    dist_attach(m, &stop_signal);
 
     char *logp = join(o.out, "metrics.jsonl"), *ckpt = join(o.out, "checkpoint.safetensors");
-    if (o.resume) trim_log(logp, rs.epoch);
-    FILE *log = fopen(logp, o.resume ? "a" : "w");
-    if (!log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
+    if (o.resume && root) trim_log(logp, rs.epoch);
+    FILE *log = root ? fopen(logp, o.resume ? "a" : "w") : NULL;
+    if (root && !log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
 
     int D = vae_model_input_size(m);
     uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
@@ -654,15 +682,17 @@ int cmd_train(int argc, char **argv)
     arch_text(vae_model_config(m), arch, sizeof arch);
     static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
                                   "denoising autoencoder", "IWAE", "conditional VAE"};
-    fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
-            o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
-            vae_model_num_params(m), N, w, h, o.data);
-    if (o.resume)
+    if (root)
+        fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
+                o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
+                vae_model_num_params(m), N, w, h, o.data);
+    if (o.resume && root)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
 
+    dist_describe(dist_threads(o.threads), o.batch);
     catch_signals();
-    progress pr = {isatty(2), o.quiet, now(), 0};
+    progress pr = {isatty(2), o.quiet || !root, now(), 0};
     double epoch_time = 0, last_test = -1;
     const char *prev = vae_model_meta(m, "train.test_neg_elbo");
     if (prev && *prev) last_test = atof(prev);
@@ -680,17 +710,23 @@ int cmd_train(int argc, char **argv)
         size_t first = rs.cursor;
         while (rs.cursor < N && !stopping) {
             int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
-            vae_dataset_batch(train, perm + rs.cursor, b, o.binarize, o.threshold, &rs.data, x);
-            if (train_labels) { // a CVAE's labels, in the batch's order
-                for (int j = 0; j < b; j++) batch_labels[j] = train_labels[perm[rs.cursor + j]];
+            // this rank's rows of the global batch; dynamic binarisation draws
+            // through the whole batch, so every rank builds all of it then
+            int lo, nb, whole = o.binarize == VAE_BINARIZE_DYNAMIC;
+            dist_shard(b, &lo, &nb);
+            vae_dataset_batch(train, perm + rs.cursor + (whole ? 0 : lo), whole ? b : nb,
+                              o.binarize, o.threshold, &rs.data, x);
+            if (train_labels) { // a CVAE's labels of these rows
+                for (int j = 0; j < nb; j++) batch_labels[j] = train_labels[perm[rs.cursor + lo + j]];
                 vae_model_set_labels(m, batch_labels);
             }
             vae_model_set_beta(m, beta_at(&o, vae_model_step(m), (long)((N + o.batch - 1) / o.batch)));
-            if (vae_train_step(m, x, b, &rs.sums))
+            if (vae_train_step_shard(m, x + (whole ? (size_t)lo * D : 0), nb, lo, b, &rs.sums))
                 die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
             rs.cursor += b;
             long step = vae_model_step(m);
-            stopping = stop_signal || (o.max_steps && step >= o.max_steps);
+            if (step % DIST_CHECK_EVERY == 0) dist_check_weights(m);
+            stopping = dist_stop(stop_signal) || (o.max_steps && step >= o.max_steps);
             progress_update(&pr, rs.epoch + 1, o.epochs, (long)rs.cursor, (long)N, &rs.sums,
                             (rs.cursor - first) / (now() - t0 + 1e-9), epoch_time);
             if ((stopping || (o.save_every && step % o.save_every == 0)) && rs.cursor < N)
@@ -712,39 +748,42 @@ int cmd_train(int argc, char **argv)
         rs.shuffle = shuffle;
         int iwae = vae_model_config(m)->model == VAE_MODEL_IWAE;
         const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
-        fprintf(stdout,
-                "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s %.3f "
-                "| %.2fs, %.0f img/s\n",
-                rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
-                iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg, te.kl / tn, secs, ips);
-        int au = active_units(m, test, x, eval_idx), d = vae_model_config(m)->latent;
-        if (kind != VAE_MODEL_VAE || vae_model_config(m)->beta > 0) // beta 0 asks for collapse-free
-            if (10 * au < d)
-                fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
-                                "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
-                                "warm-up or --free-bits\n", au, d);
+        if (root)
+            fprintf(stdout,
+                    "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s "
+                    "%.3f | %.2fs, %.0f img/s\n",
+                    rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
+                    iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg,
+                    te.kl / tn, secs, ips);
+        int au = root ? active_units(m, test, x, eval_idx) : 0, d = vae_model_config(m)->latent;
+        if (root && (kind != VAE_MODEL_VAE || vae_model_config(m)->beta > 0) && 10 * au < d)
+            fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
+                            "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
+                            "warm-up or --free-bits\n", au, d);
         fflush(stdout);
         // the checkpoint first: a crash before the log line loses a line, not a run
         save_run(m, &o, &rs, fp, last_test);
-        fprintf(log,
-                "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
-                "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
-                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
-                rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
-        fflush(log);
-        stopping = stopping || stop_signal;
+        if (log)
+            fprintf(log,
+                    "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
+                    "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
+                    "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                    rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n,
+                    st.rec / n, st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
+        if (log) fflush(log);
+        stopping = stopping || dist_stop(stop_signal);
     }
-    if (fclose(log) != 0) die("%s: write failed: %s", logp, strerror(errno));
+    if (log && fclose(log) != 0) die("%s: write failed: %s", logp, strerror(errno));
 
     int status = 0;
     if (rs.epoch < o.epochs) { // interrupted or --max-steps
-        fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
-                "continue with: vae train --resume %s\n",
-                stop_signal ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1, rs.cursor, N,
-                vae_model_step(m), ckpt, ckpt);
-        status = stop_signal ? 130 : 0;
-    } else {
+        if (root)
+            fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
+                    "continue with: vae train --resume %s\n",
+                    dist_stop(stop_signal) ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1,
+                    rs.cursor, N, vae_model_step(m), ckpt, ckpt);
+        status = dist_stop(stop_signal) ? 130 : 0;
+    } else if (root) {
         char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");
         write_samples(m, sp, o.samples, o.seed, 2, -1);
         write_recon(m, test, rp, o.samples < 32 ? o.samples : 32, 2);
@@ -757,5 +796,6 @@ int cmd_train(int argc, char **argv)
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
+    dist_finalize();
     return status;
 }

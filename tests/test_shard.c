@@ -1,0 +1,175 @@
+#define _POSIX_C_SOURCE 200809L
+/* test_shard.c - the library side of data-parallel training, without MPI:
+ * two threads stand in for two processes, each with its own model training
+ * its shard of every batch, and a reduce callback that sums through shared
+ * memory. They must end bit for bit where one model with two OpenMP threads
+ * ends (the same two half-batch gradients, added once). Also: an empty
+ * shard, a failing callback, argument checks and the weights checksum. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "test.h"
+
+#define B 10     /* global batch */
+#define STEPS 6
+#define LATENT 5 /* odd: the normals' Box-Muller pairs straddle rows */
+
+/* The stand-in for MPI_Allreduce between the two "processes". */
+typedef struct exchange {
+    pthread_barrier_t bar;
+    float *scratch[2];
+    double sums[2][2];
+    size_t n;
+} exchange;
+
+typedef struct rank_ctx {
+    exchange *ex;
+    int rank;
+    int fail; /* answer VAE_EIO instead */
+} rank_ctx;
+
+static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
+{
+    rank_ctx *c = ctx;
+    exchange *ex = c->ex;
+    if (c->fail) return VAE_EIO;
+    if (n != ex->n || nsums != 2) return VAE_EINVAL;
+    memcpy(ex->scratch[c->rank], grad, n * sizeof *grad);
+    memcpy(ex->sums[c->rank], sums, sizeof ex->sums[0]);
+    pthread_barrier_wait(&ex->bar);
+    for (size_t i = 0; i < n; i++) grad[i] = ex->scratch[0][i] + ex->scratch[1][i];
+    for (int k = 0; k < 2; k++) sums[k] = ex->sums[0][k] + ex->sums[1][k];
+    pthread_barrier_wait(&ex->bar); // nobody refills scratch before both have read it
+    return VAE_OK;
+}
+
+typedef struct job {
+    vae_model *m;
+    const float *x; /* STEPS batches of B rows */
+    int D, rank, b_total;
+    vae_stats st;
+    int rc;
+} job;
+
+static void *run_rank(void *arg)
+{
+    job *j = arg;
+    vae_set_threads(1); // this thread's OpenMP team: one thread, as one rank would have
+    for (int s = 0; s < STEPS && !j->rc; s++) {
+        int first = j->b_total * j->rank / 2, n = j->b_total * (j->rank + 1) / 2 - first;
+        const float *x = n ? j->x + ((size_t)s * j->b_total + first) * j->D : NULL;
+        j->rc = vae_train_step_shard(j->m, x, n, first, j->b_total, &j->st);
+    }
+    return NULL;
+}
+
+static int same_params(const vae_model *a, const vae_model *b)
+{
+    return !memcmp(a->params, b->params, a->net.n_params * sizeof(float)) &&
+           !memcmp(a->adam_m, b->adam_m, a->net.n_params * sizeof(float)) &&
+           !memcmp(a->adam_v, b->adam_v, a->net.n_params * sizeof(float));
+}
+
+/* Two ranks on batches of b_total vs one model with two threads. */
+static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b_total)
+{
+    vae_model *ref, *m[2];
+    vae_error err;
+    CHECK_EQ(vae_model_create(cfg, B, 1, &ref, &err), VAE_OK);
+    vae_set_threads(2);
+    vae_stats st = {0};
+    for (int s = 0; s < STEPS; s++)
+        CHECK_EQ(vae_train_step(ref, x + (size_t)s * b_total * D, b_total, &st), VAE_OK);
+
+    exchange ex = {.n = vae_model_num_params(ref)};
+    pthread_barrier_init(&ex.bar, NULL, 2);
+    rank_ctx ctx[2];
+    job jobs[2];
+    pthread_t th[2];
+    for (int r = 0; r < 2; r++) {
+        ex.scratch[r] = malloc(ex.n * sizeof(float));
+        CHECK_EQ(vae_model_create(cfg, B, 1, &m[r], &err), VAE_OK);
+        ctx[r] = (rank_ctx){&ex, r, 0};
+        vae_model_set_grad_reduce(m[r], reduce_cb, &ctx[r]);
+        jobs[r] = (job){.m = m[r], .x = x, .D = D, .rank = r, .b_total = b_total};
+        pthread_create(&th[r], NULL, run_rank, &jobs[r]);
+    }
+    for (int r = 0; r < 2; r++) {
+        pthread_join(th[r], NULL);
+        CHECK_EQ(jobs[r].rc, VAE_OK);
+        CHECK(same_params(ref, m[r]));
+        CHECK_EQ(vae_model_step(m[r]), STEPS);
+        CHECK_EQ(jobs[r].st.n, st.n); // global sums on every rank
+        CHECK(jobs[r].st.loss == st.loss && jobs[r].st.kl == st.kl);
+        CHECK_EQ(vae_model_checksum(m[r]), vae_model_checksum(ref));
+        // the RNG drew the whole batch's noise on every rank
+        CHECK(!memcmp(vae_model_rng(m[r])->s, vae_model_rng(ref)->s, sizeof ref->rng.s));
+    }
+
+    // a failing callback fails the step and leaves the weights alone
+    ctx[0].fail = 1;
+    CHECK_EQ(vae_train_step_shard(m[0], x, 1, 0, 2, NULL), VAE_EIO);
+    CHECK(strstr(vae_model_errmsg(m[0]), "combining the gradients") != NULL);
+    CHECK(same_params(ref, m[0]));
+    CHECK_EQ(vae_model_step(m[0]), STEPS);
+
+    for (int r = 0; r < 2; r++) vae_model_free(m[r]), free(ex.scratch[r]);
+    pthread_barrier_destroy(&ex.bar);
+    vae_model_free(ref);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return 2;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/fmnist-small", argv[1]);
+    vae_dataset *ds;
+    vae_error err;
+    CHECK_EQ(vae_dataset_open_mnist(dir, VAE_SPLIT_TRAIN, &ds, &err), VAE_OK);
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.hidden[0] = 64;
+    cfg.latent = LATENT;
+    int D = 784;
+    uint32_t idx[STEPS * B];
+    for (int i = 0; i < STEPS * B; i++) idx[i] = (uint32_t)(i * 7 % 2000);
+    float *x = malloc(sizeof(float) * STEPS * B * D);
+    vae_dataset_batch(ds, idx, STEPS * B, VAE_BINARIZE_NONE, 0, NULL, x);
+
+    two_ranks_vs_one(&cfg, x, D, B);
+    two_ranks_vs_one(&cfg, x, D, 1); // rank 0 has no rows: it adds a zero gradient
+
+    // without a callback, the whole batch as a shard is vae_train_step
+    vae_model *a, *b;
+    CHECK_EQ(vae_model_create(&cfg, B, 3, &a, &err), VAE_OK);
+    CHECK_EQ(vae_model_create(&cfg, B, 3, &b, &err), VAE_OK);
+    CHECK_EQ(vae_model_checksum(a), vae_model_checksum(b));
+    CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
+    CHECK(vae_model_checksum(a) != vae_model_checksum(b));
+    CHECK_EQ(vae_train_step_shard(b, x, B, 0, B, NULL), VAE_OK);
+    CHECK(same_params(a, b));
+    CHECK_EQ(vae_model_checksum(a), vae_model_checksum(b));
+    b->adam_v[7] += 1e-3f; // the checksum covers the Adam state too
+    CHECK(vae_model_checksum(a) != vae_model_checksum(b));
+    b->adam_v[7] = a->adam_v[7];
+    CHECK_EQ(vae_model_checksum(a), vae_model_checksum(b));
+    vae_rng_normal(vae_model_rng(b)); // and the noise RNG
+    CHECK(vae_model_checksum(a) != vae_model_checksum(b));
+
+    // shards that do not fit the batch
+    CHECK_EQ(vae_train_step_shard(a, x, 4, 7, 10, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_train_step_shard(a, x, -1, 0, 10, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_train_step_shard(a, x, 1, 0, 0, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_train_step_shard(a, x, B + 1, 0, 20, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_train_step_shard(a, NULL, 2, 0, 4, NULL), VAE_EINVAL);
+    CHECK(strstr(vae_model_errmsg(a), "shard of 2 images at row 0 of a batch of 4") != NULL);
+    CHECK_EQ(vae_model_step(a), 1);
+
+    vae_model_free(a);
+    vae_model_free(b);
+    vae_dataset_free(ds);
+    free(x);
+    return TEST_REPORT();
+}
