@@ -64,6 +64,20 @@ same_run "2 ranks vs 2 threads" "$T/one2" "$T/two"
 grep -q "data-parallel: 2 ranks (2 on this host), 1 thread each; global batch 100, 50 per rank" \
     "$T/two.err" && ok || bad "2 ranks: no layout line: $(cat "$T/two.err")"
 
+# --- the family members whose steps draw more than the Gaussian noise or need
+# labels (IWAE's K samples, the DAE's corruption, the CVAE's labels) shard the
+# same way: 2 ranks = 2 threads, bit for bit
+for M in "iwae --k 3" "dae --noise mask:0.3" "cvae"; do
+    tag=${M%% *}
+    train --model $M --epochs 1 --max-steps 6 --threads 2 --out "$T/m1$tag" >/dev/null 2>&1 && ok || bad "$tag: 1 process"
+    ptrain 2 --model $M --epochs 1 --max-steps 6 --threads 1 --out "$T/m2$tag" >/dev/null 2>"$T/m.err" \
+        && ok || bad "$tag: 2 ranks: $(cat "$T/m.err")"
+    $ST_DIFF "$T/m1$tag/checkpoint.safetensors" "$T/m2$tag/checkpoint.safetensors" --tol 0 >"$T/diff" \
+        && ok || bad "$tag: 2 ranks vs 2 threads differ: $(tail -1 "$T/diff")"
+done
+mpi 2 "$VAE" train $COMMON --free-bits 0.5 --out "$T/fb" >/dev/null 2>"$T/fb.err"
+[ $? -ne 0 ] && grep -q "free-bits is not supported across MPI ranks" "$T/fb.err" && ok || bad "free bits across ranks: $(cat "$T/fb.err")"
+
 # --- mpirun -np 1 is the plain single-process run, byte for byte
 ptrain 1 --epochs 2 --threads 2 --out "$T/np1" >/dev/null 2>&1 && ok || bad "-np 1 run"
 cmp -s "$T/one2/checkpoint.safetensors" "$T/np1/checkpoint.safetensors" && ok || bad "-np 1: checkpoint differs"
