@@ -55,6 +55,47 @@ void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int sca
 /* Rows of test images, each followed by a row of their reconstructions. */
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);
 
+/* ---- data: --data and the flags saying how to read it (train, reconstruct) */
+enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_RESIZE,
+       DOPT_TEST_FRACTION, DOPT_SPLIT_SEED, DOPT_END };
+/* getopt_long entries for a command's longopts array */
+#define DATA_LONGOPTS                                                                          \
+    {"csv-label", 1, 0, DOPT_CSV_LABEL}, {"csv-header", 1, 0, DOPT_CSV_HEADER},                \
+    {"csv-scale", 1, 0, DOPT_CSV_SCALE}, {"shape", 1, 0, DOPT_SHAPE},                          \
+    {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
+    {"split-seed", 1, 0, DOPT_SPLIT_SEED}
+#define DATA_HELP                                                                              \
+    "  --data PATH        an MNIST-layout directory, a folder of PNG images (sub-folders\n"   \
+    "                     per class; train/ + test/ for a split) or a CSV file\n"             \
+    "                     [" DEFAULT_DATA "]\n"                                              \
+    "  --test-fraction F  data without a test split of its own: hold out this share [0.1]\n" \
+    "  --split-seed N     seeds that hold-out shuffle [1]\n"                                  \
+    "  --resize WxH       PNG folders: resize every image (area average down,\n"             \
+    "                     bilinear up) [off: all images must be one size]\n"                 \
+    "  --csv-label POS    CSV label column: first, last or none [none]\n"                    \
+    "  --csv-header H     CSV header row: auto, yes or no [auto]\n"                          \
+    "  --csv-scale S      CSV values are 0..255 (255) or 0..1 (1) [255]\n"                   \
+    "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"
+
+typedef struct data_args {
+    const char *path;
+    vae_data_options opt;
+    unsigned given; /* bit DOPT_x - DOPT_CSV_LABEL for each flag given */
+} data_args;
+
+void data_args_init(data_args *d);
+/* Takes the data flag c (a DOPT_*) with its value; 0 if c is not one. */
+int data_flag(const char *cmd, int c, const char *arg, data_args *d);
+const char *data_flag_name(int c); /* "--csv-label" for DOPT_CSV_LABEL, ... */
+/* A checkpoint's data.options (how its data were read) into what the
+ * command line did not give. */
+void data_args_from_model(data_args *d, const vae_model *m);
+/* data.options for a checkpoint: everything that decides the images. */
+void data_options_text(const data_args *d, char *buf, size_t len);
+/* Opens both splits and says in one stderr line what it found; dies with
+ * one line on any problem. */
+void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, vae_dataset **test);
+
 int cmd_train(int argc, char **argv);
 
 #endif

@@ -20,7 +20,7 @@ static const char train_help[] =
     "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
     "\n"
     "data:\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    DATA_HELP
     "  --binarize MODE    none, dynamic or threshold[:T] [none]: dynamic draws each\n"
     "                     pixel ~ Bernoulli(intensity) afresh every batch;\n"
     "                     threshold sets pixel > T (default 0.5) to 1\n"
@@ -68,6 +68,8 @@ typedef struct train_opts {
     vae_config cfg;
     vae_adam adam;
     char given[O_LAST]; /* which flags the command line set */
+    data_args dargs;    /* how --data is read */
+    char data_opts[256], data_split[96]; /* for the checkpoint: data.options, data.split */
 } train_opts;
 
 /* Where a run stands: with the model's own state in the checkpoint, enough
@@ -107,7 +109,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"samples", 1, 0, O_SAMPLES}, {"quiet", 0, 0, O_QUIET},     {"binarize", 1, 0, O_BIN},
         {"beta", 1, 0, O_BETA},       {"force", 0, 0, O_FORCE},     {"help", 0, 0, O_HELP},
         {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
-        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS}, {0, 0, 0, 0}};
+        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS}, DATA_LONGOPTS,
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -116,6 +119,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     o->seed = 1;
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
+    data_args_init(&o->dargs);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -150,7 +154,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
         case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
         case O_HELP: fputs(train_help, stdout); exit(0);
-        default: bad_option("train", c, argv, longopts);
+        default:
+            if (!data_flag("train", c, a, &o->dargs)) bad_option("train", c, argv, longopts);
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -164,6 +169,10 @@ static void parse_train(int argc, char **argv, train_opts *o)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
                             fixed[i].name);
+        for (int d = DOPT_CSV_LABEL; d < DOPT_END; d++) // the data must be read as before
+            if (o->dargs.given & (1u << (d - DOPT_CSV_LABEL)))
+                usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
+                            data_flag_name(d));
     }
 }
 
@@ -212,9 +221,11 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     vae_rng_format(&rs->data, data);
     const char *tl = test_loss >= 0 ? loss : "";
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
-                          "train.test_neg_elbo", tl, NULL};
+                          "train.test_neg_elbo", tl, "data.options", o->data_opts,
+                          "data.split", o->data_split, NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
-                          "train.test_neg_elbo", tl, "run.cursor", cur, "run.epochs", epochs,
+                          "train.test_neg_elbo", tl, "data.options", o->data_opts,
+                          "data.split", o->data_split, "run.cursor", cur, "run.epochs", epochs,
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data, NULL};
@@ -249,6 +260,7 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     if (!o->given[O_EPOCHS]) o->epochs = (int)strtol(need_meta(m, p, "run.epochs"), NULL, 10);
     if (!o->given[O_THREADS]) o->threads = (int)strtol(need_meta(m, p, "run.threads"), NULL, 10);
     if (!o->given[O_DATA]) o->data = need_meta(m, p, "train.data");
+    data_args_from_model(&o->dargs, m);
     if (parse_binarize(need_meta(m, p, "run.binarize"), o)) bad = "run.binarize";
     char *end;
     rs->epoch = (int)strtol(need_meta(m, p, "train.epoch"), &end, 10);
@@ -382,14 +394,15 @@ int cmd_train(int argc, char **argv)
     vae_set_threads(o.threads);
 
     // everything that can fail on input is checked before anything is written
-    vae_dataset *train = open_data(o.data, VAE_SPLIT_TRAIN);
-    vae_dataset *test = open_data(o.data, VAE_SPLIT_TEST);
-    int c, h, w, tc, th, tw;
+    vae_dataset *train, *test;
+    o.dargs.path = o.data;
+    open_data_args("train", &o.dargs, &train, &test);
+    int c, h, w;
     vae_dataset_shape(train, &c, &h, &w);
-    vae_dataset_shape(test, &tc, &th, &tw);
-    if (c != tc || h != th || w != tw)
-        die("%s: test images are %dx%d but training images (%s) are %dx%d", vae_dataset_path(test),
-            tw, th, vae_dataset_path(train), w, h);
+    vae_dataset_info dinfo;
+    vae_dataset_get_info(test, &dinfo);
+    data_options_text(&o.dargs, o.data_opts, sizeof o.data_opts);
+    snprintf(o.data_split, sizeof o.data_split, "%s", dinfo.split);
     char fp[96];
     fingerprint(train, fp, sizeof fp);
     size_t N = vae_dataset_count(train);

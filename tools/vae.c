@@ -31,8 +31,10 @@ static const char sample_help[] =
 static const char recon_help[] =
     "usage: vae reconstruct --model M [options]\n"
     "Writes rows of test images, each followed by its reconstruction.\n"
+    "The data and how they were read and split default to the checkpoint's\n"
+    "(train.data, data.options), so the test images are the run's own.\n"
     "  --model M          checkpoint (model.safetensors) [required]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    DATA_HELP
     "  -n N               images [32]\n"
     "  -o FILE            output PNG [recon.png]\n"
     "  --scale K          draw each pixel KxK [2]\n";
@@ -45,11 +47,13 @@ static int cmd_picture(int argc, char **argv, int recon)
                                                 {0, 0, 0, 0}};
     static const struct option recon_opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
                                                {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                               {0, 0, 0, 0}};
+                                               DATA_LONGOPTS, {0, 0, 0, 0}};
     const struct option *longopts = recon ? recon_opts : sample_opts;
-    const char *model = NULL, *data = DEFAULT_DATA, *out = recon ? "recon.png" : "samples.png";
+    const char *model = NULL, *data = NULL, *out = recon ? "recon.png" : "samples.png";
     int n = recon ? 32 : 64, scale = 2, c;
     uint64_t seed = 1;
+    data_args dargs;
+    data_args_init(&dargs);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
         switch (c) {
@@ -60,14 +64,20 @@ static int cmd_picture(int argc, char **argv, int recon)
         case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(recon ? recon_help : sample_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, longopts);
+        default:
+            if (!recon || !data_flag(cmd, c, optarg, &dargs)) bad_option(cmd, c, argv, longopts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model) usage_error(cmd, "--model is required");
     vae_model *m = load_model(model, 256);
     if (recon) {
-        vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+        const char *trained_on = vae_model_meta(m, "train.data");
+        dargs.path = data ? data : trained_on && *trained_on ? trained_on : DEFAULT_DATA;
+        data_args_from_model(&dargs, m);
+        vae_dataset *train, *ds;
+        open_data_args(cmd, &dargs, &train, &ds);
+        vae_dataset_free(train);
         check_data_fits(ds, m);
         write_recon(m, ds, out, n, scale);
         vae_dataset_free(ds);
