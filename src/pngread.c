@@ -14,7 +14,8 @@
 typedef struct reader {
     const uint8_t *buf;
     size_t len, pos;
-    char msg[200]; /* libpng's error text */
+    char msg[200];  /* libpng's error text */
+    char warn[120]; /* its first warning: often the reason for the error */
 } reader;
 
 static void mem_read(png_structp png, png_bytep dst, png_size_t n)
@@ -28,11 +29,18 @@ static void mem_read(png_structp png, png_bytep dst, png_size_t n)
 static void on_error(png_structp png, png_const_charp msg)
 {
     reader *r = png_get_error_ptr(png);
-    snprintf(r->msg, sizeof r->msg, "%s", msg);
+    snprintf(r->msg, sizeof r->msg, "%s%s%s%s", msg, r->warn[0] ? " (" : "", r->warn,
+             r->warn[0] ? ")" : "");
     png_longjmp(png, 1);
 }
 
-static void on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+/* Warnings (a bad ancillary chunk, ...) do not stop decoding; the first is
+ * kept for the message should an error follow. */
+static void on_warning(png_structp png, png_const_charp msg)
+{
+    reader *r = png_get_error_ptr(png);
+    if (!r->warn[0]) snprintf(r->warn, sizeof r->warn, "%s", msg);
+}
 
 /* Creates the read struct with our limits, or NULL (out of memory). */
 static png_structp make_reader(reader *r, png_infop *info)
@@ -81,7 +89,7 @@ int vae__png_probe(const uint8_t *buf, size_t len, const char *name, uint32_t *w
 {
     int rc = check_signature(buf, len, name, err);
     if (rc) return rc;
-    reader r = {buf, len, 0, ""};
+    reader r = {buf, len, 0, "", ""};
     png_infop info = NULL;
     png_structp png = make_reader(&r, &info);
     if (!png) return vae__error(err, VAE_ENOMEM, "%s: out of memory", name);
@@ -104,7 +112,7 @@ int vae__png_decode(const uint8_t *buf, size_t len, const char *name, int c, uin
     if (c != 1 && c != 3) return vae__error(err, VAE_EINVAL, "%s: channels must be 1 or 3", name);
     int rc = check_signature(buf, len, name, err);
     if (rc) return rc;
-    reader r = {buf, len, 0, ""};
+    reader r = {buf, len, 0, "", ""};
     png_infop info = NULL;
     png_structp png = make_reader(&r, &info);
     if (!png) return vae__error(err, VAE_ENOMEM, "%s: out of memory", name);
@@ -131,8 +139,7 @@ int vae__png_decode(const uint8_t *buf, size_t len, const char *name, int c, uin
     rows = malloc(H * sizeof *rows);
     pix = malloc((size_t)W * H * c);
     if (!raw || !rows || !pix) {
-        snprintf(r.msg, sizeof r.msg, "out of memory");
-        png_longjmp(png, 1);
+        png_error(png, "out of memory");
     }
     for (uint32_t y = 0; y < H; y++) rows[y] = raw + (size_t)y * stride;
     png_read_image(png, rows);
