@@ -65,13 +65,13 @@ enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_R
     {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
     {"split-seed", 1, 0, DOPT_SPLIT_SEED}
 #define DATA_HELP                                                                              \
-    "  --data PATH        an MNIST-layout directory, a folder of PNG images (sub-folders\n"   \
-    "                     per class; train/ + test/ for a split) or a CSV file\n"             \
-    "                     [" DEFAULT_DATA "]\n"                                              \
+    "  --data PATH        the images [" DEFAULT_DATA "]: an MNIST-layout\n"                \
+    "                     directory, a folder of PNG images (sub-folders per class;\n"      \
+    "                     train/ + test/ for a split) or a CSV file\n"                       \
     "  --test-fraction F  data without a test split of its own: hold out this share [0.1]\n" \
     "  --split-seed N     seeds that hold-out shuffle [1]\n"                                  \
-    "  --resize WxH       PNG folders: resize every image (area average down,\n"             \
-    "                     bilinear up) [off: all images must be one size]\n"                 \
+    "  --resize WxH       PNG folders: resize every image to WxH [off: all one size]\n"     \
+    "                     (area averaging to shrink, bilinear to enlarge)\n"                 \
     "  --csv-label POS    CSV label column: first, last or none [none]\n"                    \
     "  --csv-header H     CSV header row: auto, yes or no [auto]\n"                          \
     "  --csv-scale S      CSV values are 0..255 (255) or 0..1 (1) [255]\n"                   \
