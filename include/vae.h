@@ -239,14 +239,14 @@ typedef struct vae_data_options {
 VAE_API void vae_data_options_default(vae_data_options *o);
 
 /* Opens `path` and recognises its layout:
- *   - a directory with train-images-idx3-ubyte[.gz]: MNIST layout; its t10k
- *     files are the test split;
+ *   - a directory with {train,t10k}-images-idx3-ubyte[.gz]: MNIST layout;
+ *     its t10k files are the test split (without them, one is held out);
  *   - another directory: a folder of PNG images (*.png, any case; other files
  *     are skipped and counted). Sub-folders instead of images are classes
  *     (labels 0.. in byte order of the folder names, which are kept); a train/
  *     and a test/ sub-folder give the split. Images are read in byte order of
  *     their names. Symbolic links must stay inside the folder;
- *   - a regular file: CSV (raw or gzip), one image per row (see README).
+ *   - a file named *.csv or *.csv.gz: CSV, one image per row (see README).
  * Images are kept as 8-bit grey or RGB (N x C x H x W bytes). Without a test
  * split of its own, a seeded shuffle holds out opt->test_fraction of the
  * images (at least one each side). On success *train and *test are new data

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -19,17 +20,26 @@ void vae_data_options_default(vae_data_options *o)
     o->split_seed = 1;
 }
 
-/* Is there dir/train-images-idx3-ubyte[.gz] (present, even if broken)? */
+/* Is there dir/{train,t10k}-images-idx3-ubyte[.gz] (present, even if broken)? */
 static int has_idx(const char *dir)
 {
     char p[4096];
     struct stat st;
     const char *sep = *dir && dir[strlen(dir) - 1] == '/' ? "" : "/";
-    for (int gz = 0; gz < 2; gz++) {
-        snprintf(p, sizeof p, "%s%strain-images-idx3-ubyte%s", dir, sep, gz ? ".gz" : "");
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "%s%s%s-images-idx3-ubyte%s", dir, sep, k / 2 ? "t10k" : "train",
+                 k % 2 ? ".gz" : "");
         if (lstat(p, &st) == 0) return 1;
     }
     return 0;
+}
+
+/* CSV files are known by name: *.csv or *.csv.gz, any case. */
+static int is_csv_name(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 4 && !strcasecmp(path + n - 4, ".csv")) ||
+           (n > 7 && !strcasecmp(path + n - 7, ".csv.gz"));
 }
 
 static int check_options(const vae_data_options *o, const char *path, vae_error *err)
@@ -59,8 +69,10 @@ int vae_data_open(const char *path, const vae_data_options *opt, vae_dataset **t
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
-            return vae__error(err, VAE_ENOENT, "%s: no such file or directory%s", path,
-                              lstat(path, &st) == 0 ? " (a dangling symbolic link)" : "");
+            return vae__error(err, VAE_ENOENT, "%s: no such directory or file%s", path,
+                              lstat(path, &st) == 0 ? " (a dangling symbolic link)"
+                              : " (for Fashion-MNIST install Debian's package: apt-get install "
+                                "dataset-fashion-mnist)");
         return vae__error(err, VAE_EIO, "%s: %s", path, strerror(errno));
     }
     vae_dataset *tr = NULL, *te = NULL;
@@ -73,15 +85,17 @@ int vae_data_open(const char *path, const vae_data_options *opt, vae_dataset **t
         }
     } else if (S_ISDIR(st.st_mode)) {
         rc = vae__open_pngdir(path, opt, &tr, &te, err);
-    } else if (S_ISREG(st.st_mode)) {
+    } else if (S_ISREG(st.st_mode) && is_csv_name(path)) {
         rc = vae__open_csv(path, opt, &tr, err);
     } else {
-        return vae__error(err, VAE_EINVAL, "%s: neither a directory nor a regular file", path);
+        return vae__error(err, VAE_EINVAL, "%s: not a directory (an MNIST-layout one or a folder "
+                          "of PNG images) nor a *.csv file", path);
     }
     if (rc == VAE_OK && !te) rc = vae__dataset_hold_out(tr, opt->test_fraction, opt->split_seed, &te, err);
     if (rc == VAE_OK && (tr->c != te->c || tr->h != te->h || tr->w != te->w))
-        rc = vae__error(err, VAE_ESHAPE, "%s: test images are %dx%dx%d but training images (%s) are "
-                        "%dx%dx%d", te->path, te->c, te->h, te->w, tr->path, tr->c, tr->h, tr->w);
+        rc = vae__error(err, VAE_ESHAPE, "%s: test images are %dx%d%s but training images (%s) are "
+                        "%dx%d%s", te->path, te->w, te->h, te->c == tr->c ? "" : te->c == 3 ? " RGB" : " grey",
+                        tr->path, tr->w, tr->h, te->c == tr->c ? "" : tr->c == 3 ? " RGB" : " grey");
     if (rc) {
         vae_dataset_free(tr);
         vae_dataset_free(te);

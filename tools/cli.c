@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -301,6 +302,8 @@ void data_options_text(const data_args *d, char *buf, size_t len)
 
 void data_args_from_model(data_args *d, const vae_model *m)
 {
+    const char *split = vae_model_meta(m, "data.split");
+    d->held_out = split && !strncmp(split, "held out", 8);
     const char *s = vae_model_meta(m, "data.options");
     if (!s) return; // written before data options existed: the defaults
     data_args f;
@@ -335,9 +338,8 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
 {
     vae_error err;
     if (vae_data_open(d->path, &d->opt, train, test, &err)) die("%s", err.msg);
-    vae_dataset_info a, b;
+    vae_dataset_info a;
     vae_dataset_get_info(*train, &a);
-    vae_dataset_get_info(*test, &b);
     // flags that do not apply to what was found are mistakes, not no-ops
     int csv = !strcmp(a.kind, "CSV"), png = !strcmp(a.kind, "PNG folder");
     for (int c = DOPT_CSV_LABEL; c < DOPT_END; c++) {
@@ -351,12 +353,43 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
                         c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED ? " with its own test split, " : "",
                         c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED ? a.split : "");
     }
-    char labels[64] = "no labels", skipped[80] = "";
+    if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
+        !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
+        die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "
+            "to hold out training images instead", d->path);
+}
+
+vae_dataset *open_test_split(const char *cmd, const data_args *d)
+{
+    char p[4096];
+    struct stat st;
+    for (int gz = 0; gz < 2; gz++) { // MNIST layout: the t10k files alone will do
+        snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte%s", d->path, gz ? ".gz" : "");
+        if (lstat(p, &st) != 0) continue;
+        vae_dataset *ds;
+        vae_error err;
+        if (vae_dataset_open_mnist(d->path, VAE_SPLIT_TEST, &ds, &err)) die("%s", err.msg);
+        return ds;
+    }
+    vae_dataset *train, *test;
+    open_data_args(cmd, d, &train, &test);
+    vae_dataset_free(train);
+    return test;
+}
+
+void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test)
+{
+    vae_dataset_info a, b;
+    vae_dataset_get_info(train ? train : test, &a);
+    vae_dataset_get_info(test, &b);
+    char labels[64] = "no labels", skipped[80] = "", counts[64];
     if (a.num_classes) snprintf(labels, sizeof labels, "labels: %d classes", a.num_classes);
     if (a.skipped)
         snprintf(skipped, sizeof skipped, "; skipped %zu entr%s that %s not *.png", a.skipped,
                  a.skipped == 1 ? "y" : "ies", a.skipped == 1 ? "is" : "are");
-    fprintf(stderr, "data: %s %s: %zu training + %zu test images, %dx%d %s%s, %s, test split: %s%s\n",
-            a.kind, d->path, a.count, b.count, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
-            a.resized ? " (resized)" : "", labels, a.split, skipped);
+    if (train) snprintf(counts, sizeof counts, "%zu training + %zu test", a.count, b.count);
+    else snprintf(counts, sizeof counts, "%zu test", b.count);
+    fprintf(stderr, "data: %s %s: %s images, %dx%d %s%s, %s, test split: %s%s\n", a.kind, d->path,
+            counts, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
+            a.resized ? " (resized)" : "", labels, b.split, skipped);
 }

@@ -81,6 +81,7 @@ typedef struct data_args {
     const char *path;
     vae_data_options opt;
     unsigned given; /* bit DOPT_x - DOPT_CSV_LABEL for each flag given */
+    int held_out;   /* the checkpoint's test split was held out (IDX without t10k too) */
 } data_args;
 
 void data_args_init(data_args *d);
@@ -92,9 +93,15 @@ const char *data_flag_name(int c); /* "--csv-label" for DOPT_CSV_LABEL, ... */
 void data_args_from_model(data_args *d, const vae_model *m);
 /* data.options for a checkpoint: everything that decides the images. */
 void data_options_text(const data_args *d, char *buf, size_t len);
-/* Opens both splits and says in one stderr line what it found; dies with
- * one line on any problem. */
+/* Opens both splits; dies with one line on any problem. An MNIST-layout
+ * directory without t10k files is refused unless --test-fraction was given. */
 void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, vae_dataset **test);
+/* The test split alone (an MNIST-layout directory may hold only t10k files). */
+vae_dataset *open_test_split(const char *cmd, const data_args *d);
+/* One stderr line: what the data are (kind, counts, size, channels, labels,
+ * split source, skipped files). train may be NULL. Call it once everything
+ * is checked, so that a failing command prints only its error. */
+void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test);
 
 int cmd_train(int argc, char **argv);
 

@@ -449,6 +449,7 @@ int cmd_train(int argc, char **argv)
     for (int i = 0; i < cfg->n_hidden; i++)
         len += snprintf(arch + len, sizeof arch - len, "-%d", cfg->hidden[i]);
     snprintf(arch + len, sizeof arch - len, "-%d", cfg->latent);
+    report_data(&o.dargs, train, test);
     fprintf(stderr, "%s %s VAE (%zu parameters) on %zu images of %dx%d from %s\n",
             o.resume ? "resuming" : "training", arch, vae_model_num_params(m), N, w, h, o.data);
     if (o.resume)

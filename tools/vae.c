@@ -75,11 +75,10 @@ static int cmd_picture(int argc, char **argv, int recon)
         const char *trained_on = vae_model_meta(m, "train.data");
         dargs.path = data ? data : trained_on && *trained_on ? trained_on : DEFAULT_DATA;
         data_args_from_model(&dargs, m);
-        vae_dataset *train, *ds;
-        open_data_args(cmd, &dargs, &train, &ds);
-        vae_dataset_free(train);
+        vae_dataset *ds = open_test_split(cmd, &dargs);
         check_data_fits(ds, m);
         write_recon(m, ds, out, n, scale);
+        report_data(&dargs, NULL, ds);
         vae_dataset_free(ds);
     } else {
         write_samples(m, out, n, seed, scale);
