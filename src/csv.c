@@ -196,8 +196,10 @@ int vae__csv_parse(const char *buf, size_t len, const char *name, const vae_data
         }
         size_t k = split_line(p, le, f, fcap);
         if (k != F) {
-            rc = vae__error(err, VAE_EFORMAT, "%s: line %ld: %s%zu fields, but line %ld has %zu (a ragged row)",
-                            name, line, k > F ? "more than " : "", k > F ? F : k, ref_line, F);
+            k = 1; // count them all for the message
+            for (const char *s = p; s < le; s++) k += *s == ',';
+            rc = vae__error(err, VAE_EFORMAT, "%s: line %ld: %zu fields, but line %ld has %zu (a ragged row)",
+                            name, line, k, ref_line, F);
             break;
         }
         if (n == cap) {

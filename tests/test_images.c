@@ -390,7 +390,7 @@ static void test_csv(void)
     csv_bad("1,2,3,4,5,0\n", &o, "rows hold 5 pixel values, but the shape 3x1x2 needs 6");
     o.channels = o.height = o.width = 0;
     csv_bad("1,2,3,4,0\n5,6,7,0\n", &o, "line 2: 4 fields, but line 1 has 5 (a ragged row)");
-    csv_bad("1,2,3,4,0\n5,6,7,8,9,0\n", &o, "line 2: more than 5 fields");
+    csv_bad("1,2,3,4,0\n5,6,7,8,9,0\n", &o, "line 2: 6 fields, but line 1 has 5");
     csv_bad("1,2,3,4,0\n5,,7,8,0\n", &o, "line 2, field 2: '' is an empty field");
     csv_bad("1,2,3,4,0\n5,nan,7,8,0\n", &o, "'nan' is not a finite number");
     csv_bad("1,2,3,4,0\n5,-Infinity,7,8,0\n", &o, "'-Infinity' is not a finite number");
@@ -398,7 +398,7 @@ static void test_csv(void)
     csv_bad("1,2,3,4,0\n5,1e309,7,8,0\n", &o, "'1e309' is outside 0..255");
     csv_bad("1,2,3,4,0\n5,256,7,8,0\n", &o, "'256' is outside 0..255");
     csv_bad("1,2,3,4,0\n5,-1,7,8,0\n", &o, "'-1' is outside 0..255");
-    csv_bad("1,2,3,4,0\n5,0,5,7,8,0\n", &o, "more than 5 fields");
+    csv_bad("1,2,3,4,0\n5,0,5,7,8,0\n", &o, "line 2: 6 fields, but line 1 has 5 (a ragged row)");
     csv_bad("1,2,3,4,0\n5,0;5,7,8,0\n", &o, "'0;5' is not a number");
     csv_bad("1,2,3,4,0\n\n5,6,7,8,0\n", &o, "line 2: an empty line inside the data");
     csv_bad("1,2,3,4,0\n1,2,3,4,x\n", &o, "label 'x' is not a whole number");

@@ -334,25 +334,28 @@ void data_args_from_model(data_args *d, const vae_model *m)
     if (!(d->given & GIVEN(DOPT_SPLIT_SEED))) o->split_seed = seed;
 }
 
+/* Flags that do not apply to what was found are mistakes, not no-ops. */
+static void check_applies(const char *cmd, const data_args *d, const char *kind, const char *split)
+{
+    int csv = !strcmp(kind, "CSV"), png = !strcmp(kind, "PNG folder");
+    for (int c = DOPT_CSV_LABEL; c < DOPT_END; c++) {
+        if (!(d->given & GIVEN(c))) continue;
+        int fraction = c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED;
+        int applies = c == DOPT_RESIZE ? png : fraction ? !strncmp(split, "held out", 8) : csv;
+        if (!applies)
+            usage_error(cmd, "%s does not apply: %s is %s%s%s", data_flag_name(c), d->path,
+                        png ? "a PNG folder" : csv ? "a CSV file" : "an IDX directory",
+                        fraction ? " with its own test split, " : "", fraction ? split : "");
+    }
+}
+
 void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, vae_dataset **test)
 {
     vae_error err;
     if (vae_data_open(d->path, &d->opt, train, test, &err)) die("%s", err.msg);
     vae_dataset_info a;
     vae_dataset_get_info(*train, &a);
-    // flags that do not apply to what was found are mistakes, not no-ops
-    int csv = !strcmp(a.kind, "CSV"), png = !strcmp(a.kind, "PNG folder");
-    for (int c = DOPT_CSV_LABEL; c < DOPT_END; c++) {
-        if (!(d->given & GIVEN(c))) continue;
-        int applies = c == DOPT_RESIZE ? png
-                      : c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED ? !strncmp(a.split, "held out", 8)
-                                                                        : csv;
-        if (!applies)
-            usage_error(cmd, "%s does not apply: %s is %s%s%s", data_flag_name(c), d->path,
-                        png ? "a PNG folder" : csv ? "a CSV file" : "an IDX directory",
-                        c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED ? " with its own test split, " : "",
-                        c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED ? a.split : "");
-    }
+    check_applies(cmd, d, a.kind, a.split);
     if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
         !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
         die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "
@@ -369,6 +372,7 @@ vae_dataset *open_test_split(const char *cmd, const data_args *d)
         vae_dataset *ds;
         vae_error err;
         if (vae_dataset_open_mnist(d->path, VAE_SPLIT_TEST, &ds, &err)) die("%s", err.msg);
+        check_applies(cmd, d, "IDX", "t10k files");
         return ds;
     }
     vae_dataset *train, *test;
