@@ -1,4 +1,5 @@
 /* fuzz_csv.c - libFuzzer target: the CSV image parser (vae__csv_parse) on arbitrary text. */
+#define _DEFAULT_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

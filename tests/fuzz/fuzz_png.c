@@ -1,5 +1,6 @@
 /* fuzz_png.c - libFuzzer target: the PNG probe and decoder (libpng with our
  * limits and normalisation) and the resampler on arbitrary bytes. */
+#define _DEFAULT_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
