@@ -330,7 +330,8 @@ expect_fail "train --out holds a checkpoint" "$T/m already holds a checkpoint" \
 cmp -s "$M" "$C/roundtrip.safetensors" && ok || bad "a refused run changed $M"
 
 # --- your own images: PNG folders and CSV files (tests/gen_images.c writes them)
-GEN=$(dirname "$VAE")/gen_images
+GEN=${GEN:-$(dirname "$VAE")/gen_images} # valgrind.sh wraps vae elsewhere and sets GEN
+[ -x "$GEN" ] || bad "no test-image generator at $GEN (build gen_images or set GEN)"
 P=$T/png
 img_bad() { local name=$1 pat=$2 data=$3; shift 3; expect_fail "$name" "$pat" "$VAE" train --data "$data" --epochs 1 --threads 1 --quiet --out "$O/run" "$@"; }
 pk() { rm -rf "$P"; "$GEN" folder "$P" rgb8 6 8 8 1; }

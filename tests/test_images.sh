@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# test_images.sh VAE GEN TESTS_DATA_DIR - your own images end to end: PNG
-# folders of every variant (written at test time by GEN, tests/gen_images.c),
+# test_images.sh VAE TESTS_DATA_DIR - your own images end to end: PNG
+# folders of every variant (written at test time by tests/gen_images.c: $GEN,
+# or gen_images beside VAE),
 # class folders, train/ + test/, CSV files; a few training steps on each, the
 # one-line report of what was found, colour pictures for a colour model, the
 # split recorded in the checkpoint and used again by reconstruct and --resume.
 set -u
 VAE=$1
-GEN=$2
+GEN=${GEN:-$(dirname "$VAE")/gen_images}
 NAME=test-images
 . "$(dirname "$0")/lib.sh"
+[ -x "$GEN" ] || { echo "test_images.sh: no generator at $GEN (set GEN)" >&2; exit 1; }
 
 png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print $2*65536+$3*256+$4 "x" $6*65536+$7*256+$8}'; }
 # IHDR colour type: 0 grey, 2 RGB
