@@ -134,11 +134,14 @@ void check_data_fits(const vae_dataset *ds, const vae_model *m)
             cfg->channels, cfg->height, cfg->width);
 }
 
-/* Images first..first+n of ds as floats in [0,1] (caller frees). */
-static float *load_batch(const vae_dataset *ds, size_t first, int n, int D)
+/* n images spread evenly over ds (image i * N / n) as floats in [0,1]
+ * (caller frees): a test split in class order (PNG class folders) shows
+ * every class, not n of the first. */
+static float *load_batch(const vae_dataset *ds, int n, int D)
 {
     uint32_t *idx = xmalloc((size_t)n * sizeof *idx);
-    for (int i = 0; i < n; i++) idx[i] = (uint32_t)(first + i);
+    size_t N = vae_dataset_count(ds);
+    for (int i = 0; i < n; i++) idx[i] = (uint32_t)((size_t)i * N / (size_t)n);
     float *x = xmalloc((size_t)n * D * sizeof *x);
     vae_dataset_batch(ds, idx, n, VAE_BINARIZE_NONE, 0, NULL, x);
     free(idx);
@@ -184,7 +187,7 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
     const vae_config *c = vae_model_config(m);
     int D = vae_model_input_size(m), d = c->latent;
     if ((size_t)n > vae_dataset_count(ds)) n = (int)vae_dataset_count(ds);
-    float *x = load_batch(ds, 0, n, D);
+    float *x = load_batch(ds, n, D);
     float *mu = xmalloc((size_t)n * d * sizeof *mu), *rec = xmalloc((size_t)n * D * sizeof *rec);
     if (vae_encode(m, x, n, mu, NULL) || vae_decode(m, mu, n, rec)) die("%s", vae_model_errmsg(m));
     int cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
@@ -292,12 +295,15 @@ void data_options_text(const data_args *d, char *buf, size_t len)
 {
     const vae_data_options *o = &d->opt;
     static const char *lab[] = {"none", "first", "last"};
+    char frac[32]; // the shortest text that reads back as the same double
+    snprintf(frac, sizeof frac, "%.15g", o->test_fraction);
+    if (strtod(frac, NULL) != o->test_fraction) snprintf(frac, sizeof frac, "%.17g", o->test_fraction);
     snprintf(buf, len,
              "csv_label=%s;csv_header=%s;csv_scale=%d;shape=%dx%dx%d;resize=%dx%d;"
-             "test_fraction=%.17g;split_seed=%llu",
+             "test_fraction=%s;split_seed=%llu",
              lab[o->csv_label], o->csv_header < 0 ? "auto" : o->csv_header ? "yes" : "no",
              o->csv_scale, o->channels, o->height, o->width, o->resize_w, o->resize_h,
-             o->test_fraction, (unsigned long long)o->split_seed);
+             frac, (unsigned long long)o->split_seed);
 }
 
 void data_args_from_model(data_args *d, const vae_model *m)

@@ -30,7 +30,8 @@ static const char sample_help[] =
 
 static const char recon_help[] =
     "usage: vae reconstruct --model M [options]\n"
-    "Writes rows of test images, each followed by its reconstruction.\n"
+    "Writes rows of test images (spread evenly over the test split), each\n"
+    "followed by its reconstruction.\n"
     "The data and how they were read and split default to the checkpoint's\n"
     "(train.data, data.options), so the test images are the run's own.\n"
     "  --model M          checkpoint (model.safetensors) [required]\n"
@@ -117,6 +118,9 @@ static int cmd_info(int argc, char **argv)
         const char *v = vae_model_meta(m, keys[i]);
         if (v) printf("%-12s %s\n", keys[i] + 6, v);
     }
+    const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
+    if (split) printf("%-12s %s\n", "test split", split);
+    if (dopt) printf("%-12s %s\n", "data read", dopt);
     vae_model_free(m);
     return 0;
 }
