@@ -55,6 +55,10 @@ static png_structp make_reader(reader *r, png_infop *info)
     png_set_read_fn(png, r, mem_read);
     png_set_user_limits(png, VAE_MAX_SIDE, VAE_MAX_SIDE);
     png_set_chunk_malloc_max(png, PNG_MAX_CHUNK);
+    // only the pixels matter: text, profiles and the rest are skipped unread
+    // (libpng would otherwise allocate what a chunk's length claims)
+    // (negative: every chunk but IHDR, PLTE, tRNS, IDAT and IEND)
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     return png;
 }
 
