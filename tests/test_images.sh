@@ -52,6 +52,7 @@ train_ok "class folders" "$T/cls" "27 training \+ 4 test images, 8x8 RGB, labels
 # the split is the checkpoint's: another seed holds out other images
 grep -q '"data.split":"held out 12% (seed 1)"' "$T/run/checkpoint.safetensors" && ok || bad "data.split not in the checkpoint"
 grep -q 'test_fraction=0.12;split_seed=1' "$T/run/model.safetensors" && ok || bad "data.options not in model.safetensors"
+"$VAE" info "$T/run/model.safetensors" | grep -q "^classes *class-0/class-1/class-2$" && ok || bad "info lacks the class names"
 
 # --- train/ + test/ sub-folders give the split; mixed grey and colour -> RGB
 mkdir -p "$T/tt"

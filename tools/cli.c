@@ -403,3 +403,19 @@ void report_data(const data_args *d, const vae_dataset *train, const vae_dataset
             counts, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
             a.resized ? " (resized)" : "", labels, b.split, skipped);
 }
+
+char *class_names(const vae_dataset *ds)
+{
+    vae_dataset_info info;
+    vae_dataset_get_info(ds, &info);
+    size_t len = 1;
+    for (int k = 0; k < info.num_classes && vae_dataset_class_name(ds, k); k++)
+        len += strlen(vae_dataset_class_name(ds, k)) + 1;
+    char *s = xmalloc(len);
+    s[0] = 0;
+    for (int k = 0; k < info.num_classes && vae_dataset_class_name(ds, k); k++) {
+        if (k) strcat(s, "/");
+        strcat(s, vae_dataset_class_name(ds, k));
+    }
+    return s;
+}

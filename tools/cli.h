@@ -102,6 +102,8 @@ vae_dataset *open_test_split(const char *cmd, const data_args *d);
  * split source, skipped files). train may be NULL. Call it once everything
  * is checked, so that a failing command prints only its error. */
 void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test);
+/* The class names (PNG class folders) joined by '/', or "" (caller frees). */
+char *class_names(const vae_dataset *ds);
 
 int cmd_train(int argc, char **argv);
 

@@ -70,6 +70,7 @@ typedef struct train_opts {
     char given[O_LAST]; /* which flags the command line set */
     data_args dargs;    /* how --data is read */
     char data_opts[256], data_split[96]; /* for the checkpoint: data.options, data.split */
+    char *data_classes; /* data.classes: class folder names joined by '/' (never in a name) */
 } train_opts;
 
 /* Where a run stands: with the model's own state in the checkpoint, enough
@@ -222,10 +223,11 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     const char *tl = test_loss >= 0 ? loss : "";
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
-                          "data.split", o->data_split, NULL};
+                          "data.split", o->data_split, "data.classes", o->data_classes, NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
-                          "data.split", o->data_split, "run.cursor", cur, "run.epochs", epochs,
+                          "data.split", o->data_split, "data.classes", o->data_classes,
+                          "run.cursor", cur, "run.epochs", epochs,
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data, NULL};
@@ -403,6 +405,7 @@ int cmd_train(int argc, char **argv)
     vae_dataset_get_info(test, &dinfo);
     data_options_text(&o.dargs, o.data_opts, sizeof o.data_opts);
     snprintf(o.data_split, sizeof o.data_split, "%s", dinfo.split);
+    o.data_classes = class_names(train);
     char fp[96];
     fingerprint(train, fp, sizeof fp);
     size_t N = vae_dataset_count(train);
@@ -536,5 +539,6 @@ int cmd_train(int argc, char **argv)
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
+    free(o.data_classes);
     return status;
 }

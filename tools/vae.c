@@ -121,6 +121,8 @@ static int cmd_info(int argc, char **argv)
     const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
     if (split) printf("%-12s %s\n", "test split", split);
     if (dopt) printf("%-12s %s\n", "data read", dopt);
+    const char *classes = vae_model_meta(m, "data.classes");
+    if (classes && *classes) printf("%-12s %s\n", "classes", classes);
     vae_model_free(m);
     return 0;
 }
