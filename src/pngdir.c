@@ -263,7 +263,58 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, vae_error *er
     return VAE_OK;
 }
 
-/* Decodes the files into one data set of c x h x w (planar) images. */
+/* Decodes one file into dst (c x h x w, planar), resized when asked. */
+static int decode_one(const char *path, int c, int h, int w, int resize, uint8_t *dst,
+                      vae_error *err)
+{
+    uint8_t *buf, *pix = NULL, *rs = NULL;
+    size_t len;
+    uint32_t pw, ph;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc) return rc;
+    rc = vae__png_decode(buf, len, path, c, &pix, &pw, &ph, err);
+    free(buf);
+    if (rc) return rc;
+    const uint8_t *src = pix;
+    if (resize) {
+        if (!(rs = malloc((size_t)h * w * c)) || vae__resize_u8(pix, (int)pw, (int)ph, c, rs, w, h)) {
+            free(pix), free(rs);
+            return vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
+        }
+        src = rs;
+    } else if ((int)pw != w || (int)ph != h) { // the probe saw it; the file changed since
+        free(pix);
+        return vae__error(err, VAE_ESHAPE, "%s: changed while being read", path);
+    }
+    for (size_t p = 0; p < (size_t)h * w; p++) // interleaved -> planar (C, H, W)
+        for (int k = 0; k < c; k++) dst[(size_t)k * h * w + p] = src[p * c + k];
+    free(pix), free(rs);
+    return VAE_OK;
+}
+
+/* The first failure of a parallel loop by index, so the message is the
+ * same whatever the threads did. */
+typedef struct first_error {
+    size_t at; /* SIZE_MAX: none */
+    vae_error err;
+} first_error;
+
+static void note_error(first_error *f, size_t i, const vae_error *e)
+{
+#pragma omp critical(vae_pngdir_error)
+    if (i < f->at) f->at = i, f->err = *e;
+}
+
+static int passed(first_error *f, size_t i)
+{
+    size_t at;
+#pragma omp atomic read
+    at = f->at;
+    return i > at; // a file after a failure need not be read
+}
+
+/* Decodes the files into one data set of c x h x w (planar) images; files
+ * are decoded in parallel (OpenMP), each into its own slot. */
 static int decode_all(const filelist *fl, int c, int h, int w, int resize, const char *name,
                       int labelled, vae_dataset **out, vae_error *err)
 {
@@ -271,44 +322,23 @@ static int decode_all(const filelist *fl, int c, int h, int w, int resize, const
     if (__builtin_mul_overflow(D, fl->n, &total))
         return vae__error(err, VAE_ENOMEM, "%s: %zu images of %zu bytes are too many", name, fl->n, D);
     uint8_t *img = malloc(total ? total : 1), *lab = labelled ? malloc(fl->n) : NULL;
-    uint8_t *rs = resize ? malloc((size_t)h * w * c) : NULL;
-    if (!img || (labelled && !lab) || (resize && !rs)) {
-        free(img), free(lab), free(rs);
+    if (!img || (labelled && !lab)) {
+        free(img), free(lab);
         return vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu images (%zu bytes)", name,
                           fl->n, total);
     }
-    int rc = VAE_OK;
-    for (size_t i = 0; i < fl->n && !rc; i++) {
-        uint8_t *buf, *pix = NULL;
-        size_t len;
-        uint32_t pw, ph;
-        if ((rc = read_file(fl->f[i].path, &buf, &len, err))) break;
-        rc = vae__png_decode(buf, len, fl->f[i].path, c, &pix, &pw, &ph, err);
-        free(buf);
-        if (rc) break;
-        const uint8_t *src = pix;
-        if (resize) {
-            if (vae__resize_u8(pix, (int)pw, (int)ph, c, rs, w, h)) {
-                free(pix);
-                rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", fl->f[i].path);
-                break;
-            }
-            src = rs;
-        } else if ((int)pw != w || (int)ph != h) { // the probe saw it; the file changed since
-            free(pix);
-            rc = vae__error(err, VAE_ESHAPE, "%s: changed while being read", fl->f[i].path);
-            break;
-        }
-        uint8_t *dst = img + i * D;
-        for (size_t p = 0; p < (size_t)h * w; p++) // interleaved -> planar (C, H, W)
-            for (int k = 0; k < c; k++) dst[(size_t)k * h * w + p] = src[p * c + k];
-        free(pix);
-        if (lab) lab[i] = (uint8_t)fl->f[i].label;
+    first_error fe = {SIZE_MAX, {0, ""}};
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t i = 0; i < fl->n; i++) {
+        if (passed(&fe, i)) continue;
+        vae_error e;
+        if (decode_one(fl->f[i].path, c, h, w, resize, img + i * D, &e)) note_error(&fe, i, &e);
+        else if (lab) lab[i] = (uint8_t)fl->f[i].label;
     }
-    free(rs);
-    if (rc) {
+    if (fe.at != SIZE_MAX) {
         free(img), free(lab);
-        return rc;
+        if (err) *err = fe.err;
+        return fe.err.code;
     }
     return vae__dataset_wrap(img, lab, fl->n, c, h, w, "PNG folder", name, out, err);
 }
@@ -363,28 +393,46 @@ int vae__open_pngdir(const char *dir, const vae_data_options *o, vae_dataset **t
         rc = vae__error(err, VAE_EINVAL, "%s: no *.png images here%s", trname,
                         ncl ? " (in its class folders)" : "");
 
-    // probe every file: one size (or --resize), grey or colour
+    // probe every file (in parallel): one size (or --resize), grey or colour
     int c = 1, w = 0, h = 0;
-    const char *first = NULL;
-    for (int part = 0; part < 2 && !rc; part++) {
-        filelist *fl = part ? &fte : &ftr;
-        for (size_t i = 0; i < fl->n && !rc; i++) {
+    size_t nall = ftr.n + fte.n;
+    uint32_t *dims = rc ? NULL : malloc((nall ? nall : 1) * 2 * sizeof *dims);
+    uint8_t *chans = rc ? NULL : malloc(nall ? nall : 1);
+    if (!rc && (!dims || !chans)) rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", dir);
+    if (!rc) {
+        first_error fe = {SIZE_MAX, {0, ""}};
+#pragma omp parallel for schedule(dynamic, 16)
+        for (size_t i = 0; i < nall; i++) {
+            if (passed(&fe, i)) continue;
+            const char *path = i < ftr.n ? ftr.f[i].path : fte.f[i - ftr.n].path;
             uint8_t *buf;
             size_t len;
-            uint32_t pw, ph;
-            int pc;
-            if ((rc = read_file(fl->f[i].path, &buf, &len, err))) break;
-            rc = vae__png_probe(buf, len, fl->f[i].path, &pw, &ph, &pc, err);
-            free(buf);
-            if (rc) break;
-            if (pc == 3) c = 3; // one colour image makes the data set RGB
-            if (!first) first = fl->f[i].path, w = (int)pw, h = (int)ph;
-            else if (!o->resize_w && ((int)pw != w || (int)ph != h))
-                rc = vae__error(err, VAE_ESHAPE, "%s: %ux%u pixels, but %s is %dx%d; all images must be "
-                                "one size (or pass --resize WxH)", fl->f[i].path, (unsigned)pw,
-                                (unsigned)ph, first, w, h);
+            int pc = 0;
+            vae_error e;
+            int r = read_file(path, &buf, &len, &e);
+            if (!r) {
+                r = vae__png_probe(buf, len, path, &dims[2 * i], &dims[2 * i + 1], &pc, &e);
+                free(buf);
+            }
+            if (r) note_error(&fe, i, &e);
+            chans[i] = (uint8_t)pc;
+        }
+        if (fe.at != SIZE_MAX) {
+            if (err) *err = fe.err;
+            rc = fe.err.code;
         }
     }
+    for (size_t i = 0; i < nall && !rc; i++) {
+        const char *path = i < ftr.n ? ftr.f[i].path : fte.f[i - ftr.n].path;
+        if (chans[i] == 3) c = 3; // one colour image makes the data set RGB
+        if (i == 0) w = (int)dims[0], h = (int)dims[1];
+        else if (!o->resize_w && ((int)dims[2 * i] != w || (int)dims[2 * i + 1] != h))
+            rc = vae__error(err, VAE_ESHAPE, "%s: %ux%u pixels, but %s is %dx%d; all images must be "
+                            "one size (or pass --resize WxH)", path, (unsigned)dims[2 * i],
+                            (unsigned)dims[2 * i + 1], ftr.f[0].path, w, h);
+    }
+    free(dims);
+    free(chans);
     int resize = o->resize_w > 0;
     if (resize) w = o->resize_w, h = o->resize_h;
     vae_dataset *tr = NULL, *te = NULL;
