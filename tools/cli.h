@@ -64,10 +64,12 @@ enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_R
     {"csv-scale", 1, 0, DOPT_CSV_SCALE}, {"shape", 1, 0, DOPT_SHAPE},                          \
     {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
     {"split-seed", 1, 0, DOPT_SPLIT_SEED}
-#define DATA_HELP                                                                              \
-    "  --data PATH        the images [" DEFAULT_DATA "]: an MNIST-layout\n"                \
+#define DATA_HELP DATA_HELP_PATH(DEFAULT_DATA) DATA_HELP_FLAGS
+#define DATA_HELP_PATH(dflt)                                                                   \
+    "  --data PATH        the images [" dflt "]: an MNIST-layout\n"                        \
     "                     directory, a folder of PNG images (sub-folders per class;\n"      \
-    "                     train/ + test/ for a split) or a CSV file\n"                       \
+    "                     train/ + test/ for a split) or a CSV file\n"
+#define DATA_HELP_FLAGS                                                                        \
     "  --test-fraction F  data without a test split of its own: hold out this share [0.1]\n" \
     "  --split-seed N     seeds that hold-out shuffle [1]\n"                                  \
     "  --resize WxH       PNG folders: resize every image to WxH [off: all one size]\n"     \

@@ -33,9 +33,10 @@ static const char recon_help[] =
     "Writes rows of test images (spread evenly over the test split), each\n"
     "followed by its reconstruction.\n"
     "The data and how they were read and split default to the checkpoint's\n"
-    "(train.data, data.options), so the test images are the run's own.\n"
+    "(train.data, data.options), so the test images are the run's own; the\n"
+    "flags below override them.\n"
     "  --model M          checkpoint (model.safetensors) [required]\n"
-    DATA_HELP
+    DATA_HELP_PATH("the run's data") DATA_HELP_FLAGS
     "  -n N               images [32]\n"
     "  -o FILE            output PNG [recon.png]\n"
     "  --scale K          draw each pixel KxK [2]\n";
@@ -134,7 +135,7 @@ static const char main_help[] =
     "A Variational Autoencoder toolkit (version " VAE_VERSION ").\n"
     "\n"
     "commands:\n"
-    "  train        train a VAE on an MNIST-layout data set [Fashion-MNIST]\n"
+    "  train        train a VAE on IDX, a PNG folder or CSV [Fashion-MNIST]\n"
     "  sample       decode samples from the prior into a PNG grid\n"
     "  reconstruct  test images and their reconstructions as a PNG grid\n"
     "  info         a checkpoint's architecture and training metadata\n"
