@@ -234,6 +234,9 @@ typedef struct vae_data_options {
     int resize_w, resize_h; /* PNG folders: resize every image to this; 0: all must be one size [0] */
     double test_fraction;   /* data without its own test split: the share held out [0.1] */
     uint64_t split_seed;    /* seeds the held-out shuffle [1] */
+    size_t max_memory;      /* PNG folders: image bytes kept in memory; a larger data set is
+                               decoded into a temporary file the kernel pages ($TMPDIR or
+                               /var/tmp); 0: half the physical memory [0] */
 } vae_data_options;
 
 VAE_API void vae_data_options_default(vae_data_options *o);
@@ -280,6 +283,7 @@ typedef struct vae_dataset_info {
     int num_classes;     /* 0 when unlabelled; otherwise labels are < num_classes */
     size_t skipped;      /* files in a PNG folder that are not *.png */
     int resized;         /* images were resized (--resize) */
+    int on_disk;         /* images live in a mapped temporary file (max_memory) */
 } vae_dataset_info;
 
 VAE_API void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info);

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -94,10 +97,50 @@ fail:
     return rc;
 }
 
+uint8_t *vae__images_alloc(size_t bytes, size_t budget, size_t *map_len, const char *name,
+                           vae_error *err)
+{
+    *map_len = 0;
+    if (!budget) { // half the physical memory
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
+    }
+    if (bytes <= budget) {
+        uint8_t *p = malloc(bytes ? bytes : 1);
+        if (!p) vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu bytes of images", name, bytes);
+        return p;
+    }
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/var/tmp"; // /tmp is often RAM (tmpfs): no help here
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vae-images-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return vae__error(err, VAE_EIO, "%s: %zu bytes of images exceed the memory budget and "
+                          "no temporary file can be made in %s: %s", name, bytes, dir,
+                          strerror(errno)), NULL;
+    unlink(path); // nothing to clean up, whatever happens
+    int e = posix_fallocate(fd, 0, (off_t)bytes); // a full disk fails now, not as SIGBUS later
+    void *p = e ? MAP_FAILED : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!e && p == MAP_FAILED) e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return vae__error(err, e == ENOSPC ? VAE_EIO : VAE_ENOMEM, "%s: cannot keep %zu bytes of "
+                          "images in a temporary file in %s: %s", name, bytes, dir, strerror(e)), NULL;
+    *map_len = bytes;
+    return p;
+}
+
+void vae__images_free(uint8_t *p, size_t map_len)
+{
+    if (map_len) munmap(p, map_len);
+    else free(p);
+}
+
 void vae_dataset_free(vae_dataset *ds)
 {
     if (!ds) return;
-    free(ds->images);
+    vae__images_free(ds->images, ds->map_len);
     free(ds->labels);
     free(ds->path);
     for (int k = 0; ds->classes && k < ds->num_classes; k++) free(ds->classes[k]);
@@ -218,16 +261,23 @@ static void gather(const vae_dataset *src, const uint8_t *is_test, int want, uin
 static int make_part(const vae_dataset *ds, const uint8_t *is_test, int want, size_t k,
                      double fraction, uint64_t seed, vae_dataset **out, vae_error *err)
 {
-    size_t D = (size_t)ds->c * ds->h * ds->w;
-    uint8_t *img = malloc(k * D), *lab = ds->labels ? malloc(k) : NULL;
+    size_t D = (size_t)ds->c * ds->h * ds->w, map_len = 0;
+    uint8_t *img = vae__images_alloc(k * D, ds->budget, &map_len, ds->path, err);
+    uint8_t *lab = ds->labels ? malloc(k) : NULL;
     if (!img || (ds->labels && !lab)) {
-        free(img), free(lab);
-        return vae__error(err, VAE_ENOMEM, "%s: out of memory splitting off %zu images", ds->path, k);
+        if (img) vae__images_free(img, map_len);
+        free(lab);
+        return img ? vae__error(err, VAE_ENOMEM, "%s: out of memory splitting off %zu images",
+                                ds->path, k) : err ? err->code : VAE_ENOMEM;
     }
     gather(ds, is_test, want, img, lab);
-    int rc = vae__dataset_wrap(img, lab, k, ds->c, ds->h, ds->w, ds->kind, ds->path, out, err);
-    if (rc) return rc;
+    int rc = vae__dataset_wrap(NULL, lab, k, ds->c, ds->h, ds->w, ds->kind, ds->path, out, err);
+    if (rc) {
+        vae__images_free(img, map_len);
+        return rc;
+    }
     vae_dataset *o = *out;
+    o->images = img, o->map_len = map_len, o->budget = ds->budget;
     snprintf(o->split, sizeof o->split, "held out %g%% (seed %llu)", fraction * 100,
              (unsigned long long)seed);
     o->skipped = ds->skipped, o->resized = ds->resized;
@@ -291,7 +341,7 @@ int vae__dataset_hold_out(vae_dataset *ds, double fraction, uint64_t seed, vae_d
     gather(ds, mask, 0, ds->images, ds->labels);
     ds->n -= k;
     size_t D = (size_t)ds->c * ds->h * ds->w;
-    uint8_t *p = realloc(ds->images, ds->n * D);
+    uint8_t *p = ds->map_len ? NULL : realloc(ds->images, ds->n * D); // a mapping keeps its length
     if (p) ds->images = p;
     snprintf(ds->split, sizeof ds->split, "%s", (*test)->split);
     free(mask);
@@ -310,6 +360,7 @@ void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info)
     info->num_classes = ds->num_classes;
     info->skipped = ds->skipped;
     info->resized = ds->resized;
+    info->on_disk = ds->map_len > 0;
 }
 
 const char *vae_dataset_class_name(const vae_dataset *ds, int k)

@@ -95,7 +95,18 @@ struct vae_dataset {
     int num_classes;  /* 0: unlabelled */
     size_t skipped;
     int resized;
+    size_t map_len;   /* images is a mapped temporary file of this length (0: malloc'd) */
+    size_t budget;    /* image bytes it may keep in memory (0: no limit) */
 };
+
+/* Memory for `bytes` of images: malloc'd when they fit the budget (0: half
+ * the physical memory), else a temporary file ($TMPDIR or /var/tmp; unlinked
+ * at once, its blocks reserved so a full disk fails here and not later)
+ * mapped shared, which the kernel pages to and from disk. *map_len is the
+ * mapping's length, 0 for malloc. NULL with err set on failure. */
+uint8_t *vae__images_alloc(size_t bytes, size_t budget, size_t *map_len, const char *name,
+                           vae_error *err);
+void vae__images_free(uint8_t *p, size_t map_len);
 
 /* A data set owning images and labels (may be NULL); path is copied. On
  * failure images and labels are freed. num_classes is max label + 1. */

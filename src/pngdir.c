@@ -316,16 +316,17 @@ static int passed(first_error *f, size_t i)
 /* Decodes the files into one data set of c x h x w (planar) images; files
  * are decoded in parallel (OpenMP), each into its own slot. */
 static int decode_all(const filelist *fl, int c, int h, int w, int resize, const char *name,
-                      int labelled, vae_dataset **out, vae_error *err)
+                      int labelled, size_t budget, vae_dataset **out, vae_error *err)
 {
-    size_t D = (size_t)c * h * w, total;
+    size_t D = (size_t)c * h * w, total, map_len;
     if (__builtin_mul_overflow(D, fl->n, &total))
         return vae__error(err, VAE_ENOMEM, "%s: %zu images of %zu bytes are too many", name, fl->n, D);
-    uint8_t *img = malloc(total ? total : 1), *lab = labelled ? malloc(fl->n) : NULL;
-    if (!img || (labelled && !lab)) {
-        free(img), free(lab);
-        return vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu images (%zu bytes)", name,
-                          fl->n, total);
+    uint8_t *img = vae__images_alloc(total, budget, &map_len, name, err);
+    if (!img) return err ? err->code : VAE_ENOMEM;
+    uint8_t *lab = labelled ? malloc(fl->n) : NULL;
+    if (labelled && !lab) {
+        vae__images_free(img, map_len);
+        return vae__error(err, VAE_ENOMEM, "%s: out of memory", name);
     }
     first_error fe = {SIZE_MAX, {0, ""}};
 #pragma omp parallel for schedule(dynamic, 16)
@@ -336,11 +337,17 @@ static int decode_all(const filelist *fl, int c, int h, int w, int resize, const
         else if (lab) lab[i] = (uint8_t)fl->f[i].label;
     }
     if (fe.at != SIZE_MAX) {
-        free(img), free(lab);
+        vae__images_free(img, map_len), free(lab);
         if (err) *err = fe.err;
         return fe.err.code;
     }
-    return vae__dataset_wrap(img, lab, fl->n, c, h, w, "PNG folder", name, out, err);
+    int rc = vae__dataset_wrap(NULL, lab, fl->n, c, h, w, "PNG folder", name, out, err);
+    if (rc) {
+        vae__images_free(img, map_len);
+        return rc;
+    }
+    (*out)->images = img, (*out)->map_len = map_len, (*out)->budget = budget;
+    return VAE_OK;
 }
 
 static int set_classes(vae_dataset *ds, char **classes, int n, vae_error *err)
@@ -437,8 +444,13 @@ int vae__open_pngdir(const char *dir, const vae_data_options *o, vae_dataset **t
     if (resize) w = o->resize_w, h = o->resize_h;
     vae_dataset *tr = NULL, *te = NULL;
     int labelled = ncl > 0;
-    if (!rc) rc = decode_all(&ftr, c, h, w, resize, trname, labelled, &tr, err);
-    if (!rc && trdir) rc = decode_all(&fte, c, h, w, resize, tedir, labelled, &te, err);
+    size_t budget = o->max_memory;
+    if (!budget) { // half the physical memory, shared by both splits
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
+    }
+    if (!rc) rc = decode_all(&ftr, c, h, w, resize, trname, labelled, budget, &tr, err);
+    if (!rc && trdir) rc = decode_all(&fte, c, h, w, resize, tedir, labelled, budget, &te, err);
     if (!rc) rc = set_classes(tr, classes, ncl, err);
     if (!rc && te) rc = set_classes(te, classes, ncl, err);
     if (!rc) {

@@ -256,6 +256,36 @@ static void test_folders(void)
     vae_dataset_free(whole);
     o.resize_w = o.resize_h = 0;
 
+    // over the memory budget: the same bytes, from a mapped temporary file
+    vae_dataset *mem = NULL, *disk = NULL, *dte = NULL;
+    CHECK_EQ(vae__open_pngdir(tp("mixed", NULL), &o, &mem, &te, &err), VAE_ESHAPE); // 4.png
+    o.resize_w = 8, o.resize_h = 8;
+    CHECK_EQ(vae__open_pngdir(tp("mixed", NULL), &o, &mem, &te, &err), VAE_OK);
+    o.max_memory = 100; // bytes: 4 images of 8x8x3 do not fit
+    CHECK_EQ(vae__open_pngdir(tp("mixed", NULL), &o, &disk, &te, &err), VAE_OK);
+    if (mem && disk) {
+        vae_dataset_info im, id;
+        vae_dataset_get_info(mem, &im);
+        vae_dataset_get_info(disk, &id);
+        CHECK(!im.on_disk && id.on_disk);
+        CHECK(!memcmp(vae_dataset_images(mem), vae_dataset_images(disk), 4 * 192));
+        // the held-out split works on the mapping too, and picks the same images
+        vae_dataset *mte = NULL;
+        CHECK_EQ(vae__dataset_hold_out(mem, 0.25, 3, &mte, &err), VAE_OK);
+        CHECK_EQ(vae__dataset_hold_out(disk, 0.25, 3, &dte, &err), VAE_OK);
+        if (mte && dte) {
+            CHECK(!memcmp(vae_dataset_images(mte), vae_dataset_images(dte), 192));
+            CHECK(!memcmp(vae_dataset_images(mem), vae_dataset_images(disk), 3 * 192));
+            vae_dataset_info it;
+            vae_dataset_get_info(dte, &it);
+            CHECK(it.on_disk); // 192 bytes are over 100 too
+        }
+        vae_dataset_free(mte);
+    }
+    vae_dataset_free(mem), vae_dataset_free(disk), vae_dataset_free(dte);
+    o.max_memory = 0;
+    o.resize_w = o.resize_h = 0;
+
     // train/ + test/ give the split; a test class unknown to train/ is refused
     mkd(tp("split", NULL));
     mkd(tp("split/train", NULL));

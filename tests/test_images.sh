@@ -91,6 +91,25 @@ cmp -s "$T/r.png" "$T/col/recon.png" && ok || bad "reconstruct's picture differs
 expect_fail "resume with --split-seed" "--split-seed cannot be changed when resuming" \
     "$VAE" train --resume "$T/col" --epochs 4 --split-seed 3
 
+# --- over --max-memory: the images go to a mapped temporary file; training is bit-identical
+mkdir -p "$T/tmp"
+"$GEN" shapes "$T/s64" 10 24 6
+for m in mem disk; do
+    flag=()
+    [ $m = disk ] && flag=(--max-memory 0.01)
+    TMPDIR=$T/tmp "$VAE" train --data "$T/s64" --hidden 8 --latent 2 --batch 8 --threads 1 --epochs 1 --quiet \
+        --out "$T/$m" "${flag[@]}" >/dev/null 2>"$T/err_$m.txt" || bad "--max-memory ($m): $(cat "$T/err_$m.txt")"
+done
+grep -q "images in a temporary file (over --max-memory)" "$T/err_disk.txt" && ok || bad "no temporary file: $(cat "$T/err_disk.txt")"
+grep -q "temporary file" "$T/err_mem.txt" && bad "a temporary file without --max-memory" || ok
+cmp -s "$T/mem/checkpoint.safetensors" "$T/disk/checkpoint.safetensors" && ok || bad "--max-memory changed the training"
+[ -z "$(ls -A "$T/tmp")" ] && ok || bad "temporary files left: $(ls -A "$T/tmp")"
+expect_fail "--max-memory where TMPDIR is missing" "no temporary file can be made in $T/nowhere" \
+    env TMPDIR="$T/nowhere" "$VAE" train --data "$T/s64" --max-memory 0.01 --max-steps 1 --quiet --out "$T/never"
+printf '1,2,3,4\n5,6,7,8\n' >"$T/m.csv"
+expect_fail "--max-memory on CSV" "--max-memory does not apply: .* a CSV file" \
+    "$VAE" train --data "$T/m.csv" --max-memory 1 --max-steps 1 --quiet --out "$T/never"
+
 # --- CSV: labels first/last/none, 0..1 values, a header, gzip
 "$GEN" csv "$T/a.csv" 40 16 first 255 1 6
 train_ok "CSV, label first, header" "$T/a.csv" "^data: CSV $T/a.csv: 36 training \+ 4 test images, 4x4 grey, labels: 10 classes, test split: held out 10% \(seed 1\)$" --csv-label first

@@ -245,6 +245,12 @@ static int parse_dims(const char *s, int n, int *v, int hi)
 
 int data_flag(const char *cmd, int c, const char *a, data_args *d)
 {
+    if (c == DOPT_MAX_MEMORY) {
+        double mb = parse_double(cmd, "--max-memory", a, 1e-6, 1e9);
+        d->opt.max_memory = (size_t)(mb * 1048576.0) ? (size_t)(mb * 1048576.0) : 1;
+        d->max_memory_given = 1;
+        return 1;
+    }
     if (c < DOPT_CSV_LABEL || c >= DOPT_END) return 0;
     vae_data_options *o = &d->opt;
     switch (c) {
@@ -362,6 +368,9 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
     vae_dataset_info a;
     vae_dataset_get_info(*train, &a);
     check_applies(cmd, d, a.kind, a.split);
+    if (d->max_memory_given && strcmp(a.kind, "PNG folder"))
+        usage_error(cmd, "--max-memory does not apply: %s is %s (kept in memory)", d->path,
+                    strcmp(a.kind, "CSV") ? "an IDX directory" : "a CSV file");
     if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
         !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
         die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "
@@ -379,6 +388,7 @@ vae_dataset *open_test_split(const char *cmd, const data_args *d)
         vae_error err;
         if (vae_dataset_open_mnist(d->path, VAE_SPLIT_TEST, &ds, &err)) die("%s", err.msg);
         check_applies(cmd, d, "IDX", "t10k files");
+        if (d->max_memory_given) usage_error(cmd, "--max-memory does not apply: %s is an IDX directory (kept in memory)", d->path);
         return ds;
     }
     vae_dataset *train, *test;
@@ -399,9 +409,10 @@ void report_data(const data_args *d, const vae_dataset *train, const vae_dataset
                  a.skipped == 1 ? "y" : "ies", a.skipped == 1 ? "is" : "are");
     if (train) snprintf(counts, sizeof counts, "%zu training + %zu test", a.count, b.count);
     else snprintf(counts, sizeof counts, "%zu test", b.count);
-    fprintf(stderr, "data: %s %s: %s images, %dx%d %s%s, %s, test split: %s%s\n", a.kind, d->path,
-            counts, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
-            a.resized ? " (resized)" : "", labels, b.split, skipped);
+    fprintf(stderr, "data: %s %s: %s images, %dx%d %s%s, %s, test split: %s%s%s\n", a.kind,
+            d->path, counts, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
+            a.resized ? " (resized)" : "", labels, b.split, skipped,
+            a.on_disk ? "; images in a temporary file (over --max-memory)" : "");
 }
 
 char *class_names(const vae_dataset *ds)

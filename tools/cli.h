@@ -57,13 +57,14 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
 
 /* ---- data: --data and the flags saying how to read it (train, reconstruct) */
 enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_RESIZE,
-       DOPT_TEST_FRACTION, DOPT_SPLIT_SEED, DOPT_END };
+       DOPT_TEST_FRACTION, DOPT_SPLIT_SEED, DOPT_END,
+       DOPT_MAX_MEMORY /* not a property of the data: may change on --resume */ };
 /* getopt_long entries for a command's longopts array */
 #define DATA_LONGOPTS                                                                          \
     {"csv-label", 1, 0, DOPT_CSV_LABEL}, {"csv-header", 1, 0, DOPT_CSV_HEADER},                \
     {"csv-scale", 1, 0, DOPT_CSV_SCALE}, {"shape", 1, 0, DOPT_SHAPE},                          \
     {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
-    {"split-seed", 1, 0, DOPT_SPLIT_SEED}
+    {"split-seed", 1, 0, DOPT_SPLIT_SEED}, {"max-memory", 1, 0, DOPT_MAX_MEMORY}
 #define DATA_HELP DATA_HELP_PATH(DEFAULT_DATA) DATA_HELP_FLAGS
 #define DATA_HELP_PATH(dflt)                                                                   \
     "  --data PATH        the images [" dflt "]: an MNIST-layout\n"                        \
@@ -77,13 +78,17 @@ enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_R
     "  --csv-label POS    CSV label column: first, last or none [none]\n"                    \
     "  --csv-header H     CSV header row: auto, yes or no [auto]\n"                          \
     "  --csv-scale S      CSV values are 0..255 (255) or 0..1 (1) [255]\n"                   \
-    "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"
+    "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"            \
+    "  --max-memory MB    PNG folders: keep at most this many MB of images in memory;\n"    \
+    "                     more are decoded into a temporary file the kernel pages\n"       \
+    "                     ($TMPDIR, else /var/tmp) [half the RAM]\n"
 
 typedef struct data_args {
     const char *path;
     vae_data_options opt;
     unsigned given; /* bit DOPT_x - DOPT_CSV_LABEL for each flag given */
     int held_out;   /* the checkpoint's test split was held out (IDX without t10k too) */
+    int max_memory_given;
 } data_args;
 
 void data_args_init(data_args *d);
