@@ -235,8 +235,8 @@ typedef struct vae_data_options {
     double test_fraction;   /* data without its own test split: the share held out [0.1] */
     uint64_t split_seed;    /* seeds the held-out shuffle [1] */
     size_t max_memory;      /* PNG folders: image bytes kept in memory; a larger data set is
-                               decoded into a temporary file the kernel pages ($TMPDIR or
-                               /var/tmp); 0: half the physical memory [0] */
+                               decoded into a temporary file the kernel pages ($VAE_TMPDIR,
+                               $TMPDIR or /var/tmp); 0: half the physical memory [0] */
 } vae_data_options;
 
 VAE_API void vae_data_options_default(vae_data_options *o);

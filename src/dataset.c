@@ -110,7 +110,8 @@ uint8_t *vae__images_alloc(size_t bytes, size_t budget, size_t *map_len, const c
         if (!p) vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu bytes of images", name, bytes);
         return p;
     }
-    const char *dir = getenv("TMPDIR");
+    const char *dir = getenv("VAE_TMPDIR"); // a big disk, apart from other programs' TMPDIR
+    if (!dir || !*dir) dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/var/tmp"; // /tmp is often RAM (tmpfs): no help here
     char path[4096];
     snprintf(path, sizeof path, "%s/vae-images-XXXXXX", dir);

@@ -100,7 +100,8 @@ struct vae_dataset {
 };
 
 /* Memory for `bytes` of images: malloc'd when they fit the budget (0: half
- * the physical memory), else a temporary file ($TMPDIR or /var/tmp; unlinked
+ * the physical memory), else a temporary file ($VAE_TMPDIR, $TMPDIR or
+ * /var/tmp; unlinked
  * at once, its blocks reserved so a full disk fails here and not later)
  * mapped shared, which the kernel pages to and from disk. *map_len is the
  * mapping's length, 0 for malloc. NULL with err set on failure. */

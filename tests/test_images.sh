@@ -97,15 +97,15 @@ mkdir -p "$T/tmp"
 for m in mem disk; do
     flag=()
     [ $m = disk ] && flag=(--max-memory 0.01)
-    TMPDIR=$T/tmp "$VAE" train --data "$T/s64" --hidden 8 --latent 2 --batch 8 --threads 1 --epochs 1 --quiet \
+    VAE_TMPDIR=$T/tmp "$VAE" train --data "$T/s64" --hidden 8 --latent 2 --batch 8 --threads 1 --epochs 1 --quiet \
         --out "$T/$m" "${flag[@]}" >/dev/null 2>"$T/err_$m.txt" || bad "--max-memory ($m): $(cat "$T/err_$m.txt")"
 done
 grep -q "images in a temporary file (over --max-memory)" "$T/err_disk.txt" && ok || bad "no temporary file: $(cat "$T/err_disk.txt")"
 grep -q "temporary file" "$T/err_mem.txt" && bad "a temporary file without --max-memory" || ok
 cmp -s "$T/mem/checkpoint.safetensors" "$T/disk/checkpoint.safetensors" && ok || bad "--max-memory changed the training"
 [ -z "$(ls -A "$T/tmp")" ] && ok || bad "temporary files left: $(ls -A "$T/tmp")"
-expect_fail "--max-memory where TMPDIR is missing" "no temporary file can be made in $T/nowhere" \
-    env TMPDIR="$T/nowhere" "$VAE" train --data "$T/s64" --max-memory 0.01 --max-steps 1 --quiet --out "$T/never"
+expect_fail "--max-memory where VAE_TMPDIR is missing" "no temporary file can be made in $T/nowhere" \
+    env VAE_TMPDIR="$T/nowhere" "$VAE" train --data "$T/s64" --max-memory 0.01 --max-steps 1 --quiet --out "$T/never"
 printf '1,2,3,4\n5,6,7,8\n' >"$T/m.csv"
 expect_fail "--max-memory on CSV" "--max-memory does not apply: .* a CSV file" \
     "$VAE" train --data "$T/m.csv" --max-memory 1 --max-steps 1 --quiet --out "$T/never"

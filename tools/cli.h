@@ -81,7 +81,7 @@ enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_R
     "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"            \
     "  --max-memory MB    PNG folders: keep at most this many MB of images in memory;\n"    \
     "                     more are decoded into a temporary file the kernel pages\n"       \
-    "                     ($TMPDIR, else /var/tmp) [half the RAM]\n"
+    "                     ($VAE_TMPDIR, $TMPDIR or /var/tmp) [half the RAM]\n"
 
 typedef struct data_args {
     const char *path;
