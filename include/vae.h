@@ -319,6 +319,79 @@ VAE_API const char *vae_dataset_path(const vae_dataset *ds);     /* images file 
 VAE_API void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n,
                                int binarize, float threshold, vae_rng *rng, float *out);
 
+/* ------------------------------------------------- your own images (data) */
+
+/* How vae_data_open reads a path; vae_data_options_default fills it. */
+typedef enum {
+    VAE_CSV_LABEL_NONE = 0,  /* every field is a pixel */
+    VAE_CSV_LABEL_FIRST = 1, /* the first field of a row is its label (0..255) */
+    VAE_CSV_LABEL_LAST = 2,  /* the last field is */
+} vae_csv_label;
+
+typedef struct vae_data_options {
+    int csv_label;          /* vae_csv_label [NONE] */
+    int csv_header;         /* -1: a first row with a non-number field is a header; 0: none; 1: one [-1] */
+    int csv_scale;          /* CSV values are 0..255 (255) or 0..1 (1) [255] */
+    int channels, height, width; /* CSV image shape; 0: a square grey image from the row length [0] */
+    int resize_w, resize_h; /* PNG folders: resize every image to this; 0: all must be one size [0] */
+    double test_fraction;   /* data without its own test split: the share held out [0.1] */
+    uint64_t split_seed;    /* seeds the held-out shuffle [1] */
+    size_t max_memory;      /* PNG folders: image bytes kept in memory; a larger data set is
+                               decoded into a temporary file the kernel pages ($VAE_TMPDIR,
+                               $TMPDIR or /var/tmp); 0: half the physical memory [0] */
+} vae_data_options;
+
+VAE_API void vae_data_options_default(vae_data_options *o);
+
+/* Opens `path` and recognises its layout:
+ *   - a directory with {train,t10k}-images-idx3-ubyte[.gz]: MNIST layout;
+ *     its t10k files are the test split (without them, one is held out);
+ *   - another directory: a folder of PNG images (*.png, any case; other files
+ *     are skipped and counted). Sub-folders instead of images are classes
+ *     (labels 0.. in byte order of the folder names, which are kept); a train/
+ *     and a test/ sub-folder give the split. Images are read in byte order of
+ *     their names. Symbolic links must stay inside the folder;
+ *   - a file named *.csv or *.csv.gz: CSV, one image per row (see README).
+ * Images are kept as 8-bit grey or RGB (N x C x H x W bytes). Without a test
+ * split of its own, a seeded shuffle holds out opt->test_fraction of the
+ * images (at least one each side). On success *train and *test are new data
+ * sets (free both); on failure both are NULL and err says why. */
+VAE_API int vae_data_open(const char *path, const vae_data_options *opt, vae_dataset **train,
+                          vae_dataset **test, vae_error *err);
+
+typedef enum { VAE_DTYPE_U8 = 0, VAE_DTYPE_F32 = 1 } vae_dtype;
+
+/* A data set from the caller's memory, without files: n images of c x h x w
+ * (c = 1 or 3, row-major N x C x H x W) as bytes 0..255 (VAE_DTYPE_U8) or
+ * floats in [0,1] (VAE_DTYPE_F32, rounded to the nearest of 256 levels; a
+ * non-finite or out-of-range value is VAE_ENUMERIC). labels (n bytes) may be
+ * NULL. The data are copied. */
+VAE_API int vae_dataset_from_buffer(const void *data, int dtype, size_t n, int c, int h, int w,
+                                    const uint8_t *labels, vae_dataset **out, vae_error *err);
+
+/* Splits ds by a seeded shuffle: round(fraction * n) images (at least 1, at
+ * most n - 1) go to *test, the rest to *train, each in ds's order. ds is
+ * unchanged (the images are copied). */
+VAE_API int vae_dataset_split(const vae_dataset *ds, double fraction, uint64_t seed,
+                              vae_dataset **train, vae_dataset **test, vae_error *err);
+
+/* What a data set is, for a one-line report. Strings belong to ds. */
+typedef struct vae_dataset_info {
+    const char *kind;    /* "IDX", "PNG folder", "CSV" or "buffer" */
+    const char *path;    /* what was opened */
+    const char *split;   /* where the split came from: "t10k files", "test/ folder", "held out 10% (seed 1)", ... */
+    size_t count;
+    int channels, height, width;
+    int num_classes;     /* 0 when unlabelled; otherwise labels are < num_classes */
+    size_t skipped;      /* files in a PNG folder that are not *.png */
+    int resized;         /* images were resized (--resize) */
+    int on_disk;         /* images live in a mapped temporary file (max_memory) */
+} vae_dataset_info;
+
+VAE_API void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info);
+/* The name of class k (a PNG folder's sub-folder), or NULL. */
+VAE_API const char *vae_dataset_class_name(const vae_dataset *ds, int k);
+
 /* ------------------------------------------------------------------ files */
 
 /* Writes len bytes to path crash-safely: a temporary file in the same

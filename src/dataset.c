@@ -1,22 +1,18 @@
-/* dataset.c - MNIST-layout image sets in memory and float batches from them. */
+/* dataset.c - image sets in memory (MNIST layout, the caller's buffer, splits)
+ * and float batches from them. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-#define MAX_SIDE 4096
-
-struct vae_dataset {
-    uint8_t *images;  /* n x c*h*w */
-    uint8_t *labels;  /* n, or NULL when the directory has no label file */
-    size_t n;
-    int c, h, w;
-    char *path;       /* the images file */
-};
+#define MAX_SIDE VAE_MAX_SIDE
 
 /* dir/prefix-kind-ubyte, or the same with .gz when only that exists; NULL
  * with *rc = VAE_ENOENT when neither does, VAE_ENOMEM when out of memory. */
@@ -89,21 +85,10 @@ int vae_dataset_open_mnist(const char *dir, vae_split split, vae_dataset **out, 
         }
     }
 
-    vae_dataset *ds = malloc(sizeof *ds);
-    if (!ds) {
-        rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", dir);
-        goto fail;
-    }
-    ds->images = img;
-    ds->labels = lab;
-    ds->n = idims[0];
-    ds->c = 1;
-    ds->h = (int)idims[1];
-    ds->w = (int)idims[2];
-    ds->path = ipath;
-    free(lpath);
-    *out = ds;
-    return VAE_OK;
+    rc = vae__dataset_wrap(img, lab, idims[0], 1, (int)idims[1], (int)idims[2], "IDX", ipath, out,
+                           err);
+    img = lab = NULL;
+    if (rc == VAE_OK) snprintf((*out)->split, sizeof (*out)->split, "t10k files");
 fail:
     free(img);
     free(lab);
@@ -112,13 +97,277 @@ fail:
     return rc;
 }
 
+uint8_t *vae__images_alloc(size_t bytes, size_t budget, size_t *map_len, const char *name,
+                           vae_error *err)
+{
+    *map_len = 0;
+    if (!budget) { // half the physical memory
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
+    }
+    if (bytes <= budget) {
+        uint8_t *p = malloc(bytes ? bytes : 1);
+        if (!p) vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu bytes of images", name, bytes);
+        return p;
+    }
+    const char *dir = getenv("VAE_TMPDIR"); // a big disk, apart from other programs' TMPDIR
+    if (!dir || !*dir) dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/var/tmp"; // /tmp is often RAM (tmpfs): no help here
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vae-images-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return vae__error(err, VAE_EIO, "%s: %zu bytes of images exceed the memory budget and "
+                          "no temporary file can be made in %s: %s", name, bytes, dir,
+                          strerror(errno)), NULL;
+    unlink(path); // nothing to clean up, whatever happens
+    int e = posix_fallocate(fd, 0, (off_t)bytes); // a full disk fails now, not as SIGBUS later
+    void *p = e ? MAP_FAILED : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!e && p == MAP_FAILED) e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return vae__error(err, e == ENOSPC ? VAE_EIO : VAE_ENOMEM, "%s: cannot keep %zu bytes of "
+                          "images in a temporary file in %s: %s", name, bytes, dir, strerror(e)), NULL;
+    *map_len = bytes;
+    return p;
+}
+
+void vae__images_free(uint8_t *p, size_t map_len)
+{
+    if (map_len) munmap(p, map_len);
+    else free(p);
+}
+
 void vae_dataset_free(vae_dataset *ds)
 {
     if (!ds) return;
-    free(ds->images);
+    vae__images_free(ds->images, ds->map_len);
     free(ds->labels);
     free(ds->path);
+    for (int k = 0; ds->classes && k < ds->num_classes; k++) free(ds->classes[k]);
+    free(ds->classes);
     free(ds);
+}
+
+int vae__dataset_wrap(uint8_t *images, uint8_t *labels, size_t n, int c, int h, int w,
+                      const char *kind, const char *path, vae_dataset **out, vae_error *err)
+{
+    vae_dataset *ds = calloc(1, sizeof *ds);
+    char *p = strdup(path);
+    if (!ds || !p) {
+        free(ds), free(p), free(images), free(labels);
+        return vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
+    }
+    ds->images = images;
+    ds->labels = labels;
+    ds->n = n;
+    ds->c = c, ds->h = h, ds->w = w;
+    ds->path = p;
+    ds->kind = kind;
+    for (size_t i = 0; labels && i < n; i++)
+        if (labels[i] >= ds->num_classes) ds->num_classes = labels[i] + 1;
+    *out = ds;
+    return VAE_OK;
+}
+
+int vae_dataset_from_buffer(const void *data, int dtype, size_t n, int c, int h, int w,
+                            const uint8_t *labels, vae_dataset **out, vae_error *err)
+{
+    if (!out) return vae__error(err, VAE_EINVAL, "vae_dataset_from_buffer: out is NULL");
+    *out = NULL;
+    if (!data || n == 0 || (c != 1 && c != 3) || h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE ||
+        (dtype != VAE_DTYPE_U8 && dtype != VAE_DTYPE_F32))
+        return vae__error(err, VAE_EINVAL,
+                          "vae_dataset_from_buffer: bad arguments (n=%zu c=%d h=%d w=%d dtype=%d; "
+                          "c must be 1 or 3, sides 1..%d)", n, c, h, w, dtype, MAX_SIDE);
+    size_t D = (size_t)c * h * w, total;
+    if (__builtin_mul_overflow(D, n, &total))
+        return vae__error(err, VAE_EINVAL, "vae_dataset_from_buffer: %zu images of %zu values overflow", n, D);
+    uint8_t *img = malloc(total), *lab = labels ? malloc(n) : NULL;
+    if (!img || (labels && !lab)) {
+        free(img), free(lab);
+        return vae__error(err, VAE_ENOMEM, "vae_dataset_from_buffer: out of memory (%zu bytes)", total);
+    }
+    if (dtype == VAE_DTYPE_U8) {
+        memcpy(img, data, total);
+    } else {
+        const float *f = data;
+        for (size_t i = 0; i < total; i++) {
+            float v = f[i];
+            if (!(v >= 0.0f && v <= 1.0f)) { // NaN fails both
+                free(img), free(lab);
+                return vae__error(err, VAE_ENUMERIC, "vae_dataset_from_buffer: value %g at image %zu, "
+                                  "index %zu is not in [0,1]", (double)v, i / D, i % D);
+            }
+            img[i] = (uint8_t)(v * 255.0f + 0.5f);
+        }
+    }
+    if (lab) memcpy(lab, labels, n);
+    int rc = vae__dataset_wrap(img, lab, n, c, h, w, "buffer", "(buffer)", out, err);
+    if (rc == VAE_OK) snprintf((*out)->split, sizeof (*out)->split, "none");
+    return rc;
+}
+
+/* is_test[i] = 1 for the round(fraction*n) (clamped to 1..n-1) images a
+ * seeded Fisher-Yates shuffle puts first; returns that count. */
+static size_t hold_out_mask(size_t n, double fraction, uint64_t seed, uint8_t *is_test)
+{
+    size_t k = (size_t)(fraction * (double)n + 0.5);
+    if (k < 1) k = 1;
+    if (k > n - 1) k = n - 1;
+    vae_rng rng;
+    vae_rng_seed(&rng, seed);
+    memset(is_test, 0, n);
+    // a partial Fisher-Yates from the front: the first k of a shuffled order
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm) return 0;
+    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = i + (size_t)vae_rng_below(&rng, n - i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+        is_test[perm[i]] = 1;
+    }
+    free(perm);
+    return k;
+}
+
+static int check_split_args(const vae_dataset *ds, double fraction, vae_error *err)
+{
+    if (!ds || !(fraction > 0 && fraction < 1))
+        return vae__error(err, VAE_EINVAL, "%s: the test fraction must be in (0, 1), not %g",
+                          ds ? ds->path : "(null)", fraction);
+    if (ds->n < 2)
+        return vae__error(err, VAE_EINVAL, "%s: %zu image(s) cannot be split into training and "
+                          "test images", ds->path, ds->n);
+    if (ds->n > UINT32_MAX)
+        return vae__error(err, VAE_EUNSUPPORTED, "%s: more than 2^32 images", ds->path);
+    return VAE_OK;
+}
+
+/* Copies the images (and labels) with is_test[i] == want from src to dst,
+ * in order; dst may be src (compaction: rows only ever move forward). */
+static void gather(const vae_dataset *src, const uint8_t *is_test, int want, uint8_t *dimg,
+                   uint8_t *dlab)
+{
+    size_t D = (size_t)src->c * src->h * src->w, j = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        if (is_test[i] != want) continue;
+        if (dimg + j * D != src->images + i * D) memmove(dimg + j * D, src->images + i * D, D);
+        if (dlab) dlab[j] = src->labels[i];
+        j++;
+    }
+}
+
+static int make_part(const vae_dataset *ds, const uint8_t *is_test, int want, size_t k,
+                     double fraction, uint64_t seed, vae_dataset **out, vae_error *err)
+{
+    size_t D = (size_t)ds->c * ds->h * ds->w, map_len = 0;
+    uint8_t *img = vae__images_alloc(k * D, ds->budget, &map_len, ds->path, err);
+    uint8_t *lab = ds->labels ? malloc(k) : NULL;
+    if (!img || (ds->labels && !lab)) {
+        if (img) vae__images_free(img, map_len);
+        free(lab);
+        return img ? vae__error(err, VAE_ENOMEM, "%s: out of memory splitting off %zu images",
+                                ds->path, k) : err ? err->code : VAE_ENOMEM;
+    }
+    gather(ds, is_test, want, img, lab);
+    int rc = vae__dataset_wrap(NULL, lab, k, ds->c, ds->h, ds->w, ds->kind, ds->path, out, err);
+    if (rc) {
+        vae__images_free(img, map_len);
+        return rc;
+    }
+    vae_dataset *o = *out;
+    o->images = img, o->map_len = map_len, o->budget = ds->budget;
+    snprintf(o->split, sizeof o->split, "held out %g%% (seed %llu)", fraction * 100,
+             (unsigned long long)seed);
+    o->skipped = ds->skipped, o->resized = ds->resized;
+    if (ds->labels && o->num_classes < ds->num_classes) o->num_classes = ds->num_classes;
+    if (ds->classes) { // the class list is the data set's, not the part's
+        o->classes = calloc((size_t)ds->num_classes, sizeof *o->classes);
+        for (int c = 0; o->classes && c < ds->num_classes; c++)
+            if (!(o->classes[c] = strdup(ds->classes[c]))) {
+                vae_dataset_free(o), *out = NULL;
+                return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
+            }
+        if (!o->classes) {
+            vae_dataset_free(o), *out = NULL;
+            return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
+        }
+        o->num_classes = ds->num_classes;
+    }
+    return VAE_OK;
+}
+
+int vae_dataset_split(const vae_dataset *ds, double fraction, uint64_t seed, vae_dataset **train,
+                      vae_dataset **test, vae_error *err)
+{
+    if (!train || !test) return vae__error(err, VAE_EINVAL, "vae_dataset_split: NULL output");
+    *train = *test = NULL;
+    int rc = check_split_args(ds, fraction, err);
+    if (rc) return rc;
+    uint8_t *mask = malloc(ds->n);
+    size_t k = mask ? hold_out_mask(ds->n, fraction, seed, mask) : 0;
+    if (!k) {
+        free(mask);
+        return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
+    }
+    rc = make_part(ds, mask, 1, k, fraction, seed, test, err);
+    if (!rc) rc = make_part(ds, mask, 0, ds->n - k, fraction, seed, train, err);
+    if (rc) {
+        vae_dataset_free(*test), *test = NULL;
+        vae_dataset_free(*train), *train = NULL;
+    }
+    free(mask);
+    return rc;
+}
+
+int vae__dataset_hold_out(vae_dataset *ds, double fraction, uint64_t seed, vae_dataset **test,
+                          vae_error *err)
+{
+    *test = NULL;
+    int rc = check_split_args(ds, fraction, err);
+    if (rc) return rc;
+    uint8_t *mask = malloc(ds->n);
+    size_t k = mask ? hold_out_mask(ds->n, fraction, seed, mask) : 0;
+    if (!k) {
+        free(mask);
+        return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
+    }
+    if ((rc = make_part(ds, mask, 1, k, fraction, seed, test, err))) {
+        free(mask);
+        return rc;
+    }
+    // the training part in place: the peak is the data set plus its test part
+    gather(ds, mask, 0, ds->images, ds->labels);
+    ds->n -= k;
+    size_t D = (size_t)ds->c * ds->h * ds->w;
+    uint8_t *p = ds->map_len ? NULL : realloc(ds->images, ds->n * D); // a mapping keeps its length
+    if (p) ds->images = p;
+    snprintf(ds->split, sizeof ds->split, "%s", (*test)->split);
+    free(mask);
+    return VAE_OK;
+}
+
+void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!ds) return;
+    info->kind = ds->kind;
+    info->path = ds->path;
+    info->split = ds->split;
+    info->count = ds->n;
+    info->channels = ds->c, info->height = ds->h, info->width = ds->w;
+    info->num_classes = ds->num_classes;
+    info->skipped = ds->skipped;
+    info->resized = ds->resized;
+    info->on_disk = ds->map_len > 0;
+}
+
+const char *vae_dataset_class_name(const vae_dataset *ds, int k)
+{
+    if (!ds || !ds->classes || k < 0 || k >= ds->num_classes) return NULL;
+    return ds->classes[k];
 }
 
 size_t vae_dataset_count(const vae_dataset *ds) { return ds ? ds->n : 0; }

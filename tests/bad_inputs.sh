@@ -365,5 +365,80 @@ expect_fail "curves of a log out of order" "order.jsonl:2: epoch 1 follows epoch
 printf '{"epoch":1,"train_loss":nan,"train_rec":1,"train_kl":0,"test_loss":1,"test_rec":1,"test_kl":0}\n' >"$T/nan.jsonl"
 expect_fail "curves of a log with NaN" 'nan.jsonl:1: metrics line without a finite "train_loss"' "$VAE" curves "$T/nan.jsonl" -o "$O/c.png"
 expect_fail "curves of a directory without a log" "metrics.jsonl: cannot open the metrics log" "$VAE" curves "$T/adir" -o "$O/c.png"
+# --- your own images: PNG folders and CSV files (tests/gen_images.c writes them)
+GEN=${GEN:-$(dirname "$VAE")/gen_images} # valgrind.sh wraps vae elsewhere and sets GEN
+[ -x "$GEN" ] || bad "no test-image generator at $GEN (build gen_images or set GEN)"
+P=$T/png
+img_bad() { local name=$1 pat=$2 data=$3; shift 3; expect_fail "$name" "$pat" "$VAE" train --data "$data" --epochs 1 --threads 1 --quiet --out "$O/run" "$@"; }
+pk() { rm -rf "$P"; "$GEN" folder "$P" rgb8 6 8 8 1; }
+pk; "$GEN" png "$P/big.png" rgb8 9 8 2
+img_bad "PNG: mixed sizes without --resize" "$P/img-0000.png: 8x8 pixels, but $P/big.png is 9x8; all images must be one size \(or pass --resize WxH\)" "$P"
+pk; printf '<html>404</html>\n' >"$P/fake.png"
+img_bad "PNG: a *.png that is not PNG" "$P/fake.png: not a PNG file" "$P"
+pk; printf '\xff\xd8\xff\xe0JFIF' >"$P/photo.png"
+img_bad "PNG: JPEG data named .png" "$P/photo.png: not a PNG file \(JPEG data\)" "$P"
+pk; head -c 60 "$P/img-0001.png" >"$P/cut.png"
+img_bad "PNG: truncated" "$P/cut.png: bad PNG: .*truncated" "$P"
+pk; head -c -12 "$P/img-0002.png" >"$P/noiend.png"
+img_bad "PNG: cut before IEND" "$P/noiend.png: bad PNG" "$P"
+pk; cp "$P/img-0003.png" "$P/crc.png"; flip "$P/crc.png" $(($(size "$P/crc.png") - 20))
+img_bad "PNG: corrupt IDAT" "$P/crc.png: bad PNG" "$P"
+pk; cp "$P/img-0003.png" "$P/huge.png"; poke "$P/huge.png" 16 0 1 134 160 0 1 134 160
+img_bad "PNG: IHDR 100000x100000" "$P/huge.png: bad PNG" "$P"
+rm -rf "$P"; mkdir -p "$P"
+img_bad "PNG: empty folder" "$P: no \*.png images here" "$P"
+printf 'x' >"$P/notes.txt"
+img_bad "PNG: folder without PNGs" "$P: no \*.png images here" "$P"
+pk; "$GEN" png "$T/outside.png" rgb8 8 8 3; ln -s "$T/outside.png" "$P/link.png"
+img_bad "PNG: symlink pointing outside" "$P/link.png: a symbolic link pointing outside the data folder" "$P"
+pk; ln -s missing.png "$P/dangling.png"
+img_bad "PNG: dangling symlink" "$P/dangling.png: a symbolic link to nowhere" "$P"
+pk; mkdir "$P/cls"
+img_bad "PNG: images beside class folders" "$P: holds both images \(img-0000.png\) and sub-folders \(cls/\)" "$P"
+rm -rf "$P"; mkdir -p "$P"; "$GEN" classes "$P/train" grey8 2 4 8 8 1; "$GEN" classes "$P/test" grey8 3 2 8 8 2
+img_bad "PNG: test class not in train/" "$P/test/class-2: class 'class-2' is not among the training classes" "$P"
+rm -rf "$P/test"; mkdir "$P/test"
+img_bad "PNG: empty test/" "$P/test: no \*.png images \(test split\)" "$P"
+pk
+img_bad "--resize 0x8" "--resize expects WxH" "$P" --resize 0x8
+img_bad "--resize 8" "--resize expects WxH" "$P" --resize 8
+img_bad "--test-fraction 1" "--test-fraction expects" "$P" --test-fraction 1
+img_bad "--test-fraction 0" "--test-fraction expects" "$P" --test-fraction 0
+img_bad "--split-seed -1" "--split-seed expects" "$P" --split-seed -1
+img_bad "--csv-label on PNG" "--csv-label does not apply: $P is a PNG folder" "$P" --csv-label first
+"$GEN" folder "$T/one" grey8 1 8 8 1
+img_bad "one image: no split" "cannot be split into training and test images" "$T/one"
+C=$T/csv
+mkdir -p "$C"
+csv_bad() { local name=$1 pat=$2 text=$3; shift 3; printf -- "$text" >"$C/d.csv"; img_bad "CSV: $name" "$C/d.csv: $pat" "$C/d.csv" "$@"; }
+csv_bad "ragged row" "line 3: 3 fields, but line 1 has 4 \(a ragged row\)" '1,2,3,4\n5,6,7,8\n9,10,11\n'
+csv_bad "empty field" "line 2, field 2: '' is an empty field" '1,2,3,4\n5,,7,8\n'
+csv_bad "nan" "line 2, field 3: 'nan' is not a finite number" '1,2,3,4\n5,6,nan,8\n'
+csv_bad "inf" "line 1, field 1: '-inf' is not a finite number" '-inf,2,3,4\n5,6,7,8\n' --csv-header no
+csv_bad "1e309" "line 2, field 1: '1e309' is outside 0..255" '1,2,3,4\n1e309,6,7,8\n'
+csv_bad "256" "line 2, field 4: '256' is outside 0..255 \(--csv-scale 255\)" '1,2,3,4\n5,6,7,256\n'
+csv_bad "-1" "line 2, field 2: '-1' is outside 0..255" '1,2,3,4\n5,-1,7,8\n'
+csv_bad "1.5 in 0..1" "line 2, field 2: '1.5' is outside 0..1 \\(--csv-scale 1\\)" '1,0,0,0\n0.5,1.5,0,0\n' --csv-scale 1
+csv_bad "hex" "line 2, field 1: '0x10' is a hexadecimal number" '1,2,3,4\n0x10,6,7,8\n'
+csv_bad "comma decimal" "line 2: 5 fields, but line 1 has 4" '1,2,3,4\n0,5,6,7,8\n'
+csv_bad "label 10.5" "line 1, field 1: label '10.5' is not a whole number in 0..255" '10.5,1,2,3,4\n' --csv-label first
+csv_bad "not square" "rows hold 3 pixel values, not a square grey image; give the shape \(--shape CxHxW\)" '1,2,3\n'
+csv_bad "shape mismatch" "rows hold 4 pixel values, but the shape 3x2x2 needs 12" '1,2,3,4\n' --shape 3x2x2
+csv_bad "empty file" "no data rows \(empty file\)" ''
+csv_bad "header only" "no data rows" 'a,b,c,d\n'
+csv_bad "blank line inside" "line 2: an empty line inside the data" '1,2,3,4\n\n5,6,7,8\n'
+printf '1,2,3,4\n' | gzip | head -c 20 >"$C/t.csv.gz"
+img_bad "CSV: truncated gzip" "$C/t.csv.gz: truncated gzip stream" "$C/t.csv.gz"
+printf '1,2,3,4\n5,6,7,8\n' >"$C/ok.csv"
+img_bad "--resize on CSV" "--resize does not apply: $C/ok.csv is a CSV file" "$C/ok.csv" --resize 4x4
+img_bad "--csv-label middle" "--csv-label expects first, last or none" "$C/d.csv" --csv-label middle
+img_bad "--csv-scale 100" "--csv-scale expects 255" "$C/d.csv" --csv-scale 100
+img_bad "--csv-header maybe" "--csv-header expects auto, yes or no" "$C/d.csv" --csv-header maybe
+img_bad "--shape 2x4x4" "--shape expects CxHxW with C 1 or 3" "$C/d.csv" --shape 2x4x4
+img_bad "--shape 1x0x4" "--shape expects CxHxW" "$C/d.csv" --shape 1x0x4
+printf 'x' >"$C/d.txt"
+img_bad "a file that is not *.csv" "$C/d.txt: not a directory .* nor a \*.csv file" "$C/d.txt"
+expect_fail "reconstruct: data flag that does not apply" "--resize does not apply" \
+    "$VAE" reconstruct --model "$M" --data "$DATA" --resize 4x4 -o "$O/r.png"
 
 report

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -129,13 +130,20 @@ vae_model *load_model(const char *path, int max_batch)
     return m;
 }
 
+/* One split, with the default data options (open_data_args takes flags). */
 vae_dataset *open_data(const char *dir, vae_split split)
 {
-    vae_dataset *ds;
+    if (split == VAE_SPLIT_TEST) { // an MNIST layout's t10k files alone will do
+        data_args d;
+        data_args_init(&d);
+        d.path = dir;
+        return open_test_split("data", &d);
+    }
+    vae_dataset *tr, *te;
     vae_error err;
-    if (vae_dataset_open_mnist(dir, split, &ds, &err)) die("%s", err.msg);
-    if (vae_dataset_count(ds) == 0) die("%s: holds no images", vae_dataset_path(ds));
-    return ds;
+    if (vae_data_open(dir, NULL, &tr, &te, &err)) die("%s", err.msg);
+    vae_dataset_free(split == VAE_SPLIT_TRAIN ? te : tr);
+    return split == VAE_SPLIT_TRAIN ? tr : te;
 }
 
 void check_data_fits(const vae_dataset *ds, const vae_model *m)
@@ -148,13 +156,21 @@ void check_data_fits(const vae_dataset *ds, const vae_model *m)
             cfg->channels, cfg->height, cfg->width);
 }
 
-/* Images first..first+n of ds as floats in [0,1] (caller frees). */
-static float *load_batch(const vae_dataset *ds, size_t first, int n, int D)
+/* n images spread evenly over ds (image i * N / n) as floats in [0,1]
+ * (caller frees): a test split in class order (PNG class folders) shows
+ * every class, not n of the first. */
+/* n images spread evenly over ds, and in *labels theirs (NULL when ds has
+ * none). */
+static float *load_batch(const vae_dataset *ds, int n, int D, uint8_t **labels)
 {
     uint32_t *idx = xmalloc((size_t)n * sizeof *idx);
-    for (int i = 0; i < n; i++) idx[i] = (uint32_t)(first + i);
+    size_t N = vae_dataset_count(ds);
+    for (int i = 0; i < n; i++) idx[i] = (uint32_t)((size_t)i * N / (size_t)n);
     float *x = xmalloc((size_t)n * D * sizeof *x);
     vae_dataset_batch(ds, idx, n, VAE_BINARIZE_NONE, 0, NULL, x);
+    const uint8_t *all = vae_dataset_labels(ds);
+    *labels = all ? xmalloc((size_t)n) : NULL;
+    for (int i = 0; all && i < n; i++) (*labels)[i] = all[idx[i]];
     free(idx);
     return x;
 }
@@ -219,9 +235,11 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
     const vae_config *c = vae_model_config(m);
     int D = vae_model_input_size(m), d = c->latent;
     if ((size_t)n > vae_dataset_count(ds)) n = (int)vae_dataset_count(ds);
-    float *x = load_batch(ds, 0, n, D);
+    uint8_t *labels;
+    need_labels(ds, m); // a CVAE's classes are checked here
+    float *x = load_batch(ds, n, D, &labels);
     float *mu = xmalloc((size_t)n * d * sizeof *mu), *rec = xmalloc((size_t)n * D * sizeof *rec);
-    vae_model_set_labels(m, need_labels(ds, m)); // the first n images' labels, for a CVAE
+    vae_model_set_labels(m, vae_model_num_classes(m) ? labels : NULL);
     if (vae_encode(m, x, n, mu, NULL) || vae_decode(m, mu, n, rec)) die("%s", vae_model_errmsg(m));
     vae_model_set_labels(m, NULL);
     int cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
@@ -247,8 +265,231 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
     fig_save(f, path);
     fig_free(f);
     free(x);
+    free(labels);
     free(mu);
     free(rec);
     free(grid);
 }
 
+
+/* ---------------------------------------------------------------- data */
+
+void data_args_init(data_args *d)
+{
+    memset(d, 0, sizeof *d);
+    d->path = DEFAULT_DATA;
+    vae_data_options_default(&d->opt);
+}
+
+#define GIVEN(c) (1u << ((c) - DOPT_CSV_LABEL))
+
+const char *data_flag_name(int c)
+{
+    static const char *names[] = {"--csv-label", "--csv-header", "--csv-scale", "--shape",
+                                  "--resize", "--test-fraction", "--split-seed"};
+    return names[c - DOPT_CSV_LABEL];
+}
+
+/* "3x32x32" or "32x32" into n whole numbers in 1..hi; -1 if malformed. */
+static int parse_dims(const char *s, int n, int *v, int hi)
+{
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (end == s || !(*s >= '0' && *s <= '9') || errno || x < 1 || x > hi) return -1;
+        v[i] = (int)x;
+        if (i < n - 1 && *end != 'x') return -1;
+        s = end + (i < n - 1);
+        if (i == n - 1 && *end) return -1;
+    }
+    return 0;
+}
+
+int data_flag(const char *cmd, int c, const char *a, data_args *d)
+{
+    if (c == DOPT_MAX_MEMORY) {
+        double mb = parse_double(cmd, "--max-memory", a, 1e-6, 1e9);
+        d->opt.max_memory = (size_t)(mb * 1048576.0) ? (size_t)(mb * 1048576.0) : 1;
+        d->max_memory_given = 1;
+        return 1;
+    }
+    if (c < DOPT_CSV_LABEL || c >= DOPT_END) return 0;
+    vae_data_options *o = &d->opt;
+    switch (c) {
+    case DOPT_CSV_LABEL:
+        if (!strcmp(a, "none")) o->csv_label = VAE_CSV_LABEL_NONE;
+        else if (!strcmp(a, "first")) o->csv_label = VAE_CSV_LABEL_FIRST;
+        else if (!strcmp(a, "last")) o->csv_label = VAE_CSV_LABEL_LAST;
+        else usage_error(cmd, "--csv-label expects first, last or none, not '%s'", a);
+        break;
+    case DOPT_CSV_HEADER:
+        if (!strcmp(a, "auto")) o->csv_header = -1;
+        else if (!strcmp(a, "yes")) o->csv_header = 1;
+        else if (!strcmp(a, "no")) o->csv_header = 0;
+        else usage_error(cmd, "--csv-header expects auto, yes or no, not '%s'", a);
+        break;
+    case DOPT_CSV_SCALE:
+        if (!strcmp(a, "255")) o->csv_scale = 255;
+        else if (!strcmp(a, "1")) o->csv_scale = 1;
+        else usage_error(cmd, "--csv-scale expects 255 (values 0..255) or 1 (values 0..1), not '%s'", a);
+        break;
+    case DOPT_SHAPE: {
+        int v[3];
+        if (parse_dims(a, 3, v, 4096) || (v[0] != 1 && v[0] != 3))
+            usage_error(cmd, "--shape expects CxHxW with C 1 or 3 and sides 1..4096, like 3x32x32, "
+                        "not '%s'", a);
+        o->channels = v[0], o->height = v[1], o->width = v[2];
+        break;
+    }
+    case DOPT_RESIZE: {
+        int v[2];
+        if (parse_dims(a, 2, v, 4096))
+            usage_error(cmd, "--resize expects WxH with sides 1..4096, like 32x32, not '%s'", a);
+        o->resize_w = v[0], o->resize_h = v[1];
+        break;
+    }
+    case DOPT_TEST_FRACTION:
+        o->test_fraction = parse_double(cmd, "--test-fraction", a, 1e-9, 1 - 1e-9);
+        break;
+    case DOPT_SPLIT_SEED:
+        o->split_seed = (uint64_t)parse_long(cmd, "--split-seed", a, 0, 0x7fffffffffffffffL);
+        break;
+    }
+    d->given |= GIVEN(c);
+    return 1;
+}
+
+void data_options_text(const data_args *d, char *buf, size_t len)
+{
+    const vae_data_options *o = &d->opt;
+    static const char *lab[] = {"none", "first", "last"};
+    char frac[32]; // the shortest text that reads back as the same double
+    snprintf(frac, sizeof frac, "%.15g", o->test_fraction);
+    if (strtod(frac, NULL) != o->test_fraction) snprintf(frac, sizeof frac, "%.17g", o->test_fraction);
+    snprintf(buf, len,
+             "csv_label=%s;csv_header=%s;csv_scale=%d;shape=%dx%dx%d;resize=%dx%d;"
+             "test_fraction=%s;split_seed=%llu",
+             lab[o->csv_label], o->csv_header < 0 ? "auto" : o->csv_header ? "yes" : "no",
+             o->csv_scale, o->channels, o->height, o->width, o->resize_w, o->resize_h,
+             frac, (unsigned long long)o->split_seed);
+}
+
+void data_args_from_model(data_args *d, const vae_model *m)
+{
+    const char *split = vae_model_meta(m, "data.split");
+    d->held_out = split && !strncmp(split, "held out", 8);
+    const char *s = vae_model_meta(m, "data.options");
+    if (!s) return; // written before data options existed: the defaults
+    data_args f;
+    data_args_init(&f);
+    char lab[16], hdr[16];
+    int scale, c, h, w, rw, rh;
+    double frac;
+    unsigned long long seed;
+    if (sscanf(s, "csv_label=%15[a-z];csv_header=%15[a-z];csv_scale=%d;shape=%dx%dx%d;resize=%dx%d;"
+               "test_fraction=%lg;split_seed=%llu", lab, hdr, &scale, &c, &h, &w, &rw, &rh, &frac,
+               &seed) != 10)
+        die("checkpoint entry data.options is invalid: '%s'", s);
+    f.opt.csv_label = !strcmp(lab, "first") ? VAE_CSV_LABEL_FIRST
+                      : !strcmp(lab, "last") ? VAE_CSV_LABEL_LAST : VAE_CSV_LABEL_NONE;
+    f.opt.csv_header = !strcmp(hdr, "yes") ? 1 : !strcmp(hdr, "no") ? 0 : -1;
+    f.opt.csv_scale = scale;
+    f.opt.channels = c, f.opt.height = h, f.opt.width = w;
+    f.opt.resize_w = rw, f.opt.resize_h = rh;
+    f.opt.test_fraction = frac;
+    f.opt.split_seed = seed;
+    vae_data_options *o = &d->opt;
+    if (!(d->given & GIVEN(DOPT_CSV_LABEL))) o->csv_label = f.opt.csv_label;
+    if (!(d->given & GIVEN(DOPT_CSV_HEADER))) o->csv_header = f.opt.csv_header;
+    if (!(d->given & GIVEN(DOPT_CSV_SCALE))) o->csv_scale = f.opt.csv_scale;
+    if (!(d->given & GIVEN(DOPT_SHAPE))) o->channels = c, o->height = h, o->width = w;
+    if (!(d->given & GIVEN(DOPT_RESIZE))) o->resize_w = rw, o->resize_h = rh;
+    if (!(d->given & GIVEN(DOPT_TEST_FRACTION))) o->test_fraction = frac;
+    if (!(d->given & GIVEN(DOPT_SPLIT_SEED))) o->split_seed = seed;
+}
+
+/* Flags that do not apply to what was found are mistakes, not no-ops. */
+static void check_applies(const char *cmd, const data_args *d, const char *kind, const char *split)
+{
+    int csv = !strcmp(kind, "CSV"), png = !strcmp(kind, "PNG folder");
+    for (int c = DOPT_CSV_LABEL; c < DOPT_END; c++) {
+        if (!(d->given & GIVEN(c))) continue;
+        int fraction = c == DOPT_TEST_FRACTION || c == DOPT_SPLIT_SEED;
+        int applies = c == DOPT_RESIZE ? png : fraction ? !strncmp(split, "held out", 8) : csv;
+        if (!applies)
+            usage_error(cmd, "%s does not apply: %s is %s%s%s", data_flag_name(c), d->path,
+                        png ? "a PNG folder" : csv ? "a CSV file" : "an IDX directory",
+                        fraction ? " with its own test split, " : "", fraction ? split : "");
+    }
+}
+
+void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, vae_dataset **test)
+{
+    vae_error err;
+    if (vae_data_open(d->path, &d->opt, train, test, &err)) die("%s", err.msg);
+    vae_dataset_info a;
+    vae_dataset_get_info(*train, &a);
+    check_applies(cmd, d, a.kind, a.split);
+    if (d->max_memory_given && strcmp(a.kind, "PNG folder"))
+        usage_error(cmd, "--max-memory does not apply: %s is %s (kept in memory)", d->path,
+                    strcmp(a.kind, "CSV") ? "an IDX directory" : "a CSV file");
+    if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
+        !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
+        die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "
+            "to hold out training images instead", d->path);
+}
+
+vae_dataset *open_test_split(const char *cmd, const data_args *d)
+{
+    char p[4096];
+    struct stat st;
+    for (int gz = 0; gz < 2; gz++) { // MNIST layout: the t10k files alone will do
+        snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte%s", d->path, gz ? ".gz" : "");
+        if (lstat(p, &st) != 0) continue;
+        vae_dataset *ds;
+        vae_error err;
+        if (vae_dataset_open_mnist(d->path, VAE_SPLIT_TEST, &ds, &err)) die("%s", err.msg);
+        check_applies(cmd, d, "IDX", "t10k files");
+        if (d->max_memory_given) usage_error(cmd, "--max-memory does not apply: %s is an IDX directory (kept in memory)", d->path);
+        return ds;
+    }
+    vae_dataset *train, *test;
+    open_data_args(cmd, d, &train, &test);
+    vae_dataset_free(train);
+    return test;
+}
+
+void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test)
+{
+    vae_dataset_info a, b;
+    vae_dataset_get_info(train ? train : test, &a);
+    vae_dataset_get_info(test, &b);
+    char labels[64] = "no labels", skipped[80] = "", counts[64];
+    if (a.num_classes) snprintf(labels, sizeof labels, "labels: %d classes", a.num_classes);
+    if (a.skipped)
+        snprintf(skipped, sizeof skipped, "; skipped %zu entr%s that %s not *.png", a.skipped,
+                 a.skipped == 1 ? "y" : "ies", a.skipped == 1 ? "is" : "are");
+    if (train) snprintf(counts, sizeof counts, "%zu training + %zu test", a.count, b.count);
+    else snprintf(counts, sizeof counts, "%zu test", b.count);
+    fprintf(stderr, "data: %s %s: %s images, %dx%d %s%s, %s, test split: %s%s%s\n", a.kind,
+            d->path, counts, a.width, a.height, a.channels == 3 ? "RGB" : "grey",
+            a.resized ? " (resized)" : "", labels, b.split, skipped,
+            a.on_disk ? "; images in a temporary file (over --max-memory)" : "");
+}
+
+char *class_names(const vae_dataset *ds)
+{
+    vae_dataset_info info;
+    vae_dataset_get_info(ds, &info);
+    size_t len = 1;
+    for (int k = 0; k < info.num_classes && vae_dataset_class_name(ds, k); k++)
+        len += strlen(vae_dataset_class_name(ds, k)) + 1;
+    char *s = xmalloc(len);
+    s[0] = 0;
+    for (int k = 0; k < info.num_classes && vae_dataset_class_name(ds, k); k++) {
+        if (k) strcat(s, "/");
+        strcat(s, vae_dataset_class_name(ds, k));
+    }
+    return s;
+}

@@ -63,6 +63,63 @@ const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m);
  * a white gap between these pairs of rows. */
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);
 
+/* ---- data: --data and the flags saying how to read it (train, reconstruct) */
+enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_RESIZE,
+       DOPT_TEST_FRACTION, DOPT_SPLIT_SEED, DOPT_END,
+       DOPT_MAX_MEMORY /* not a property of the data: may change on --resume */ };
+/* getopt_long entries for a command's longopts array */
+#define DATA_LONGOPTS                                                                          \
+    {"csv-label", 1, 0, DOPT_CSV_LABEL}, {"csv-header", 1, 0, DOPT_CSV_HEADER},                \
+    {"csv-scale", 1, 0, DOPT_CSV_SCALE}, {"shape", 1, 0, DOPT_SHAPE},                          \
+    {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
+    {"split-seed", 1, 0, DOPT_SPLIT_SEED}, {"max-memory", 1, 0, DOPT_MAX_MEMORY}
+#define DATA_HELP DATA_HELP_PATH(DEFAULT_DATA) DATA_HELP_FLAGS
+#define DATA_HELP_PATH(dflt)                                                                   \
+    "  --data PATH        the images [" dflt "]: an MNIST-layout\n"                        \
+    "                     directory, a folder of PNG images (sub-folders per class;\n"      \
+    "                     train/ + test/ for a split) or a CSV file\n"
+#define DATA_HELP_FLAGS                                                                        \
+    "  --test-fraction F  data without a test split of its own: hold out this share [0.1]\n" \
+    "  --split-seed N     seeds that hold-out shuffle [1]\n"                                  \
+    "  --resize WxH       PNG folders: resize every image to WxH [off: all one size]\n"     \
+    "                     (area averaging to shrink, bilinear to enlarge)\n"                 \
+    "  --csv-label POS    CSV label column: first, last or none [none]\n"                    \
+    "  --csv-header H     CSV header row: auto, yes or no [auto]\n"                          \
+    "  --csv-scale S      CSV values are 0..255 (255) or 0..1 (1) [255]\n"                   \
+    "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"            \
+    "  --max-memory MB    PNG folders: keep at most this many MB of images in memory;\n"    \
+    "                     more are decoded into a temporary file the kernel pages\n"       \
+    "                     ($VAE_TMPDIR, $TMPDIR or /var/tmp) [half the RAM]\n"
+
+typedef struct data_args {
+    const char *path;
+    vae_data_options opt;
+    unsigned given; /* bit DOPT_x - DOPT_CSV_LABEL for each flag given */
+    int held_out;   /* the checkpoint's test split was held out (IDX without t10k too) */
+    int max_memory_given;
+} data_args;
+
+void data_args_init(data_args *d);
+/* Takes the data flag c (a DOPT_*) with its value; 0 if c is not one. */
+int data_flag(const char *cmd, int c, const char *arg, data_args *d);
+const char *data_flag_name(int c); /* "--csv-label" for DOPT_CSV_LABEL, ... */
+/* A checkpoint's data.options (how its data were read) into what the
+ * command line did not give. */
+void data_args_from_model(data_args *d, const vae_model *m);
+/* data.options for a checkpoint: everything that decides the images. */
+void data_options_text(const data_args *d, char *buf, size_t len);
+/* Opens both splits; dies with one line on any problem. An MNIST-layout
+ * directory without t10k files is refused unless --test-fraction was given. */
+void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, vae_dataset **test);
+/* The test split alone (an MNIST-layout directory may hold only t10k files). */
+vae_dataset *open_test_split(const char *cmd, const data_args *d);
+/* One stderr line: what the data are (kind, counts, size, channels, labels,
+ * split source, skipped files). train may be NULL. Call it once everything
+ * is checked, so that a failing command prints only its error. */
+void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test);
+/* The class names (PNG class folders) joined by '/', or "" (caller frees). */
+char *class_names(const vae_dataset *ds);
+
 int cmd_train(int argc, char **argv);
 
 #endif

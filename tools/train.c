@@ -22,7 +22,7 @@ static const char train_help[] =
     "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
     "\n"
     "data:\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    DATA_HELP
     "  --binarize MODE    none, dynamic or threshold[:T] [none]: dynamic draws each\n"
     "                     pixel ~ Bernoulli(intensity) afresh every batch;\n"
     "                     threshold sets pixel > T (default 0.5) to 1\n"
@@ -49,7 +49,10 @@ static const char train_help[] =
     "  --likelihood L     p(x|z): bernoulli, gaussian or continuous-bernoulli\n"
     "                     (normalised for grey levels) [bernoulli]\n"
     "  --sigma S          gaussian: a fixed sigma, or learned[:S0] (one) or\n"
-    "                     learned-pixel[:S0] (one per pixel), starting at S0 [0.1]\n"
+    "                     learned-pixel[:S0] (one per pixel), starting at S0 [0.1]\n";
+
+/* The rest of the help (C11 promises string literals up to 4095 bytes). */
+static const char train_help2[] =
     "training:\n"
     "  --epochs N         passes over the training set [10]\n"
     "  --batch N          images per step [128]\n"
@@ -109,6 +112,9 @@ typedef struct train_opts {
     beta_schedule sched;
     float beta;         /* the schedule's target */
     char given[O_LAST]; /* which flags the command line set */
+    data_args dargs;    /* how --data is read */
+    char data_opts[256], data_split[96]; /* for the checkpoint: data.options, data.split */
+    char *data_classes; /* data.classes: class folder names joined by '/' (never in a name) */
 } train_opts;
 
 /* "constant", "linear:5", "linear:1000s", "cyclical:4", "cyclical:4:0.5". */
@@ -231,7 +237,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
         {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
         {"free-bits", 1, 0, O_FREE_BITS}, {"model", 1, 0, O_MODEL}, {"l1", 1, 0, O_L1},
-        {"noise", 1, 0, O_NOISE},     {"k", 1, 0, O_IWAE_K},        {0, 0, 0, 0}};
+        {"noise", 1, 0, O_NOISE},     {"k", 1, 0, O_IWAE_K},        DATA_LONGOPTS,
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->data = DEFAULT_DATA;
     o->epochs = 10;
@@ -241,6 +248,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
     parse_schedule("constant", &o->sched);
+    data_args_init(&o->dargs);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -320,8 +328,9 @@ static void parse_train(int argc, char **argv, train_opts *o)
         case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
         case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
         case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
-        case O_HELP: fputs(train_help, stdout); exit(0);
-        default: bad_option("train", c, argv, longopts);
+        case O_HELP: fputs(train_help, stdout), fputs(train_help2, stdout); exit(0);
+        default:
+            if (!data_flag("train", c, a, &o->dargs)) bad_option("train", c, argv, longopts);
         }
     }
     if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -345,6 +354,10 @@ static void parse_train(int argc, char **argv, train_opts *o)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
                             fixed[i].name);
+        for (int d = DOPT_CSV_LABEL; d < DOPT_END; d++) // the data must be read as before
+            if (o->dargs.given & (1u << (d - DOPT_CSV_LABEL)))
+                usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
+                            data_flag_name(d));
     }
 }
 
@@ -396,9 +409,12 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     vae_rng_format(&rs->data, data);
     const char *tl = test_loss >= 0 ? loss : "";
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
-                          "train.test_neg_elbo", tl, NULL};
+                          "train.test_neg_elbo", tl, "data.options", o->data_opts,
+                          "data.split", o->data_split, "data.classes", o->data_classes, NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
-                          "train.test_neg_elbo", tl, "run.cursor", cur, "run.epochs", epochs,
+                          "train.test_neg_elbo", tl, "data.options", o->data_opts,
+                          "data.split", o->data_split, "data.classes", o->data_classes,
+                          "run.cursor", cur, "run.epochs", epochs,
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
@@ -434,6 +450,7 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     if (!o->given[O_EPOCHS]) o->epochs = (int)strtol(need_meta(m, p, "run.epochs"), NULL, 10);
     if (!o->given[O_THREADS]) o->threads = (int)strtol(need_meta(m, p, "run.threads"), NULL, 10);
     if (!o->given[O_DATA]) o->data = need_meta(m, p, "train.data");
+    data_args_from_model(&o->dargs, m);
     if (parse_binarize(need_meta(m, p, "run.binarize"), o)) bad = "run.binarize";
     char *end;
     rs->epoch = (int)strtol(need_meta(m, p, "train.epoch"), &end, 10);
@@ -612,14 +629,16 @@ int cmd_train(int argc, char **argv)
     vae_set_threads(dist_threads(o.threads));
 
     // everything that can fail on input is checked before anything is written
-    vae_dataset *train = open_data(o.data, VAE_SPLIT_TRAIN);
-    vae_dataset *test = open_data(o.data, VAE_SPLIT_TEST);
-    int c, h, w, tc, th, tw;
+    vae_dataset *train, *test;
+    o.dargs.path = o.data;
+    open_data_args("train", &o.dargs, &train, &test);
+    int c, h, w;
     vae_dataset_shape(train, &c, &h, &w);
-    vae_dataset_shape(test, &tc, &th, &tw);
-    if (c != tc || h != th || w != tw)
-        die("%s: test images are %dx%d but training images (%s) are %dx%d", vae_dataset_path(test),
-            tw, th, vae_dataset_path(train), w, h);
+    vae_dataset_info dinfo;
+    vae_dataset_get_info(test, &dinfo);
+    data_options_text(&o.dargs, o.data_opts, sizeof o.data_opts);
+    snprintf(o.data_split, sizeof o.data_split, "%s", dinfo.split);
+    o.data_classes = class_names(train);
     char fp[96];
     fingerprint(train, fp, sizeof fp);
     dist_check_same("training data", fp);
@@ -682,10 +701,12 @@ int cmd_train(int argc, char **argv)
     arch_text(vae_model_config(m), arch, sizeof arch);
     static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
                                   "denoising autoencoder", "IWAE", "conditional VAE"};
-    if (root)
+    if (root) {
+        report_data(&o.dargs, train, test);
         fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
                 o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
                 vae_model_num_params(m), N, w, h, o.data);
+    }
     if (o.resume && root)
         fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
                 vae_model_step(m));
@@ -796,6 +817,7 @@ int cmd_train(int argc, char **argv)
     vae_model_free(m);
     vae_dataset_free(train);
     vae_dataset_free(test);
+    free(o.data_classes);
     dist_finalize();
     return status;
 }

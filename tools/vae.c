@@ -34,9 +34,13 @@ static const char sample_help[] =
 
 static const char recon_help[] =
     "usage: vae reconstruct --model M [options]\n"
-    "Writes rows of test images, each followed by its reconstruction.\n"
+    "Writes rows of test images (spread evenly over the test split), each\n"
+    "followed by its reconstruction.\n"
+    "The data and how they were read and split default to the checkpoint's\n"
+    "(train.data, data.options), so the test images are the run's own; the\n"
+    "flags below override them.\n"
     "  --model M          checkpoint (model.safetensors) [required]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    DATA_HELP_PATH("the run's data") DATA_HELP_FLAGS
     "  -n N               images [32]\n"
     "  -o FILE            output PNG [recon.png]\n"
     "  --scale K          draw each pixel KxK [2]\n";
@@ -49,11 +53,13 @@ static int cmd_picture(int argc, char **argv, int recon)
                                                 {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
     static const struct option recon_opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
                                                {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                               {0, 0, 0, 0}};
+                                               DATA_LONGOPTS, {0, 0, 0, 0}};
     const struct option *longopts = recon ? recon_opts : sample_opts;
-    const char *model = NULL, *data = DEFAULT_DATA, *out = recon ? "recon.png" : "samples.png";
+    const char *model = NULL, *data = NULL, *out = recon ? "recon.png" : "samples.png";
     int n = recon ? 32 : 64, scale = 2, c, label = -1;
     uint64_t seed = 1;
+    data_args dargs;
+    data_args_init(&dargs);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
         switch (c) {
@@ -65,7 +71,8 @@ static int cmd_picture(int argc, char **argv, int recon)
         case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(recon ? recon_help : sample_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, longopts);
+        default:
+            if (!recon || !data_flag(cmd, c, optarg, &dargs)) bad_option(cmd, c, argv, longopts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
@@ -77,9 +84,13 @@ static int cmd_picture(int argc, char **argv, int recon)
                                                     "(train with --model cvae)",
                     label, vae_model_num_classes(m) - 1);
     if (recon) {
-        vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
+        const char *trained_on = vae_model_meta(m, "train.data");
+        dargs.path = data ? data : trained_on && *trained_on ? trained_on : DEFAULT_DATA;
+        data_args_from_model(&dargs, m);
+        vae_dataset *ds = open_test_split(cmd, &dargs);
         check_data_fits(ds, m);
         write_recon(m, ds, out, n, scale);
+        report_data(&dargs, NULL, ds);
         vae_dataset_free(ds);
     } else {
         write_samples(m, out, n, seed, scale, label);
@@ -122,6 +133,11 @@ static int cmd_info(int argc, char **argv)
         const char *v = vae_model_meta(m, keys[i]);
         if (v) printf("%-12s %s\n", keys[i] + 6, v);
     }
+    const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
+    if (split) printf("%-12s %s\n", "test split", split);
+    if (dopt) printf("%-12s %s\n", "data read", dopt);
+    const char *classes = vae_model_meta(m, "data.classes");
+    if (classes && *classes) printf("%-12s %s\n", "classes", classes);
     vae_model_free(m);
     return 0;
 }
@@ -133,7 +149,7 @@ static const char main_help[] =
     "A Variational Autoencoder toolkit (version " VAE_VERSION ").\n"
     "\n"
     "commands:\n"
-    "  train        train a VAE on an MNIST-layout data set [Fashion-MNIST]\n"
+    "  train        train a VAE on IDX, a PNG folder or CSV [Fashion-MNIST]\n"
     "  sample       decode samples from the prior into a PNG grid\n"
     "  reconstruct  test images and their reconstructions as a PNG grid\n"
     "  info         a checkpoint's architecture and training metadata\n"

@@ -12,7 +12,7 @@ OUT=$PWD/tests/fuzz/corpus
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 rm -rf "$OUT"
-mkdir -p "$OUT"/{idx,safetensors,checkpoint,roundtrip}
+mkdir -p "$OUT"/{idx,safetensors,checkpoint,roundtrip,csv,png}
 
 # shellcheck disable=SC2059 # the format is the escape being built
 byte() { printf "\\x$(printf %02x $(($1 & 255)))"; }
@@ -131,6 +131,32 @@ printf '\x00' >"$R/nothing"
   printf '\x01k\x01v\x01j\x00\x02ii\x03abc'; } >"$R/full"
 # duplicate names: the writer must refuse
 { byte 2; printf '\x01x\x00\x00\x00\x00\x00\x01x\x00\x00\x00\x00\x00'; } >"$R/duplicate-names"
+
+# ---------------------------------------------------------------- CSV
+# The first byte picks the options (fuzz_csv.c): 0 none/auto/255, 1 first,
+# 2 last, +0x20 values in [0,1], +0x40 shape 3x1x2.
+V=$OUT/csv
+{ byte 0; printf 'p0,p1,p2,p3\n0,255,128,7\n1,2,3,4\n'; } >"$V/header-2x2"
+{ byte 1; printf '3,0,1,2,3\r\n9,4,5,6,7'; } >"$V/label-first-crlf"
+{ byte $((2 + 0x20)); printf '\xef\xbb\xbf0.5,.25,1e-1,1,7\n'; } >"$V/label-last-unit-bom"
+{ byte 0x40; printf '1,2,3,4,5,6\n6,5,4,3,2,1\n\n'; } >"$V/shape-3x1x2"
+{ byte 0; printf '1,2,3,4\n5,nan,7,8\n'; } >"$V/bad-nan"
+{ byte 0; printf '1,2,3,4\n5,6,7\n'; } >"$V/bad-ragged"
+
+# ---------------------------------------------------------------- PNG
+# Every variant tests/pngwrite.h writes, small (gen_images beside the vae binary).
+GEN=$(dirname "$VAE")/gen_images
+if [ -x "$GEN" ]; then
+    for v in grey8 grey16 grey4 grey-alpha grey-trns rgb8 rgb16 rgba palette palette-trns \
+        palette-grey grey-interlaced rgb-interlaced; do
+        "$GEN" png "$OUT/png/$v.png" "$v" 5 3 1
+    done
+    head -c 40 "$OUT/png/rgb8.png" >"$OUT/png/bad-truncated"
+    # a regression (crashes/README.md): a chunk length claiming 1.6 GB
+    printf '\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x05\x00\x00\x00\x03\x08\x02\x00\x00\x00\xd4\x54\x52\xaf\x62\x4b\x47\x44\x74\x45\x58\x74\x08\x99\x01\x31\x00\xcf\xff\x01\xf3\x0c\x99\x39\x97\xd0\x19\x2d\x3f\xf2\x8c\x03\x1f\x4e\xd4\x02\x38\xd6\xfd\x66\x18\x58\x65\x19\x53\xf5\x49\xf8\x67\xe8\x82\x03\xf7\xeb\x10\x25\x75\x11\x90\x10\x2a\x14\x69\xcb\x34\x70\x1d\xee\x56\x13\xaf\xef\x59\x2e\xaa\x00\x00\x00\x00\x73\x42\x49\x54\xae\x42\x60\x82\x49\x41\x1a\x0a\x00\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60' >"$OUT/png/png-oom-chunk-length-1.6GB"
+else
+    echo "make_corpus.sh: $GEN not found: no PNG seeds" >&2
+fi
 
 du -sh "$OUT"
 find "$OUT" -type f | wc -l
