@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vae.h"
 
@@ -56,5 +57,14 @@ void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int sca
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);
 
 int cmd_train(int argc, char **argv);
+
+/* issue 5, numbers: tools/eval.c, tools/pca.c */
+int cmd_eval(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+/* The first n images of a split as floats in [0,1] (caller frees). */
+float *load_images(const vae_dataset *ds, long n);
+/* A JSON string (escaped) and a JSON number (null when not finite). */
+void json_str(FILE *f, const char *s);
+void json_num(FILE *f, double v);
 
 #endif

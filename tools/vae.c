@@ -123,6 +123,8 @@ static const char main_help[] =
     "  sample       decode samples from the prior into a PNG grid\n"
     "  reconstruct  test images and their reconstructions as a PNG grid\n"
     "  info         a checkpoint's architecture and training metadata\n"
+    "  eval         -ELBO, importance-sampled NLL, KL per dimension, active units\n"
+    "  pca          the PCA (linear autoencoder) baseline's reconstruction error\n"
     "\n"
     "example:\n"
     "  vae train --epochs 10 --out runs/fmnist\n"
@@ -148,6 +150,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "sample")) return cmd_picture(argc, argv, 0);
     if (!strcmp(cmd, "reconstruct")) return cmd_picture(argc, argv, 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "pca")) return cmd_pca(argc, argv);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }
