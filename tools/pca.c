@@ -17,8 +17,7 @@ static const char pca_help[] =
     "  --components K     principal components [required]\n"
     "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
     "  -n N               evaluate the first N test images; 0 = all [0]\n"
-    "  -o FILE            PNG: rows of test images, each followed by its\n"
-    "                     reconstruction [pca-recon.png]\n"
+    "  -o FILE            PNG of test images and reconstructions [pca-recon.png]\n"
     "  --images N         images in the PNG [32]\n"
     "  --scale K          draw each pixel KxK [2]\n"
     "  --json             print one JSON object on stdout instead of the table\n";
