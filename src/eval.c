@@ -63,11 +63,10 @@ double vae_log_mean_exp(const double *logw, size_t n)
 /* ---------------------------------------------------------- workspace */
 
 /* One thread's buffers: its own activations (the weights are shared) and
- * the per-row copies of each sample's target image and posterior. */
+ * per-row copies of the posterior of the image each sample belongs to. */
 typedef struct eval_ws {
     vae__net net;
     float *acts;
-    float *target; /* (mb, D): row r is the image sample r belongs to */
     float *head;   /* (mb, 2d): that image's [mu | logvar] */
     lme *lw;       /* (tile): each image's log-weights */
     double *rec;   /* (tile): sum over its samples of -log p(x|z) */
@@ -77,7 +76,6 @@ typedef struct eval_ws {
 static void ws_free(eval_ws *w)
 {
     free(w->acts);
-    free(w->target);
     free(w->head);
     free(w->lw);
     free(w->rec);
@@ -90,12 +88,11 @@ static int ws_init(eval_ws *w, const vae_model *m, int tile)
     w->net = m->net;
     size_t mb = (size_t)m->net.max_batch;
     w->acts = malloc(m->net.n_acts * sizeof(float));
-    w->target = malloc(mb * m->net.D * sizeof(float));
     w->head = malloc(mb * 2 * m->net.d * sizeof(float));
     w->lw = malloc((size_t)tile * sizeof *w->lw);
     w->rec = malloc((size_t)tile * sizeof *w->rec);
     w->rng = malloc((size_t)tile * sizeof *w->rng);
-    if (!w->acts || !w->target || !w->head || !w->lw || !w->rec || !w->rng) {
+    if (!w->acts || !w->head || !w->lw || !w->rec || !w->rng) {
         ws_free(w);
         return VAE_ENOMEM;
     }
@@ -174,12 +171,18 @@ static void eval_tile(eval_ws *w, const float *x, long i0, int nt, int k, uint64
             float *eps = net->eps + (size_t)r * d;
             for (int j = 0; j < d; j++) eps[j] = (float)vae_rng_normal(&w->rng[i]);
             memcpy(w->head + (size_t)r * 2 * d, head + (size_t)i * 2 * d, 2 * d * sizeof(float));
-            memcpy(w->target + (size_t)r * D, xt + (size_t)i * D, D * sizeof(float));
         }
-        // z = mu + sigma * eps exactly as training draws it; -log p(x|z) by the training loss
+        // z = mu + sigma * eps exactly as training draws it
         vae__gauss_forward(net->z, w->head, net->eps, c, d, NULL);
         vae__net_decode(net, net->z, c);
-        vae__bce_logits_forward(net->act[L - 1], w->target, c, D, net->rec_img, net->prob);
+        // -log p(x|z) by the training loss, each image's rows against its pixels
+        for (int r = 0; r < c;) {
+            int i = (int)((r0 + r) / k), len = (int)((i + 1) * (long)k - r0) - r;
+            if (len > c - r) len = c - r;
+            vae__bce_logits_rows(net->act[L - 1] + (size_t)r * D, xt + (size_t)i * D, len, D,
+                                 net->rec_img + r, net->prob + (size_t)r * D);
+            r += len;
+        }
         for (int r = 0; r < c; r++) {
             int i = (int)((r0 + r) / k);
             const float *z = net->z + (size_t)r * d, *eps = net->eps + (size_t)r * d;

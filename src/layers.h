@@ -48,6 +48,10 @@ void vae__gauss_backward(real *dhead, const real *head, const real *eps, const r
  * prob (B,D) gets sigmoid(x) for the backward pass. */
 double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
                                real *rec_img, real *prob);
+/* As vae__bce_logits_forward with one target row (D) for every row of
+ * logits: the k samples of one image in evaluation. Serial. */
+double vae__bce_logits_rows(const real *logits, const real *target, int B, int D, real *rec_img,
+                            real *prob);
 /* dlogits = scale * (prob - t), prob from the forward pass. */
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n);
