@@ -58,7 +58,7 @@ report() {
 }
 
 # C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref idx safetensors train; do
+for t in grad ref idx safetensors train eval pca; do
     exe=$B/test_$t
     [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
     d=$LOGS/test_$t
@@ -73,7 +73,7 @@ done
 # the exit status is vae's, or 99 on memcheck errors) and logs to a file per
 # process: the tests count stderr lines. An error in an expected failure
 # keeps its non-zero exit, so the logs are checked afterwards.
-for s in test_cli.sh bad_inputs.sh test_resume.sh; do
+for s in test_cli.sh bad_inputs.sh test_resume.sh test_cli_eval.sh; do
     script=$ROOT/tests/$s
     [ -f "$script" ] || continue
     d=$LOGS/${s%.sh}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <omp.h>
 
 #include "model.h"
@@ -244,13 +245,20 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
     double *klsum = calloc((size_t)d, sizeof *klsum);
     vae_eval_image *img = per_image ? per_image : malloc((size_t)block * sizeof *img);
     int rc = ws && bmu && bkl && mean && m2 && klsum && img ? VAE_OK : VAE_ENOMEM;
-    int made = 0;
+    int made = 0, blas_threads = 0, omp_threads = 0;
     while (rc == VAE_OK && made < T)
         if ((rc = ws_init(&ws[made], m, tile)) == VAE_OK) made++;
     if (rc) {
         vae__model_error(m, VAE_ENOMEM, "out of memory for evaluating with %d threads", T);
         goto done;
     }
+
+    // Each GEMM runs whole on its tile's thread. OpenBLAS must not split one
+    // over threads (it would with T = 1, outside an active parallel region):
+    // its partition can change the rounding, and with it the thread count
+    // the result. The process-wide settings are restored at the end.
+    blas_threads = openblas_get_num_threads(), omp_threads = omp_get_max_threads();
+    openblas_set_num_threads(1);
 
     double tot_elbo = 0, tot_rec = 0, tot_kl = 0, tot_lp = 0, tot_sse = 0;
     for (long b0 = 0; b0 < n; b0 += block) {
@@ -304,6 +312,10 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
     }
 
 done:
+    if (blas_threads) { // openblas_set_num_threads may also set OpenMP's count
+        openblas_set_num_threads(blas_threads);
+        omp_set_num_threads(omp_threads);
+    }
     for (int t = 0; t < made; t++) ws_free(&ws[t]);
     free(ws);
     free(bmu);
