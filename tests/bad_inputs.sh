@@ -338,6 +338,8 @@ ev "--k -5" "--k expects" --model "$M" --k -5
 ev "--split val" "--split expects test or train, not 'val'" --model "$M" --split val
 ev "-n beyond the split" "-n 501: .*$SI.gz holds 500 images" --model "$M" -n 501
 ev "--threads -1" "--threads expects" --model "$M" --threads -1
+ev "--binarize sometimes" "--binarize expects none, dynamic or threshold" --model "$M" --binarize sometimes
+ev "--binarize threshold:3" "--binarize threshold expects a number in \[0, 1\]" --model "$M" --binarize threshold:3
 ev "--batch 0" "--batch expects" --model "$M" --batch 0
 ev "without --model" "--model is required"
 ev "--model ''" "(--model|'')" --model ''

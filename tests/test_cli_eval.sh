@@ -18,7 +18,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a + 0 < b + 0)}'; }
 "$VAE" --help | grep -q "eval" && ok || bad "vae --help lacks eval"
 "$VAE" --help | grep -q "pca" && ok || bad "vae --help lacks pca"
 "$VAE" eval --help >"$T/h.txt" && ok || bad "eval --help exit"
-for o in --data --split --k --seed --threads --batch "-n N"; do
+for o in --data --split --k --seed --threads --batch "-n N" --binarize; do
     grep -qE -- "$o .*\[" "$T/h.txt" && ok || bad "eval --help lacks $o with a default"
 done
 "$VAE" pca --help >"$T/h.txt" && ok || bad "pca --help exit"
@@ -62,6 +62,17 @@ lt 100 "$NLL" && ok || bad "nll $NLL is implausibly small"
 # more samples tighten the bound (on average over 120 images)
 "$VAE" eval --model "$M" --data "$DATA" --k 1 -n 120 --batch 64 --json --quiet >"$T/k1.json"
 lt "$NLL" "$(jget "$T/k1.json" nll)" && ok || bad "nll with k=30 ($NLL) is not below k=1 ($(jget "$T/k1.json" nll))"
+# binarisation: a checkpoint's training mode by default, --binarize overrides it
+"$VAE" train --data "$DATA" --epochs 1 --hidden 16 --latent 2 --batch 100 --threads 1 --quiet \
+    --binarize threshold --out "$T/bin" >/dev/null 2>&1 || bad "train --binarize threshold"
+"$VAE" eval --model "$T/bin/checkpoint.safetensors" --data "$DATA" --k 5 -n 50 --json --quiet >"$T/b1.json"
+grep -q '"binarize":"threshold' "$T/b1.json" && ok || bad "eval ignores the checkpoint's binarisation: $(cat "$T/b1.json")"
+"$VAE" eval --model "$T/bin/checkpoint.safetensors" --data "$DATA" --k 5 -n 50 --json --quiet --binarize none >"$T/b2.json"
+grep -q '"binarize":"none"' "$T/b2.json" && ok || bad "--binarize none does not override"
+lt "$(jget "$T/b1.json" nll)" "$(jget "$T/b2.json" nll)" && ok || bad "binary pixels should cost fewer nats than grey ones"
+"$VAE" eval --model "$M" --data "$DATA" --k 5 -n 50 --json --quiet --binarize dynamic --seed 3 >"$T/d1.json"
+"$VAE" eval --model "$M" --data "$DATA" --k 5 -n 50 --json --quiet --binarize dynamic --seed 3 >"$T/d2.json"
+cmp -s <(sed 's/"seconds":[^}]*//' "$T/d1.json") <(sed 's/"seconds":[^}]*//' "$T/d2.json") && ok || bad "--binarize dynamic is not reproducible"
 "$VAE" eval --model "$M" --data "$DATA" --split train -n 50 --k 5 --quiet >"$T/tr.txt" && ok || bad "eval --split train"
 grep -q "train split" "$T/tr.txt" && ok || bad "eval --split train table"
 

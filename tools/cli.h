@@ -63,6 +63,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 /* The first n images of a split as floats in [0,1] (caller frees). */
 float *load_images(const vae_dataset *ds, long n);
+/* The same binarised as asked (dynamic: one stream seeded by seed). */
+float *load_images_binarized(const vae_dataset *ds, long n, int binarize, float threshold,
+                             uint64_t seed);
 /* A JSON string (escaped) and a JSON number (null when not finite). */
 void json_str(FILE *f, const char *s);
 void json_num(FILE *f, double v);

@@ -35,15 +35,23 @@ void json_num(FILE *f, double v)
 /* The first n images of a split as floats in [0,1] (caller frees). */
 float *load_images(const vae_dataset *ds, long n)
 {
+    return load_images_binarized(ds, n, VAE_BINARIZE_NONE, 0, 0);
+}
+
+float *load_images_binarized(const vae_dataset *ds, long n, int binarize, float threshold,
+                             uint64_t seed)
+{
     int c, h, w;
     vae_dataset_shape(ds, &c, &h, &w);
     size_t D = (size_t)c * h * w;
     float *x = xmalloc((size_t)n * D * sizeof *x);
     uint32_t idx[1024];
+    vae_rng rng; // dynamic binarisation: one fixed draw, a single stream in image order
+    vae_rng_seed(&rng, seed);
     for (long i = 0; i < n; i += 1024) {
         int b = (int)(n - i < 1024 ? n - i : 1024);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
-        vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x + (size_t)i * D);
+        vae_dataset_batch(ds, idx, b, binarize, threshold, &rng, x + (size_t)i * D);
     }
     return x;
 }
@@ -77,6 +85,23 @@ static void progress(void *ctx, long done, long total)
 
 /* --------------------------------------------------------------- command */
 
+/* none, dynamic, threshold or threshold:T (T in [0,1]), as train writes them
+ * into a checkpoint's run.binarize; -1 if it is none of these. */
+static int parse_binarize_mode(const char *s, int *mode, float *t)
+{
+    char *end;
+    if (!strcmp(s, "none")) *mode = VAE_BINARIZE_NONE;
+    else if (!strcmp(s, "dynamic")) *mode = VAE_BINARIZE_DYNAMIC;
+    else if (!strcmp(s, "threshold")) *mode = VAE_BINARIZE_THRESHOLD, *t = 0.5f;
+    else if (!strncmp(s, "threshold:", 10) && s[10]) {
+        float v = strtof(s + 10, &end);
+        if (*end || !(v >= 0 && v <= 1)) return -1;
+        *mode = VAE_BINARIZE_THRESHOLD, *t = v;
+    } else
+        return -1;
+    return 0;
+}
+
 static const char eval_help[] =
     "usage: vae eval --model M [options]\n"
     "Evaluates a model on a data split: the negative ELBO with its reconstruction\n"
@@ -88,6 +113,9 @@ static const char eval_help[] =
     "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
     "  --split S          test or train [test]\n"
     "  -n N               the first N images of the split; 0 = all [0]\n"
+    "  --binarize MODE    none, threshold[:T] (pixel > T, T = 0.5) or dynamic (each\n"
+    "                     pixel ~ Bernoulli(intensity), drawn once from --seed)\n"
+    "                     [a checkpoint's training mode, else none]\n"
     "  --k K              importance samples per image [5000] (the literature's\n"
     "                     standard for NLL; the ELBO averages over the same samples)\n"
     "  --seed N           noise seed; image i draws from a stream of (seed, i) [1]\n"
@@ -97,7 +125,8 @@ static const char eval_help[] =
     "  --quiet            no progress display\n"
     "Results depend on the seed, k and --batch, not on --threads.\n";
 
-enum { E_MODEL = 256, E_DATA, E_SPLIT, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP };
+enum { E_MODEL = 256, E_DATA, E_SPLIT, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP,
+       E_BIN };
 
 int cmd_eval(int argc, char **argv)
 {
@@ -105,8 +134,10 @@ int cmd_eval(int argc, char **argv)
         {"model", 1, 0, E_MODEL}, {"data", 1, 0, E_DATA},       {"split", 1, 0, E_SPLIT},
         {"k", 1, 0, E_K},         {"seed", 1, 0, E_SEED},       {"threads", 1, 0, E_THREADS},
         {"batch", 1, 0, E_BATCH}, {"json", 0, 0, E_JSON},       {"quiet", 0, 0, E_QUIET},
-        {"help", 0, 0, E_HELP},   {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *split_name = "test";
+        {"help", 0, 0, E_HELP},   {"binarize", 1, 0, E_BIN},    {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *split_name = "test", *bin_text = NULL;
+    int bin = VAE_BINARIZE_NONE;
+    float threshold = 0.5f;
     int json = 0, quiet = 0, threads = 0, batch = 512, c;
     long n = 0;
     vae_eval_opts opt;
@@ -128,6 +159,14 @@ int cmd_eval(int argc, char **argv)
         case E_BATCH: batch = (int)parse_long("eval", "--batch", a, 1, 65536); break;
         case E_JSON: json = 1; break;
         case E_QUIET: quiet = 1; break;
+        case E_BIN:
+            if (parse_binarize_mode(a, &bin, &threshold)) {
+                if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
+                    parse_double("eval", "--binarize threshold", a + 10, 0, 1);
+                usage_error("eval", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
+            }
+            bin_text = a;
+            break;
         case 'n': n = parse_long("eval", "-n", a, 0, 1L << 40); break;
         case E_HELP: fputs(eval_help, stdout); exit(0);
         default: bad_option("eval", c, argv, longopts);
@@ -137,12 +176,15 @@ int cmd_eval(int argc, char **argv)
     if (!model) usage_error("eval", "--model is required");
 
     vae_model *m = load_model(model, batch);
+    const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
+    if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
+    if (!bin_text) bin_text = "none";
     vae_dataset *ds = open_data(data, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN : VAE_SPLIT_TEST);
     check_data_fits(ds, m);
     long count = (long)vae_dataset_count(ds);
     if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
     if (n == 0) n = count;
-    float *x = load_images(ds, n);
+    float *x = load_images_binarized(ds, n, bin, threshold, opt.seed);
 
     vae_set_threads(threads);
     int d = vae_model_config(m)->latent;
@@ -170,6 +212,8 @@ int cmd_eval(int argc, char **argv)
         json_str(stdout, model);
         printf(",\"data\":");
         json_str(stdout, vae_dataset_path(ds));
+        printf(",\"binarize\":");
+        json_str(stdout, bin_text);
         printf(",\"split\":\"%s\",\"n\":%ld,\"k\":%d,\"seed\":%llu,\"batch\":%d,\"latent\":%d",
                split_name, r.n, r.k, (unsigned long long)opt.seed, batch, d);
         static const char *keys[] = {"neg_elbo", "rec", "kl", "nll", "mse", "sse"};
@@ -191,7 +235,8 @@ int cmd_eval(int argc, char **argv)
         printf("],\"seconds\":%.3f}\n", secs);
     } else {
         printf("model         %s (latent %d)\n", model, d);
-        printf("data          %s (%s split), %ld images\n", vae_dataset_path(ds), split_name, r.n);
+        printf("data          %s (%s split), %ld images, binarize %s\n", vae_dataset_path(ds),
+               split_name, r.n, bin_text);
         printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
         printf("nll           %.3f nats per image (importance-sampled, k = %d, seed %llu)\n", r.nll,
                r.k, (unsigned long long)opt.seed);
