@@ -50,7 +50,7 @@ echo "model: $MODEL ($ARCH); data: $DATA; k = $K; decoder $MACS multiply-adds pe
 
 # ours
 /usr/bin/time -v "$VAE" eval --model "$MODEL" --data "$DATA" --k "$K" -n "$N" --threads "$THREADS" \
-    --batch 1000 --json --quiet >"$T/ours.json" 2>"$T/ours.time"
+    --json --quiet >"$T/ours.json" 2>"$T/ours.time"
 IMAGES=$(jget "$T/ours.json" n) OURS_S=$(jget "$T/ours.json" seconds)
 gflops() { awk -v m="$MACS" -v n="$IMAGES" -v k="$K" -v s="$1" 'BEGIN {printf "%.1f", 2 * m * n * k / s * 1e-9}'; }
 printf "vae eval (%s threads):   %8.2f s  %7.1f images/s  %6.1f GFLOP/s  nll %.3f  -elbo %.3f  peak RSS %s MB\n" \

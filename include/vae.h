@@ -280,7 +280,9 @@ typedef struct vae_eval_result {
  * variance), per_image (n) each image's numbers. The weights are unchanged.
  * Returns VAE_EINVAL for bad arguments, VAE_ENOMEM, or VAE_ENUMERIC when a
  * result is NaN (the message names the first such image); the message is
- * in vae_model_errmsg(m). */
+ * in vae_model_errmsg(m). While it runs, OpenBLAS is held to one thread
+ * (each GEMM runs whole on one of the evaluation's threads); the process-wide
+ * OpenBLAS and OpenMP thread counts are restored before it returns. */
 VAE_API int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt,
                      vae_eval_result *res, double *kl_dim, double *mu_var,
                      vae_eval_image *per_image);
