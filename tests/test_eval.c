@@ -216,6 +216,23 @@ static void test_log_mean_exp(void)
     CHECK_NEAR(vae_log_mean_exp(a, 5), log((exp(-3) + 2 * exp(2) + exp(0.5)) / 5), 1e-14);
 }
 
+/* The broadcast BCE the evaluation uses equals the training loss's BCE on
+ * a target replicated per row, bit for bit (the same row function). */
+static void test_bce_rows(void)
+{
+    enum { B = 5, D = 150 };
+    static float logits[B * D], target[B * D], prob[B * D], rec1[B], rec2[B];
+    vae_rng r;
+    vae_rng_seed(&r, 8);
+    for (int i = 0; i < B * D; i++) logits[i] = (float)(8 * vae_rng_normal(&r));
+    for (int j = 0; j < D; j++) target[j] = (float)vae_rng_uniform(&r);
+    for (int i = 1; i < B; i++) memcpy(target + i * D, target, D * sizeof *target);
+    double t1 = vae__bce_logits_forward(logits, target, B, D, rec1, prob);
+    double t2 = vae__bce_logits_rows(logits, target, B, D, rec2, prob);
+    CHECK(t1 == t2 && !memcmp(rec1, rec2, sizeof rec1));
+    CHECK(t1 > 0);
+}
+
 /* A decoder so sure every pixel is on that an all-black image has
  * probability 0 under every z: every weight is -inf, log p(x) = -inf. */
 static void test_all_zero_weights(void)
@@ -361,6 +378,7 @@ int main(int argc, char **argv)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/fmnist-small", argv[1]);
     test_log_mean_exp();
+    test_bce_rows();
     test_all_zero_weights();
     test_quadrature(1);
     test_quadrature(2);
