@@ -58,7 +58,7 @@ report() {
 }
 
 # C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref conv lik idx safetensors train latent shard images; do
+for t in grad ref conv lik idx safetensors train latent shard images eval pca; do
     exe=$B/test_$t
     [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
     d=$LOGS/test_$t
@@ -74,7 +74,7 @@ done
 # process: the tests count stderr lines. An error in an expected failure
 # keeps its non-zero exit, so the logs are checked afterwards.
 export GEN=$B/gen_images # the shell tests' image generator (not under valgrind: a test tool)
-for s in test_cli.sh bad_inputs.sh test_resume.sh test_pictures.sh test_images.sh; do
+for s in test_cli.sh bad_inputs.sh test_resume.sh test_pictures.sh test_images.sh test_cli_eval.sh; do
     script=$ROOT/tests/$s
     [ -f "$script" ] || continue
     d=$LOGS/${s%.sh}

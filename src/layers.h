@@ -64,6 +64,10 @@ void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d);
  * prob (B,D) gets sigmoid(x) for the backward pass. */
 double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
                                real *rec_img, real *prob);
+/* As vae__bce_logits_forward with one target row (D) for every row of
+ * logits: the k samples of one image in evaluation. Serial. */
+double vae__bce_logits_rows(const real *logits, const real *target, int B, int D, real *rec_img,
+                            real *prob);
 /* dlogits = scale * (prob - t), prob from the forward pass. */
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n);
@@ -150,6 +154,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 void vae__net_encode(vae__net *net, const real *x, int B);
 /* z (B,d) -> act[2k+1] = logits (B,D). */
 void vae__net_decode(vae__net *net, const real *z, int B);
+/* rec_img[r0..r0+rows) = -log p(target | decoder rows r0..) of the last
+ * vae__net_decode: many samples scored against one image's pixels. */
+void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
 /* out (B,D) = the means of p(x|z) from the decoder output of the last
  * vae__net_decode: probabilities for Bernoulli. */
 void vae__net_mean(const vae__net *net, real *out, int B);

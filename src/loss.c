@@ -104,6 +104,20 @@ double vae__bce_logits_forward(const real *logits, const real *target, int B, in
     return total;
 }
 
+double vae__bce_logits_rows(const real *logits, const real *target, int B, int D, real *rec_img,
+                            real *prob)
+{
+    // logits, prob are (B,D); target is one row (D) for all of them
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        size_t o = (size_t)i * D;
+        double s = bce_row(logits + o, target, prob + o, D);
+        if (rec_img) rec_img[i] = (real)s;
+        total += s;
+    }
+    return total;
+}
+
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n)
 {

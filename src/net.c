@@ -370,6 +370,22 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
     *rec = lik_forward(net, target, B);
 }
 
+void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows)
+{
+    const real *y = net->act[net->n_layers - 1] + (size_t)r0 * net->D;
+    real *rec = net->rec_img + r0, *prob = net->prob + (size_t)r0 * net->D;
+    if (net->likelihood == VAE_LIKELIHOOD_BERNOULLI) {
+        vae__bce_logits_rows(y, target, rows, net->D, rec, prob);
+        return;
+    }
+    for (int r = 0; r < rows; r++, y += net->D, prob += net->D)
+        if (net->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+            vae__gaussian_nll_forward(y, target, net->log_sigma, net->sigma_per_pixel, 1, net->D,
+                                      rec + r);
+        else
+            vae__cb_forward(y, target, 1, net->D, rec + r, prob);
+}
+
 void vae__net_mean(const vae__net *net, real *out, int B)
 {
     const real *y = net->act[net->n_layers - 1];

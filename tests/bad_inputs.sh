@@ -440,5 +440,39 @@ printf 'x' >"$C/d.txt"
 img_bad "a file that is not *.csv" "$C/d.txt: not a directory .* nor a \*.csv file" "$C/d.txt"
 expect_fail "reconstruct: data flag that does not apply" "--resize does not apply" \
     "$VAE" reconstruct --model "$M" --data "$DATA" --resize 4x4 -o "$O/r.png"
+# --- eval and pca (issue 5): flags, data and models, checked before any work
+ev() { local name=$1 pat=$2; shift 2; expect_fail "eval $name" "$pat" "$VAE" eval --data "$DATA" --quiet "$@"; }
+ev "--k 0" "--k expects a whole number in 1\.\." --model "$M" --k 0
+ev "--k abc" "--k expects" --model "$M" --k abc
+ev "--k -5" "--k expects" --model "$M" --k -5
+ev "--split val" "--split expects test or train, not 'val'" --model "$M" --split val
+ev "-n beyond the split" "-n 501: .*$SI.gz holds 500 images" --model "$M" -n 501
+ev "--threads -1" "--threads expects" --model "$M" --threads -1
+ev "--binarize sometimes" "--binarize expects none, dynamic or threshold" --model "$M" --binarize sometimes
+ev "--binarize threshold:3" "--binarize threshold expects a number in \[0, 1\]" --model "$M" --binarize threshold:3
+ev "--batch 0" "--batch expects" --model "$M" --batch 0
+ev "without --model" "--model is required"
+ev "--model ''" "(--model|'')" --model ''
+ev "NaN model" "$C/nan.safetensors: .*non-finite" --model "$C/nan.safetensors"
+ev "missing model" "$C/missing.safetensors: cannot open" --model "$C/missing.safetensors"
+ev "value for a switch" "'?--json'? (takes|allows|accepts) no (value|argument)" --model "$M" --json=1
+ev "stray argument" "unexpected argument 'extra'" --model "$M" extra
+ev "train's flag" "unknown option '--epochs'" --model "$M" --epochs 3
+expect_fail "eval missing data dir" "$T/nonexistent: no such directory" \
+    "$VAE" eval --model "$M" --data "$T/nonexistent" --quiet
+mk; { idx 8 3 2 10 10; head -c 200 /dev/zero; } | gzip >"$D/$SI.gz"; rm "$D/$SL.gz"
+expect_fail "eval images of another size" "$SI.gz: images are 1x10x10 but the model takes 1x28x28|10x10" \
+    "$VAE" eval --model "$M" --data "$D" --quiet
+pc() { local name=$1 pat=$2; shift 2; expect_fail "pca $name" "$pat" "$VAE" pca --data "$DATA" "$@"; }
+pc "without --components" "--components is required" -o "$O/p.png"
+pc "--components 0" "--components expects" --components 0 -o "$O/p.png"
+pc "--components 785" "--components 785: the images have only 784 values" --components 785 -o "$O/p.png"
+pc "-n beyond the split" "-n 501: .*$SI.gz holds 500 images" --components 5 -n 501 -o "$O/p.png"
+pc "--images 0" "--images expects" --components 5 --images 0 -o "$O/p.png"
+pc "-o ''" "(-o|'')" --components 5 -o ''
+pc "-o into a missing directory" "$T/nodir/p.png" --components 5 -o "$T/nodir/p.png"
+[ -e "$T/nodir" ] && bad "pca created $T/nodir" || ok
+expect_fail "pca missing data dir" "$T/nonexistent: no such directory" \
+    "$VAE" pca --components 5 --data "$T/nonexistent" -o "$O/p.png"
 
 report

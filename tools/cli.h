@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vae.h"
 
@@ -121,5 +122,17 @@ void report_data(const data_args *d, const vae_dataset *train, const vae_dataset
 char *class_names(const vae_dataset *ds);
 
 int cmd_train(int argc, char **argv);
+
+/* issue 5, numbers: tools/eval.c, tools/pca.c */
+int cmd_eval(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+/* The first n images of a split as floats in [0,1] (caller frees). */
+float *load_images(const vae_dataset *ds, long n);
+/* The same binarised as asked (dynamic: one stream seeded by seed). */
+float *load_images_binarized(const vae_dataset *ds, long n, int binarize, float threshold,
+                             uint64_t seed);
+/* A JSON string (escaped) and a JSON number (null when not finite). */
+void json_str(FILE *f, const char *s);
+void json_num(FILE *f, double v);
 
 #endif

@@ -158,6 +158,8 @@ static const char main_help[] =
     "  manifold     decode a 2-D grid of normal quantiles (PNG grid)\n"
     "  embed        test-set latent codes as CSV, and a scatter plot by label\n"
     "  curves       training curves from a run's metrics.jsonl (PNG plot)\n"
+    "  eval         -ELBO, importance-sampled NLL, KL per dimension, active units\n"
+    "  pca          the PCA (linear autoencoder) baseline's reconstruction error\n"
     "\n"
     "example:\n"
     "  vae train --epochs 10 --out runs/fmnist\n"
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "manifold")) return cmd_manifold(argc, argv);
     if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
     if (!strcmp(cmd, "curves")) return cmd_curves(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "pca")) return cmd_pca(argc, argv);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }

@@ -1,0 +1,341 @@
+/* eval.c - evaluation of a trained VAE: the negative ELBO and its terms, the
+ * importance-weighted estimate of log p(x), KL per latent dimension, active
+ * units and the reconstruction error, in parallel over images. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "model.h"
+
+#define VAE_EVAL_MAX_K 100000000 /* k * d normals per image must stay addressable */
+
+void vae_eval_opts_default(vae_eval_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->k = 5000;
+    o->seed = 1;
+}
+
+/* ------------------------------------------------------- log-mean-exp */
+
+/* Streaming log-sum-exp: the largest value seen and the sum of exp(v - max),
+ * in double. A weight of zero (v = -inf) only counts; max stays -inf until
+ * a finite value arrives, so all-zero weights give -inf, never NaN. */
+typedef struct lme {
+    double max, sum;
+    size_t n;
+} lme;
+
+static void lme_init(lme *a) { *a = (lme){-INFINITY, 0, 0}; }
+
+static void lme_add(lme *a, double v)
+{
+    a->n++;
+    if (isnan(a->max) || v == -INFINITY || a->max == INFINITY) return;
+    if (isnan(v) || v == INFINITY) {
+        a->max = v;
+        a->sum = 1;
+    } else if (v > a->max) {
+        a->sum = a->sum * exp(a->max - v) + 1; // exp(-inf) = 0 for the first value
+        a->max = v;
+    } else {
+        a->sum += exp(v - a->max);
+    }
+}
+
+static double lme_value(const lme *a)
+{
+    if (a->n == 0 || a->max == -INFINITY) return -INFINITY;
+    if (!isfinite(a->max)) return a->max; // +inf or NaN
+    return a->max + log(a->sum) - log((double)a->n);
+}
+
+double vae_log_mean_exp(const double *logw, size_t n)
+{
+    lme a;
+    lme_init(&a);
+    for (size_t i = 0; i < n; i++) lme_add(&a, logw[i]);
+    return lme_value(&a);
+}
+
+/* ---------------------------------------------------------- workspace */
+
+/* One thread's buffers: its own activations (the weights are shared) and
+ * per-row copies of the posterior of the image each sample belongs to. */
+typedef struct eval_ws {
+    vae__net net;
+    float *acts;
+    float *head;   /* (mb, 2d): that image's [mu | logvar] */
+    lme *lw;       /* (tile): each image's log-weights */
+    double *rec;   /* (tile): sum over its samples of -log p(x|z) */
+    vae_rng *rng;  /* (tile): each image's noise stream */
+    uint8_t *lab;  /* (mb): a CVAE's label of each decoder row */
+} eval_ws;
+
+static void ws_free(eval_ws *w)
+{
+    free(w->acts);
+    free(w->head);
+    free(w->lw);
+    free(w->rec);
+    free(w->rng);
+    free(w->lab);
+}
+
+static int ws_init(eval_ws *w, const vae_model *m, int tile)
+{
+    memset(w, 0, sizeof *w);
+    w->net = m->net;
+    size_t mb = (size_t)m->net.max_batch;
+    w->acts = malloc(m->net.n_acts * sizeof(float));
+    w->head = malloc(mb * 2 * m->net.d * sizeof(float));
+    w->lw = malloc((size_t)tile * sizeof *w->lw);
+    w->rec = malloc((size_t)tile * sizeof *w->rec);
+    w->rng = malloc((size_t)tile * sizeof *w->rng);
+    w->lab = malloc(mb);
+    if (!w->acts || !w->head || !w->lw || !w->rec || !w->rng || !w->lab) {
+        ws_free(w);
+        return VAE_ENOMEM;
+    }
+    vae__net_bind(&w->net, m->params, NULL, w->acts); // forward only: no gradients
+    return VAE_OK;
+}
+
+/* ---------------------------------------------------------------- a tile */
+
+/* Image i's noise stream: a function of (seed, i) only, so the split of the
+ * images between threads cannot change a result. */
+static void image_rng(vae_rng *r, uint64_t seed, long i)
+{
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + (uint64_t)i;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; // splitmix64's finaliser
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    vae_rng_seed(r, z ^ (z >> 31));
+}
+
+/* Images i0..i0+nt of x: out[0..nt) gets their numbers, mu (nt,d) and
+ * kl_dim (nt,d) their posterior means and per-dimension KL. */
+static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0, int nt, int k,
+                      uint64_t seed, vae_eval_image *out, double *mu_out, double *kl_out)
+{
+    vae__net *net = &w->net;
+    int D = net->D, d = net->d, mb = net->max_batch;
+    const float *xt = x + (size_t)i0 * D;
+
+    // encode the tile: head (nt,2d) = [mu | logvar], kept while the decoder runs
+    net->labels = labels ? labels + i0 : NULL;
+    vae__net_encode(net, xt, nt);
+    const float *head = net->act[net->k];
+    for (int i = 0; i < nt; i++) {
+        const float *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+        double kl = 0;
+        for (int j = 0; j < d; j++) {
+            float l = vae__clamp_logvar(lv[j]), var = expf(l);
+            double klj = 0.5 * ((double)mu[j] * mu[j] + var - 1.0 - l); // as vae__gauss_forward
+            kl_out[(size_t)i * d + j] = klj;
+            mu_out[(size_t)i * d + j] = mu[j];
+            kl += klj;
+        }
+        out[i].kl = kl;
+        memcpy(net->z + (size_t)i * d, mu, d * sizeof(float));
+    }
+
+    // reconstruction error of the decoded posterior mean E[x | z = mu(x)]
+    vae__net_decode(net, net->z, nt);
+    vae__net_mean(net, net->prob, nt);
+    for (int i = 0; i < nt; i++) {
+        const float *xi = xt + (size_t)i * D, *pi = net->prob + (size_t)i * D;
+        double sse = 0;
+        for (int p = 0; p < D; p++) {
+            double e = (double)xi[p] - pi[p];
+            sse += e * e;
+        }
+        out[i].sse = sse;
+    }
+
+    // importance sampling: rows (image i, sample s) in order, decoded mb at a time
+    for (int i = 0; i < nt; i++) {
+        lme_init(&w->lw[i]);
+        w->rec[i] = 0;
+        image_rng(&w->rng[i], seed, i0 + i);
+    }
+    long R = (long)nt * k;
+    for (long r0 = 0; r0 < R; r0 += mb) {
+        int c = (int)(R - r0 < mb ? R - r0 : mb);
+        for (int r = 0; r < c; r++) {
+            int i = (int)((r0 + r) / k);
+            float *eps = net->eps + (size_t)r * d;
+            for (int j = 0; j < d; j++) eps[j] = (float)vae_rng_normal(&w->rng[i]);
+            memcpy(w->head + (size_t)r * 2 * d, head + (size_t)i * 2 * d, 2 * d * sizeof(float));
+            if (labels) w->lab[r] = labels[i0 + i];
+        }
+        net->labels = labels ? w->lab : NULL;
+        // z = mu + sigma * eps exactly as training draws it
+        vae__gauss_forward(net->z, w->head, net->eps, c, d, NULL);
+        vae__net_decode(net, net->z, c);
+        // -log p(x|z) by the training loss, each image's rows against its pixels
+        for (int r = 0; r < c;) {
+            int i = (int)((r0 + r) / k), len = (int)((i + 1) * (long)k - r0) - r;
+            if (len > c - r) len = c - r;
+            vae__net_rec_rows(net, r, xt + (size_t)i * D, len);
+            r += len;
+        }
+        for (int r = 0; r < c; r++) {
+            int i = (int)((r0 + r) / k);
+            const float *z = net->z + (size_t)r * d, *eps = net->eps + (size_t)r * d;
+            const float *lv = w->head + (size_t)r * 2 * d + d;
+            // log p(z) - log q(z|x) = -1/2 sum_j (z_j^2 - eps_j^2 - logvar_j); log 2pi cancels
+            double lr = 0;
+            for (int j = 0; j < d; j++)
+                lr += (double)z[j] * z[j] - (double)eps[j] * eps[j] - vae__clamp_logvar(lv[j]);
+            double rec = net->rec_img[r];
+            lme_add(&w->lw[i], -rec - 0.5 * lr);
+            w->rec[i] += rec;
+        }
+    }
+    for (int i = 0; i < nt; i++) {
+        out[i].rec = w->rec[i] / k;
+        out[i].neg_elbo = out[i].rec + out[i].kl;
+        out[i].log_px = lme_value(&w->lw[i]);
+    }
+}
+
+/* ------------------------------------------------------------ the driver */
+
+static int bad_image(const vae_eval_image *e)
+{
+    return isnan(e->neg_elbo) || isnan(e->log_px) || isnan(e->sse);
+}
+
+int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae_eval_result *res,
+             double *kl_dim, double *mu_var, vae_eval_image *per_image)
+{
+    vae_eval_opts def;
+    if (!opt) vae_eval_opts_default(&def), opt = &def;
+    if (!x || !res || n < 1)
+        return vae__model_error(m, VAE_EINVAL, "evaluation needs images and a result (n = %ld)", n);
+    if (opt->k < 1 || opt->k > VAE_EVAL_MAX_K)
+        return vae__model_error(m, VAE_EINVAL, "k = %d importance samples: use 1..%d", opt->k,
+                                VAE_EVAL_MAX_K);
+    if (opt->threads < 0 || opt->threads > 4096)
+        return vae__model_error(m, VAE_EINVAL, "%d threads: use 0..4096", opt->threads);
+    if (m->net.deterministic)
+        return vae__model_error(m, VAE_EUNSUPPORTED,
+                                "an autoencoder has no posterior, so no ELBO or likelihood to "
+                                "estimate (vae pca and the training log give its reconstruction)");
+    const uint8_t *labels = m->net.n_classes ? m->labels : NULL;
+    if (m->net.n_classes) {
+        if (!labels)
+            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
+                                                   "vae_model_set_labels first");
+        for (long i = 0; i < n; i++)
+            if (labels[i] >= m->net.n_classes)
+                return vae__model_error(m, VAE_EINVAL, "label %d of image %ld is not below the "
+                                        "model's %d classes", labels[i], i, m->net.n_classes);
+    }
+    int D = m->net.D, d = m->net.d, mb = m->net.max_batch, k = opt->k;
+    int T = opt->threads ? opt->threads : omp_get_max_threads();
+
+    // A tile holds enough images to fill one decoder batch with their samples;
+    // a block is what runs between two progress reports.
+    int tile = (mb + k - 1) / k;
+    long block_tiles = ((1L << 18) / k) / tile;
+    if (block_tiles < 2L * T) block_tiles = 2L * T;
+    long cap = ((1L << 22) / d) / tile; // bounds the block's mu and KL buffers
+    if (block_tiles > cap) block_tiles = cap > 2L * T ? cap : 2L * T;
+    long block = block_tiles * tile;
+    if (block > n) block = n;
+    long n_tiles_max = (block + tile - 1) / tile;
+    if (T > n_tiles_max) T = (int)n_tiles_max;
+
+    eval_ws *ws = calloc((size_t)T, sizeof *ws);
+    double *bmu = malloc((size_t)block * d * sizeof *bmu);
+    double *bkl = malloc((size_t)block * d * sizeof *bkl);
+    double *mean = calloc((size_t)d, sizeof *mean), *m2 = calloc((size_t)d, sizeof *m2);
+    double *klsum = calloc((size_t)d, sizeof *klsum);
+    vae_eval_image *img = per_image ? per_image : malloc((size_t)block * sizeof *img);
+    int rc = ws && bmu && bkl && mean && m2 && klsum && img ? VAE_OK : VAE_ENOMEM;
+    int made = 0, blas_threads = 0, omp_threads = 0;
+    while (rc == VAE_OK && made < T)
+        if ((rc = ws_init(&ws[made], m, tile)) == VAE_OK) made++;
+    if (rc) {
+        vae__model_error(m, VAE_ENOMEM, "out of memory for evaluating with %d threads", T);
+        goto done;
+    }
+
+    // Each GEMM runs whole on its tile's thread. OpenBLAS must not split one
+    // over threads (it would with T = 1, outside an active parallel region):
+    // its partition can change the rounding, and with it the thread count
+    // the result. The process-wide settings are restored at the end.
+    blas_threads = openblas_get_num_threads(), omp_threads = omp_get_max_threads();
+    openblas_set_num_threads(1);
+
+    double tot_elbo = 0, tot_rec = 0, tot_kl = 0, tot_lp = 0, tot_sse = 0;
+    for (long b0 = 0; b0 < n; b0 += block) {
+        long bn = n - b0 < block ? n - b0 : block, nt = (bn + tile - 1) / tile;
+        vae_eval_image *bimg = per_image ? per_image + b0 : img;
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+        for (long t = 0; t < nt; t++) {
+            long i0 = t * tile;
+            int cnt = (int)(bn - i0 < tile ? bn - i0 : tile);
+            eval_tile(&ws[omp_get_thread_num()], x, labels, b0 + i0, cnt, k, opt->seed, bimg + i0,
+                      bmu + (size_t)i0 * d, bkl + (size_t)i0 * d);
+        }
+        // reduce in image order: the same sums whatever thread did which tile
+        for (long i = 0; i < bn; i++) {
+            const vae_eval_image *e = &bimg[i];
+            if (bad_image(e)) {
+                rc = vae__model_error(m, VAE_ENUMERIC,
+                                      "image %ld: the evaluation is NaN (-elbo %g, log p(x) %g, "
+                                      "squared error %g)",
+                                      b0 + i, e->neg_elbo, e->log_px, e->sse);
+                goto done;
+            }
+            tot_elbo += e->neg_elbo, tot_rec += e->rec, tot_kl += e->kl;
+            tot_lp += e->log_px, tot_sse += e->sse;
+            double cnt = (double)(b0 + i + 1);
+            for (int j = 0; j < d; j++) { // Welford: mean and sum of squared deviations
+                double v = bmu[(size_t)i * d + j], dv = v - mean[j];
+                mean[j] += dv / cnt;
+                m2[j] += dv * (v - mean[j]);
+                klsum[j] += bkl[(size_t)i * d + j];
+            }
+        }
+        if (opt->progress) opt->progress(opt->progress_ctx, b0 + bn, n);
+    }
+
+    memset(res, 0, sizeof *res);
+    res->n = n;
+    res->k = k;
+    res->latent = d;
+    res->neg_elbo = tot_elbo / n;
+    res->rec = tot_rec / n;
+    res->kl = tot_kl / n;
+    res->nll = -tot_lp / n;
+    res->sse = tot_sse / n;
+    res->mse = res->sse / D;
+    for (int j = 0; j < d; j++) {
+        double var = m2[j] / n; // population variance over the images
+        if (var > 0.01) res->active_units++;
+        if (mu_var) mu_var[j] = var;
+        if (kl_dim) kl_dim[j] = klsum[j] / n;
+    }
+
+done:
+    if (blas_threads) { // openblas_set_num_threads may also set OpenMP's count
+        openblas_set_num_threads(blas_threads);
+        omp_set_num_threads(omp_threads);
+    }
+    for (int t = 0; t < made; t++) ws_free(&ws[t]);
+    free(ws);
+    free(bmu);
+    free(bkl);
+    free(mean);
+    free(m2);
+    free(klsum);
+    if (!per_image) free(img);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/* eval.c - `vae eval`: a model's numbers on a data split (negative ELBO and
+ * its terms, importance-sampled NLL, KL per dimension, active units,
+ * reconstruction error) as a table or as JSON; and the JSON helpers that
+ * `vae pca` shares. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ------------------------------------------------------------------ JSON */
+
+void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* JSON has no infinities: a non-finite number is written as null. */
+void json_num(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.17g", v);
+    else fputs("null", f);
+}
+
+/* The first n images of a split as floats in [0,1] (caller frees). */
+float *load_images(const vae_dataset *ds, long n)
+{
+    return load_images_binarized(ds, n, VAE_BINARIZE_NONE, 0, 0);
+}
+
+float *load_images_binarized(const vae_dataset *ds, long n, int binarize, float threshold,
+                             uint64_t seed)
+{
+    int c, h, w;
+    vae_dataset_shape(ds, &c, &h, &w);
+    size_t D = (size_t)c * h * w;
+    float *x = xmalloc((size_t)n * D * sizeof *x);
+    uint32_t idx[1024];
+    vae_rng rng; // dynamic binarisation: one fixed draw, a single stream in image order
+    vae_rng_seed(&rng, seed);
+    for (long i = 0; i < n; i += 1024) {
+        int b = (int)(n - i < 1024 ? n - i : 1024);
+        for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
+        vae_dataset_batch(ds, idx, b, binarize, threshold, &rng, x + (size_t)i * D);
+    }
+    return x;
+}
+
+/* ------------------------------------------------------------ progress */
+
+typedef struct eval_progress {
+    int tty, quiet;
+    double t_start, t_last;
+    const vae_eval_image *img; /* the per-image results filled so far */
+    long summed;
+    double elbo, lp;
+} eval_progress;
+
+static void progress(void *ctx, long done, long total)
+{
+    eval_progress *p = ctx;
+    for (; p->summed < done; p->summed++) {
+        p->elbo += p->img[p->summed].neg_elbo;
+        p->lp += p->img[p->summed].log_px;
+    }
+    double t = now();
+    if (p->quiet || (t - p->t_last < (p->tty ? 0.25 : 10.0) && done < total)) return;
+    p->t_last = t;
+    double ips = done / (t - p->t_start + 1e-9);
+    fprintf(stderr, "%seval %5.1f%% | %ld/%ld images | %6.1f img/s | -elbo %.2f nll %.2f | ETA %.0fs%s",
+            p->tty ? "\r" : "", 100.0 * done / total, done, total, ips, p->elbo / done,
+            -p->lp / done, (total - done) / (ips + 1e-9), p->tty ? "\033[K" : "\n");
+    if (p->tty && done >= total) fputc('\n', stderr);
+}
+
+/* --------------------------------------------------------------- command */
+
+/* none, dynamic, threshold or threshold:T (T in [0,1]), as train writes them
+ * into a checkpoint's run.binarize; -1 if it is none of these. */
+static int parse_binarize_mode(const char *s, int *mode, float *t)
+{
+    char *end;
+    if (!strcmp(s, "none")) *mode = VAE_BINARIZE_NONE;
+    else if (!strcmp(s, "dynamic")) *mode = VAE_BINARIZE_DYNAMIC;
+    else if (!strcmp(s, "threshold")) *mode = VAE_BINARIZE_THRESHOLD, *t = 0.5f;
+    else if (!strncmp(s, "threshold:", 10) && s[10]) {
+        float v = strtof(s + 10, &end);
+        if (*end || !(v >= 0 && v <= 1)) return -1;
+        *mode = VAE_BINARIZE_THRESHOLD, *t = v;
+    } else
+        return -1;
+    return 0;
+}
+
+static const char eval_help[] =
+    "usage: vae eval --model M [options]\n"
+    "Evaluates a model on a data split: the negative ELBO with its reconstruction\n"
+    "and KL terms, the importance-sampled negative log-likelihood\n"
+    "-log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), the KL of each\n"
+    "latent dimension, the active units (Var_x E_q[z_j|x] > 0.01) and the mean\n"
+    "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n"
+    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    "  --split S          test or train [test]\n"
+    "  -n N               the first N images of the split; 0 = all [0]\n"
+    "  --binarize MODE    none, threshold[:T] (pixel > T, T = 0.5) or dynamic (each\n"
+    "                     pixel ~ Bernoulli(intensity), drawn once from --seed)\n"
+    "                     [a checkpoint's training mode, else none]\n"
+    "  --k K              importance samples per image [5000] (the literature's\n"
+    "                     standard for NLL; the ELBO averages over the same samples)\n"
+    "  --seed N           noise seed; image i draws from a stream of (seed, i) [1]\n"
+    "  --threads N        threads over images; 0 = all cores [0]\n"
+    "  --batch N          samples decoded per GEMM [512]\n"
+    "  --json             print one JSON object on stdout instead of the table\n"
+    "  --quiet            no progress display\n"
+    "Results depend on the seed, k and --batch, not on --threads.\n";
+
+enum { E_MODEL = 256, E_DATA, E_SPLIT, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP,
+       E_BIN };
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"model", 1, 0, E_MODEL}, {"data", 1, 0, E_DATA},       {"split", 1, 0, E_SPLIT},
+        {"k", 1, 0, E_K},         {"seed", 1, 0, E_SEED},       {"threads", 1, 0, E_THREADS},
+        {"batch", 1, 0, E_BATCH}, {"json", 0, 0, E_JSON},       {"quiet", 0, 0, E_QUIET},
+        {"help", 0, 0, E_HELP},   {"binarize", 1, 0, E_BIN},    {0, 0, 0, 0}};
+    const char *model = NULL, *data = DEFAULT_DATA, *split_name = "test", *bin_text = NULL;
+    int bin = VAE_BINARIZE_NONE;
+    float threshold = 0.5f;
+    int json = 0, quiet = 0, threads = 0, batch = 512, c;
+    long n = 0;
+    vae_eval_opts opt;
+    vae_eval_opts_default(&opt);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:", longopts, NULL)) != -1) {
+        const char *a = optarg;
+        switch (c) {
+        case E_MODEL: model = path_arg("eval", "--model", a); break;
+        case E_DATA: data = path_arg("eval", "--data", a); break;
+        case E_SPLIT:
+            if (strcmp(a, "test") && strcmp(a, "train"))
+                usage_error("eval", "--split expects test or train, not '%s'", a);
+            split_name = a;
+            break;
+        case E_K: opt.k = (int)parse_long("eval", "--k", a, 1, 1000000); break;
+        case E_SEED: opt.seed = (uint64_t)parse_long("eval", "--seed", a, 0, 0x7fffffffffffffffL); break;
+        case E_THREADS: threads = (int)parse_long("eval", "--threads", a, 0, 1024); break;
+        case E_BATCH: batch = (int)parse_long("eval", "--batch", a, 1, 65536); break;
+        case E_JSON: json = 1; break;
+        case E_QUIET: quiet = 1; break;
+        case E_BIN:
+            if (parse_binarize_mode(a, &bin, &threshold)) {
+                if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
+                    parse_double("eval", "--binarize threshold", a + 10, 0, 1);
+                usage_error("eval", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
+            }
+            bin_text = a;
+            break;
+        case 'n': n = parse_long("eval", "-n", a, 0, 1L << 40); break;
+        case E_HELP: fputs(eval_help, stdout); exit(0);
+        default: bad_option("eval", c, argv, longopts);
+        }
+    }
+    if (optind < argc) usage_error("eval", "unexpected argument '%s'", argv[optind]);
+    if (!model) usage_error("eval", "--model is required");
+
+    vae_model *m = load_model(model, batch);
+    const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
+    if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
+    if (!bin_text) bin_text = "none";
+    vae_dataset *ds = open_data(data, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN : VAE_SPLIT_TEST);
+    check_data_fits(ds, m);
+    long count = (long)vae_dataset_count(ds);
+    if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
+    if (n == 0) n = count;
+    float *x = load_images_binarized(ds, n, bin, threshold, opt.seed);
+
+    vae_set_threads(threads);
+    int d = vae_model_config(m)->latent;
+    double *kl_dim = xmalloc((size_t)d * sizeof *kl_dim), *mu_var = xmalloc((size_t)d * sizeof *mu_var);
+    vae_eval_image *img = xmalloc((size_t)n * sizeof *img);
+    eval_progress pr = {isatty(2), quiet, now(), 0, img, 0, 0, 0};
+    pr.t_last = pr.t_start;
+    opt.progress = progress;
+    opt.progress_ctx = &pr;
+    vae_eval_result r;
+    vae_model_set_labels(m, need_labels(ds, m)); // a CVAE's; the first n images are evaluated
+    if (vae_eval(m, x, n, &opt, &r, kl_dim, mu_var, img)) die("%s: %s", model, vae_model_errmsg(m));
+    double secs = now() - pr.t_start;
+
+    // latent dimensions by KL, most informative first
+    int *order = xmalloc((size_t)d * sizeof *order);
+    for (int j = 0; j < d; j++) order[j] = j;
+    for (int a = 1; a < d; a++) // insertion sort: d is small and the order stable
+        for (int b = a; b > 0 && kl_dim[order[b]] > kl_dim[order[b - 1]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1], order[b - 1] = t;
+        }
+
+    if (json) {
+        printf("{\"model\":");
+        json_str(stdout, model);
+        printf(",\"data\":");
+        json_str(stdout, vae_dataset_path(ds));
+        printf(",\"binarize\":");
+        json_str(stdout, bin_text);
+        printf(",\"split\":\"%s\",\"n\":%ld,\"k\":%d,\"seed\":%llu,\"batch\":%d,\"latent\":%d",
+               split_name, r.n, r.k, (unsigned long long)opt.seed, batch, d);
+        static const char *keys[] = {"neg_elbo", "rec", "kl", "nll", "mse", "sse"};
+        double vals[] = {r.neg_elbo, r.rec, r.kl, r.nll, r.mse, r.sse};
+        for (int i = 0; i < 6; i++) {
+            printf(",\"%s\":", keys[i]);
+            json_num(stdout, vals[i]);
+        }
+        printf(",\"active_units\":%d,\"kl_dim\":[", r.active_units);
+        for (int j = 0; j < d; j++) {
+            if (j) putchar(',');
+            json_num(stdout, kl_dim[j]);
+        }
+        printf("],\"mu_var\":[");
+        for (int j = 0; j < d; j++) {
+            if (j) putchar(',');
+            json_num(stdout, mu_var[j]);
+        }
+        printf("],\"seconds\":%.3f}\n", secs);
+    } else {
+        printf("model         %s (latent %d)\n", model, d);
+        printf("data          %s (%s split), %ld images, binarize %s\n", vae_dataset_path(ds),
+               split_name, r.n, bin_text);
+        printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
+        printf("nll           %.3f nats per image (importance-sampled, k = %d, seed %llu)\n", r.nll,
+               r.k, (unsigned long long)opt.seed);
+        printf("mse           %.6f per pixel, %.3f summed per image (decoded posterior mean)\n",
+               r.mse, r.sse);
+        printf("active units  %d of %d (Var_x E_q[z_j|x] > 0.01)\n", r.active_units, d);
+        printf("latent dims by KL:\n   dim        kl   var(mu)  active\n");
+        for (int a = 0; a < d; a++) {
+            int j = order[a];
+            printf("  %4d  %8.3f  %8.4f  %s\n", j, kl_dim[j], mu_var[j], mu_var[j] > 0.01 ? "yes" : "no");
+        }
+        printf("time          %.1f s (%.1f images/s)\n", secs, r.n / (secs + 1e-9));
+    }
+    free(order);
+    free(img);
+    free(kl_dim);
+    free(mu_var);
+    free(x);
+    vae_dataset_free(ds);
+    vae_model_free(m);
+    return 0;
+}
