@@ -453,8 +453,8 @@ ev "--binarize threshold:3" "--binarize threshold expects a number in \[0, 1\]" 
 ev "--batch 0" "--batch expects" --model "$M" --batch 0
 ev "without --model" "--model is required"
 ev "--model ''" "(--model|'')" --model ''
-ev "NaN model" "$C/nan.safetensors: .*non-finite" --model "$C/nan.safetensors"
-ev "missing model" "$C/missing.safetensors: cannot open" --model "$C/missing.safetensors"
+ev "NaN model" "$T/ck/nan.safetensors: .*non-finite" --model "$T/ck/nan.safetensors"
+ev "missing model" "$T/ck/missing.safetensors: cannot open" --model "$T/ck/missing.safetensors"
 ev "value for a switch" "'?--json'? (takes|allows|accepts) no (value|argument)" --model "$M" --json=1
 ev "stray argument" "unexpected argument 'extra'" --model "$M" extra
 ev "train's flag" "unknown option '--epochs'" --model "$M" --epochs 3
