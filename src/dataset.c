@@ -299,19 +299,30 @@ static int make_part(const vae_dataset *ds, const uint8_t *is_test, int want, si
     return VAE_OK;
 }
 
+/* The held-out images' mask (malloc'd) and their count k, checked. */
+static int split_mask(const vae_dataset *ds, double fraction, uint64_t seed, uint8_t **mask,
+                      size_t *k, vae_error *err)
+{
+    int rc = check_split_args(ds, fraction, err);
+    if (rc) return rc;
+    *mask = malloc(ds->n);
+    *k = *mask ? hold_out_mask(ds->n, fraction, seed, *mask) : 0;
+    if (!*k) {
+        free(*mask);
+        return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
+    }
+    return VAE_OK;
+}
+
 int vae_dataset_split(const vae_dataset *ds, double fraction, uint64_t seed, vae_dataset **train,
                       vae_dataset **test, vae_error *err)
 {
     if (!train || !test) return vae__error(err, VAE_EINVAL, "vae_dataset_split: NULL output");
     *train = *test = NULL;
-    int rc = check_split_args(ds, fraction, err);
+    uint8_t *mask;
+    size_t k;
+    int rc = split_mask(ds, fraction, seed, &mask, &k, err);
     if (rc) return rc;
-    uint8_t *mask = malloc(ds->n);
-    size_t k = mask ? hold_out_mask(ds->n, fraction, seed, mask) : 0;
-    if (!k) {
-        free(mask);
-        return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
-    }
     rc = make_part(ds, mask, 1, k, fraction, seed, test, err);
     if (!rc) rc = make_part(ds, mask, 0, ds->n - k, fraction, seed, train, err);
     if (rc) {
@@ -326,14 +337,10 @@ int vae__dataset_hold_out(vae_dataset *ds, double fraction, uint64_t seed, vae_d
                           vae_error *err)
 {
     *test = NULL;
-    int rc = check_split_args(ds, fraction, err);
+    uint8_t *mask;
+    size_t k;
+    int rc = split_mask(ds, fraction, seed, &mask, &k, err);
     if (rc) return rc;
-    uint8_t *mask = malloc(ds->n);
-    size_t k = mask ? hold_out_mask(ds->n, fraction, seed, mask) : 0;
-    if (!k) {
-        free(mask);
-        return vae__error(err, VAE_ENOMEM, "%s: out of memory", ds->path);
-    }
     if ((rc = make_part(ds, mask, 1, k, fraction, seed, test, err))) {
         free(mask);
         return rc;
