@@ -68,9 +68,12 @@ for sig in INT TERM; do
 done
 ls -A "$T/sigINT" | grep -q '\.tmp\.' && bad "temporary files left after SIGINT" || ok
 # a second SIGINT stops at once, and what is on disk still loads
-(exec "$VAE" train --resume "$T/sigINT" --epochs 100000 --quiet >/dev/null 2>&1) &
+# (a background job starts with SIGINT ignored until vae installs its handler:
+# wait for a new checkpoint, which only the training loop writes)
+before=$(cksum <"$T/sigINT/checkpoint.safetensors")
+(exec "$VAE" train --resume "$T/sigINT" --epochs 100000 --save-every 1 --quiet >/dev/null 2>&1) &
 pid=$!
-sleep 0.5
+for _ in $(seq 1200); do [ "$(cksum <"$T/sigINT/checkpoint.safetensors")" != "$before" ] && break; sleep 0.05; done
 kill -INT $pid; kill -INT $pid
 wait $pid
 rc=$?
