@@ -192,14 +192,19 @@ static void layer_forward(vae__net *net, int l, const real *inp, int B)
 {
     const real *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
     switch (net->kind[l]) {
-    case VAE_LAYER_CONV: vae__conv2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col); break;
-    case VAE_LAYER_CONVT: vae__convt2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col); break;
+    case VAE_LAYER_CONV:
+        vae__conv2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col);
+        break;
+    case VAE_LAYER_CONVT:
+        vae__convt2d_forward(net->act[l], inp, w, b, B, &net->geom[l], net->col);
+        break;
     default: vae__linear_forward(net->act[l], inp, w, b, B, net->in[l], net->out[l]);
     }
 }
 
 /* dinp may be NULL (the data needs no gradient). */
-static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, const real *inp, int B)
+static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, const real *inp,
+                           int B)
 {
     const real *w = net->params + net->w_off[l];
     real *dw = net->grads + net->w_off[l], *db = net->grads + net->b_off[l];
@@ -214,7 +219,7 @@ static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, c
     }
 }
 
-/* Layers first..last, ReLU after all but `linear_last`'s final one. */
+/* Layers first..last, ReLU after all but the last. */
 static void forward_range(vae__net *net, const real *inp, int B, int first, int last)
 {
     for (int l = first; l <= last; l++) {
@@ -289,7 +294,8 @@ static void iwae_forward(vae__net *net, const real *x, const real *target, int B
         const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
         const real *e = net->eps + (size_t)r * d;
         real *z = net->z + (size_t)r * d;
-        for (int j = 0; j < d; j++) z[j] = mu[j] + real_exp((real)0.5 * vae__clamp_logvar(lv[j])) * e[j];
+        for (int j = 0; j < d; j++)
+            z[j] = mu[j] + real_exp((real)0.5 * vae__clamp_logvar(lv[j])) * e[j];
         memcpy(net->xk + (size_t)r * D, target + (size_t)(r / K) * D, (size_t)D * sizeof *net->xk);
     }
     vae__net_decode(net, net->z, B * K);
@@ -312,8 +318,10 @@ static void iwae_forward(vae__net *net, const real *x, const real *target, int B
     }
 }
 
+static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first,
+                            int last);
+
 /* The IWAE loss's gradient: each sample's -log w_bi weighted by iw_bi. */
-static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first, int last);
 static void iwae_backward(vae__net *net, const real *x, int B, real loss_scale)
 {
     int K = net->n_samples, d = net->d, D = net->D, k = net->k, out = net->n_layers - 1;
@@ -399,7 +407,8 @@ void vae__net_mean(const vae__net *net, real *out, int B)
 /* Back-propagates dcur (gradient at the output of layer last) down to the
  * input of layer first; returns the buffer holding the input gradient
  * (NULL when first == 0: the data needs none). */
-static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first, int last)
+static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first,
+                            int last)
 {
     for (int l = last; l >= first; l--) {
         if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
