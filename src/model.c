@@ -427,8 +427,7 @@ int vae_model_num_classes(const vae_model *m) { return m->net.n_classes; }
 
 int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
 {
-    int rc = check_batch(m, x, B, m->net.max_batch);
-    if (rc) return rc;
+    if (B < 1) return check_batch(m, x, B, m->net.max_batch); // its message for an empty batch
     return vae_train_step_shard(m, x, B, 0, B, st);
 }
 

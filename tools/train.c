@@ -532,6 +532,7 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
     vae_rng rng;
     vae_rng_seed(&rng, seed); // the same noise every epoch: epochs compare fairly
     memset(st, 0, sizeof *st);
+    const uint8_t *labels = need_labels(ds, m); // a CVAE's, checked once
     size_t lo, hi; // this rank's part; image i gets normals i*d.. of the stream on any rank
     dist_range(N, &lo, &hi);
     const vae_config *c = vae_model_config(m);
@@ -541,7 +542,6 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
         int b = (int)(hi - i < (size_t)B ? hi - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
-        const uint8_t *labels = need_labels(ds, m);
         vae_model_set_labels(m, labels ? labels + i : NULL);
         if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
     }

@@ -7,17 +7,14 @@
 #include "fuzz_util.h"
 #include "vae.h"
 
-static fuzz_file file;
-
-static void cleanup(void) { fuzz_file_remove(&file); }
+static fuzz_file *file;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    fuzz_file_open(&file, "ckpt", ".safetensors");
-    atexit(cleanup);
+    file = fuzz_scratch_open("ckpt", ".safetensors");
     vae_set_threads(1); /* one libFuzzer process per core; no thread pools racing it */
     return 0;
 }
@@ -25,10 +22,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
-    fuzz_file_set(&file, in, size);
+    fuzz_file_set(file, in, size);
     vae_model *m = NULL;
     vae_error err = {0, ""};
-    int rc = vae_model_load(file.path, 4, &m, &err);
+    int rc = vae_model_load(file->path, 4, &m, &err);
     if (rc != VAE_OK) {
         if (rc > 0 || err.code != rc || !err.msg[0] || !memchr(err.msg, 0, sizeof err.msg))
             fuzz_die("status %d without a matching message", rc);

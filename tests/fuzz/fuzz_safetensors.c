@@ -7,17 +7,14 @@
 #include "fuzz_util.h"
 #include "internal.h"
 
-static fuzz_file file;
-
-static void cleanup(void) { fuzz_file_remove(&file); }
+static fuzz_file *file;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    fuzz_file_open(&file, "st", ".safetensors");
-    atexit(cleanup);
+    file = fuzz_scratch_open("st", ".safetensors");
     return 0;
 }
 
@@ -32,10 +29,10 @@ static uint64_t numel(const vae__st_tensor *t)
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
-    fuzz_file_set(&file, in, size);
+    fuzz_file_set(file, in, size);
     vae__st_file *f = NULL;
     vae_error err = {0, ""};
-    int rc = vae__st_read(file.path, &f, &err);
+    int rc = vae__st_read(file->path, &f, &err);
     if (rc != VAE_OK) {
         if (rc > 0 || err.code != rc || !err.msg[0] || !memchr(err.msg, 0, sizeof err.msg))
             fuzz_die("status %d without a matching message", rc);

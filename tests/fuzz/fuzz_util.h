@@ -71,4 +71,17 @@ static inline void fuzz_file_remove(fuzz_file *f)
     f->fd = -1;
 }
 
+/* The one scratch file most targets need: opened on the first call, removed
+ * at exit. */
+static fuzz_file fuzz_scratch;
+
+static void fuzz_scratch_remove(void) { fuzz_file_remove(&fuzz_scratch); }
+
+static inline fuzz_file *fuzz_scratch_open(const char *tag, const char *suffix)
+{
+    fuzz_file_open(&fuzz_scratch, tag, suffix);
+    atexit(fuzz_scratch_remove);
+    return &fuzz_scratch;
+}
+
 #endif /* VAE_FUZZ_UTIL_H */
