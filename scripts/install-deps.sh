@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake libopenblas-dev libopenblas-openmp-dev zlib1g-dev libpng-dev \
+    build-essential cmake libopenblas-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libpng-dev \
     pkg-config libcairo2-dev fonts-dejavu-core \
     dataset-fashion-mnist time clang libclang-rt-14-dev libomp-dev valgrind >/dev/null
 # MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)

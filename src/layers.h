@@ -37,11 +37,22 @@ void vae__linear_forward(real *out, const real *inp, const real *w, const real *
 /* dinp (B,IN) = dout . w (skipped when dinp is NULL); dw = dout^T . inp; db = sum_b dout. */
 void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, int IN, int OUT);
+/* Its two halves: dinp (B,IN) = dout . w ... */
+void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int B, int IN, int OUT);
+/* ... and rows o0..o1 of dw = dout^T . inp and of db = sum_b dout: dw here
+ * is (o1-o0, IN) and db (o1-o0). */
+void vae__linear_backward_weights(real *dw, real *db, const real *dout, const real *inp, int B,
+                                  int IN, int OUT, int o0, int o1);
 
 /* x = max(x, 0) in place, n values. */
 void vae__relu_forward(real *x, size_t n);
 /* dx *= (out > 0), where out is the forward output. */
 void vae__relu_backward(real *dx, const real *out, size_t n);
+
+/* The sum of n squares, in double. */
+double vae__sum_squares(const real *x, size_t n);
+/* x += y, n values. */
+void vae__add_into(real *restrict x, const real *restrict y, size_t n);
 
 /* ----------------------------------------------------------------- losses */
 
@@ -129,7 +140,8 @@ typedef struct vae__net {
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
     real *eps, *z;             /* (B, d) */
-    real *dbuf[2];             /* (B, max_width) back-propagation scratch */
+    real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
+    real *dz;                  /* (B, d) and at z */
     real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
     real *col;                 /* (col_size) im2col scratch of the conv layers */
@@ -142,6 +154,10 @@ typedef struct vae__net {
     int cond[2];               /* the encoder's and decoder's conditioned layers */
     real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
     const uint8_t *labels;     /* CVAE: the batch's labels (set by the caller) */
+    int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
+                                  vae__net_weight_grads */
+    const real *bwd_x;         /* the input and batch size of the last backward */
+    int bwd_B;
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
@@ -170,5 +186,17 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
  * a slice of the batch); needs the activations of the last vae__net_forward. */
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale);
+/* The linear layers' weight gradients of n nets' last backward passes (each
+ * with defer_wgrad set: slices of one batch), each formed on its own and
+ * then summed in net order into grads: the bits a sum of the slices'
+ * separate gradients has (as across processes). Each layer's output rows
+ * come in VAE_WGRAD_CHUNKS fixed chunks, so the bits do not depend on how
+ * many threads share them either. This call writes chunks part/parts ..
+ * (part+1)/parts of every layer, with scratch (vae__net_wgrad_scratch values;
+ * NULL when n is 1), and returns the squared sum of what it wrote. */
+#define VAE_WGRAD_CHUNKS 8
+double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
+                             real *scratch);
+size_t vae__net_wgrad_scratch(const vae__net *net);
 
 #endif

@@ -163,12 +163,16 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
 
 static void free_workers(vae_model *m)
 {
-    for (int t = 1; t < m->n_workers; t++) {
+    for (int t = 0; m->workers && t < m->n_workers; t++) {
+        free(m->workers[t].scratch);
+        if (t == 0) continue; // the model's own buffers
         free(m->workers[t].grads);
         free(m->workers[t].acts);
     }
     free(m->workers);
+    free(m->nets);
     m->workers = NULL;
+    m->nets = NULL;
     m->n_workers = 0;
 }
 
@@ -179,19 +183,28 @@ static int ensure_workers(vae_model *m, int n)
     if (n == m->n_workers) return VAE_OK;
     free_workers(m);
     m->workers = calloc((size_t)n, sizeof *m->workers);
-    if (!m->workers) return VAE_ENOMEM;
+    m->nets = calloc((size_t)n, sizeof *m->nets);
     m->n_workers = n;
+    if (!m->workers || !m->nets) {
+        free_workers(m);
+        return VAE_ENOMEM;
+    }
     m->workers[0] = (vae__worker){.net = m->net, .grads = m->grads, .acts = m->acts};
-    for (int t = 1; t < n; t++) {
+    for (int t = 0; t < n; t++) {
         vae__worker *w = &m->workers[t];
-        w->net = m->net;
-        w->grads = malloc(m->net.n_params * sizeof(float));
-        w->acts = malloc(m->net.n_acts * sizeof(float));
-        if (!w->grads || !w->acts) {
+        w->scratch = malloc(vae__net_wgrad_scratch(&m->net) * sizeof(float));
+        if (t > 0) {
+            w->net = m->net;
+            w->grads = malloc(m->net.n_params * sizeof(float));
+            w->acts = malloc(m->net.n_acts * sizeof(float));
+        }
+        if (!w->scratch || !w->grads || !w->acts) {
             free_workers(m);
             return VAE_ENOMEM;
         }
-        vae__net_bind(&w->net, m->params, w->grads, w->acts);
+        if (t > 0) vae__net_bind(&w->net, m->params, w->grads, w->acts);
+        w->net.defer_wgrad = 1; // vae__net_weight_grads sums them over the workers
+        m->nets[t] = &w->net;
     }
     return VAE_OK;
 }
@@ -279,21 +292,6 @@ static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
     st->n += B;
 }
 
-VAE_VECTOR_CLONES
-static void add_into(float *restrict g, const float *restrict h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) g[i] += h[i];
-}
-
-VAE_VECTOR_CLONES
-static double sum_squares(const float *g, size_t n)
-{
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return s;
-}
-
 /* The sum of a loss over the workers, in a fixed order. */
 static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 {
@@ -344,20 +342,31 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
                 net->kl_mask[j] = B > 0 && s / B >= m->cfg.free_bits ? 1.0f : 0.0f;
             }
         }
-        if (b > 0) // no rows here: a zero gradient (backward writes, so clear it)
+        if (b > 0) {
             vae__net_backward(net, in, xs, b, beta, scale);
-        else
+        } else { // no rows here: a zero gradient (backward writes, so clear it)
+            net->bwd_B = 0;
             memset(net->grads, 0, m->net.n_params * sizeof(float));
+        }
 #pragma omp barrier
-        // Each thread owns a slice of the parameters: it sums the workers'
-        // gradients there, in a fixed order (reproducible for a thread count).
-        // Without a reduce callback the squared norm comes in the same pass.
+        // The linear layers' weight gradients over the whole batch: each thread
+        // takes a share of every layer's output rows (one GEMM per worker's
+        // slice, summed in worker order: reproducible for a thread count).
+        double ss = vae__net_weight_grads(m->nets, T, m->grads, t, T, wk->scratch);
+        // The other gradients (conv layers, a learned sigma) each worker wrote
+        // for its rows: summed here over this thread's share of the parameters.
         size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
-        double ss = 0;
-        for (size_t c = p0; c < p1; c += 4096) { // in cache-sized chunks: one pass over memory
-            size_t len = p1 - c < 4096 ? p1 - c : 4096;
-            for (int w = 1; w < T; w++) add_into(m->grads + c, m->workers[w].grads + c, len);
-            if (!reduce) ss += sum_squares(m->grads + c, len);
+        for (int l = 0; l <= m->net.n_layers; l++) {
+            int last = l == m->net.n_layers;
+            if (!last && m->net.kind[l] == VAE_LAYER_LINEAR) continue;
+            size_t a = last ? m->net.ls_off : m->net.w_off[l];
+            size_t e = last ? n : l + 1 < m->net.n_layers ? m->net.w_off[l + 1] : m->net.ls_off;
+            size_t lo = a > p0 ? a : p0, hi = e < p1 ? e : p1;
+            for (size_t c = lo; c < hi; c += 4096) { // one pass, in cache-sized chunks
+                size_t len = hi - c < 4096 ? hi - c : 4096;
+                for (int w = 1; w < T; w++) vae__add_into(m->grads + c, m->workers[w].grads + c, len);
+                ss += vae__sum_squares(m->grads + c, len);
+            }
         }
         if (reduce) { // combine the processes' gradients before the norm
 #pragma omp barrier
@@ -369,8 +378,7 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
                 m->reduce_sums[0] = sums[0], m->reduce_sums[1] = sums[1];
             }
 #pragma omp barrier
-            for (size_t c = p0; c < p1; c += 4096)
-                ss += sum_squares(m->grads + c, p1 - c < 4096 ? p1 - c : 4096);
+            ss = vae__sum_squares(m->grads + p0, p1 - p0);
         }
         wk->sumsq = ss;
 #pragma omp barrier

@@ -11,6 +11,7 @@
 typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
+    float *scratch;       /* vae__net_weight_grads' */
     double rec, kl;       /* the slice's loss sums */
     double sumsq;         /* squared norm of its share of the summed gradient */
 } vae__worker;
@@ -23,6 +24,7 @@ struct vae_model {
     float *adam_m, *adam_v; /* n_params each */
     float *acts;          /* net.n_acts: activations for max_batch */
     vae__worker *workers; /* n_workers data-parallel slices of a step */
+    const vae__net **nets; /* the workers' nets */
     int n_workers;
     vae_adam adam;
     float clip_norm;      /* 0: no gradient clipping */

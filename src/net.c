@@ -105,14 +105,12 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
 
     size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
-    int widest = net->D;
     for (int l = 0; l < net->n_layers; l++) {
         net->w_off[l] = off;
         off += weight_size(net, l);
         net->b_off[l] = off;
         off += bias_size(net, l);
         acts += rows * net->out[l];
-        if (net->out[l] > widest) widest = net->out[l];
     }
     net->likelihood = cfg->likelihood;
     net->free_bits = (real)cfg->free_bits;
@@ -124,11 +122,10 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->ls_fixed = real_log((real)cfg->sigma);
     }
     net->n_params = off + (size_t)net->n_ls;
-    net->max_width = widest;
-    // eps, z, two scratch buffers, probabilities, per-row rec and kl, im2col,
+    // eps, z, the gradients at each layer's output and at z, probabilities, per-row rec and kl, im2col,
     // the fixed log sigma, the free-bits KL sums and mask; IWAE: the targets
     // repeated for each sample and the samples' normalised weights
-    net->n_acts = acts + 2 * rows * net->d + 2 * rows * widest + rows * net->D + 2 * rows +
+    net->n_acts = 2 * acts + 3 * rows * net->d + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
@@ -147,8 +144,11 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     }
     net->eps = acts, acts += B * net->d;
     net->z = acts, acts += B * net->d;
-    net->dbuf[0] = acts, acts += B * net->max_width;
-    net->dbuf[1] = acts, acts += B * net->max_width;
+    for (int l = 0; l < net->n_layers; l++) {
+        net->dact[l] = acts;
+        acts += B * net->out[l];
+    }
+    net->dz = acts, acts += B * net->d;
     net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
     net->kl_img = acts, acts += B;
@@ -202,7 +202,8 @@ static void layer_forward(vae__net *net, int l, const real *inp, int B)
     }
 }
 
-/* dinp may be NULL (the data needs no gradient). */
+/* dinp may be NULL (the data needs no gradient). A linear layer's weight
+ * gradient comes later, from vae__net_weight_grads. */
 static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, const real *inp,
                            int B)
 {
@@ -215,7 +216,8 @@ static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, c
     case VAE_LAYER_CONVT:
         vae__convt2d_backward(dinp, dw, db, dout, inp, w, B, &net->geom[l], net->col);
         break;
-    default: vae__linear_backward(dinp, dw, db, dout, inp, w, B, net->in[l], net->out[l]);
+    default:
+        if (dinp) vae__linear_backward_data(dinp, dout, w, B, net->in[l], net->out[l]);
     }
 }
 
@@ -318,19 +320,18 @@ static void iwae_forward(vae__net *net, const real *x, const real *target, int B
     }
 }
 
-static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first,
-                            int last);
+static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
+                           int last);
 
 /* The IWAE loss's gradient: each sample's -log w_bi weighted by iw_bi. */
 static void iwae_backward(vae__net *net, const real *x, int B, real loss_scale)
 {
     int K = net->n_samples, d = net->d, D = net->D, k = net->k, out = net->n_layers - 1;
-    real *dy = net->dbuf[0];
+    real *dy = net->dact[out], *dz = net->dz, *dhead = net->dact[k];
     lik_backward(net, dy, net->xk, loss_scale, B * K);
     for (int r = 0; r < B * K; r++)
         for (int j = 0; j < D; j++) dy[(size_t)r * D + j] *= net->iw[r];
-    real *dz = backward_range(net, dy, net->z, B * K, k + 1, out);
-    real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
+    backward_range(net, dz, net->z, B * K, k + 1, out);
     const real *head = net->act[k];
     for (int b = 0; b < B; b++) {
         const real *lv = head + (size_t)b * 2 * d + d;
@@ -349,7 +350,7 @@ static void iwae_backward(vae__net *net, const real *x, int B, real loss_scale)
             dlv[j] = l == lv[j] ? gl : 0;
         }
     }
-    backward_range(net, dhead, x, B, 0, k);
+    backward_range(net, NULL, x, B, 0, k);
 }
 
 void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
@@ -404,15 +405,14 @@ void vae__net_mean(const vae__net *net, real *out, int B)
                                                                     : 1 / (1 + real_exp(-y[i]));
 }
 
-/* Back-propagates dcur (gradient at the output of layer last) down to the
- * input of layer first; returns the buffer holding the input gradient
- * (NULL when first == 0: the data needs none). */
-static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, int first,
-                            int last)
+/* Back-propagates the gradient at the output of layer last (in dact[last])
+ * down to the input of layer first, into dinp0 (NULL: not needed). */
+static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
+                           int last)
 {
     for (int l = last; l >= first; l--) {
+        real *dcur = net->dact[l], *dnext = l > first ? net->dact[l - 1] : dinp0;
         if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
-        real *dnext = l == 0 ? NULL : (dcur == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0]);
         const real *inp = l == first ? inp0 : net->act[l - 1];
         if (!conditioned(net, l)) {
             layer_backward(net, l, dnext, dcur, inp, B);
@@ -423,31 +423,91 @@ static real *backward_range(vae__net *net, real *dcur, const real *inp0, int B, 
                 memmove(dnext + (size_t)i * w, net->dcat[c] + (size_t)i * net->in[l],
                         (size_t)w * sizeof *dnext);
         }
-        dcur = dnext;
     }
-    return dcur;
 }
 
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale)
 {
+    net->bwd_x = x, net->bwd_B = B;
     if (net->n_samples > 1) {
         iwae_backward(net, x, B, loss_scale);
-        return;
-    }
-    int out = net->n_layers - 1, k = net->k;
-    real *d = net->dbuf[0];
-    lik_backward(net, d, target, loss_scale, B);
-    real *dz = backward_range(net, d, net->z, B, k + 1, out);
-    real *dhead = dz == net->dbuf[0] ? net->dbuf[1] : net->dbuf[0];
-    if (net->deterministic) { // d/dcode = dz (+ beta * sign(code) for the sparse AE's L1)
-        size_t n = (size_t)B * net->d;
-        real w = net->model == VAE_MODEL_SPARSE_AE ? loss_scale * beta : 0;
-        for (size_t i = 0; i < n; i++)
-            dhead[i] = dz[i] + w * (net->z[i] > 0 ? 1 : net->z[i] < 0 ? -1 : 0);
     } else {
-        vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
-                            net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
+        int out = net->n_layers - 1, k = net->k;
+        real *dz = net->dz, *dhead = net->dact[k];
+        lik_backward(net, net->dact[out], target, loss_scale, B);
+        backward_range(net, dz, net->z, B, k + 1, out);
+        if (net->deterministic) { // d/dcode = dz (+ beta * sign(code) for the sparse AE's L1)
+            size_t n = (size_t)B * net->d;
+            real w = net->model == VAE_MODEL_SPARSE_AE ? loss_scale * beta : 0;
+            for (size_t i = 0; i < n; i++)
+                dhead[i] = dz[i] + w * (net->z[i] > 0 ? 1 : net->z[i] < 0 ? -1 : 0);
+        } else {
+            vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
+                                net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
+        }
+        backward_range(net, NULL, x, B, 0, k);
     }
-    backward_range(net, dhead, x, B, 0, k);
+    if (!net->defer_wgrad) {
+        const vae__net *self = net;
+        vae__net_weight_grads(&self, 1, net->grads, 0, 1, NULL);
+    }
+}
+
+/* The input layer l saw in the last forward pass. */
+static const real *layer_input(const vae__net *net, int l)
+{
+    if (conditioned(net, l)) return net->cat[l == net->cond[1]];
+    return l == 0 ? net->bwd_x : l == net->k + 1 ? net->z : net->act[l - 1];
+}
+
+static int wgrad_chunks(const vae__net *net, int l)
+{
+    return net->out[l] < VAE_WGRAD_CHUNKS ? net->out[l] : VAE_WGRAD_CHUNKS;
+}
+
+size_t vae__net_wgrad_scratch(const vae__net *net)
+{
+    size_t most = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        int C = wgrad_chunks(net, l);
+        size_t rows = (size_t)(net->out[l] + C - 1) / C, n = rows * ((size_t)net->in[l] + 1);
+        if (net->kind[l] == VAE_LAYER_LINEAR && n > most) most = n;
+    }
+    return most;
+}
+
+double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
+                             real *scratch)
+{
+    const vae__net *net = nets[0];
+    double ss = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
+        int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
+        for (int c = C * part / parts; c < C * (part + 1) / parts; c++) {
+            int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, done = 0;
+            size_t nw = (size_t)(o1 - o0) * IN;
+            real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
+            for (int i = 0; i < n; i++) {
+                const vae__net *s = nets[i];
+                int rows = s->bwd_B * (l > net->k ? net->n_samples : 1);
+                if (rows < 1) continue;
+                // the first slice's gradient in place, the others' through scratch
+                real *w = done ? scratch : dw, *b = done ? scratch + nw : db;
+                vae__linear_backward_weights(w, b, s->dact[l], layer_input(s, l), rows, IN, OUT,
+                                             o0, o1);
+                if (done++) {
+                    vae__add_into(dw, w, nw);
+                    vae__add_into(db, b, (size_t)(o1 - o0));
+                }
+            }
+            if (!done) { // an empty shard: a zero gradient
+                memset(dw, 0, nw * sizeof *dw);
+                memset(db, 0, (size_t)(o1 - o0) * sizeof *db);
+            }
+            ss += vae__sum_squares(dw, nw) + vae__sum_squares(db, (size_t)(o1 - o0));
+        }
+    }
+    return ss;
 }

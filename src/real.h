@@ -19,12 +19,17 @@ typedef double real;
 #define real_fabs fabs
 #else
 typedef float real;
-#define real_gemm cblas_sgemm
+#define real_gemm vae__sgemm
 #define real_exp expf
 #define real_log1p log1pf
 #define real_log logf
 #define real_sqrt sqrtf
 #define real_fabs fabsf
 #endif
+
+/* cblas_sgemm's contract, through oneDNN where it can (gemm.c). */
+void vae__sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+                float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                int ldc);
 
 #endif

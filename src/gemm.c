@@ -1,0 +1,138 @@
+/* gemm.c - the float matrix products of the compute core: oneDNN's matmul
+ * primitives (JIT kernels for exactly these deep-learning shapes), cached per
+ * thread and shape, with OpenBLAS's sgemm as the fallback for anything oneDNN
+ * cannot do or when it is absent. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "real.h"
+
+#ifdef VAE_HAVE_DNNL
+#include <threads.h>
+
+#include <dnnl.h>
+
+/* A primitive for one shape, layout and thread count, with memory objects
+ * whose data pointers are set at each call. p == NULL: oneDNN refused it. */
+typedef struct gemm_entry {
+    int key[10];
+    dnnl_primitive_t p;
+    dnnl_memory_t a, b, c;
+} gemm_entry;
+
+enum { CACHE = 48 };
+
+static dnnl_engine_t engine;
+static int use_dnnl;
+static once_flag engine_once = ONCE_FLAG_INIT;
+static _Thread_local gemm_entry cache[CACHE];
+static _Thread_local int cache_n, cache_next;
+static _Thread_local dnnl_stream_t stream;
+
+static void engine_init(void)
+{
+    const char *env = getenv("VAE_GEMM"); // "blas": OpenBLAS only (benchmarks, debugging)
+    use_dnnl = !(env && !strcmp(env, "blas")) && dnnl_engine_create(&engine, dnnl_cpu, 0) == 0;
+}
+
+static void entry_clear(gemm_entry *e)
+{
+    if (e->p) dnnl_primitive_destroy(e->p);
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+/* The (row-major) matrix desc of a rows x cols operand, transposed or not. */
+static int desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld)
+{
+    dnnl_dims_t dims = {rows, cols}, strides = {trans ? 1 : ld, trans ? ld : 1};
+    return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides) != dnnl_success;
+}
+
+/* Builds e's primitive; leaves e->p NULL when oneDNN refuses. The kernel is
+ * chosen for nthr threads: 1 inside our parallel regions, where each thread
+ * runs its own products (oneDNN reads the count from omp_get_max_threads).
+ * A slice of a batch then gets the same kernel, and so the same bits, in a
+ * team of any size, and in any process of a data-parallel run. */
+static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int lda, int ldb,
+                        int ldc, int accumulate, int nthr)
+{
+    dnnl_memory_desc_t a, b, c;
+    dnnl_matmul_desc_t mm;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (desc(&a, M, K, ta, lda) || desc(&b, K, N, tb, ldb) || desc(&c, M, N, 0, ldc) ||
+        dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c) || dnnl_primitive_attr_create(&attr))
+        return;
+    int saved = omp_get_max_threads(), ok = 1;
+    if (accumulate) // C += A B: the sum post-op
+        ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) &&
+             !dnnl_primitive_attr_set_post_ops(attr, po);
+    omp_set_num_threads(nthr);
+    ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
+         !dnnl_primitive_create(&e->p, pd) &&
+         !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
+         !dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE) &&
+         !dnnl_memory_create(&e->c, &c, engine, DNNL_MEMORY_NONE);
+    omp_set_num_threads(saved);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
+    if (!ok) {
+        int key[10];
+        memcpy(key, e->key, sizeof key);
+        entry_clear(e);
+        memcpy(e->key, key, sizeof key); // remembered as refused
+    }
+}
+
+/* C = A B (+ C when accumulate) through oneDNN; 0 when done. */
+static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                     int ldb, int accumulate, float *C, int ldc)
+{
+    call_once(&engine_once, engine_init);
+    if (!use_dnnl) return -1;
+    if (!stream && dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) {
+        stream = NULL;
+        return -1;
+    }
+    int nthr = omp_get_level() > 0 ? 1 : omp_get_max_threads(); // a team of 1 too: same bits
+    int key[10] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr};
+    gemm_entry *e = NULL;
+    for (int i = 0; i < cache_n && !e; i++)
+        if (!memcmp(cache[i].key, key, sizeof key)) e = &cache[i];
+    if (!e) { // a new shape: the oldest entry makes room when the cache is full
+        e = &cache[cache_n < CACHE ? cache_n++ : cache_next];
+        if (cache_n == CACHE) cache_next = (cache_next + 1) % CACHE;
+        entry_clear(e);
+        memcpy(e->key, key, sizeof key);
+        entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr);
+    }
+    if (!e->p) return -1;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    if (dnnl_memory_set_data_handle(e->a, (void *)A) ||
+        dnnl_memory_set_data_handle(e->b, (void *)B) || dnnl_memory_set_data_handle(e->c, C) ||
+        dnnl_primitive_execute(e->p, stream, 3, args) || dnnl_stream_wait(stream))
+        return -1;
+    return 0;
+}
+#endif
+
+void vae__sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+                float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                int ldc)
+{
+#ifdef VAE_HAVE_DNNL
+    // what the compute core asks for: row-major, alpha 1, beta 0 or 1
+    if (order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M > 0 && N > 0 &&
+        K > 0 &&
+        !onednn_gemm(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta == 1, C, ldc))
+        return;
+#endif
+    cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
