@@ -19,6 +19,8 @@ export OMP_NUM_THREADS=2
 # FMA sgemm kernel valgrind emulates ~6x slower than the AVX one (test_train:
 # 280 s vs 45 s). The kernel is OpenBLAS's; our code runs unchanged.
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Sandybridge}
+# Likewise oneDNN's JIT: its AVX kernels (test_train 39 s; AVX2 took over 200 s).
+export ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX}
 VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
     --track-origins=yes --num-callers=30 --suppressions="$ROOT/tests/valgrind.supp")

@@ -395,15 +395,22 @@ const char *vae_dataset_path(const vae_dataset *ds) { return ds ? ds->path : NUL
  * pass an rng for VAE_BINARIZE_DYNAMIC. Unknown binarize values act as NONE.
  * Dynamic binarisation draws one uniform per pixel in row-major order, so a
  * seed gives the same batch everywhere. */
+/* Pixels scaled to [0,1], or thresholded; a division, as the reference does
+ * it, in vector registers. */
+VAE_VECTOR_CLONES
+static void to_float(float *restrict dst, const uint8_t *restrict src, size_t n, int threshold,
+                     float level)
+{
+    if (threshold)
+        for (size_t j = 0; j < n; j++) dst[j] = (float)src[j] / 255.0f > level ? 1.0f : 0.0f;
+    else
+        for (size_t j = 0; j < n; j++) dst[j] = (float)src[j] / 255.0f;
+}
+
 void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n, int binarize,
                        float threshold, vae_rng *rng, float *out)
 {
     size_t D = (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
-    float lut[256];
-    for (int v = 0; v < 256; v++) {
-        lut[v] = (float)v / 255.0f;
-        if (binarize == VAE_BINARIZE_THRESHOLD) lut[v] = lut[v] > threshold ? 1.0f : 0.0f;
-    }
     if (binarize == VAE_BINARIZE_DYNAMIC) { // one sequential stream of draws
         for (int i = 0; i < n; i++) {
             const uint8_t *src = ds->images + (size_t)idx[i] * D;
@@ -416,7 +423,6 @@ void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n, int bi
 #pragma omp parallel for schedule(static) if ((size_t)n * D > 65536)
     for (int i = 0; i < n; i++) {
         const uint8_t *src = ds->images + (size_t)idx[i] * D;
-        float *dst = out + (size_t)i * D;
-        for (size_t j = 0; j < D; j++) dst[j] = lut[src[j]];
+        to_float(out + (size_t)i * D, src, D, binarize == VAE_BINARIZE_THRESHOLD, threshold);
     }
 }

@@ -106,16 +106,6 @@ static int ws_init(eval_ws *w, const vae_model *m, int tile)
 
 /* ---------------------------------------------------------------- a tile */
 
-/* Image i's noise stream: a function of (seed, i) only, so the split of the
- * images between threads cannot change a result. */
-static void image_rng(vae_rng *r, uint64_t seed, long i)
-{
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + (uint64_t)i;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; // splitmix64's finaliser
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    vae_rng_seed(r, z ^ (z >> 31));
-}
-
 /* Images i0..i0+nt of x: out[0..nt) gets their numbers, mu (nt,d) and
  * kl_dim (nt,d) their posterior means and per-dimension KL. */
 static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0, int nt, int k,
@@ -160,7 +150,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     for (int i = 0; i < nt; i++) {
         lme_init(&w->lw[i]);
         w->rec[i] = 0;
-        image_rng(&w->rng[i], seed, i0 + i);
+        vae__rng_stream(&w->rng[i], seed, i0 + i); // the split of the images cannot change a result
     }
     long R = (long)nt * k;
     for (long r0 = 0; r0 < R; r0 += mb) {

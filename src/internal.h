@@ -150,4 +150,8 @@ int vae__png_decode(const uint8_t *buf, size_t len, const char *name, int c, uin
  * size. Returns VAE_ENOMEM or VAE_OK. */
 int vae__resize_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh);
 
+/* Stream i of seed: a generator that is a function of (seed, i) only, so
+ * that work split between threads or processes draws the same numbers. */
+void vae__rng_stream(vae_rng *r, uint64_t seed, long i);
+
 #endif /* VAE_INTERNAL_H */

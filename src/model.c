@@ -327,7 +327,15 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         if (b > 0) {
             size_t nd = (size_t)d * m->net.n_samples; // noise values per image
             net->labels = m->labels ? m->labels + r0 : NULL;
-            if (t > 0) memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
+            if (m->draw_noise) {
+                for (int i = 0; i < b; i++) {
+                    vae_rng r;
+                    vae__rng_stream(&r, m->noise_key, m->noise_row0 + r0 + i);
+                    fill_normal(net->eps + i * nd, nd, &r);
+                }
+            } else if (t > 0) { // the caller's noise, in the model's own net
+                memcpy(net->eps, m->net.eps + r0 * nd, b * nd * sizeof(float));
+            }
             vae__net_forward(net, in, xs, b, &wk->rec, &wk->kl);
         } else {
             wk->rec = wk->kl = 0;
@@ -474,15 +482,16 @@ int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_t
     if (m->cfg.model == VAE_MODEL_DAE) {
         if ((rc = corrupt(m, x, B, first, B_total))) return rc;
     } else if (!m->net.deterministic) {
-        // the global batch's noise: the rows of other processes are drawn and dropped
-        size_t d = (size_t)m->net.d * m->net.n_samples;
-        for (size_t i = 0; i < (size_t)first * d; i++) vae_rng_normal(&m->rng);
-        fill_normal(m->net.eps, (size_t)B * d, &m->rng);
-        for (size_t i = 0; i < (size_t)(B_total - first - B) * d; i++) vae_rng_normal(&m->rng);
+        // one draw per step keys the rows' streams: each thread draws its own
+        // rows' noise in the step, as any process of a data-parallel run would
+        m->noise_key = vae_rng_u64(&m->rng);
+        m->noise_row0 = first;
+        m->draw_noise = 1;
     }
     m->input = m->cfg.model == VAE_MODEL_DAE ? m->noisy : NULL;
     rc = vae__model_step_shard(m, x, B, B_total, 1, st);
     m->input = NULL;
+    m->draw_noise = 0;
     return rc;
 }
 

@@ -31,6 +31,10 @@ struct vae_model {
     double grad_norm;     /* of the last step, before clipping */
     long step;
     vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
+    uint64_t noise_key;   /* draw_noise: this step's key; row i's noise is stream
+                             noise_row0 + i of it (vae__rng_stream) */
+    long noise_row0;
+    int draw_noise;
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
     const float *input;   /* when set, the step encodes these rows instead of x (DAE) */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vae.h"
+#include "internal.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -36,6 +36,14 @@ uint64_t vae_rng_u64(vae_rng *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return out;
+}
+
+void vae__rng_stream(vae_rng *r, uint64_t seed, long i)
+{
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + (uint64_t)i;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; // splitmix64's finaliser
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    vae_rng_seed(r, z ^ (z >> 31));
 }
 
 double vae_rng_uniform(vae_rng *r) { return (double)(vae_rng_u64(r) >> 11) * 0x1.0p-53; }
