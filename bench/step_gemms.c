@@ -1,13 +1,16 @@
 /* step_gemms.c - the GEMMs of one training step of the default model
  * (784-400-20-400-784, batch 128) and nothing else, for an epoch's worth of
  * steps: how fast sgemm runs at the training shapes, in GFLOP/s.
- * usage: step_gemms [threads=2]  (each thread takes half the batch, as vae does) */
+ * usage: step_gemms [threads=2]  (each thread takes half the batch, as vae does)
+ * The products go through libvae's vae__sgemm (oneDNN, or OpenBLAS without
+ * it; VAE_GEMM=blas forces OpenBLAS), as training's do. */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "real.h"
 
 enum { STEPS = 469, BATCH = 128, BUF = 128 * 800 };
 static const int layers[4][2] = {{784, 400}, {400, 40}, {20, 400}, {400, 784}};
@@ -24,15 +27,15 @@ static void step(int B, float **a)
 {
     for (int l = 0; l < 4; l++) {
         int IN = layers[l][0], OUT = layers[l][1];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1, a[0], IN, a[1], IN, 1,
+        vae__sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1, a[0], IN, a[1], IN, 1,
                     a[2], OUT);
     }
     for (int l = 3; l >= 0; l--) {
         int IN = layers[l][0], OUT = layers[l][1];
         if (l)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1, a[2], OUT, a[1],
+            vae__sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1, a[2], OUT, a[1],
                         IN, 0, a[3], IN);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1, a[2], OUT, a[0], IN, 0,
+        vae__sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1, a[2], OUT, a[0], IN, 0,
                     a[4], IN);
     }
 }
