@@ -24,17 +24,33 @@ typedef struct gemm_entry {
 
 enum { CACHE = 48 };
 
+/* A thread's primitives and stream, freed when the thread ends. */
+typedef struct gemm_cache {
+    gemm_entry e[CACHE];
+    int n, next;
+    dnnl_stream_t stream;
+} gemm_cache;
+
 static dnnl_engine_t engine;
 static int use_dnnl;
 static once_flag engine_once = ONCE_FLAG_INIT;
-static _Thread_local gemm_entry cache[CACHE];
-static _Thread_local int cache_n, cache_next;
-static _Thread_local dnnl_stream_t stream;
+static tss_t cache_key;
+
+static void entry_clear(gemm_entry *e);
+
+static void cache_free(void *p)
+{
+    gemm_cache *c = p;
+    for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c);
+}
 
 static void engine_init(void)
 {
     const char *env = getenv("VAE_GEMM"); // "blas": OpenBLAS only (benchmarks, debugging)
-    use_dnnl = !(env && !strcmp(env, "blas")) && dnnl_engine_create(&engine, dnnl_cpu, 0) == 0;
+    use_dnnl = !(env && !strcmp(env, "blas")) && tss_create(&cache_key, cache_free) == thrd_success &&
+               dnnl_engine_create(&engine, dnnl_cpu, 0) == 0;
 }
 
 static void entry_clear(gemm_entry *e)
@@ -74,7 +90,10 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
         ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) &&
              !dnnl_primitive_attr_set_post_ops(attr, po);
     omp_set_num_threads(nthr);
+    const char *impl = NULL;
     ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
+         !dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) && impl &&
+         !strncmp(impl, "brg", 3) && // its other kernels split their work by the thread count
          !dnnl_primitive_create(&e->p, pd) &&
          !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
          !dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE) &&
@@ -97,18 +116,24 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
 {
     call_once(&engine_once, engine_init);
     if (!use_dnnl) return -1;
-    if (!stream && dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) {
-        stream = NULL;
-        return -1;
+    gemm_cache *cache = tss_get(cache_key);
+    if (!cache) {
+        if (!(cache = calloc(1, sizeof *cache))) return -1;
+        if (dnnl_stream_create(&cache->stream, engine, dnnl_stream_default_flags) ||
+            tss_set(cache_key, cache) != thrd_success) {
+            cache->stream = NULL;
+            cache_free(cache);
+            return -1;
+        }
     }
     int nthr = omp_get_level() > 0 ? 1 : omp_get_max_threads(); // a team of 1 too: same bits
     int key[10] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr};
     gemm_entry *e = NULL;
-    for (int i = 0; i < cache_n && !e; i++)
-        if (!memcmp(cache[i].key, key, sizeof key)) e = &cache[i];
+    for (int i = 0; i < cache->n && !e; i++)
+        if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
     if (!e) { // a new shape: the oldest entry makes room when the cache is full
-        e = &cache[cache_n < CACHE ? cache_n++ : cache_next];
-        if (cache_n == CACHE) cache_next = (cache_next + 1) % CACHE;
+        e = &cache->e[cache->n < CACHE ? cache->n++ : cache->next];
+        if (cache->n == CACHE) cache->next = (cache->next + 1) % CACHE;
         entry_clear(e);
         memcpy(e->key, key, sizeof key);
         entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr);
@@ -117,7 +142,7 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     if (dnnl_memory_set_data_handle(e->a, (void *)A) ||
         dnnl_memory_set_data_handle(e->b, (void *)B) || dnnl_memory_set_data_handle(e->c, C) ||
-        dnnl_primitive_execute(e->p, stream, 3, args) || dnnl_stream_wait(stream))
+        dnnl_primitive_execute(e->p, cache->stream, 3, args) || dnnl_stream_wait(cache->stream))
         return -1;
     return 0;
 }
