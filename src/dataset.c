@@ -390,13 +390,8 @@ const uint8_t *vae_dataset_images(const vae_dataset *ds) { return ds ? ds->image
 const uint8_t *vae_dataset_labels(const vae_dataset *ds) { return ds ? ds->labels : NULL; }
 const char *vae_dataset_path(const vae_dataset *ds) { return ds ? ds->path : NULL; }
 
-/* A hot loop, not a validation point: the caller must have checked every
- * idx[i] < vae_dataset_count(ds) and sized out for n x D floats, and must
- * pass an rng for VAE_BINARIZE_DYNAMIC. Unknown binarize values act as NONE.
- * Dynamic binarisation draws one uniform per pixel in row-major order, so a
- * seed gives the same batch everywhere. */
-/* Pixels scaled to [0,1], or thresholded; a division, as the reference does
- * it, in vector registers. */
+/* Pixels scaled to [0,1] (the division v / 255 in float, vectorised), or
+ * thresholded. */
 VAE_VECTOR_CLONES
 static void to_float(float *restrict dst, const uint8_t *restrict src, size_t n, int threshold,
                      float level)
@@ -407,6 +402,11 @@ static void to_float(float *restrict dst, const uint8_t *restrict src, size_t n,
         for (size_t j = 0; j < n; j++) dst[j] = (float)src[j] / 255.0f;
 }
 
+/* A hot loop, not a validation point: the caller must have checked every
+ * idx[i] < vae_dataset_count(ds) and sized out for n x D floats, and must
+ * pass an rng for VAE_BINARIZE_DYNAMIC. Unknown binarize values act as NONE.
+ * Dynamic binarisation draws one uniform per pixel in row-major order, so a
+ * seed gives the same batch everywhere. */
 void vae_dataset_batch(const vae_dataset *ds, const uint32_t *idx, int n, int binarize,
                        float threshold, vae_rng *rng, float *out)
 {

@@ -16,13 +16,13 @@
 
 /* A primitive for one shape, layout and thread count, with memory objects
  * whose data pointers are set at each call. p == NULL: oneDNN refused it. */
+enum { KEY = 10, CACHE = 48 };
+
 typedef struct gemm_entry {
-    int key[10];
+    int key[KEY]; /* ta, tb, M, N, K, lda, ldb, ldc, accumulate, threads */
     dnnl_primitive_t p;
     dnnl_memory_t a, b, c;
 } gemm_entry;
-
-enum { CACHE = 48 };
 
 /* A thread's primitives and stream, freed when the thread ends. */
 typedef struct gemm_cache {
@@ -36,12 +36,20 @@ static int use_dnnl;
 static once_flag engine_once = ONCE_FLAG_INIT;
 static tss_t cache_key;
 
-static void entry_clear(gemm_entry *e);
+/* Destroys e's oneDNN objects (its key stays). */
+static void entry_release(gemm_entry *e)
+{
+    if (e->p) dnnl_primitive_destroy(e->p);
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    e->p = NULL, e->a = e->b = e->c = NULL;
+}
 
 static void cache_free(void *p)
 {
     gemm_cache *c = p;
-    for (int i = 0; i < c->n; i++) entry_clear(&c->e[i]);
+    for (int i = 0; i < c->n; i++) entry_release(&c->e[i]);
     if (c->stream) dnnl_stream_destroy(c->stream);
     free(c);
 }
@@ -49,17 +57,9 @@ static void cache_free(void *p)
 static void engine_init(void)
 {
     const char *env = getenv("VAE_GEMM"); // "blas": OpenBLAS only (benchmarks, debugging)
-    use_dnnl = !(env && !strcmp(env, "blas")) && tss_create(&cache_key, cache_free) == thrd_success &&
-               dnnl_engine_create(&engine, dnnl_cpu, 0) == 0;
-}
-
-static void entry_clear(gemm_entry *e)
-{
-    if (e->p) dnnl_primitive_destroy(e->p);
-    if (e->a) dnnl_memory_destroy(e->a);
-    if (e->b) dnnl_memory_destroy(e->b);
-    if (e->c) dnnl_memory_destroy(e->c);
-    memset(e, 0, sizeof *e);
+    use_dnnl = !(env && !strcmp(env, "blas")) &&
+               tss_create(&cache_key, cache_free) == thrd_success &&
+               dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success;
 }
 
 /* The (row-major) matrix desc of a rows x cols operand, transposed or not. */
@@ -69,11 +69,14 @@ static int desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld)
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides) != dnnl_success;
 }
 
-/* Builds e's primitive; leaves e->p NULL when oneDNN refuses. The kernel is
- * chosen for nthr threads: 1 inside our parallel regions, where each thread
- * runs its own products (oneDNN reads the count from omp_get_max_threads).
- * A slice of a batch then gets the same kernel, and so the same bits, in a
- * team of any size, and in any process of a data-parallel run. */
+/* Builds e's primitive; leaves e->p NULL when oneDNN refuses, or offers a
+ * kernel other than its brgemm ones (under valgrind's AVX it offered
+ * gemm:jit, which gave a batch slice other bits in a team of 1 than in a
+ * team of 2: tests/test_shard.c). The kernel is chosen for nthr threads: 1
+ * inside our parallel regions, where each thread runs its own products
+ * (oneDNN reads the count from omp_get_max_threads). A slice of a batch then
+ * gets the same kernel, and so the same bits, in a team of any size and in
+ * any process of a data-parallel run. */
 static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int lda, int ldb,
                         int ldc, int accumulate, int nthr)
 {
@@ -93,7 +96,7 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
     const char *impl = NULL;
     ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
          !dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) && impl &&
-         !strncmp(impl, "brg", 3) && // its other kernels split their work by the thread count
+         !strncmp(impl, "brg", 3) &&
          !dnnl_primitive_create(&e->p, pd) &&
          !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
          !dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE) &&
@@ -102,17 +105,12 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
-    if (!ok) {
-        int key[10];
-        memcpy(key, e->key, sizeof key);
-        entry_clear(e);
-        memcpy(e->key, key, sizeof key); // remembered as refused
-    }
+    if (!ok) entry_release(e); // remembered as refused
 }
 
 /* C = A B (+ C when accumulate) through oneDNN; 0 when done. */
-static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                     int ldb, int accumulate, float *C, int ldc)
+static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, int accumulate, float *C, int ldc)
 {
     call_once(&engine_once, engine_init);
     if (!use_dnnl) return -1;
@@ -127,19 +125,20 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
         }
     }
     int nthr = omp_get_level() > 0 ? 1 : omp_get_max_threads(); // a team of 1 too: same bits
-    int key[10] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr};
+    int key[KEY] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr};
     gemm_entry *e = NULL;
     for (int i = 0; i < cache->n && !e; i++)
         if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
     if (!e) { // a new shape: the oldest entry makes room when the cache is full
         e = &cache->e[cache->n < CACHE ? cache->n++ : cache->next];
         if (cache->n == CACHE) cache->next = (cache->next + 1) % CACHE;
-        entry_clear(e);
+        entry_release(e);
         memcpy(e->key, key, sizeof key);
         entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr);
     }
     if (!e->p) return -1;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     if (dnnl_memory_set_data_handle(e->a, (void *)A) ||
         dnnl_memory_set_data_handle(e->b, (void *)B) || dnnl_memory_set_data_handle(e->c, C) ||
         dnnl_primitive_execute(e->p, cache->stream, 3, args) || dnnl_stream_wait(cache->stream))

@@ -127,7 +127,6 @@ typedef struct vae__net {
     vae__conv_geom geom[VAE_MAX_LAYERS]; /* of conv and transposed conv layers */
     size_t w_off[VAE_MAX_LAYERS], b_off[VAE_MAX_LAYERS];
     size_t n_params, n_acts, col_size;
-    int max_width;
     int likelihood;            /* vae_likelihood */
     int sigma_learned, sigma_per_pixel; /* Gaussian: log sigma among the parameters */
     size_t ls_off;             /* where (after the layers), n_ls values */

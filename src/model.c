@@ -292,6 +292,19 @@ static void add_stats(vae_stats *st, double rec, double kl, float beta, int B)
     st->n += B;
 }
 
+/* Adds the other workers' gradients to the model's over [a, b) (nothing when
+ * b <= a), in cache-sized chunks; returns the squared sum of the result. */
+static double sum_workers(vae_model *m, int T, size_t a, size_t b)
+{
+    double ss = 0;
+    for (size_t c = a; c < b; c += 4096) {
+        size_t len = b - c < 4096 ? b - c : 4096;
+        for (int w = 1; w < T; w++) vae__add_into(m->grads + c, m->workers[w].grads + c, len);
+        ss += vae__sum_squares(m->grads + c, len);
+    }
+    return ss;
+}
+
 /* The sum of a loss over the workers, in a fixed order. */
 static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 {
@@ -364,17 +377,12 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         // The other gradients (conv layers, a learned sigma) each worker wrote
         // for its rows: summed here over this thread's share of the parameters.
         size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
-        for (int l = 0; l <= m->net.n_layers; l++) {
-            int last = l == m->net.n_layers;
-            if (!last && m->net.kind[l] == VAE_LAYER_LINEAR) continue;
-            size_t a = last ? m->net.ls_off : m->net.w_off[l];
-            size_t e = last ? n : l + 1 < m->net.n_layers ? m->net.w_off[l + 1] : m->net.ls_off;
-            size_t lo = a > p0 ? a : p0, hi = e < p1 ? e : p1;
-            for (size_t c = lo; c < hi; c += 4096) { // one pass, in cache-sized chunks
-                size_t len = hi - c < 4096 ? hi - c : 4096;
-                for (int w = 1; w < T; w++) vae__add_into(m->grads + c, m->workers[w].grads + c, len);
-                ss += vae__sum_squares(m->grads + c, len);
-            }
+        for (int l = 0; l <= m->net.n_layers; l++) { // l = n_layers: log sigma
+            if (l < m->net.n_layers && m->net.kind[l] == VAE_LAYER_LINEAR) continue;
+            size_t a = l < m->net.n_layers ? m->net.w_off[l] : m->net.ls_off;
+            size_t e = l + 1 < m->net.n_layers ? m->net.w_off[l + 1]
+                     : l < m->net.n_layers     ? m->net.ls_off : n;
+            ss += sum_workers(m, T, a > p0 ? a : p0, e < p1 ? e : p1);
         }
         if (reduce) { // combine the processes' gradients before the norm
 #pragma omp barrier

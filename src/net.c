@@ -122,9 +122,10 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->ls_fixed = real_log((real)cfg->sigma);
     }
     net->n_params = off + (size_t)net->n_ls;
-    // eps, z, the gradients at each layer's output and at z, probabilities, per-row rec and kl, im2col,
-    // the fixed log sigma, the free-bits KL sums and mask; IWAE: the targets
-    // repeated for each sample and the samples' normalised weights
+    // the layers' outputs and the gradients there, eps, z and the gradient at
+    // z, probabilities, per-row rec and kl, im2col, the fixed log sigma, the
+    // free-bits KL sums and mask; IWAE: the targets repeated for each sample
+    // and the samples' normalised weights
     net->n_acts = 2 * acts + 3 * rows * net->d + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +

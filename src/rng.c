@@ -7,13 +7,15 @@
 
 #include "internal.h"
 
-static uint64_t splitmix64(uint64_t *x)
+/* splitmix64's finaliser */
+static uint64_t mix64(uint64_t z)
 {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+
+static uint64_t splitmix64(uint64_t *x) { return mix64(*x += 0x9E3779B97F4A7C15ull); }
 
 void vae_rng_seed(vae_rng *r, uint64_t seed)
 {
@@ -40,10 +42,7 @@ uint64_t vae_rng_u64(vae_rng *r)
 
 void vae__rng_stream(vae_rng *r, uint64_t seed, long i)
 {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + (uint64_t)i;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; // splitmix64's finaliser
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    vae_rng_seed(r, z ^ (z >> 31));
+    vae_rng_seed(r, mix64(seed * 0x9E3779B97F4A7C15ull + (uint64_t)i));
 }
 
 double vae_rng_uniform(vae_rng *r) { return (double)(vae_rng_u64(r) >> 11) * 0x1.0p-53; }
