@@ -60,7 +60,7 @@ report() {
 }
 
 # C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref conv lik idx safetensors train latent shard images eval pca; do
+for t in grad ref conv lik idx safetensors train latent shard images eval pca gemm; do
     exe=$B/test_$t
     [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
     d=$LOGS/test_$t
