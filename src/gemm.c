@@ -69,14 +69,13 @@ static int desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld)
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides) != dnnl_success;
 }
 
-/* Builds e's primitive; leaves e->p NULL when oneDNN refuses, or offers a
- * kernel other than its brgemm ones (under valgrind's AVX it offered
- * gemm:jit, which gave a batch slice other bits in a team of 1 than in a
- * team of 2: tests/test_shard.c). The kernel is chosen for nthr threads: 1
- * inside our parallel regions, where each thread runs its own products
- * (oneDNN reads the count from omp_get_max_threads). A slice of a batch then
- * gets the same kernel, and so the same bits, in a team of any size and in
- * any process of a data-parallel run. */
+/* Builds e's primitive; leaves e->p NULL when oneDNN refuses. The kernel is
+ * chosen for nthr threads: 1 inside our parallel regions, where each thread
+ * runs its own products (oneDNN reads the count from omp_get_max_threads, at
+ * build and, for its gemm:jit kernels, again at each call: onednn_gemm sets
+ * it there too). A slice of a batch then gets the same kernel and the same
+ * split of the work, and so the same bits, in a team of any size and in any
+ * process of a data-parallel run (tests/test_shard.c, tests/test_mpi.sh). */
 static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int lda, int ldb,
                         int ldc, int accumulate, int nthr)
 {
@@ -93,10 +92,7 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
         ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) &&
              !dnnl_primitive_attr_set_post_ops(attr, po);
     omp_set_num_threads(nthr);
-    const char *impl = NULL;
     ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
-         !dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) && impl &&
-         !strncmp(impl, "brg", 3) &&
          !dnnl_primitive_create(&e->p, pd) &&
          !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
          !dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE) &&
@@ -139,11 +135,15 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
     if (!e->p) return -1;
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    if (dnnl_memory_set_data_handle(e->a, (void *)A) ||
-        dnnl_memory_set_data_handle(e->b, (void *)B) || dnnl_memory_set_data_handle(e->c, C) ||
-        dnnl_primitive_execute(e->p, cache->stream, 3, args) || dnnl_stream_wait(cache->stream))
-        return -1;
-    return 0;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(nthr); // gemm:jit splits its work by this count, at each call
+    int rc = dnnl_memory_set_data_handle(e->a, (void *)A) ||
+             dnnl_memory_set_data_handle(e->b, (void *)B) ||
+             dnnl_memory_set_data_handle(e->c, C) ||
+             dnnl_primitive_execute(e->p, cache->stream, 3, args) ||
+             dnnl_stream_wait(cache->stream);
+    omp_set_num_threads(saved);
+    return rc ? -1 : 0;
 }
 #endif
 

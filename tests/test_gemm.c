@@ -18,7 +18,7 @@ enum { MAXD = 97, SHAPES = 64 }; // SHAPES > the cache's 48 entries
 
 /* C (M,N; ldc) = op(A) op(B) (+ C0 when beta is 1), element by element in
  * double. Rows wider than the matrix (pad > 0) are what oneDNN 2.6's brgemm
- * kernels refuse: those products take OpenBLAS. */
+ * kernels refuse: those products take its gemm:jit ones. */
 static int product_ok(int ta, int tb, int M, int N, int K, float beta, int pad, unsigned seed)
 {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
