@@ -1,7 +1,10 @@
-/* gemm.c - the float matrix products of the compute core: oneDNN's matmul
- * primitives (JIT kernels for exactly these deep-learning shapes), cached per
- * thread and shape, with OpenBLAS's sgemm as the fallback for anything oneDNN
- * cannot do or when it is absent. */
+/* gemm.c - the float matrix products of the compute core. Inside our
+ * parallel regions, where each thread runs its own single-threaded products
+ * (training, evaluation), oneDNN's matmul primitives: JIT kernels for exactly
+ * these shapes, cached per thread and shape. Outside them (one-off products
+ * such as vae_decode for `vae sample`), and for anything oneDNN cannot do or
+ * when it is absent, OpenBLAS's sgemm, which threads a product over the team
+ * and starts without oneDNN's JIT cost (about 15 ms at the first product). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +19,10 @@
 
 /* A primitive for one shape, layout and thread count, with memory objects
  * whose data pointers are set at each call. p == NULL: oneDNN refused it. */
-enum { KEY = 10, CACHE = 48 };
+enum { KEY = 9, CACHE = 48 };
 
 typedef struct gemm_entry {
-    int key[KEY]; /* ta, tb, M, N, K, lda, ldb, ldc, accumulate, threads */
+    int key[KEY]; /* ta, tb, M, N, K, lda, ldb, ldc, accumulate */
     dnnl_primitive_t p;
     dnnl_memory_t a, b, c;
 } gemm_entry;
@@ -69,15 +72,14 @@ static int desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld)
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides) != dnnl_success;
 }
 
-/* Builds e's primitive; leaves e->p NULL when oneDNN refuses. The kernel is
- * chosen for nthr threads: 1 inside our parallel regions, where each thread
- * runs its own products (oneDNN reads the count from omp_get_max_threads, at
- * build and, for its gemm:jit kernels, again at each call: onednn_gemm sets
- * it there too). A slice of a batch then gets the same kernel and the same
- * split of the work, and so the same bits, in a team of any size and in any
- * process of a data-parallel run (tests/test_shard.c, tests/test_mpi.sh). */
+/* Builds e's primitive for one thread; leaves e->p NULL when oneDNN refuses.
+ * oneDNN reads its thread count from omp_get_max_threads, at the build and,
+ * for its gemm:jit kernels, again at each call (onednn_gemm sets it there
+ * too). With one thread, a slice of a batch gets the same kernel and the
+ * same split of the work, and so the same bits, in a team of any size and in
+ * any process of a data-parallel run (tests/test_shard.c, tests/test_mpi.sh). */
 static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int lda, int ldb,
-                        int ldc, int accumulate, int nthr)
+                        int ldc, int accumulate)
 {
     dnnl_memory_desc_t a, b, c;
     dnnl_matmul_desc_t mm;
@@ -91,7 +93,7 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
     if (accumulate) // C += A B: the sum post-op
         ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) &&
              !dnnl_primitive_attr_set_post_ops(attr, po);
-    omp_set_num_threads(nthr);
+    omp_set_num_threads(1);
     ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
          !dnnl_primitive_create(&e->p, pd) &&
          !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
@@ -120,8 +122,7 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
             return -1;
         }
     }
-    int nthr = omp_get_level() > 0 ? 1 : omp_get_max_threads(); // a team of 1 too: same bits
-    int key[KEY] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr};
+    int key[KEY] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate};
     gemm_entry *e = NULL;
     for (int i = 0; i < cache->n && !e; i++)
         if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
@@ -130,13 +131,13 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
         if (cache->n == CACHE) cache->next = (cache->next + 1) % CACHE;
         entry_release(e);
         memcpy(e->key, key, sizeof key);
-        entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate, nthr);
+        entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate);
     }
     if (!e->p) return -1;
     dnnl_exec_arg_t args[3] = {
         {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     int saved = omp_get_max_threads();
-    omp_set_num_threads(nthr); // gemm:jit splits its work by this count, at each call
+    omp_set_num_threads(1); // gemm:jit splits its work by this count, at each call
     int rc = dnnl_memory_set_data_handle(e->a, (void *)A) ||
              dnnl_memory_set_data_handle(e->b, (void *)B) ||
              dnnl_memory_set_data_handle(e->c, C) ||
@@ -152,9 +153,10 @@ void vae__sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M
                 int ldc)
 {
 #ifdef VAE_HAVE_DNNL
-    // what the compute core asks for: row-major, alpha 1, beta 0 or 1
-    if (order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) && M > 0 && N > 0 &&
-        K > 0 &&
+    // inside a parallel region, what the compute core asks for: row-major,
+    // alpha 1, beta 0 or 1 (a team of one counts: the same bits as in any team)
+    if (omp_get_level() > 0 && order == CblasRowMajor && alpha == 1 && (beta == 0 || beta == 1) &&
+        M > 0 && N > 0 && K > 0 &&
         !onednn_gemm(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta == 1, C, ldc))
         return;
 #endif

@@ -62,6 +62,9 @@ static int encode_png(membuf *out, const unsigned char *pix, int W, int H, int c
     png_set_IHDR(png, info, (png_uint_32)W, (png_uint_32)H, 8,
                  c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    // zlib level 3, not 6: `vae sample` 44 -> 33 ms (deflate was a quarter of
+    // it) for files 8% larger (a 466x466 sample grid: 44 KB against 41 KB)
+    png_set_compression_level(png, 3);
     png_write_info(png, info);
     for (int y = 0; y < H; y++) png_write_row(png, (png_const_bytep)(pix + (size_t)y * W * c));
     png_write_end(png, NULL);
