@@ -17,8 +17,8 @@
 
 #include <dnnl.h>
 
-/* A primitive for one shape, layout and thread count, with memory objects
- * whose data pointers are set at each call. p == NULL: oneDNN refused it. */
+/* A primitive for one shape and layout, with memory objects whose data
+ * pointers are set at each call. p == NULL: oneDNN refused it. */
 enum { KEY = 9, CACHE = 48 };
 
 typedef struct gemm_entry {
