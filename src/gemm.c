@@ -72,12 +72,7 @@ static int desc(dnnl_memory_desc_t *md, int rows, int cols, int trans, int ld)
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_f32, strides) != dnnl_success;
 }
 
-/* Builds e's primitive for one thread; leaves e->p NULL when oneDNN refuses.
- * oneDNN reads its thread count from omp_get_max_threads, at the build and,
- * for its gemm:jit kernels, again at each call (onednn_gemm sets it there
- * too). With one thread, a slice of a batch gets the same kernel and the
- * same split of the work, and so the same bits, in a team of any size and in
- * any process of a data-parallel run (tests/test_shard.c, tests/test_mpi.sh). */
+/* Builds e's primitive; leaves e->p NULL when oneDNN refuses. */
 static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int lda, int ldb,
                         int ldc, int accumulate)
 {
@@ -89,24 +84,53 @@ static void entry_build(gemm_entry *e, int ta, int tb, int M, int N, int K, int 
     if (desc(&a, M, K, ta, lda) || desc(&b, K, N, tb, ldb) || desc(&c, M, N, 0, ldc) ||
         dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c) || dnnl_primitive_attr_create(&attr))
         return;
-    int saved = omp_get_max_threads(), ok = 1;
+    int ok = 1;
     if (accumulate) // C += A B: the sum post-op
         ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) &&
              !dnnl_primitive_attr_set_post_ops(attr, po);
-    omp_set_num_threads(1);
     ok = ok && !dnnl_primitive_desc_create(&pd, &mm, attr, engine, NULL) &&
          !dnnl_primitive_create(&e->p, pd) &&
          !dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE) &&
          !dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE) &&
          !dnnl_memory_create(&e->c, &c, engine, DNNL_MEMORY_NONE);
-    omp_set_num_threads(saved);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
     if (!ok) entry_release(e); // remembered as refused
 }
 
-/* C = A B (+ C when accumulate) through oneDNN; 0 when done. */
+/* C = A B (+ C when accumulate) with the cache's primitive for the shape,
+ * built at its first use; 0 when done. */
+static int cached_gemm(gemm_cache *cache, int ta, int tb, int M, int N, int K, const float *A,
+                       int lda, const float *B, int ldb, int accumulate, float *C, int ldc)
+{
+    int key[KEY] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate};
+    gemm_entry *e = NULL;
+    for (int i = 0; i < cache->n && !e; i++)
+        if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
+    if (!e) { // a new shape: the oldest entry makes room when the cache is full
+        e = &cache->e[cache->n < CACHE ? cache->n++ : cache->next];
+        if (cache->n == CACHE) cache->next = (cache->next + 1) % CACHE;
+        entry_release(e);
+        memcpy(e->key, key, sizeof key);
+        entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate);
+    }
+    if (!e->p) return -1;
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    if (dnnl_memory_set_data_handle(e->a, (void *)A) ||
+        dnnl_memory_set_data_handle(e->b, (void *)B) || dnnl_memory_set_data_handle(e->c, C) ||
+        dnnl_primitive_execute(e->p, cache->stream, 3, args) || dnnl_stream_wait(cache->stream))
+        return -1;
+    return 0;
+}
+
+/* C = A B (+ C when accumulate) through oneDNN, on this thread alone; 0 when
+ * done. oneDNN takes its thread count from omp_get_max_threads, when it
+ * builds a primitive and, for its gemm:jit kernels, again at each call: it
+ * is 1 for both. A slice of a batch then gets the same kernel and the same
+ * split of the work, and so the same bits, in a team of any size and in any
+ * process of a data-parallel run (tests/test_shard.c, tests/test_mpi.sh). */
 static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, int accumulate, float *C, int ldc)
 {
@@ -122,29 +146,11 @@ static int onednn_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
             return -1;
         }
     }
-    int key[KEY] = {ta, tb, M, N, K, lda, ldb, ldc, accumulate};
-    gemm_entry *e = NULL;
-    for (int i = 0; i < cache->n && !e; i++)
-        if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
-    if (!e) { // a new shape: the oldest entry makes room when the cache is full
-        e = &cache->e[cache->n < CACHE ? cache->n++ : cache->next];
-        if (cache->n == CACHE) cache->next = (cache->next + 1) % CACHE;
-        entry_release(e);
-        memcpy(e->key, key, sizeof key);
-        entry_build(e, ta, tb, M, N, K, lda, ldb, ldc, accumulate);
-    }
-    if (!e->p) return -1;
-    dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     int saved = omp_get_max_threads();
-    omp_set_num_threads(1); // gemm:jit splits its work by this count, at each call
-    int rc = dnnl_memory_set_data_handle(e->a, (void *)A) ||
-             dnnl_memory_set_data_handle(e->b, (void *)B) ||
-             dnnl_memory_set_data_handle(e->c, C) ||
-             dnnl_primitive_execute(e->p, cache->stream, 3, args) ||
-             dnnl_stream_wait(cache->stream);
+    omp_set_num_threads(1);
+    int rc = cached_gemm(cache, ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
     omp_set_num_threads(saved);
-    return rc ? -1 : 0;
+    return rc;
 }
 #endif
 
