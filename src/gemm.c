@@ -18,8 +18,11 @@
 #include <dnnl.h>
 
 /* A primitive for one shape and layout, with memory objects whose data
- * pointers are set at each call. p == NULL: oneDNN refused it. */
-enum { KEY = 9, CACHE = 48 };
+ * pointers are set at each call. p == NULL: oneDNN refused it. A training
+ * thread meets a few dozen shapes (the live-unit weight gradients of
+ * vae__linear_backward_live add up to a dozen per layer); the cache holds
+ * them all, so no kernel is built twice. */
+enum { KEY = 9, CACHE = 128 };
 
 typedef struct gemm_entry {
     int key[KEY]; /* ta, tb, M, N, K, lda, ldb, ldc, accumulate */

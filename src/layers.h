@@ -43,6 +43,15 @@ void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int 
  * is (o1-o0, IN) and db (o1-o0). */
 void vae__linear_backward_weights(real *dw, real *db, const real *dout, const real *inp, int B,
                                   int IN, int OUT, int o0, int o1);
+/* The same gradient from one slice of a batch, written (add = 0) or added
+ * to dw and db, without the units whose column of dout is zero on the slice:
+ * ReLU units that none of its inputs switched on (about half of the first
+ * layer's in a trained VAE). Their rows get zeros or nothing, as the dense
+ * product would give them (for finite inputs). work: vae__linear_live_work
+ * bytes for B and rows = o1 - o0. */
+void vae__linear_backward_live(real *dw, real *db, const real *dout, const real *inp, int B,
+                               int IN, int OUT, int o0, int o1, int add, void *work);
+size_t vae__linear_live_work(int B, int IN, int rows);
 
 /* x = max(x, 0) in place, n values. */
 void vae__relu_forward(real *x, size_t n);
@@ -191,11 +200,12 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
  * separate gradients has (as across processes). Each layer's output rows
  * come in VAE_WGRAD_CHUNKS fixed chunks, so the bits do not depend on how
  * many threads share them either. This call writes chunks part/parts ..
- * (part+1)/parts of every layer, with scratch (vae__net_wgrad_scratch values;
- * NULL when n is 1), and returns the squared sum of what it wrote. */
+ * (part+1)/parts of every layer, with scratch (vae__net_wgrad_scratch bytes;
+ * NULL: dense products, only for n = 1), and returns the squared sum of what
+ * it wrote. */
 #define VAE_WGRAD_CHUNKS 8
 double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
-                             real *scratch);
+                             void *scratch);
 size_t vae__net_wgrad_scratch(const vae__net *net);
 
 #endif

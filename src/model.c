@@ -192,7 +192,7 @@ static int ensure_workers(vae_model *m, int n)
     m->workers[0] = (vae__worker){.net = m->net, .grads = m->grads, .acts = m->acts};
     for (int t = 0; t < n; t++) {
         vae__worker *w = &m->workers[t];
-        w->scratch = malloc(vae__net_wgrad_scratch(&m->net) * sizeof(float));
+        w->scratch = malloc(vae__net_wgrad_scratch(&m->net));
         if (t > 0) {
             w->net = m->net;
             w->grads = malloc(m->net.n_params * sizeof(float));

@@ -11,7 +11,7 @@
 typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
-    float *scratch;       /* vae__net_weight_grads' */
+    void *scratch;        /* vae__net_weight_grads' */
     double rec, kl;       /* the slice's loss sums */
     double sumsq;         /* squared norm of its share of the summed gradient */
 } vae__worker;

@@ -470,16 +470,17 @@ static int wgrad_chunks(const vae__net *net, int l)
 size_t vae__net_wgrad_scratch(const vae__net *net)
 {
     size_t most = 0;
+    int B = net->max_batch * net->n_samples;
     for (int l = 0; l < net->n_layers; l++) {
         int C = wgrad_chunks(net, l);
-        size_t rows = (size_t)(net->out[l] + C - 1) / C, n = rows * ((size_t)net->in[l] + 1);
+        size_t n = vae__linear_live_work(B, net->in[l], (net->out[l] + C - 1) / C);
         if (net->kind[l] == VAE_LAYER_LINEAR && n > most) most = n;
     }
     return most;
 }
 
 double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
-                             real *scratch)
+                             void *scratch)
 {
     const vae__net *net = nets[0];
     double ss = 0;
@@ -494,14 +495,13 @@ double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, in
                 const vae__net *s = nets[i];
                 int rows = s->bwd_B * (l > net->k ? net->n_samples : 1);
                 if (rows < 1) continue;
-                // the first slice's gradient in place, the others' through scratch
-                real *w = done ? scratch : dw, *b = done ? scratch + nw : db;
-                vae__linear_backward_weights(w, b, s->dact[l], layer_input(s, l), rows, IN, OUT,
-                                             o0, o1);
-                if (done++) {
-                    vae__add_into(dw, w, nw);
-                    vae__add_into(db, b, (size_t)(o1 - o0));
-                }
+                if (scratch) // the first slice's gradient written, the others' added
+                    vae__linear_backward_live(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT,
+                                              o0, o1, done > 0, scratch);
+                else
+                    vae__linear_backward_weights(dw, db, s->dact[l], layer_input(s, l), rows, IN,
+                                                 OUT, o0, o1);
+                done++;
             }
             if (!done) { // an empty shard: a zero gradient
                 memset(dw, 0, nw * sizeof *dw);

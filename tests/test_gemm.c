@@ -3,7 +3,8 @@
  * equal to and wider than the matrix, more shapes than a thread's primitive cache holds,
  * calls inside and outside a parallel region and from a thread that then
  * ends (its cache must be freed: valgrind and LeakSanitizer check that), and
- * the same bits again from a cached primitive. */
+ * the same bits again from a cached primitive. Then the live-unit weight
+ * gradient (vae__linear_backward_live) against the dense one. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,10 +12,11 @@
 
 #include <omp.h>
 
+#include "layers.h"
 #include "real.h"
 #include "test.h"
 
-enum { MAXD = 97, SHAPES = 64 }; // SHAPES > the cache's 48 entries
+enum { MAXD = 97, SHAPES = 160 }; // SHAPES > the cache's 128 entries
 
 /* C (M,N; ldc) = op(A) op(B) (+ C0 when beta is 1), element by element in
  * double. Rows wider than the matrix (pad > 0) are what oneDNN 2.6's brgemm
@@ -60,6 +62,38 @@ static int sweep(int s0, int n)
     return bad;
 }
 
+/* vae__linear_backward_live on rows o0..o1 of a (B=37, IN=29, OUT=40) layer
+ * whose dout columns are zero where dead[o]: written over garbage, then a
+ * second slice added; against the dense gradient of the two slices. Dead
+ * rows must come out exactly zero (written) and the bias sums bit for bit. */
+static int live_ok(const char *dead, int o0, int o1)
+{
+    enum { B = 37, IN = 29, OUT = 40 };
+    static float dout[2][B * OUT], inp[2][B * IN], dw[OUT * IN], db[OUT], ref[2][OUT * IN + OUT];
+    static unsigned char work[1 << 16];
+    if (vae__linear_live_work(B, IN, o1 - o0) > sizeof work) return 0;
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < B * OUT; i++)
+            dout[s][i] = dead[i % OUT] ? 0 : (float)((i * 7 + s) % 23) / 11 - 1;
+        for (int i = 0; i < B * IN; i++) inp[s][i] = (float)((i * 5 + s) % 19) / 9;
+        vae__linear_backward_weights(ref[s], ref[s] + OUT * IN, dout[s], inp[s], B, IN, OUT, o0,
+                                     o1);
+    }
+    int rows = o1 - o0, ok = 1;
+    for (int i = 0; i < rows * IN; i++) dw[i] = NAN;
+    for (int i = 0; i < rows; i++) db[i] = NAN;
+    vae__linear_backward_live(dw, db, dout[0], inp[0], B, IN, OUT, o0, o1, 0, work);
+    for (int i = 0; i < rows * IN; i++)
+        if (dead[o0 + i / IN] ? dw[i] != 0 : !(fabsf(dw[i] - ref[0][i]) <= 1e-5f)) ok = 0;
+    ok = ok && !memcmp(db, ref[0] + OUT * IN, rows * sizeof *db);
+    vae__linear_backward_live(dw, db, dout[1], inp[1], B, IN, OUT, o0, o1, 1, work);
+    for (int i = 0; i < rows * IN; i++)
+        if (!(fabsf(dw[i] - (ref[0][i] + ref[1][i])) <= 2e-5f)) ok = 0;
+    for (int i = 0; i < rows; i++)
+        if (db[i] != ref[0][OUT * IN + i] + ref[1][OUT * IN + i]) ok = 0;
+    return ok;
+}
+
 static void *thread_sweep(void *p)
 {
     *(int *)p = sweep(0, 12);
@@ -99,5 +133,18 @@ int main(void)
     double worst = 0;
     for (int i = 0; i < M * N; i++) worst = fmax(worst, fabs(C2[i] - 2 * C1[i]));
     CHECK(worst < 1e-4);
+
+    char dead[40] = {0};
+#pragma omp parallel num_threads(1) // oneDNN's path, as in training
+    {
+        CHECK(live_ok(dead, 0, 40)); // every unit live: the dense product itself
+        CHECK(live_ok(dead, 7, 33));
+        for (int o = 0; o < 40; o++) dead[o] = o % 3 == 1 || (o > 20 && o < 27);
+        CHECK(live_ok(dead, 0, 40)); // some dead: gathered, padded, scattered
+        CHECK(live_ok(dead, 5, 30));
+        CHECK(live_ok(dead, 21, 27)); // all dead
+        dead[0] = dead[39] = 1;
+        CHECK(live_ok(dead, 0, 40));
+    }
     return TEST_REPORT();
 }
