@@ -163,7 +163,7 @@ typedef struct vae__net {
     real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
     const uint8_t *labels;     /* CVAE: the batch's labels (set by the caller) */
     int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
-                                  vae__net_weight_grads */
+                                  vae__net_weight_grad_unit */
     const real *bwd_x;         /* the input and batch size of the last backward */
     int bwd_B;
 } vae__net;
@@ -197,15 +197,16 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
 /* The linear layers' weight gradients of n nets' last backward passes (each
  * with defer_wgrad set: slices of one batch), each formed on its own and
  * then summed in net order into grads: the bits a sum of the slices'
- * separate gradients has (as across processes). Each layer's output rows
- * come in VAE_WGRAD_CHUNKS fixed chunks, so the bits do not depend on how
- * many threads share them either. This call writes chunks part/parts ..
- * (part+1)/parts of every layer, with scratch (vae__net_wgrad_scratch bytes;
- * NULL: dense products, only for n = 1), and returns the squared sum of what
- * it wrote. */
+ * separate gradients has (as across processes). They come in units, each
+ * layer's output rows in VAE_WGRAD_CHUNKS fixed chunks, so the bits do not
+ * depend on how many threads share the units or which thread takes which.
+ * vae__net_weight_grad_unit writes unit u (0 <= u < vae__net_wgrad_units),
+ * with scratch (vae__net_wgrad_scratch bytes; NULL: dense products, only for
+ * n = 1), and returns the squared sum of what it wrote. */
 #define VAE_WGRAD_CHUNKS 8
-double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
-                             void *scratch);
+int vae__net_wgrad_units(const vae__net *net);
+double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
+                                 void *scratch);
 size_t vae__net_wgrad_scratch(const vae__net *net);
 
 #endif

@@ -203,7 +203,7 @@ static int ensure_workers(vae_model *m, int n)
             return VAE_ENOMEM;
         }
         if (t > 0) vae__net_bind(&w->net, m->params, w->grads, w->acts);
-        w->net.defer_wgrad = 1; // vae__net_weight_grads sums them over the workers
+        w->net.defer_wgrad = 1; // vae__net_weight_grad_unit sums them over the workers
         m->nets[t] = &w->net;
     }
     return VAE_OK;
@@ -305,6 +305,9 @@ static double sum_workers(vae_model *m, int T, size_t a, size_t b)
     return ss;
 }
 
+/* Parameters per block of the Adam update the threads share out. */
+enum { ADAM_BLOCK = 32768 };
+
 /* The sum of a loss over the workers, in a fixed order. */
 static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
 {
@@ -370,10 +373,16 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
             memset(net->grads, 0, m->net.n_params * sizeof(float));
         }
 #pragma omp barrier
-        // The linear layers' weight gradients over the whole batch: each thread
-        // takes a share of every layer's output rows (one GEMM per worker's
-        // slice, summed in worker order: reproducible for a thread count).
-        double ss = vae__net_weight_grads(m->nets, T, m->grads, t, T, wk->scratch);
+        // The linear layers' weight gradients over the whole batch, in units
+        // the threads take as they come (a thread that finished its slice
+        // late takes fewer): one GEMM per worker's slice, summed in worker
+        // order, whichever thread runs it; the units' squared norms are added
+        // in unit order below. Reproducible for a thread count.
+        int U = vae__net_wgrad_units(&m->net);
+#pragma omp for schedule(dynamic) nowait
+        for (int u = 0; u < U; u++)
+            m->wgrad_ss[u] = vae__net_weight_grad_unit(m->nets, T, m->grads, u, wk->scratch);
+        double ss = 0;
         // The other gradients (conv layers, a learned sigma) each worker wrote
         // for its rows: summed here over this thread's share of the parameters.
         size_t n = m->net.n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
@@ -384,7 +393,7 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
                      : l < m->net.n_layers     ? m->net.ls_off : n;
             ss += sum_workers(m, T, a > p0 ? a : p0, e < p1 ? e : p1);
         }
-        if (reduce) { // combine the processes' gradients before the norm
+        if (reduce) { // combine the processes' gradients before the norm (its own sum)
 #pragma omp barrier
 #pragma omp master
             {
@@ -403,15 +412,22 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         double rec, kl, sumsq = 0;
         if (reduce) rec = m->reduce_sums[0], kl = m->reduce_sums[1];
         else worker_sums(m, T, &rec, &kl);
+        for (int u = 0; u < U && !reduce; u++) sumsq += m->wgrad_ss[u];
         for (int w = 0; w < T; w++) sumsq += m->workers[w].sumsq;
         double norm = sqrt(sumsq);
         int ok = m->reduce_rc == VAE_OK && isfinite(rec + (double)beta * kl) && isfinite(norm);
         float gscale = m->clip_norm > 0 && norm > m->clip_norm
                            ? (float)(m->clip_norm / (norm + 1e-6)) : 1.0f;
         if (t == 0) finite = ok, m->grad_norm = norm;
-        if (update && ok)
-            vae__adam_update(m->params + p0, m->grads + p0, m->adam_m + p0, m->adam_v + p0,
-                             p1 - p0, &m->adam, m->step + 1, gscale);
+        if (update && ok) { // in blocks the threads take as they come
+            size_t blocks = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
+#pragma omp for schedule(dynamic) nowait
+            for (size_t i = 0; i < blocks; i++) {
+                size_t a = i * ADAM_BLOCK, len = n - a < ADAM_BLOCK ? n - a : ADAM_BLOCK;
+                vae__adam_update(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, len,
+                                 &m->adam, m->step + 1, gscale);
+            }
+        }
     }
     double rec, kl;
     if (reduce) rec = m->reduce_sums[0], kl = m->reduce_sums[1];

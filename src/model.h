@@ -11,9 +11,9 @@
 typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
-    void *scratch;        /* vae__net_weight_grads' */
+    void *scratch;        /* vae__net_weight_grad_unit's */
     double rec, kl;       /* the slice's loss sums */
-    double sumsq;         /* squared norm of its share of the summed gradient */
+    double sumsq;         /* squared norm of its share of the other summed gradients */
 } vae__worker;
 
 struct vae_model {
@@ -26,6 +26,7 @@ struct vae_model {
     vae__worker *workers; /* n_workers data-parallel slices of a step */
     const vae__net **nets; /* the workers' nets */
     int n_workers;
+    double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* squared norms of the weight-gradient units */
     vae_adam adam;
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */

@@ -204,7 +204,7 @@ static void layer_forward(vae__net *net, int l, const real *inp, int B)
 }
 
 /* dinp may be NULL (the data needs no gradient). A linear layer's weight
- * gradient comes later, from vae__net_weight_grads. */
+ * gradient comes later, from vae__net_weight_grad_unit. */
 static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, const real *inp,
                            int B)
 {
@@ -451,7 +451,8 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     }
     if (!net->defer_wgrad) {
         const vae__net *self = net;
-        vae__net_weight_grads(&self, 1, net->grads, 0, 1, NULL);
+        for (int u = 0; u < vae__net_wgrad_units(net); u++)
+            vae__net_weight_grad_unit(&self, 1, net->grads, u, NULL);
     }
 }
 
@@ -479,36 +480,62 @@ size_t vae__net_wgrad_scratch(const vae__net *net)
     return most;
 }
 
-double vae__net_weight_grads(const vae__net *const *nets, int n, real *grads, int part, int parts,
-                             void *scratch)
+/* Unit u's layer and chunk: the layers by falling size (the largest units
+ * first, so that threads taking units as they come finish together), then
+ * the chunks in order. Returns the layer (-1 past the last unit). */
+static int wgrad_unit(const vae__net *net, int u, int *chunk)
+{
+    int done[VAE_MAX_LAYERS] = {0};
+    for (;;) {
+        int best = -1;
+        for (int l = 0; l < net->n_layers; l++)
+            if (net->kind[l] == VAE_LAYER_LINEAR && !done[l] &&
+                (best < 0 || (size_t)net->in[l] * net->out[l] >
+                                 (size_t)net->in[best] * net->out[best]))
+                best = l;
+        if (best < 0) return -1;
+        if (u < wgrad_chunks(net, best)) {
+            *chunk = u;
+            return best;
+        }
+        u -= wgrad_chunks(net, best);
+        done[best] = 1;
+    }
+}
+
+int vae__net_wgrad_units(const vae__net *net)
+{
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] == VAE_LAYER_LINEAR) n += wgrad_chunks(net, l);
+    return n;
+}
+
+double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
+                                 void *scratch)
 {
     const vae__net *net = nets[0];
-    double ss = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
-        int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
-        for (int c = C * part / parts; c < C * (part + 1) / parts; c++) {
-            int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, done = 0;
-            size_t nw = (size_t)(o1 - o0) * IN;
-            real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
-            for (int i = 0; i < n; i++) {
-                const vae__net *s = nets[i];
-                int rows = s->bwd_B * (l > net->k ? net->n_samples : 1);
-                if (rows < 1) continue;
-                if (scratch) // the first slice's gradient written, the others' added
-                    vae__linear_backward_live(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT,
-                                              o0, o1, done > 0, scratch);
-                else
-                    vae__linear_backward_weights(dw, db, s->dact[l], layer_input(s, l), rows, IN,
-                                                 OUT, o0, o1);
-                done++;
-            }
-            if (!done) { // an empty shard: a zero gradient
-                memset(dw, 0, nw * sizeof *dw);
-                memset(db, 0, (size_t)(o1 - o0) * sizeof *db);
-            }
-            ss += vae__sum_squares(dw, nw) + vae__sum_squares(db, (size_t)(o1 - o0));
-        }
+    int c, l = wgrad_unit(net, u, &c);
+    if (l < 0) return 0;
+    int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
+    int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, done = 0;
+    size_t nw = (size_t)(o1 - o0) * IN;
+    real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
+    for (int i = 0; i < n; i++) {
+        const vae__net *s = nets[i];
+        int rows = s->bwd_B * (l > net->k ? net->n_samples : 1);
+        if (rows < 1) continue;
+        if (scratch) // the first slice's gradient written, the others' added
+            vae__linear_backward_live(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT, o0, o1,
+                                      done > 0, scratch);
+        else
+            vae__linear_backward_weights(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT, o0,
+                                         o1);
+        done++;
     }
-    return ss;
+    if (!done) { // an empty shard: a zero gradient
+        memset(dw, 0, nw * sizeof *dw);
+        memset(db, 0, (size_t)(o1 - o0) * sizeof *db);
+    }
+    return vae__sum_squares(dw, nw) + vae__sum_squares(db, (size_t)(o1 - o0));
 }
