@@ -37,7 +37,7 @@ void dist_init(void) {}
 void dist_finalize(void) {}
 int dist_threads(int requested) { return requested; }
 void dist_describe(int threads, int batch) { (void)threads, (void)batch; }
-void dist_attach(vae_model *m, volatile sig_atomic_t *stop) { (void)m, (void)stop; }
+void dist_attach(vae_model *m, const atomic_int *stop) { (void)m, (void)stop; }
 int dist_stop(int local) { return local; }
 void dist_sum_stats(vae_stats *st) { (void)st; }
 void dist_check_weights(const vae_model *m) { (void)m; }
@@ -55,7 +55,7 @@ static int local_size = 1; /* ranks on this host */
 
 /* The context of the reduce callback. */
 static struct {
-    volatile sig_atomic_t *stop;
+    const atomic_int *stop;
     int agreed_stop; /* some rank had a signal by the last step */
     long calls;
     long diverge_at; /* test hook: see dist_attach */
@@ -236,7 +236,7 @@ static int reduce_cb(void *ctx, float *grad, size_t n, double *sums, int nsums)
     return VAE_OK;
 }
 
-void dist_attach(vae_model *m, volatile sig_atomic_t *stop)
+void dist_attach(vae_model *m, const atomic_int *stop)
 {
     if (size_ == 1) return;
     red.stop = stop;

@@ -6,7 +6,7 @@
 #ifndef VAE_DIST_H
 #define VAE_DIST_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "vae.h"
@@ -34,7 +34,7 @@ void dist_describe(int threads, int batch);
 /* Several ranks: the model's steps sum gradients and loss sums over the
  * ranks; *stop (this rank's signal flag) travels with every step's sums so
  * that all ranks stop after the same step. */
-void dist_attach(vae_model *m, volatile sig_atomic_t *stop);
+void dist_attach(vae_model *m, const atomic_int *stop);
 /* Whether to stop for a signal: `local` for a single process; for several
  * ranks the verdict all ranks reached in the last step. */
 int dist_stop(int local);

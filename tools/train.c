@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,22 +582,48 @@ static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t 
 
 /* -------------------------------------------------------------- signals */
 
-static volatile sig_atomic_t stop_signal;
+/* SIGINT and SIGTERM are blocked in every thread of the process and taken,
+ * with sigwait, by a thread of their own: a signal delivered to a thread
+ * running oneDNN's JIT matrix kernels pushed its frame over data the kernel
+ * had below the stack pointer, and the product crashed (about 1 in 60 runs
+ * stopped by two SIGINTs in a row). Until the training loop is ready to stop
+ * cleanly, a signal does what it would have done: nothing if it was ignored
+ * (a background job's SIGINT), else end the process. */
+static atomic_int stop_signal, stop_armed;
+static sigset_t stop_set;
+static int stop_ignored[2]; // SIGINT, SIGTERM ignored when vae started
 
-static void on_signal(int sig)
+static void *signal_thread(void *arg)
 {
-    if (stop_signal) _exit(130); // the second one: every file on disk is whole already
-    stop_signal = sig;
+    (void)arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&stop_set, &sig)) continue;
+        if (!atomic_load(&stop_armed)) {
+            if (stop_ignored[sig == SIGTERM]) continue;
+            signal(sig, SIG_DFL);
+            pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
+            raise(sig);
+        }
+        if (atomic_load(&stop_signal)) _exit(130); // the second one: every file on disk is whole
+        atomic_store(&stop_signal, sig);
+    }
+    return NULL;
 }
 
-static void catch_signals(void)
+/* Before any other thread starts (they inherit the blocked set). */
+static void block_signals(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    struct sigaction old;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    for (int i = 0; i < 2; i++)
+        stop_ignored[i] = !sigaction(i ? SIGTERM : SIGINT, NULL, &old) && old.sa_handler == SIG_IGN;
+    pthread_t th;
+    if (pthread_sigmask(SIG_BLOCK, &stop_set, NULL) ||
+        pthread_create(&th, NULL, signal_thread, NULL) || pthread_detach(th))
+        die("cannot set up signal handling");
 }
 
 /* ---------------------------------------------------------------- train */
@@ -619,6 +647,7 @@ int cmd_train(int argc, char **argv)
     train_opts o;
     run_state rs;
     memset(&rs, 0, sizeof rs);
+    block_signals();
     parse_train(argc, argv, &o);
     dist_init();
     int root = dist_rank() == 0; // rank 0 alone prints and writes files
@@ -712,7 +741,7 @@ int cmd_train(int argc, char **argv)
                 vae_model_step(m));
 
     dist_describe(dist_threads(o.threads), o.batch);
-    catch_signals();
+    atomic_store(&stop_armed, 1);
     progress pr = {isatty(2), o.quiet || !root, now(), 0};
     double epoch_time = 0, last_test = -1;
     const char *prev = vae_model_meta(m, "train.test_neg_elbo");
