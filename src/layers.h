@@ -7,6 +7,7 @@
 #ifndef VAE_LAYERS_H
 #define VAE_LAYERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -166,6 +167,9 @@ typedef struct vae__net {
                                   vae__net_weight_grad_unit */
     const real *bwd_x;         /* the input and batch size of the last backward */
     int bwd_B;
+    atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
+                                  gradient at layer l's output is final: shared by the
+                                  slices of a batch, for vae__net_weight_grad_unit */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
@@ -202,7 +206,11 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
  * depend on how many threads share the units or which thread takes which.
  * vae__net_weight_grad_unit writes unit u (0 <= u < vae__net_wgrad_units),
  * with scratch (vae__net_wgrad_scratch bytes; NULL: dense products, only for
- * n = 1), and returns the squared sum of what it wrote. */
+ * n = 1), and returns the squared sum of what it wrote. The units come in the
+ * order the backward pass finishes their layers; with nets[0]->ready set, a
+ * unit first waits until all n slices' backward passes have finished its
+ * layer, so threads may start on them while other slices are still on their
+ * way back. */
 #define VAE_WGRAD_CHUNKS 8
 int vae__net_wgrad_units(const vae__net *net);
 double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,

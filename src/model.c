@@ -204,6 +204,7 @@ static int ensure_workers(vae_model *m, int n)
         }
         if (t > 0) vae__net_bind(&w->net, m->params, w->grads, w->acts);
         w->net.defer_wgrad = 1; // vae__net_weight_grad_unit sums them over the workers
+        w->net.ready = m->ready;
         m->nets[t] = &w->net;
     }
     return VAE_OK;
@@ -334,6 +335,8 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
     int D = m->net.D, d = m->net.d, finite = 1, reduce = m->reduce != NULL;
     float beta = reg_weight(m), scale = 1.0f / B_total;
     m->reduce_rc = VAE_OK;
+    for (int l = 0; l < VAE_MAX_LAYERS; l++)
+        atomic_store_explicit(&m->ready[l], 0, memory_order_relaxed);
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
@@ -371,15 +374,17 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         } else { // no rows here: a zero gradient (backward writes, so clear it)
             net->bwd_B = 0;
             memset(net->grads, 0, m->net.n_params * sizeof(float));
+            for (int l = 0; l < m->net.n_layers; l++)
+                atomic_fetch_add_explicit(&m->ready[l], 1, memory_order_release);
         }
-#pragma omp barrier
         // The linear layers' weight gradients over the whole batch, in units
-        // the threads take as they come (a thread that finished its slice
-        // late takes fewer): one GEMM per worker's slice, summed in worker
+        // the threads take as they come, each as soon as every slice's
+        // backward pass is past its layer (a thread that finished its slice
+        // early takes more): one GEMM per worker's slice, summed in worker
         // order, whichever thread runs it; the units' squared norms are added
         // in unit order below. Reproducible for a thread count.
         int U = vae__net_wgrad_units(&m->net);
-#pragma omp for schedule(dynamic) nowait
+#pragma omp for schedule(dynamic)
         for (int u = 0; u < U; u++)
             m->wgrad_ss[u] = vae__net_weight_grad_unit(m->nets, T, m->grads, u, wk->scratch);
         double ss = 0;

@@ -26,7 +26,9 @@ struct vae_model {
     vae__worker *workers; /* n_workers data-parallel slices of a step */
     const vae__net **nets; /* the workers' nets */
     int n_workers;
-    double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* squared norms of the weight-gradient units */
+    double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the weight-gradient units' squared
+                                                           norms */
+    atomic_int ready[VAE_MAX_LAYERS]; /* the step's slices done with each layer (net.ready) */
     vae_adam adam;
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */

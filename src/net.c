@@ -2,6 +2,7 @@
  * forward and backward passes (float or double). */
 #include <math.h>
 #include <string.h>
+#include <threads.h>
 
 #include "layers.h"
 
@@ -406,6 +407,12 @@ void vae__net_mean(const vae__net *net, real *out, int B)
                                                                     : 1 / (1 + real_exp(-y[i]));
 }
 
+/* This slice's gradient at layer l's output (dact[l]) is final. */
+static void layer_ready(const vae__net *net, int l)
+{
+    if (net->ready) atomic_fetch_add_explicit(&net->ready[l], 1, memory_order_release);
+}
+
 /* Back-propagates the gradient at the output of layer last (in dact[last])
  * down to the input of layer first, into dinp0 (NULL: not needed). */
 static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
@@ -414,6 +421,7 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
     for (int l = last; l >= first; l--) {
         real *dcur = net->dact[l], *dnext = l > first ? net->dact[l - 1] : dinp0;
         if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
+        layer_ready(net, l);
         const real *inp = l == first ? inp0 : net->act[l - 1];
         if (!conditioned(net, l)) {
             layer_backward(net, l, dnext, dcur, inp, B);
@@ -480,27 +488,20 @@ size_t vae__net_wgrad_scratch(const vae__net *net)
     return most;
 }
 
-/* Unit u's layer and chunk: the layers by falling size (the largest units
- * first, so that threads taking units as they come finish together), then
- * the chunks in order. Returns the layer (-1 past the last unit). */
+/* Unit u's layer and chunk: the layers in the order the backward pass
+ * finishes them (the last first), each one's chunks in order. Returns the
+ * layer (-1 past the last unit). */
 static int wgrad_unit(const vae__net *net, int u, int *chunk)
 {
-    int done[VAE_MAX_LAYERS] = {0};
-    for (;;) {
-        int best = -1;
-        for (int l = 0; l < net->n_layers; l++)
-            if (net->kind[l] == VAE_LAYER_LINEAR && !done[l] &&
-                (best < 0 || (size_t)net->in[l] * net->out[l] >
-                                 (size_t)net->in[best] * net->out[best]))
-                best = l;
-        if (best < 0) return -1;
-        if (u < wgrad_chunks(net, best)) {
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
+        if (u < wgrad_chunks(net, l)) {
             *chunk = u;
-            return best;
+            return l;
         }
-        u -= wgrad_chunks(net, best);
-        done[best] = 1;
+        u -= wgrad_chunks(net, l);
     }
+    return -1;
 }
 
 int vae__net_wgrad_units(const vae__net *net)
@@ -517,6 +518,10 @@ double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads
     const vae__net *net = nets[0];
     int c, l = wgrad_unit(net, u, &c);
     if (l < 0) return 0;
+    for (int spins = 0; net->ready &&
+                        atomic_load_explicit(&net->ready[l], memory_order_acquire) < n;
+         spins++)
+        if (spins > 1000) thrd_yield(); // a slice still on its way back
     int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
     int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, done = 0;
     size_t nw = (size_t)(o1 - o0) * IN;

@@ -583,10 +583,11 @@ static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t 
 /* -------------------------------------------------------------- signals */
 
 /* SIGINT and SIGTERM are blocked in every thread of the process and taken,
- * with sigwait, by a thread of their own: a signal delivered to a thread
- * running oneDNN's JIT matrix kernels pushed its frame over data the kernel
- * had below the stack pointer, and the product crashed (about 1 in 60 runs
- * stopped by two SIGINTs in a row). Until the training loop is ready to stop
+ * with sigwait, by a thread of their own: with a handler, a signal delivered
+ * to a thread running oneDNN's JIT matrix kernels made the product crash
+ * (about 1 in 60 runs stopped by two SIGINTs in a row; tests/test_signals.sh).
+ * The handler's frame on that thread's stack was the cause: on an alternate
+ * stack the crashes stopped as well. Until the training loop is ready to stop
  * cleanly, a signal does what it would have done: nothing if it was ignored
  * (a background job's SIGINT), else end the process. */
 static atomic_int stop_signal, stop_armed;
