@@ -398,7 +398,7 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
                      : l < m->net.n_layers     ? m->net.ls_off : n;
             ss += sum_workers(m, T, a > p0 ? a : p0, e < p1 ? e : p1);
         }
-        if (reduce) { // combine the processes' gradients before the norm (its own sum)
+        if (reduce) { // combine the processes' gradients, then square this thread's share
 #pragma omp barrier
 #pragma omp master
             {
