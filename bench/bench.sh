@@ -48,10 +48,7 @@ P1=$("$PEAK" "$N" 1) PT=$("$PEAK" "$N" "$THREADS")
 echo "sgemm ceiling (OpenBLAS, ${N}^3): $P1 GFLOP/s on 1 thread, $PT GFLOP/s on $THREADS"
 echo "the GEMMs of a training step alone (batch 128 split over $THREADS threads): $("$BUILD/step_gemms" "$THREADS") GFLOP/s"
 
-# The machine's speed drifts (on a shared host the same binary's epochs vary
-# by 20-40% within minutes), so the two programs run in the order ours,
-# twin, twin, ours (drift that is linear in time cancels) and each one's
-# speed is the median of its epochs. The twin's thread count is picked first,
+# vae, twin, twin, vae (see the top); the twin's thread count is picked first,
 # on a short run of each.
 HAVE_TORCH=0
 "$PY" -c 'import torch' 2>/dev/null && HAVE_TORCH=1

@@ -40,11 +40,11 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
     bias_grad(db, dout, B, OUT, o0, o1);
 }
 
-/* The parts of vae__linear_backward_live's work area, for rows = o1 - o0:
- * the product (rows, IN), the bias sums (rows), the gathered columns (B, ld)
- * and the live units' indices (rows). */
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
+/* The parts of vae__linear_backward_live's work area, for rows = o1 - o0:
+ * the product (rows, IN), the bias sums (rows), the gathered columns (B,
+ * 16-aligned rows) and the live units' indices (rows). */
 size_t vae__linear_live_work(int B, int IN, int rows)
 {
     size_t r = (size_t)rows;

@@ -198,6 +198,9 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, int B, d
  * a slice of the batch); needs the activations of the last vae__net_forward. */
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale);
+/* In place of vae__net_backward for a slice with no rows: the weight
+ * gradients will see none, and the other slices need not wait for it. */
+void vae__net_skip_backward(vae__net *net);
 /* The linear layers' weight gradients of n nets' last backward passes (each
  * with defer_wgrad set: slices of one batch), each formed on its own and
  * then summed in net order into grads: the bits a sum of the slices'

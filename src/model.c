@@ -372,10 +372,8 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         if (b > 0) {
             vae__net_backward(net, in, xs, b, beta, scale);
         } else { // no rows here: a zero gradient (backward writes, so clear it)
-            net->bwd_B = 0;
+            vae__net_skip_backward(net);
             memset(net->grads, 0, m->net.n_params * sizeof(float));
-            for (int l = 0; l < m->net.n_layers; l++)
-                atomic_fetch_add_explicit(&m->ready[l], 1, memory_order_release);
         }
         // The linear layers' weight gradients over the whole batch, in units
         // the threads take as they come, each as soon as every slice's

@@ -413,6 +413,12 @@ static void layer_ready(const vae__net *net, int l)
     if (net->ready) atomic_fetch_add_explicit(&net->ready[l], 1, memory_order_release);
 }
 
+void vae__net_skip_backward(vae__net *net)
+{
+    net->bwd_B = 0;
+    for (int l = 0; l < net->n_layers; l++) layer_ready(net, l);
+}
+
 /* Back-propagates the gradient at the output of layer last (in dact[last])
  * down to the input of layer first, into dinp0 (NULL: not needed). */
 static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
@@ -459,7 +465,7 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     }
     if (!net->defer_wgrad) {
         const vae__net *self = net;
-        for (int u = 0; u < vae__net_wgrad_units(net); u++)
+        for (int u = 0, U = vae__net_wgrad_units(net); u < U; u++)
             vae__net_weight_grad_unit(&self, 1, net->grads, u, NULL);
     }
 }

@@ -622,9 +622,12 @@ static void block_signals(void)
     for (int i = 0; i < 2; i++)
         stop_ignored[i] = !sigaction(i ? SIGTERM : SIGINT, NULL, &old) && old.sa_handler == SIG_IGN;
     pthread_t th;
-    if (pthread_sigmask(SIG_BLOCK, &stop_set, NULL) ||
-        pthread_create(&th, NULL, signal_thread, NULL) || pthread_detach(th))
-        die("cannot set up signal handling");
+    int rc = pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+    if (!rc) rc = pthread_create(&th, NULL, signal_thread, NULL);
+    if (!rc) rc = pthread_detach(th);
+    if (rc)
+        die("cannot start the thread that handles Ctrl-C: %s (out of threads or memory?)",
+            strerror(rc));
 }
 
 /* ---------------------------------------------------------------- train */
