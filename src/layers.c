@@ -42,59 +42,162 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* The parts of vae__linear_backward_live's work area, for rows = o1 - o0:
- * the product (rows, IN), the bias sums (rows), the gathered columns (B,
- * 16-aligned rows) and the live units' indices (rows). */
-size_t vae__linear_live_work(int B, int IN, int rows)
+/* One slice's part of a weight gradient's work area (vae__wgrad), for rows = o1 - o0:
+ * the product (rows, IN), the bias sums (rows) and the live units' indices
+ * (rows). Two of them, then the gathered columns (B, 16-aligned rows). */
+static size_t part_size(int IN, int rows)
 {
     size_t r = (size_t)rows;
-    return (round16(r * IN) + round16(r) + (size_t)B * round16(r)) * sizeof(real) +
-           r * sizeof(int);
+    return (round16(r * IN) + round16(r)) * sizeof(real) + round16(r) * sizeof(int);
 }
 
-void vae__linear_backward_live(real *dw, real *db, const real *dout, const real *inp, int B,
-                               int IN, int OUT, int o0, int o1, int add, void *work)
+size_t vae__linear_live_work(int B, int IN, int rows)
 {
-    int rows = o1 - o0;
-    real *prod = work, *bias = prod + round16((size_t)rows * IN), *cols = bias + round16(rows);
-    int *idx = (int *)(cols + (size_t)B * round16(rows)), n = 0;
-    for (int o = o0; o < o1; o++) { // NaN counts as live
+    return 2 * part_size(IN, rows) + (size_t)B * round16((size_t)rows) * sizeof(real);
+}
+
+typedef struct live_part {
+    real *prod, *bias; /* the live units' rows of dout^T inp; all units' bias sums */
+    int *idx, n;       /* the live units, in order, and their count */
+} live_part;
+
+static live_part part_at(void *work, int IN, int rows)
+{
+    live_part p;
+    p.prod = work;
+    p.bias = p.prod + round16((size_t)rows * IN);
+    p.idx = (int *)(p.bias + round16((size_t)rows));
+    p.n = 0;
+    return p;
+}
+
+/* The units o0..o1 whose dout column is not all zero on the slice (NaN
+ * counts as live) into idx; returns their count. */
+static int live_units(int *idx, const real *dout, int B, int OUT, int o0, int o1)
+{
+    int n = 0;
+    for (int o = o0; o < o1; o++) {
         int i = 0;
         while (i < B && dout[(size_t)i * OUT + o] == 0) i++;
         if (i < B) idx[n++] = o;
     }
-    real *out = add ? prod : dw, *bsum = add ? bias : db; // written in place, or then added
+    return n;
+}
+
+/* One slice's gradient over rows o0..o1 into p: the product of its live
+ * units, their dout columns gathered into cols when some are dead. */
+static void live_product(live_part *p, real *cols, const real *dout, const real *inp, int B,
+                         int IN, int OUT, int o0, int o1)
+{
+    int rows = o1 - o0, n = p->n = live_units(p->idx, dout, B, OUT, o0, o1);
     if (n == rows) {
-        vae__linear_backward_weights(out, bsum, dout, inp, B, IN, OUT, o0, o1);
+        vae__linear_backward_weights(p->prod, p->bias, dout, inp, B, IN, OUT, o0, o1);
+        return;
+    }
+    // m product rows: the live columns, then zero columns up to a multiple of 4
+    // (a few product shapes, each a cached kernel, instead of one per count)
+    int m = (n + 3) / 4 * 4 < rows ? (n + 3) / 4 * 4 : rows, ld = (int)round16(rows);
+    for (int i = 0; i < B; i++) {
+        real *c = cols + (size_t)i * ld;
+        for (int j = 0; j < n; j++) c[j] = dout[(size_t)i * OUT + p->idx[j]];
+        for (int j = n; j < m; j++) c[j] = 0;
+    }
+    if (n > 0)
+        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, IN, B, 1, cols, ld, inp, IN, 0,
+                  p->prod, IN);
+    bias_grad(p->bias, dout, B, OUT, o0, o1);
+}
+
+/* d = a + b, n values, where a NULL a or b is a dead unit's zero row: d = a
+ * as the first slice's product writes it, 0 + b as the dense sum adds it.
+ * Returns the sum of d's squares. */
+VAE_VECTOR_CLONES
+static double combine_row(real *restrict d, const real *restrict a, const real *restrict b, int n)
+{
+    double s = 0;
+    if (a && b) {
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < n; i++) d[i] = a[i] + b[i], s += (double)d[i] * d[i];
+    } else if (a) {
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < n; i++) d[i] = a[i], s += (double)d[i] * d[i];
+    } else if (b) {
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < n; i++) d[i] = 0 + b[i], s += (double)d[i] * d[i];
     } else {
-        // m product rows: the live columns, then zero columns up to a multiple of 4
-        // (a few product shapes, each a cached kernel, instead of one per count)
-        int m = (n + 3) / 4 * 4 < rows ? (n + 3) / 4 * 4 : rows, ld = (int)round16(rows);
-        for (int i = 0; i < B; i++) {
-            real *c = cols + (size_t)i * ld;
-            for (int j = 0; j < n; j++) c[j] = dout[(size_t)i * OUT + idx[j]];
-            for (int j = n; j < m; j++) c[j] = 0;
-        }
-        if (n > 0)
-            real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, IN, B, 1, cols, ld, inp, IN, 0,
-                      out, IN);
-        bias_grad(bsum, dout, B, OUT, o0, o1);
-        if (!add) { // product row j is unit idx[j]'s (idx[j] - o0 >= j: move from the last)
-            for (int j = n - 1; j >= 0; j--)
-                if (idx[j] - o0 != j)
-                    memcpy(dw + (size_t)(idx[j] - o0) * IN, dw + (size_t)j * IN,
-                           (size_t)IN * sizeof *dw);
-            for (int o = o0, j = 0; o < o1; o++) { // the dead units' rows: zero
-                if (j < n && idx[j] == o) j++;
-                else memset(dw + (size_t)(o - o0) * IN, 0, (size_t)IN * sizeof *dw);
-            }
-        }
+        memset(d, 0, (size_t)n * sizeof *d);
     }
-    if (add) {
-        vae__add_into(db, bias, (size_t)rows);
-        for (int j = 0; j < n; j++)
-            vae__add_into(dw + (size_t)(idx[j] - o0) * IN, prod + (size_t)j * IN, (size_t)IN);
+    return s;
+}
+
+/* The live row of p for unit o, or NULL; *j walks p's units in order. */
+static const real *row_of(const live_part *p, int *j, int o, int IN)
+{
+    if (p && *j < p->n && p->idx[*j] == o) return p->prod + (size_t)(*j)++ * IN;
+    return NULL;
+}
+
+/* dw and db from the first slices' parts a and b (either may be NULL). */
+static double combine(vae__wgrad *g, const live_part *a, const live_part *b)
+{
+    double ss = 0;
+    for (int o = g->o0, ja = 0, jb = 0; o < g->o1; o++) {
+        int r = o - g->o0;
+        const real *ra = row_of(a, &ja, o, g->IN), *rb = row_of(b, &jb, o, g->IN);
+        ss += combine_row(g->dw + (size_t)r * g->IN, ra, rb, g->IN);
+        g->db[r] = a && b ? a->bias[r] + b->bias[r] : a ? a->bias[r] : 0;
     }
+    return ss;
+}
+
+void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
+                      int slices, void *work)
+{
+    *g = (vae__wgrad){dw, db, work, IN, OUT, o0, o1, slices, 0, 0, 0};
+}
+
+void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
+{
+    int rows = g->o1 - g->o0, IN = g->IN, OUT = g->OUT;
+    live_part a = part_at(g->work, IN, rows),
+              b = part_at((char *)g->work + part_size(IN, rows), IN, rows);
+    real *cols = (real *)((char *)g->work + 2 * part_size(IN, rows));
+    if (g->slices == 1 && live_units(a.idx, dout, B, OUT, g->o0, g->o1) == rows) {
+        // the only slice, every unit live: the product in place
+        vae__linear_backward_weights(g->dw, g->db, dout, inp, B, IN, OUT, g->o0, g->o1);
+        g->ss = vae__sum_squares(g->dw, (size_t)rows * IN);
+        g->done = -1;
+        return;
+    }
+    if (g->done == 0) { // kept until the second slice, or the finish
+        live_product(&a, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
+    } else if (g->done == 1) {
+        a.n = g->n_first;
+        live_product(&b, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
+        g->ss = combine(g, &a, &b);
+    } else { // a third slice and later: added to dw
+        live_product(&a, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
+        vae__add_into(g->db, a.bias, (size_t)rows);
+        for (int j = 0; j < a.n; j++)
+            vae__add_into(g->dw + (size_t)(a.idx[j] - g->o0) * IN, a.prod + (size_t)j * IN,
+                          (size_t)IN);
+    }
+    if (g->done == 0) g->n_first = a.n;
+    g->done++;
+}
+
+double vae__wgrad_finish(vae__wgrad *g)
+{
+    int rows = g->o1 - g->o0;
+    size_t nw = (size_t)rows * g->IN;
+    if (g->done == 0 || g->done == 1) { // no slice, or one with dead units
+        live_part a = part_at(g->work, g->IN, rows);
+        a.n = g->n_first;
+        g->ss = combine(g, g->done ? &a : NULL, NULL);
+    } else if (g->done > 2) {
+        g->ss = vae__sum_squares(g->dw, nw);
+    }
+    return g->ss + vae__sum_squares(g->db, (size_t)rows);
 }
 
 void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,

@@ -44,14 +44,25 @@ void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int 
  * is (o1-o0, IN) and db (o1-o0). */
 void vae__linear_backward_weights(real *dw, real *db, const real *dout, const real *inp, int B,
                                   int IN, int OUT, int o0, int o1);
-/* The same gradient from one slice of a batch, written (add = 0) or added
- * to dw and db, without the units whose column of dout is zero on the slice:
- * ReLU units that none of its inputs switched on (about half of the first
- * layer's in a trained VAE). Their rows get zeros or nothing, as the dense
- * product would give them (for finite inputs). work: vae__linear_live_work
- * bytes for B and rows = o1 - o0. */
-void vae__linear_backward_live(real *dw, real *db, const real *dout, const real *inp, int B,
-                               int IN, int OUT, int o0, int o1, int add, void *work);
+/* Rows o0..o1 of dw (o1-o0, IN) and db (o1-o0) summed over the slices of a
+ * batch: begin, one vae__wgrad_slice per non-empty slice (dout (B,OUT), inp
+ * (B,IN)) in order, then finish, which returns the sum of squares of dw and
+ * db. The result has the bits of separate products added in slice order,
+ * but the units whose dout column is zero on a slice are left out of its
+ * product: ReLU units that none of its inputs switched on (about half of
+ * the first layer's in a trained VAE). work: vae__linear_live_work bytes
+ * for the largest B and rows = o1 - o0, kept until the finish. */
+typedef struct vae__wgrad {
+    real *dw, *db;
+    void *work;
+    int IN, OUT, o0, o1;
+    int slices, done, n_first; /* expected, taken, the first slice's live units */
+    double ss;
+} vae__wgrad;
+void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
+                      int slices, void *work);
+void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B);
+double vae__wgrad_finish(vae__wgrad *g);
 size_t vae__linear_live_work(int B, int IN, int rows);
 
 /* x = max(x, 0) in place, n values. */

@@ -529,24 +529,23 @@ double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads
          spins++)
         if (spins > 1000) thrd_yield(); // a slice still on its way back
     int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
-    int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, done = 0;
-    size_t nw = (size_t)(o1 - o0) * IN;
+    int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, slices = 0;
     real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
+    for (int i = 0; i < n; i++) slices += nets[i]->bwd_B > 0;
+    if (!scratch) { // one slice, the dense product
+        vae__linear_backward_weights(dw, db, net->dact[l], layer_input(net, l),
+                                     net->bwd_B * (l > net->k ? net->n_samples : 1), IN, OUT, o0,
+                                     o1);
+        return vae__sum_squares(dw, (size_t)(o1 - o0) * IN) +
+               vae__sum_squares(db, (size_t)(o1 - o0));
+    }
+    vae__wgrad g;
+    vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, slices, scratch);
     for (int i = 0; i < n; i++) {
         const vae__net *s = nets[i];
-        int rows = s->bwd_B * (l > net->k ? net->n_samples : 1);
-        if (rows < 1) continue;
-        if (scratch) // the first slice's gradient written, the others' added
-            vae__linear_backward_live(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT, o0, o1,
-                                      done > 0, scratch);
-        else
-            vae__linear_backward_weights(dw, db, s->dact[l], layer_input(s, l), rows, IN, OUT, o0,
-                                         o1);
-        done++;
+        if (s->bwd_B > 0)
+            vae__wgrad_slice(&g, s->dact[l], layer_input(s, l),
+                             s->bwd_B * (l > net->k ? net->n_samples : 1));
     }
-    if (!done) { // an empty shard: a zero gradient
-        memset(dw, 0, nw * sizeof *dw);
-        memset(db, 0, (size_t)(o1 - o0) * sizeof *db);
-    }
-    return vae__sum_squares(dw, nw) + vae__sum_squares(db, (size_t)(o1 - o0));
+    return vae__wgrad_finish(&g);
 }

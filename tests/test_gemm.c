@@ -4,7 +4,7 @@
  * calls inside and outside a parallel region and from a thread that then
  * ends (its cache must be freed: valgrind and LeakSanitizer check that), and
  * the same bits again from a cached primitive. Then the live-unit weight
- * gradient (vae__linear_backward_live) against the dense one. */
+ * gradient of 1-3 slices (vae__wgrad) against the dense one. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdlib.h>
@@ -62,36 +62,52 @@ static int sweep(int s0, int n)
     return bad;
 }
 
-/* vae__linear_backward_live on rows o0..o1 of a (B=37, IN=29, OUT=40) layer
- * whose dout columns are zero where dead[o]: written over garbage, then a
- * second slice added; against the dense gradient of the two slices. Dead
- * rows must come out exactly zero (written) and the bias sums bit for bit. */
-static int live_ok(const char *dead, int o0, int o1)
+/* vae__wgrad over rows o0..o1 of a (B=37, IN=29, OUT=40) layer for slices
+ * s < n whose dout columns are zero where dead[s][o], written over garbage:
+ * against the slices' dense gradients, and bit for bit the sum in slice
+ * order of each slice's gradient on its own (what processes add). Units dead
+ * in every slice must come out exactly zero, the bias sums bit for bit. */
+static int live_ok(char dead[3][40], int n, int o0, int o1)
 {
-    enum { B = 37, IN = 29, OUT = 40 };
-    static float dout[2][B * OUT], inp[2][B * IN], dw[OUT * IN], db[OUT], ref[2][OUT * IN + OUT];
+    enum { B = 37, IN = 29, OUT = 40, W = OUT * IN + OUT };
+    static float dout[3][B * OUT], inp[3][B * IN], dw[OUT * IN], db[OUT], ref[3][W], one[3][W];
     static unsigned char work[1 << 16];
-    if (vae__linear_live_work(B, IN, o1 - o0) > sizeof work) return 0;
-    for (int s = 0; s < 2; s++) {
+    int rows = o1 - o0, ok = 1;
+    if (vae__linear_live_work(B, IN, rows) > sizeof work) return 0;
+    for (int s = 0; s < n; s++) {
         for (int i = 0; i < B * OUT; i++)
-            dout[s][i] = dead[i % OUT] ? 0 : (float)((i * 7 + s) % 23) / 11 - 1;
+            dout[s][i] = dead[s][i % OUT] ? 0 : (float)((i * 7 + s) % 23) / 11 - 1;
         for (int i = 0; i < B * IN; i++) inp[s][i] = (float)((i * 5 + s) % 19) / 9;
         vae__linear_backward_weights(ref[s], ref[s] + OUT * IN, dout[s], inp[s], B, IN, OUT, o0,
                                      o1);
+        vae__wgrad g; // this slice alone
+        vae__wgrad_begin(&g, one[s], one[s] + OUT * IN, IN, OUT, o0, o1, 1, work);
+        vae__wgrad_slice(&g, dout[s], inp[s], B);
+        vae__wgrad_finish(&g);
     }
-    int rows = o1 - o0, ok = 1;
     for (int i = 0; i < rows * IN; i++) dw[i] = NAN;
     for (int i = 0; i < rows; i++) db[i] = NAN;
-    vae__linear_backward_live(dw, db, dout[0], inp[0], B, IN, OUT, o0, o1, 0, work);
-    for (int i = 0; i < rows * IN; i++)
-        if (dead[o0 + i / IN] ? dw[i] != 0 : !(fabsf(dw[i] - ref[0][i]) <= 1e-5f)) ok = 0;
-    ok = ok && !memcmp(db, ref[0] + OUT * IN, rows * sizeof *db);
-    vae__linear_backward_live(dw, db, dout[1], inp[1], B, IN, OUT, o0, o1, 1, work);
-    for (int i = 0; i < rows * IN; i++)
-        if (!(fabsf(dw[i] - (ref[0][i] + ref[1][i])) <= 2e-5f)) ok = 0;
-    for (int i = 0; i < rows; i++)
-        if (db[i] != ref[0][OUT * IN + i] + ref[1][OUT * IN + i]) ok = 0;
-    return ok;
+    vae__wgrad g;
+    vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, n, work);
+    for (int s = 0; s < n; s++) vae__wgrad_slice(&g, dout[s], inp[s], B);
+    double ss = vae__wgrad_finish(&g), want = 0;
+    for (int i = 0; i < rows * IN + rows; i++) {
+        float got = i < rows * IN ? dw[i] : db[i - rows * IN];
+        int r = i < rows * IN ? i : OUT * IN + i - rows * IN; // the index in ref and one
+        float dense = 0, sum = one[0][r];
+        int all_dead = 1;
+        for (int s = 0; s < n; s++) {
+            dense += ref[s][r];
+            if (s) sum += one[s][r];
+            all_dead = all_dead && dead[s][o0 + (i < rows * IN ? i / IN : i - rows * IN)];
+        }
+        if (!(fabsf(got - dense) <= 1e-5f * n) || memcmp(&got, &sum, sizeof got) ||
+            (all_dead && got != 0))
+            ok = 0;
+        if (i >= rows * IN && got != dense) ok = 0; // the bias: the same sums, no product
+        want += (double)got * got;
+    }
+    return ok && fabs(ss - want) <= 1e-9 * want;
 }
 
 static void *thread_sweep(void *p)
@@ -134,17 +150,21 @@ int main(void)
     for (int i = 0; i < M * N; i++) worst = fmax(worst, fabs(C2[i] - 2 * C1[i]));
     CHECK(worst < 1e-4);
 
-    char dead[40] = {0};
+    char dead[3][40] = {{0}};
 #pragma omp parallel num_threads(1) // oneDNN's path, as in training
-    {
-        CHECK(live_ok(dead, 0, 40)); // every unit live: the dense product itself
-        CHECK(live_ok(dead, 7, 33));
-        for (int o = 0; o < 40; o++) dead[o] = o % 3 == 1 || (o > 20 && o < 27);
-        CHECK(live_ok(dead, 0, 40)); // some dead: gathered, padded, scattered
-        CHECK(live_ok(dead, 5, 30));
-        CHECK(live_ok(dead, 21, 27)); // all dead
-        dead[0] = dead[39] = 1;
-        CHECK(live_ok(dead, 0, 40));
+    for (int n = 1; n <= 3; n++) {
+        memset(dead, 0, sizeof dead);
+        CHECK(live_ok(dead, n, 0, 40)); // every unit live: the dense product itself
+        CHECK(live_ok(dead, n, 7, 33));
+        for (int s = 0; s < 3; s++) // some dead, not the same in every slice
+            for (int o = 0; o < 40; o++) dead[s][o] = (o + s) % 3 == 1 || (o > 20 && o < 27);
+        CHECK(live_ok(dead, n, 0, 40)); // gathered, padded, scattered, combined
+        CHECK(live_ok(dead, n, 5, 30));
+        CHECK(live_ok(dead, n, 21, 27)); // all dead
+        for (int s = 0; s < 3; s++) dead[s][0] = dead[s][39] = 1;
+        CHECK(live_ok(dead, n, 0, 40));
+        memset(dead[0], 1, sizeof dead[0]); // the first slice all dead, the others not
+        CHECK(live_ok(dead, n, 0, 40));
     }
     return TEST_REPORT();
 }
