@@ -1,6 +1,8 @@
 /* layers.c - linear and ReLU layers, forward and backward (float or double). */
 #include <string.h>
 
+#include <omp.h>
+
 #include "internal.h"
 #include "layers.h"
 
@@ -207,15 +209,25 @@ void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, cons
     vae__linear_backward_weights(dw, db, dout, inp, B, IN, OUT, 0, OUT);
 }
 
+int vae__serial_here(size_t n) { return omp_get_level() > 0 || n <= 65536; }
+
 void vae__relu_forward(real *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 65536)
+    if (vae__serial_here(n)) {
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void vae__relu_backward(real *dx, const real *out, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 65536)
+    if (vae__serial_here(n)) {
+        for (size_t i = 0; i < n; i++) dx[i] = out[i] > 0 ? dx[i] : 0;
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = out[i] > 0 ? dx[i] : 0;
 }
 

@@ -65,6 +65,11 @@ void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B);
 double vae__wgrad_finish(vae__wgrad *g);
 size_t vae__linear_live_work(int B, int IN, int rows);
 
+/* Whether an element-wise pass over n values runs on this thread alone: in
+ * a parallel region (training's slices, evaluation's chunks: a nested
+ * region, even one of one thread, costs a team start and lock traffic at
+ * every call) or when n is small. */
+int vae__serial_here(size_t n);
 /* x = max(x, 0) in place, n values. */
 void vae__relu_forward(real *x, size_t n);
 /* dx *= (out > 0), where out is the forward output. */

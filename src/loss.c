@@ -3,6 +3,8 @@
  * logits, Gaussian from means), forward and backward (float or double). */
 #include <string.h>
 
+#include <omp.h>
+
 #include "internal.h"
 #include "layers.h"
 
@@ -89,10 +91,25 @@ static double bce_row(const real *restrict x, const real *restrict t, real *rest
     return s;
 }
 
+/* B rows; row i's target starts at target + i * tstride. */
+static double bce_rows(const real *logits, const real *target, size_t tstride, int B, int D,
+                       real *rec_img, real *prob)
+{
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        size_t o = (size_t)i * D;
+        double s = bce_row(logits + o, target + i * tstride, prob + o, D);
+        if (rec_img) rec_img[i] = (real)s;
+        total += s;
+    }
+    return total;
+}
+
 double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
                                real *rec_img, real *prob)
 {
     // logits, target, prob are (B,D)
+    if (omp_get_level() > 0) return bce_rows(logits, target, (size_t)D, B, D, rec_img, prob);
     double total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total)
     for (int i = 0; i < B; i++) {
@@ -108,20 +125,17 @@ double vae__bce_logits_rows(const real *logits, const real *target, int B, int D
                             real *prob)
 {
     // logits, prob are (B,D); target is one row (D) for all of them
-    double total = 0;
-    for (int i = 0; i < B; i++) {
-        size_t o = (size_t)i * D;
-        double s = bce_row(logits + o, target, prob + o, D);
-        if (rec_img) rec_img[i] = (real)s;
-        total += s;
-    }
-    return total;
+    return bce_rows(logits, target, 0, B, D, rec_img, prob);
 }
 
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
                               size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+    if (vae__serial_here(n)) {
+        for (size_t i = 0; i < n; i++) dlogits[i] = scale * (prob[i] - target[i]);
+        return;
+    }
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) dlogits[i] = scale * (prob[i] - target[i]);
 }
 
@@ -133,30 +147,41 @@ static real clamp_log_sigma(real ls)
          : ls > (real)VAE_LOG_SIGMA_MAX ? (real)VAE_LOG_SIGMA_MAX : ls;
 }
 
+/* Row i's negative log density, also into rec_img[i] when rec_img is set. */
+static double gaussian_row(const real *mean, const real *target, const real *log_sigma,
+                           int per_pixel, int i, int D, real *rec_img)
+{
+    const double half_log_2pi = 0.91893853320467274178;
+    const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
+    double s = 0;
+    if (per_pixel) {
+        for (int j = 0; j < D; j++) {
+            real ls = clamp_log_sigma(log_sigma[j]);
+            real r = (t[j] - m[j]) * real_exp(-ls); // standardised residual
+            s += half_log_2pi + ls + (real)0.5 * r * r;
+        }
+    } else {
+        real ls = clamp_log_sigma(log_sigma[0]), inv = real_exp(-ls), sq = 0;
+        for (int j = 0; j < D; j++) sq += (t[j] - m[j]) * (t[j] - m[j]);
+        s = D * (half_log_2pi + ls) + 0.5 * (double)(inv * inv) * sq;
+    }
+    if (rec_img) rec_img[i] = (real)s;
+    return s;
+}
+
 double vae__gaussian_nll_forward(const real *mean, const real *target, const real *log_sigma,
                                  int per_pixel, int B, int D, real *rec_img)
 {
     // mean, target are (B,D); log_sigma is (D) per pixel, else (1)
-    const double half_log_2pi = 0.91893853320467274178;
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
-    for (int i = 0; i < B; i++) {
-        const real *m = mean + (size_t)i * D, *t = target + (size_t)i * D;
-        double s = 0;
-        if (per_pixel) {
-            for (int j = 0; j < D; j++) {
-                real ls = clamp_log_sigma(log_sigma[j]);
-                real r = (t[j] - m[j]) * real_exp(-ls); // standardised residual
-                s += half_log_2pi + ls + (real)0.5 * r * r;
-            }
-        } else {
-            real ls = clamp_log_sigma(log_sigma[0]), inv = real_exp(-ls), sq = 0;
-            for (int j = 0; j < D; j++) sq += (t[j] - m[j]) * (t[j] - m[j]);
-            s = D * (half_log_2pi + ls) + 0.5 * (double)(inv * inv) * sq;
-        }
-        if (rec_img) rec_img[i] = (real)s;
-        total += s;
+    if (omp_get_level() > 0) { // see vae__serial_here
+        for (int i = 0; i < B; i++)
+            total += gaussian_row(mean, target, log_sigma, per_pixel, i, D, rec_img);
+        return total;
     }
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (int i = 0; i < B; i++)
+        total += gaussian_row(mean, target, log_sigma, per_pixel, i, D, rec_img);
     return total;
 }
 
