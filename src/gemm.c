@@ -20,7 +20,7 @@
 /* A primitive for one shape and layout, with memory objects whose data
  * pointers are set at each call. p == NULL: oneDNN refused it. A training
  * thread meets a few dozen shapes (the live-unit weight gradients of
- * vae__linear_backward_live add up to a dozen per layer); the cache holds
+ * vae__wgrad_slice add up to a dozen per layer); the cache holds
  * them all, so no kernel is built twice. */
 enum { KEY = 9, CACHE = 128 };
 

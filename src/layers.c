@@ -53,7 +53,7 @@ static size_t part_size(int IN, int rows)
     return (round16(r * IN) + round16(r)) * sizeof(real) + round16(r) * sizeof(int);
 }
 
-size_t vae__linear_live_work(int B, int IN, int rows)
+size_t vae__wgrad_work(int B, int IN, int rows)
 {
     return 2 * part_size(IN, rows) + (size_t)B * round16((size_t)rows) * sizeof(real);
 }
@@ -168,11 +168,12 @@ void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
         // the only slice, every unit live: the product in place
         vae__linear_backward_weights(g->dw, g->db, dout, inp, B, IN, OUT, g->o0, g->o1);
         g->ss = vae__sum_squares(g->dw, (size_t)rows * IN);
-        g->done = -1;
+        g->done = -1; // nothing left for the finish but the bias's squares
         return;
     }
     if (g->done == 0) { // kept until the second slice, or the finish
         live_product(&a, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
+        g->n_first = a.n;
     } else if (g->done == 1) {
         a.n = g->n_first;
         live_product(&b, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
@@ -184,7 +185,6 @@ void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
             vae__add_into(g->dw + (size_t)(a.idx[j] - g->o0) * IN, a.prod + (size_t)j * IN,
                           (size_t)IN);
     }
-    if (g->done == 0) g->n_first = a.n;
     g->done++;
 }
 

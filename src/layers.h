@@ -50,20 +50,21 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
  * db. The result has the bits of separate products added in slice order,
  * but the units whose dout column is zero on a slice are left out of its
  * product: ReLU units that none of its inputs switched on (about half of
- * the first layer's in a trained VAE). work: vae__linear_live_work bytes
+ * the first layer's in a trained VAE). work: vae__wgrad_work bytes
  * for the largest B and rows = o1 - o0, kept until the finish. */
 typedef struct vae__wgrad {
     real *dw, *db;
     void *work;
     int IN, OUT, o0, o1;
-    int slices, done, n_first; /* expected, taken, the first slice's live units */
+    int slices, done, n_first; /* expected, taken (-1: the one slice went in place),
+                                  the first slice's live units */
     double ss;
 } vae__wgrad;
 void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
                       int slices, void *work);
 void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B);
 double vae__wgrad_finish(vae__wgrad *g);
-size_t vae__linear_live_work(int B, int IN, int rows);
+size_t vae__wgrad_work(int B, int IN, int rows);
 
 /* Whether an element-wise pass over n values runs on this thread alone: in
  * a parallel region (training's slices, evaluation's chunks: a nested

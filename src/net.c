@@ -488,7 +488,7 @@ size_t vae__net_wgrad_scratch(const vae__net *net)
     int B = net->max_batch * net->n_samples;
     for (int l = 0; l < net->n_layers; l++) {
         int C = wgrad_chunks(net, l);
-        size_t n = vae__linear_live_work(B, net->in[l], (net->out[l] + C - 1) / C);
+        size_t n = vae__wgrad_work(B, net->in[l], (net->out[l] + C - 1) / C);
         if (net->kind[l] == VAE_LAYER_LINEAR && n > most) most = n;
     }
     return most;

@@ -73,7 +73,7 @@ static int live_ok(char dead[3][40], int n, int o0, int o1)
     static float dout[3][B * OUT], inp[3][B * IN], dw[OUT * IN], db[OUT], ref[3][W], one[3][W];
     static unsigned char work[1 << 16];
     int rows = o1 - o0, ok = 1;
-    if (vae__linear_live_work(B, IN, rows) > sizeof work) return 0;
+    if (vae__wgrad_work(B, IN, rows) > sizeof work) return 0;
     for (int s = 0; s < n; s++) {
         for (int i = 0; i < B * OUT; i++)
             dout[s][i] = dead[s][i % OUT] ? 0 : (float)((i * 7 + s) % 23) / 11 - 1;
