@@ -58,21 +58,6 @@ size_t vae__wgrad_work(int B, int IN, int rows)
     return 2 * part_size(IN, rows) + (size_t)B * round16((size_t)rows) * sizeof(real);
 }
 
-typedef struct live_part {
-    real *prod, *bias; /* the live units' rows of dout^T inp; all units' bias sums */
-    int *idx, n;       /* the live units, in order, and their count */
-} live_part;
-
-static live_part part_at(void *work, int IN, int rows)
-{
-    live_part p;
-    p.prod = work;
-    p.bias = p.prod + round16((size_t)rows * IN);
-    p.idx = (int *)(p.bias + round16((size_t)rows));
-    p.n = 0;
-    return p;
-}
-
 /* The units o0..o1 whose dout column is not all zero on the slice (NaN
  * counts as live) into idx; returns their count. */
 static int live_units(int *idx, const real *dout, int B, int OUT, int o0, int o1)
@@ -86,12 +71,13 @@ static int live_units(int *idx, const real *dout, int B, int OUT, int o0, int o1
     return n;
 }
 
-/* One slice's gradient over rows o0..o1 into p: the product of its live
- * units, their dout columns gathered into cols when some are dead. */
-static void live_product(live_part *p, real *cols, const real *dout, const real *inp, int B,
+/* One slice's gradient over rows o0..o1 into p, whose p->n live units are
+ * known: the product of those, their dout columns gathered into cols when
+ * some are dead. */
+static void live_product(vae__wgrad_part *p, real *cols, const real *dout, const real *inp, int B,
                          int IN, int OUT, int o0, int o1)
 {
-    int rows = o1 - o0, n = p->n = live_units(p->idx, dout, B, OUT, o0, o1);
+    int rows = o1 - o0, n = p->n;
     if (n == rows) {
         vae__linear_backward_weights(p->prod, p->bias, dout, inp, B, IN, OUT, o0, o1);
         return;
@@ -133,14 +119,14 @@ static double combine_row(real *restrict d, const real *restrict a, const real *
 }
 
 /* The live row of p for unit o, or NULL; *j walks p's units in order. */
-static const real *row_of(const live_part *p, int *j, int o, int IN)
+static const real *row_of(const vae__wgrad_part *p, int *j, int o, int IN)
 {
     if (p && *j < p->n && p->idx[*j] == o) return p->prod + (size_t)(*j)++ * IN;
     return NULL;
 }
 
 /* dw and db from the first slices' parts a and b (either may be NULL). */
-static double combine(vae__wgrad *g, const live_part *a, const live_part *b)
+static double combine(vae__wgrad *g, const vae__wgrad_part *a, const vae__wgrad_part *b)
 {
     double ss = 0;
     for (int o = g->o0, ja = 0, jb = 0; o < g->o1; o++) {
@@ -155,34 +141,37 @@ static double combine(vae__wgrad *g, const live_part *a, const live_part *b)
 void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
                       int slices, void *work)
 {
-    *g = (vae__wgrad){dw, db, work, IN, OUT, o0, o1, slices, 0, 0, 0};
+    int rows = o1 - o0;
+    *g = (vae__wgrad){.dw = dw, .db = db, .IN = IN, .OUT = OUT, .o0 = o0, .o1 = o1,
+                      .slices = slices};
+    char *at = work;
+    for (int k = 0; k < 2; k++, at += part_size(IN, rows)) {
+        vae__wgrad_part *p = &g->part[k];
+        p->prod = (real *)at;
+        p->bias = p->prod + round16((size_t)rows * IN);
+        p->idx = (int *)(p->bias + round16((size_t)rows));
+    }
+    g->cols = (real *)at;
 }
 
 void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
 {
-    int rows = g->o1 - g->o0, IN = g->IN, OUT = g->OUT;
-    live_part a = part_at(g->work, IN, rows),
-              b = part_at((char *)g->work + part_size(IN, rows), IN, rows);
-    real *cols = (real *)((char *)g->work + 2 * part_size(IN, rows));
-    if (g->slices == 1 && live_units(a.idx, dout, B, OUT, g->o0, g->o1) == rows) {
-        // the only slice, every unit live: the product in place
-        vae__linear_backward_weights(g->dw, g->db, dout, inp, B, IN, OUT, g->o0, g->o1);
+    int rows = g->o1 - g->o0, IN = g->IN;
+    vae__wgrad_part *p = &g->part[g->done == 1]; // a third slice and later: part[0] again
+    p->n = live_units(p->idx, dout, B, g->OUT, g->o0, g->o1);
+    if (g->slices == 1 && p->n == rows) { // the only slice, every unit live: in place
+        vae__linear_backward_weights(g->dw, g->db, dout, inp, B, IN, g->OUT, g->o0, g->o1);
         g->ss = vae__sum_squares(g->dw, (size_t)rows * IN);
         g->done = -1; // nothing left for the finish but the bias's squares
         return;
     }
-    if (g->done == 0) { // kept until the second slice, or the finish
-        live_product(&a, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
-        g->n_first = a.n;
-    } else if (g->done == 1) {
-        a.n = g->n_first;
-        live_product(&b, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
-        g->ss = combine(g, &a, &b);
-    } else { // a third slice and later: added to dw
-        live_product(&a, cols, dout, inp, B, IN, OUT, g->o0, g->o1);
-        vae__add_into(g->db, a.bias, (size_t)rows);
-        for (int j = 0; j < a.n; j++)
-            vae__add_into(g->dw + (size_t)(a.idx[j] - g->o0) * IN, a.prod + (size_t)j * IN,
+    live_product(p, g->cols, dout, inp, B, IN, g->OUT, g->o0, g->o1);
+    if (g->done == 1) { // the first two slices: combined into dw
+        g->ss = combine(g, &g->part[0], &g->part[1]);
+    } else if (g->done > 1) { // later ones added to it
+        vae__add_into(g->db, p->bias, (size_t)rows);
+        for (int j = 0; j < p->n; j++)
+            vae__add_into(g->dw + (size_t)(p->idx[j] - g->o0) * IN, p->prod + (size_t)j * IN,
                           (size_t)IN);
     }
     g->done++;
@@ -191,14 +180,10 @@ void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
 double vae__wgrad_finish(vae__wgrad *g)
 {
     int rows = g->o1 - g->o0;
-    size_t nw = (size_t)rows * g->IN;
-    if (g->done == 0 || g->done == 1) { // no slice, or one with dead units
-        live_part a = part_at(g->work, g->IN, rows);
-        a.n = g->n_first;
-        g->ss = combine(g, g->done ? &a : NULL, NULL);
-    } else if (g->done > 2) {
-        g->ss = vae__sum_squares(g->dw, nw);
-    }
+    if (g->done == 0 || g->done == 1) // no slice, or one with dead units
+        g->ss = combine(g, g->done ? &g->part[0] : NULL, NULL);
+    else if (g->done > 2)
+        g->ss = vae__sum_squares(g->dw, (size_t)rows * g->IN);
     return g->ss + vae__sum_squares(g->db, (size_t)rows);
 }
 

@@ -52,12 +52,15 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
  * product: ReLU units that none of its inputs switched on (about half of
  * the first layer's in a trained VAE). work: vae__wgrad_work bytes
  * for the largest B and rows = o1 - o0, kept until the finish. */
+typedef struct vae__wgrad_part {
+    real *prod, *bias; /* a slice's live units' rows of dout^T inp; all units' bias sums */
+    int *idx, n;       /* its live units, in order, and their count */
+} vae__wgrad_part;
 typedef struct vae__wgrad {
-    real *dw, *db;
-    void *work;
+    real *dw, *db, *cols; /* cols: the gathered dout columns */
+    vae__wgrad_part part[2]; /* the first two slices' (later slices reuse part[0]) */
     int IN, OUT, o0, o1;
-    int slices, done, n_first; /* expected, taken (-1: the one slice went in place),
-                                  the first slice's live units */
+    int slices, done; /* expected, taken (-1: the one slice's product went in place) */
     double ss;
 } vae__wgrad;
 void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,

@@ -91,33 +91,28 @@ static double bce_row(const real *restrict x, const real *restrict t, real *rest
     return s;
 }
 
-/* B rows; row i's target starts at target + i * tstride. */
-static double bce_rows(const real *logits, const real *target, size_t tstride, int B, int D,
-                       real *rec_img, real *prob)
+/* Row i's loss, also into rec_img[i] when rec_img is set; its target starts
+ * at target + i * tstride. */
+static double bce_image(const real *logits, const real *target, size_t tstride, real *prob,
+                        int i, int D, real *rec_img)
 {
-    double total = 0;
-    for (int i = 0; i < B; i++) {
-        size_t o = (size_t)i * D;
-        double s = bce_row(logits + o, target + i * tstride, prob + o, D);
-        if (rec_img) rec_img[i] = (real)s;
-        total += s;
-    }
-    return total;
+    size_t o = (size_t)i * D;
+    double s = bce_row(logits + o, target + i * tstride, prob + o, D);
+    if (rec_img) rec_img[i] = (real)s;
+    return s;
 }
 
 double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
                                real *rec_img, real *prob)
 {
     // logits, target, prob are (B,D)
-    if (omp_get_level() > 0) return bce_rows(logits, target, (size_t)D, B, D, rec_img, prob);
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
-    for (int i = 0; i < B; i++) {
-        size_t o = (size_t)i * D;
-        double s = bce_row(logits + o, target + o, prob + o, D);
-        if (rec_img) rec_img[i] = (real)s;
-        total += s;
+    if (omp_get_level() > 0) { // see vae__serial_here
+        for (int i = 0; i < B; i++) total += bce_image(logits, target, D, prob, i, D, rec_img);
+        return total;
     }
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (int i = 0; i < B; i++) total += bce_image(logits, target, D, prob, i, D, rec_img);
     return total;
 }
 
@@ -125,7 +120,9 @@ double vae__bce_logits_rows(const real *logits, const real *target, int B, int D
                             real *prob)
 {
     // logits, prob are (B,D); target is one row (D) for all of them
-    return bce_rows(logits, target, 0, B, D, rec_img, prob);
+    double total = 0;
+    for (int i = 0; i < B; i++) total += bce_image(logits, target, 0, prob, i, D, rec_img);
+    return total;
 }
 
 void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,

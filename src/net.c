@@ -477,6 +477,13 @@ static const real *layer_input(const vae__net *net, int l)
     return l == 0 ? net->bwd_x : l == net->k + 1 ? net->z : net->act[l - 1];
 }
 
+/* The rows layer l saw in the slice's last backward pass (IWAE: the decoder
+ * sees n_samples per image). */
+static int slice_rows(const vae__net *s, int l)
+{
+    return s->bwd_B * (l > s->k ? s->n_samples : 1);
+}
+
 static int wgrad_chunks(const vae__net *net, int l)
 {
     return net->out[l] < VAE_WGRAD_CHUNKS ? net->out[l] : VAE_WGRAD_CHUNKS;
@@ -531,21 +538,18 @@ double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads
     int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
     int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, slices = 0;
     real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
-    for (int i = 0; i < n; i++) slices += nets[i]->bwd_B > 0;
     if (!scratch) { // one slice, the dense product
         vae__linear_backward_weights(dw, db, net->dact[l], layer_input(net, l),
-                                     net->bwd_B * (l > net->k ? net->n_samples : 1), IN, OUT, o0,
-                                     o1);
+                                     slice_rows(net, l), IN, OUT, o0, o1);
         return vae__sum_squares(dw, (size_t)(o1 - o0) * IN) +
                vae__sum_squares(db, (size_t)(o1 - o0));
     }
+    for (int i = 0; i < n; i++) slices += nets[i]->bwd_B > 0;
     vae__wgrad g;
     vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, slices, scratch);
     for (int i = 0; i < n; i++) {
         const vae__net *s = nets[i];
-        if (s->bwd_B > 0)
-            vae__wgrad_slice(&g, s->dact[l], layer_input(s, l),
-                             s->bwd_B * (l > net->k ? net->n_samples : 1));
+        if (s->bwd_B > 0) vae__wgrad_slice(&g, s->dact[l], layer_input(s, l), slice_rows(s, l));
     }
     return vae__wgrad_finish(&g);
 }
