@@ -81,6 +81,8 @@ void vae__relu_backward(real *dx, const real *out, size_t n);
 
 /* The sum of n squares, in double. */
 double vae__sum_squares(const real *x, size_t n);
+/* The largest |x[i]| of n values (0 for none), or infinity when one is not finite. */
+real vae__abs_max(const real *x, size_t n);
 /* x += y, n values. */
 void vae__add_into(real *restrict x, const real *restrict y, size_t n);
 
@@ -190,6 +192,7 @@ typedef struct vae__net {
     atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
                                   gradient at layer l's output is final: shared by the
                                   slices of a batch, for vae__net_weight_grad_unit */
+    double wbound[VAE_MAX_LAYERS]; /* vae__net_wgrad_bounds' */
 } vae__net;
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
@@ -236,8 +239,23 @@ void vae__net_skip_backward(vae__net *net);
  * way back. */
 #define VAE_WGRAD_CHUNKS 8
 int vae__net_wgrad_units(const vae__net *net);
+/* to: NULL puts the unit's rows into grads at their places; otherwise to gets
+ * its weight rows, then its bias values (vae__net_wgrad_span's w_len + b_len). */
 double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
-                                 void *scratch);
+                                 void *scratch, real *to);
 size_t vae__net_wgrad_scratch(const vae__net *net);
+/* Where unit u's values lie in the flat parameter vector: w_len weights from
+ * w_off, b_len biases from b_off. */
+typedef struct vae__wgrad_span {
+    size_t w_off, w_len, b_off, b_len;
+} vae__wgrad_span;
+vae__wgrad_span vae__net_wgrad_span(const vae__net *net, int u);
+/* The most values a unit has (w_len + b_len). */
+size_t vae__net_wgrad_unit_max(const vae__net *net);
+/* After the slice's backward pass: wbound[l] for each linear layer l bounds
+ * what the slice adds to any value of that layer's weight or bias gradient,
+ * rows x max|dout| x max(1, max|input|); infinite, or NaN, when one of them
+ * is not finite. */
+void vae__net_wgrad_bounds(vae__net *net);
 
 #endif

@@ -137,6 +137,7 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
     }
     vae__net_bind(&m->net, m->params, m->grads, m->acts);
     vae_adam_default(&m->adam);
+    m->unit_bound_max = 1e30;
 
     // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
     // fan_in computed from the weight's dimension 1 on (which, for
@@ -165,6 +166,7 @@ static void free_workers(vae_model *m)
 {
     for (int t = 0; m->workers && t < m->n_workers; t++) {
         free(m->workers[t].scratch);
+        free(m->workers[t].unit_grad);
         if (t == 0) continue; // the model's own buffers
         free(m->workers[t].grads);
         free(m->workers[t].acts);
@@ -193,12 +195,13 @@ static int ensure_workers(vae_model *m, int n)
     for (int t = 0; t < n; t++) {
         vae__worker *w = &m->workers[t];
         w->scratch = malloc(vae__net_wgrad_scratch(&m->net));
+        w->unit_grad = malloc((vae__net_wgrad_unit_max(&m->net) + 1) * sizeof(float));
         if (t > 0) {
             w->net = m->net;
             w->grads = malloc(m->net.n_params * sizeof(float));
             w->acts = malloc(m->net.n_acts * sizeof(float));
         }
-        if (!w->scratch || !w->grads || !w->acts) {
+        if (!w->scratch || !w->unit_grad || !w->grads || !w->acts) {
             free_workers(m);
             return VAE_ENOMEM;
         }
@@ -316,6 +319,51 @@ static void worker_sums(const vae_model *m, int T, double *rec, double *kl)
     for (int t = 0; t < T; t++) *rec += m->workers[t].rec, *kl += m->workers[t].kl;
 }
 
+/* Whether an update step may apply Adam to each weight-gradient unit as
+ * soon as it is formed, while the gradient is still in cache, instead of in
+ * a pass after the norm: not when the update needs the whole gradient's norm
+ * first (clipping; across processes, after the reduce) or when some
+ * parameters lie outside the linear layers' units. */
+static int updates_by_unit(const vae_model *m, int update)
+{
+    if (!update || m->reduce || m->clip_norm > 0 || m->net.sigma_learned) return 0;
+    for (int l = 0; l < m->net.n_layers; l++)
+        if (m->net.kind[l] != VAE_LAYER_LINEAR) return 0;
+    return 1;
+}
+
+/* Whether the units formed from now on may be updated at once: every slice
+ * is past its backward pass (so no slice still reads the weights), the loss
+ * is finite, and no weight gradient can exceed unit_bound_max (1e30). Then
+ * the check after the units passes and the step updates: the weights are
+ * never left half updated. Units formed earlier wait for the pass after the
+ * norm. */
+static int units_may_update(vae_model *m, int T, float beta)
+{
+    if (atomic_load_explicit(&m->bwd_done, memory_order_acquire) < T) return 0;
+    double rec, kl;
+    worker_sums(m, T, &rec, &kl);
+    if (!isfinite(rec + (double)beta * kl)) return 0;
+    for (int l = 0; l < m->net.n_layers; l++) {
+        double bound = 0;
+        for (int t = 0; t < T; t++) bound += m->workers[t].net.wbound[l];
+        if (!(bound < m->unit_bound_max)) return 0; // NaN too
+    }
+    return 1;
+}
+
+/* Adam on unit u's values, with their gradient in g (the weight rows, then
+ * the biases) or, for NULL, in m->grads. */
+static void update_unit(vae_model *m, int u, const float *g, float scale)
+{
+    vae__wgrad_span s = vae__net_wgrad_span(&m->net, u);
+    const float *gw = g ? g : m->grads + s.w_off, *gb = g ? g + s.w_len : m->grads + s.b_off;
+    vae__adam_update(m->params + s.w_off, gw, m->adam_m + s.w_off, m->adam_v + s.w_off, s.w_len,
+                     &m->adam, m->step + 1, scale);
+    vae__adam_update(m->params + s.b_off, gb, m->adam_m + s.b_off, m->adam_v + s.b_off, s.b_len,
+                     &m->adam, m->step + 1, scale);
+}
+
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st)
 {
     return vae__model_step_shard(m, x, B, B, update, st);
@@ -333,10 +381,12 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
     if (ensure_workers(m, T))
         return vae__model_error(m, VAE_ENOMEM, "out of memory for %d training threads", T);
     int D = m->net.D, d = m->net.d, finite = 1, reduce = m->reduce != NULL;
+    int by_unit = updates_by_unit(m, update);
     float beta = reg_weight(m), scale = 1.0f / B_total;
     m->reduce_rc = VAE_OK;
     for (int l = 0; l < VAE_MAX_LAYERS; l++)
         atomic_store_explicit(&m->ready[l], 0, memory_order_relaxed);
+    atomic_store_explicit(&m->bwd_done, 0, memory_order_relaxed);
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), r0 = B * t / T, b = B * (t + 1) / T - r0;
@@ -375,16 +425,28 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
             vae__net_skip_backward(net);
             memset(net->grads, 0, m->net.n_params * sizeof(float));
         }
+        if (by_unit) {
+            vae__net_wgrad_bounds(net);
+            atomic_fetch_add_explicit(&m->bwd_done, 1, memory_order_release);
+        }
         // The linear layers' weight gradients over the whole batch, in units
         // the threads take as they come, each as soon as every slice's
         // backward pass is past its layer (a thread that finished its slice
         // early takes more): one GEMM per worker's slice, summed in worker
         // order, whichever thread runs it; the units' squared norms are added
-        // in unit order below. Reproducible for a thread count.
+        // in unit order below. Reproducible for a thread count. Once it is
+        // safe (units_may_update), a unit's gradient goes to the thread's
+        // unit_grad and Adam updates its rows at once: the same bits as the
+        // pass below, without writing the gradient out and reading it back.
         int U = vae__net_wgrad_units(&m->net);
 #pragma omp for schedule(dynamic)
-        for (int u = 0; u < U; u++)
-            m->wgrad_ss[u] = vae__net_weight_grad_unit(m->nets, T, m->grads, u, wk->scratch);
+        for (int u = 0; u < U; u++) {
+            int now = by_unit && units_may_update(m, T, beta);
+            m->unit_updated[u] = (unsigned char)now;
+            m->wgrad_ss[u] = vae__net_weight_grad_unit(m->nets, T, m->grads, u, wk->scratch,
+                                                       now ? wk->unit_grad : NULL);
+            if (now) update_unit(m, u, wk->unit_grad, 1.0f);
+        }
         double ss = 0;
         // The other gradients (conv layers, a learned sigma) each worker wrote
         // for its rows: summed here over this thread's share of the parameters.
@@ -422,7 +484,11 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         float gscale = m->clip_norm > 0 && norm > m->clip_norm
                            ? (float)(m->clip_norm / (norm + 1e-6)) : 1.0f;
         if (t == 0) finite = ok, m->grad_norm = norm;
-        if (update && ok) { // in blocks the threads take as they come
+        if (ok && by_unit) { // the units not updated yet
+#pragma omp for schedule(dynamic) nowait
+            for (int u = 0; u < U; u++)
+                if (!m->unit_updated[u]) update_unit(m, u, NULL, gscale);
+        } else if (update && ok) { // in blocks the threads take as they come
             size_t blocks = (n + ADAM_BLOCK - 1) / ADAM_BLOCK;
 #pragma omp for schedule(dynamic) nowait
             for (size_t i = 0; i < blocks; i++) {

@@ -12,6 +12,7 @@ typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
     void *scratch;        /* vae__net_weight_grad_unit's */
+    float *unit_grad;     /* a unit's gradient, when the step applies Adam to it at once */
     double rec, kl;       /* the slice's loss sums */
     double sumsq;         /* squared norm of its share of the other summed gradients */
 } vae__worker;
@@ -28,7 +29,11 @@ struct vae_model {
     int n_workers;
     double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the weight-gradient units' squared
                                                            norms */
+    unsigned char unit_updated[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the units Adam updated
+                                                           as they were formed, this step */
     atomic_int ready[VAE_MAX_LAYERS]; /* the step's slices done with each layer (net.ready) */
+    atomic_int bwd_done;  /* the step's slices past their whole backward pass */
+    double unit_bound_max; /* the largest weight-gradient bound units_may_update accepts */
     vae_adam adam;
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */
@@ -56,10 +61,11 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
                       long t, float scale);
 
 /* A training step with the noise already in m->net.eps, split over the
- * OpenMP threads: forward, backward (m->grads gets the batch's gradient)
- * and, when update is set and the loss and gradient norm are finite, the
- * Adam update (with the gradient clipped to clip_norm when that is set). Adds the
- * batch sums to *st. vae_train_step draws the noise and calls this; the
+ * OpenMP threads: forward, backward (m->grads gets the batch's gradient, but
+ * for the units an update step applied Adam to straight from a worker's
+ * unit_grad) and, when update is set and the loss and gradient norm are
+ * finite, the Adam update (with the gradient clipped to clip_norm when that
+ * is set). Adds the batch sums to *st. vae_train_step draws the noise and calls this; the
  * reference tests supply PyTorch's noise. */
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
 /* The same for a shard of B rows of a global batch of B_total images (the

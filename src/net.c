@@ -466,7 +466,7 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     if (!net->defer_wgrad) {
         const vae__net *self = net;
         for (int u = 0, U = vae__net_wgrad_units(net); u < U; u++)
-            vae__net_weight_grad_unit(&self, 1, net->grads, u, NULL);
+            vae__net_weight_grad_unit(&self, 1, net->grads, u, NULL, NULL);
     }
 }
 
@@ -525,19 +525,61 @@ int vae__net_wgrad_units(const vae__net *net)
     return n;
 }
 
+/* Unit u's layer (-1 past the last unit) and output rows o0..o1. */
+static int unit_rows(const vae__net *net, int u, int *o0, int *o1)
+{
+    int c, l = wgrad_unit(net, u, &c);
+    if (l < 0) return -1;
+    int C = wgrad_chunks(net, l);
+    *o0 = net->out[l] * c / C, *o1 = net->out[l] * (c + 1) / C;
+    return l;
+}
+
+vae__wgrad_span vae__net_wgrad_span(const vae__net *net, int u)
+{
+    int o0, o1, l = unit_rows(net, u, &o0, &o1);
+    if (l < 0) return (vae__wgrad_span){0};
+    size_t IN = (size_t)net->in[l];
+    return (vae__wgrad_span){.w_off = net->w_off[l] + o0 * IN,
+                             .w_len = (o1 - o0) * IN,
+                             .b_off = net->b_off[l] + o0,
+                             .b_len = (size_t)(o1 - o0)};
+}
+
+size_t vae__net_wgrad_unit_max(const vae__net *net)
+{
+    size_t most = 0;
+    for (int u = 0, U = vae__net_wgrad_units(net); u < U; u++) {
+        vae__wgrad_span s = vae__net_wgrad_span(net, u);
+        if (s.w_len + s.b_len > most) most = s.w_len + s.b_len;
+    }
+    return most;
+}
+
+void vae__net_wgrad_bounds(vae__net *net)
+{
+    for (int l = 0; l < net->n_layers; l++) {
+        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
+        size_t rows = (size_t)slice_rows(net, l);
+        double d = vae__abs_max(net->dact[l], rows * net->out[l]);
+        double in = vae__abs_max(layer_input(net, l), rows * net->in[l]);
+        net->wbound[l] = (double)rows * d * (in > 1 ? in : 1);
+    }
+}
+
 double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
-                                 void *scratch)
+                                 void *scratch, real *to)
 {
     const vae__net *net = nets[0];
-    int c, l = wgrad_unit(net, u, &c);
+    int o0, o1, l = unit_rows(net, u, &o0, &o1);
     if (l < 0) return 0;
     for (int spins = 0; net->ready &&
                         atomic_load_explicit(&net->ready[l], memory_order_acquire) < n;
          spins++)
         if (spins > 1000) thrd_yield(); // a slice still on its way back
-    int IN = net->in[l], OUT = net->out[l], C = wgrad_chunks(net, l);
-    int o0 = OUT * c / C, o1 = OUT * (c + 1) / C, slices = 0;
-    real *dw = grads + net->w_off[l] + (size_t)o0 * IN, *db = grads + net->b_off[l] + o0;
+    int IN = net->in[l], OUT = net->out[l], slices = 0;
+    real *dw = to ? to : grads + net->w_off[l] + (size_t)o0 * IN;
+    real *db = to ? to + (size_t)(o1 - o0) * IN : grads + net->b_off[l] + o0;
     if (!scratch) { // one slice, the dense product
         vae__linear_backward_weights(dw, db, net->dact[l], layer_input(net, l),
                                      slice_rows(net, l), IN, OUT, o0, o1);
