@@ -51,8 +51,12 @@ grep -qw avx512f /proc/cpuinfo && CORETYPES="default SKYLAKEX"
 peak_of() { # $1: core type, $2: threads
     if [ "$1" = default ]; then "$PEAK" "$N" "$2"; else OPENBLAS_CORETYPE=$1 "$PEAK" "$N" "$2"; fi
 }
-peak() { for c in $CORETYPES; do peak_of "$c" "$1"; done | sort -n | tail -1; } # $1: threads
 max() { awk -v a="$1" -v b="$2" 'BEGIN {print (a == "" || b > a) ? b : a}'; }
+peak() { # $1: threads; the best over CORETYPES
+    local best= c
+    for c in $CORETYPES; do best=$(max "$best" "$(peak_of "$c" "$1")"); done
+    echo "$best"
+}
 PT=
 for c in $CORETYPES; do
     p=$(peak_of "$c" "$THREADS") PT=$(max "$PT" "$p")

@@ -195,6 +195,7 @@ static int ensure_workers(vae_model *m, int n)
     for (int t = 0; t < n; t++) {
         vae__worker *w = &m->workers[t];
         w->scratch = malloc(vae__net_wgrad_scratch(&m->net));
+        // + 1: never a zero-size request, whose NULL would read as out of memory
         w->unit_grad = malloc((vae__net_wgrad_unit_max(&m->net) + 1) * sizeof(float));
         if (t > 0) {
             w->net = m->net;
@@ -438,10 +439,10 @@ int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int 
         // safe (units_may_update), a unit's gradient goes to the thread's
         // unit_grad and Adam updates its rows at once: the same bits as the
         // pass below, without writing the gradient out and reading it back.
-        int U = vae__net_wgrad_units(&m->net);
+        int U = vae__net_wgrad_units(&m->net), now = 0; // once true, true for the step
 #pragma omp for schedule(dynamic)
         for (int u = 0; u < U; u++) {
-            int now = by_unit && units_may_update(m, T, beta);
+            now = now || (by_unit && units_may_update(m, T, beta));
             m->unit_updated[u] = (unsigned char)now;
             m->wgrad_ss[u] = vae__net_weight_grad_unit(m->nets, T, m->grads, u, wk->scratch,
                                                        now ? wk->unit_grad : NULL);

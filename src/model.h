@@ -65,8 +65,8 @@ void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, co
  * for the units an update step applied Adam to straight from a worker's
  * unit_grad) and, when update is set and the loss and gradient norm are
  * finite, the Adam update (with the gradient clipped to clip_norm when that
- * is set). Adds the batch sums to *st. vae_train_step draws the noise and calls this; the
- * reference tests supply PyTorch's noise. */
+ * is set). Adds the batch sums to *st. vae_train_step draws the noise and
+ * calls this; the reference tests supply PyTorch's noise. */
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
 /* The same for a shard of B rows of a global batch of B_total images (the
  * gradient is scaled by 1/B_total; B may be 0); with a reduce callback the

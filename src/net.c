@@ -501,18 +501,19 @@ size_t vae__net_wgrad_scratch(const vae__net *net)
     return most;
 }
 
-/* Unit u's layer and chunk: the layers in the order the backward pass
- * finishes them (the last first), each one's chunks in order. Returns the
- * layer (-1 past the last unit). */
-static int wgrad_unit(const vae__net *net, int u, int *chunk)
+/* Unit u's layer (-1 past the last unit) and output rows o0..o1: the layers
+ * in the order the backward pass finishes them (the last first), each one's
+ * chunks in order. */
+static int wgrad_unit(const vae__net *net, int u, int *o0, int *o1)
 {
     for (int l = net->n_layers - 1; l >= 0; l--) {
         if (net->kind[l] != VAE_LAYER_LINEAR) continue;
-        if (u < wgrad_chunks(net, l)) {
-            *chunk = u;
+        int C = wgrad_chunks(net, l);
+        if (u < C) {
+            *o0 = net->out[l] * u / C, *o1 = net->out[l] * (u + 1) / C;
             return l;
         }
-        u -= wgrad_chunks(net, l);
+        u -= C;
     }
     return -1;
 }
@@ -525,19 +526,9 @@ int vae__net_wgrad_units(const vae__net *net)
     return n;
 }
 
-/* Unit u's layer (-1 past the last unit) and output rows o0..o1. */
-static int unit_rows(const vae__net *net, int u, int *o0, int *o1)
-{
-    int c, l = wgrad_unit(net, u, &c);
-    if (l < 0) return -1;
-    int C = wgrad_chunks(net, l);
-    *o0 = net->out[l] * c / C, *o1 = net->out[l] * (c + 1) / C;
-    return l;
-}
-
 vae__wgrad_span vae__net_wgrad_span(const vae__net *net, int u)
 {
-    int o0, o1, l = unit_rows(net, u, &o0, &o1);
+    int o0, o1, l = wgrad_unit(net, u, &o0, &o1);
     if (l < 0) return (vae__wgrad_span){0};
     size_t IN = (size_t)net->in[l];
     return (vae__wgrad_span){.w_off = net->w_off[l] + o0 * IN,
@@ -571,7 +562,7 @@ double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads
                                  void *scratch, real *to)
 {
     const vae__net *net = nets[0];
-    int o0, o1, l = unit_rows(net, u, &o0, &o1);
+    int o0, o1, l = wgrad_unit(net, u, &o0, &o1);
     if (l < 0) return 0;
     for (int spins = 0; net->ready &&
                         atomic_load_explicit(&net->ready[l], memory_order_acquire) < n;
