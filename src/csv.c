@@ -180,10 +180,14 @@ int vae__csv_parse(const char *buf, size_t len, const char *name, const vae_data
                     break;
                 }
             } else {
-                size_t s = (size_t)(sqrt((double)D) + 0.5);
+                size_t s = (size_t)(sqrt((double)D) + 0.5), s1 = (size_t)(sqrt(D - 1.0) + 0.5);
                 if (s * s != D || s > VAE_MAX_SIDE) {
-                    rc = vae__error(err, VAE_ESHAPE, "%s: rows hold %zu pixel values, not a square grey "
-                                    "image; give the shape (--shape CxHxW)", name, D);
+                    // one field more than a square image: most likely a label column
+                    int label_col = !nlab && s1 * s1 == D - 1;
+                    rc = vae__error(err, VAE_ESHAPE, "%s: rows hold %zu pixel values, not a square "
+                                    "grey image; %sgive the shape (--shape CxHxW)", name, D,
+                                    label_col ? "is the first or last column a label? (--csv-label "
+                                                "first or last), or " : "");
                     break;
                 }
                 c = 1, h = w = (int)s;

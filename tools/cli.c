@@ -10,11 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
-#include "plot.h"
 
 const char *prog = "vae";
+const char *invoked_as = "vae";
 
 void die(const char *fmt, ...)
 {
@@ -52,6 +53,68 @@ const char *path_arg(const char *cmd, const char *flag, const char *s)
 {
     if (!*s) usage_error(cmd, "%s needs a non-empty path", flag);
     return s;
+}
+
+int next_option(const char *cmd, int argc, char **argv, const char *shortopts,
+                const struct option *longopts)
+{
+    static char **checked;
+    for (int i = 1; checked != argv && i < argc; i++) { // once per argument vector
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) break;
+        if (a[0] == '-' && a[1] == '-') {
+            size_t len = strcspn(a + 2, "=");
+            const struct option *exact = NULL, *prefix = NULL;
+            for (const struct option *o = longopts; o->name; o++)
+                if (!strncmp(o->name, a + 2, len)) *(strlen(o->name) == len ? &exact : &prefix) = o;
+            if (!exact && prefix)
+                usage_error(cmd, "unknown option '%.*s'; did you mean '--%s'?", (int)len + 2, a,
+                            prefix->name);
+            if (exact && exact->has_arg == required_argument && !a[2 + len]) i++; // its value
+        } else if (a[0] == '-' && a[1]) { // short options: a value is the rest or the next word
+            for (const char *p = a + 1; *p; p++) {
+                const char *s = *p == ':' ? NULL : strchr(shortopts, *p);
+                if (s && s[1] == ':') {
+                    i += !p[1];
+                    break;
+                }
+            }
+        }
+    }
+    checked = argv;
+    return getopt_long(argc, argv, shortopts, longopts, NULL);
+}
+
+void check_output(const char *flag, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        die("%s %s: is a directory; give a file name", flag, path);
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        die("%s %s: the directory %s does not exist; create it first", flag, path, dir);
+    if (access(dir, W_OK) != 0)
+        die("%s %s: cannot write into %s: %s", flag, path, dir, strerror(errno));
+}
+
+void make_dirs(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof p) die("%s: path too long", dir);
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            die("%s: cannot create the directory %s: %s", dir, p, strerror(errno));
+        p[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s: not a directory", dir);
 }
 
 void *xmalloc(size_t n)
@@ -126,24 +189,13 @@ vae_model *load_model(const char *path, int max_batch)
 {
     vae_model *m;
     vae_error err;
-    if (vae_model_load(path, max_batch, &m, &err)) die("%s", err.msg);
+    struct stat st;
+    char *p = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? join(path, "model.safetensors")
+                                                          : strdup(path);
+    if (!p) die("out of memory");
+    if (vae_model_load(p, max_batch, &m, &err)) die("%s", err.msg);
+    free(p);
     return m;
-}
-
-/* One split, with the default data options (open_data_args takes flags). */
-vae_dataset *open_data(const char *dir, vae_split split)
-{
-    if (split == VAE_SPLIT_TEST) { // an MNIST layout's t10k files alone will do
-        data_args d;
-        data_args_init(&d);
-        d.path = dir;
-        return open_test_split("data", &d);
-    }
-    vae_dataset *tr, *te;
-    vae_error err;
-    if (vae_data_open(dir, NULL, &tr, &te, &err)) die("%s", err.msg);
-    vae_dataset_free(split == VAE_SPLIT_TRAIN ? te : tr);
-    return split == VAE_SPLIT_TRAIN ? tr : te;
 }
 
 void check_data_fits(const vae_dataset *ds, const vae_model *m)
@@ -156,61 +208,12 @@ void check_data_fits(const vae_dataset *ds, const vae_model *m)
             cfg->channels, cfg->height, cfg->width);
 }
 
-/* n images spread evenly over ds (image i * N / n) as floats in [0,1]
- * (caller frees): a test split in class order (PNG class folders) shows
- * every class, not n of the first. */
-/* n images spread evenly over ds, and in *labels theirs (NULL when ds has
- * none). */
-static float *load_batch(const vae_dataset *ds, int n, int D, uint8_t **labels)
-{
-    uint32_t *idx = xmalloc((size_t)n * sizeof *idx);
-    size_t N = vae_dataset_count(ds);
-    for (int i = 0; i < n; i++) idx[i] = (uint32_t)((size_t)i * N / (size_t)n);
-    float *x = xmalloc((size_t)n * D * sizeof *x);
-    vae_dataset_batch(ds, idx, n, VAE_BINARIZE_NONE, 0, NULL, x);
-    const uint8_t *all = vae_dataset_labels(ds);
-    *labels = all ? xmalloc((size_t)n) : NULL;
-    for (int i = 0; all && i < n; i++) (*labels)[i] = all[idx[i]];
-    free(idx);
-    return x;
-}
-
-void write_png(const char *path, const float *img, int n, const vae_config *c, int cols,
-                      int scale)
-{
-    vae_error err;
-    if (vae_write_png_grid(path, img, n, c->channels, c->height, c->width, cols, 2, scale, &err))
-        die("%s", err.msg);
-}
-
 char *join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = xmalloc(n);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale, int label)
-{
-    const vae_config *c = vae_model_config(m);
-    int D = vae_model_input_size(m), cols = (int)ceil(sqrt((double)n));
-    int C = vae_model_num_classes(m);
-    float *z = xmalloc((size_t)n * c->latent * sizeof *z);
-    float *img = xmalloc((size_t)n * D * sizeof *img);
-    uint8_t *labels = xmalloc((size_t)n);
-    for (int i = 0; i < n; i++) // a CVAE's grid: the class, or one row per class
-        labels[i] = (uint8_t)(label >= 0 ? label : C ? i / cols % C : 0);
-    vae_model_set_labels(m, labels);
-    vae_rng rng;
-    vae_rng_seed(&rng, seed);
-    for (size_t i = 0; i < (size_t)n * c->latent; i++) z[i] = (float)vae_rng_normal(&rng);
-    if (vae_decode(m, z, n, img)) die("%s", vae_model_errmsg(m));
-    vae_model_set_labels(m, NULL);
-    write_png(path, img, n, c, cols, scale);
-    free(z);
-    free(img);
-    free(labels);
 }
 
 const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m)
@@ -227,50 +230,6 @@ const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m)
                     vae_dataset_path(ds), labels[i], i, vae_model_num_classes(m));
     return labels;
 }
-
-/* Rows of `cols` inputs, each followed by a row of their reconstructions
- * (decoded posterior means). */
-void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale)
-{
-    const vae_config *c = vae_model_config(m);
-    int D = vae_model_input_size(m), d = c->latent;
-    if ((size_t)n > vae_dataset_count(ds)) n = (int)vae_dataset_count(ds);
-    uint8_t *labels;
-    need_labels(ds, m); // a CVAE's classes are checked here
-    float *x = load_batch(ds, n, D, &labels);
-    float *mu = xmalloc((size_t)n * d * sizeof *mu), *rec = xmalloc((size_t)n * D * sizeof *rec);
-    vae_model_set_labels(m, vae_model_num_classes(m) ? labels : NULL);
-    if (vae_encode(m, x, n, mu, NULL) || vae_decode(m, mu, n, rec)) die("%s", vae_model_errmsg(m));
-    vae_model_set_labels(m, NULL);
-    int cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
-    float *grid = xmalloc((size_t)2 * rows * cols * D * sizeof *grid);
-    int k = 0;
-    for (int r = 0; r < rows; r++)
-        for (int pass = 0; pass < 2; pass++)
-            for (int j = 0; j < cols; j++) {
-                int i = r * cols + j;
-                float *dst = grid + (size_t)k++ * D;
-                if (i < n) memcpy(dst, (pass ? rec : x) + (size_t)i * D, D * sizeof *dst);
-                else for (int p = 0; p < D; p++) dst[p] = 0;
-            }
-    // each input row and its reconstruction row form a block; a white gap
-    // between blocks shows which rows belong together
-    enum { GAP = 6 };
-    int bw, bh;
-    grid_size(2 * cols, c->height, c->width, cols, 2, scale, &bw, &bh);
-    figure *f = fig_new(bw, rows * bh + (rows - 1) * GAP);
-    for (int r = 0; r < rows; r++)
-        fig_tiles(f, 0, r * (bh + GAP), grid + (size_t)2 * r * cols * D, 2 * cols, c->channels,
-                  c->height, c->width, cols, 2, scale);
-    fig_save(f, path);
-    fig_free(f);
-    free(x);
-    free(labels);
-    free(mu);
-    free(rec);
-    free(grid);
-}
-
 
 /* ---------------------------------------------------------------- data */
 
@@ -492,4 +451,53 @@ char *class_names(const vae_dataset *ds)
         strcat(s, vae_dataset_class_name(ds, k));
     }
     return s;
+}
+
+/* ---------------------------------------------- a model and its images */
+
+void model_args_init(model_args *a)
+{
+    memset(a, 0, sizeof *a);
+    data_args_init(&a->dargs);
+}
+
+int model_flag(const char *cmd, int c, const char *arg, model_args *a)
+{
+    if (c == MOPT_MODEL) a->model = path_arg(cmd, "--model", arg);
+    else if (c == MOPT_DATA) a->data = path_arg(cmd, "--data", arg);
+    else return data_flag(cmd, c, arg, &a->dargs);
+    return 1;
+}
+
+vae_model *model_load(const char *cmd, const model_args *a, int max_batch)
+{
+    if (!a->model) usage_error(cmd, "--model is required");
+    return load_model(a->model, max_batch);
+}
+
+vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split)
+{
+    data_args *d = &a->dargs;
+    if (!a->data) {
+        const char *t = vae_model_meta(m, "train.data");
+        struct stat st;
+        if (t && *t && stat(t, &st) != 0)
+            die("%s: the model's training data (train.data in %s) are not here: %s; pass "
+                "--data PATH", t, a->model, strerror(errno));
+        d->path = t && *t ? t : DEFAULT_DATA;
+    } else d->path = a->data;
+    data_args_from_model(d, m);
+    vae_dataset *ds, *other;
+    if (split == VAE_SPLIT_TEST) ds = open_test_split(cmd, d);
+    else {
+        open_data_args(cmd, d, &ds, &other);
+        vae_dataset_free(other);
+    }
+    check_data_fits(ds, m);
+    vae_dataset_info info;
+    vae_dataset_get_info(ds, &info);
+    fprintf(stderr, "data: %s %s: %s split (%s), %zu images, %dx%d %s%s\n", info.kind, d->path,
+            split == VAE_SPLIT_TEST ? "test" : "training", info.split, info.count, info.width,
+            info.height, info.channels == 3 ? "RGB" : "grey", info.resized ? " (resized)" : "");
+    return ds;
 }

@@ -22,6 +22,8 @@
 #endif
 
 extern const char *prog;
+/* argv[0], for commands the user is told to run next ("./build/vae train ..."). */
+extern const char *invoked_as;
 
 /* "vae: <message>" on stderr, exit 1. */
 void die(const char *fmt, ...) CLI_NORETURN;
@@ -39,6 +41,15 @@ struct option;
 void bad_option(const char *cmd, int c, char **argv, const struct option *longopts) CLI_NORETURN3;
 /* s, or a usage error when the path is empty. */
 const char *path_arg(const char *cmd, const char *flag, const char *s);
+/* getopt_long, but a long option must be spelled out: '--epoch' is not
+ * taken for '--epochs' (a typo must not silently mean another flag). */
+int next_option(const char *cmd, int argc, char **argv, const char *shortopts,
+                const struct option *longopts);
+/* Checks before any work that an output file can be written: its directory
+ * exists and is writable, and the path is not a directory. */
+void check_output(const char *flag, const char *path);
+/* mkdir -p: dir and its missing parents; dies naming dir on failure. */
+void make_dirs(const char *dir);
 
 /* Whole-string numbers in [lo, hi], or a usage error naming the flag. */
 long parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi);
@@ -49,8 +60,8 @@ void parse_hidden(const char *cmd, const char *s, vae_config *cfg);
 /* "784-400-[20]-400-784 MLP" or "conv 1x28x28-32-64-[20]-64-32-1x28x28". */
 void arch_text(const vae_config *c, char *buf, size_t len);
 
+/* A checkpoint, or a run directory's model.safetensors. */
 vae_model *load_model(const char *path, int max_batch);
-vae_dataset *open_data(const char *dir, vae_split split);
 void check_data_fits(const vae_dataset *ds, const vae_model *m);
 
 void write_png(const char *path, const float *img, int n, const vae_config *c, int cols, int scale);
@@ -118,6 +129,34 @@ vae_dataset *open_test_split(const char *cmd, const data_args *d);
  * split source, skipped files). train may be NULL. Call it once everything
  * is checked, so that a failing command prints only its error. */
 void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test);
+/* ---- commands that read a trained model and its images (reconstruct, eval,
+ * interpolate, traverse, manifold, embed): the data default to the model's
+ * own, read and split as training read them (the checkpoint's train.data,
+ * data.options and data.split); --data and the data flags override them. */
+enum { MOPT_MODEL = 600, MOPT_DATA };
+#define MODEL_LONGOPTS {"model", 1, 0, MOPT_MODEL}, {"data", 1, 0, MOPT_DATA}, DATA_LONGOPTS
+#define MODEL_HELP                                                                             \
+    "  --model M          checkpoint (model.safetensors) or its run directory [required]\n"  \
+    "  --data PATH        an MNIST-layout directory, a PNG folder or a CSV file\n"           \
+    "                     [the model's own: train.data in the checkpoint]\n"                 \
+    "  --test-fraction F, --split-seed N, --resize WxH, --csv-label POS,\n"                  \
+    "  --csv-header H, --csv-scale S, --shape CxHxW, --max-memory MB\n"                      \
+    "                     how to read and split the data, as for vae train [the model's]\n"
+
+typedef struct model_args {
+    const char *model, *data; /* --model, --data (NULL: the model's own) */
+    data_args dargs;
+} model_args;
+
+void model_args_init(model_args *a);
+/* Takes --model, --data or a data flag; 0 if c is none of them. */
+int model_flag(const char *cmd, int c, const char *arg, model_args *a);
+/* Loads --model (a usage error without it). */
+vae_model *model_load(const char *cmd, const model_args *a, int max_batch);
+/* The model's images of one split, as training read them (or as the flags
+ * say), checked against the model's input size; prints the data: line. */
+vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split);
+
 /* The class names (PNG class folders) joined by '/', or "" (caller frees). */
 char *class_names(const vae_dataset *ds);
 

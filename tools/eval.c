@@ -109,8 +109,7 @@ static const char eval_help[] =
     "-log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), the KL of each\n"
     "latent dimension, the active units (Var_x E_q[z_j|x] > 0.01) and the mean\n"
     "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    MODEL_HELP
     "  --split S          test or train [test]\n"
     "  -n N               the first N images of the split; 0 = all [0]\n"
     "  --binarize MODE    none, threshold[:T] (pixel > T, T = 0.5) or dynamic (each\n"
@@ -125,17 +124,19 @@ static const char eval_help[] =
     "  --quiet            no progress display\n"
     "Results depend on the seed, k and --batch, not on --threads.\n";
 
-enum { E_MODEL = 256, E_DATA, E_SPLIT, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP,
+enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP,
        E_BIN };
 
 int cmd_eval(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", 1, 0, E_MODEL}, {"data", 1, 0, E_DATA},       {"split", 1, 0, E_SPLIT},
+        MODEL_LONGOPTS,           {"split", 1, 0, E_SPLIT},
         {"k", 1, 0, E_K},         {"seed", 1, 0, E_SEED},       {"threads", 1, 0, E_THREADS},
         {"batch", 1, 0, E_BATCH}, {"json", 0, 0, E_JSON},       {"quiet", 0, 0, E_QUIET},
         {"help", 0, 0, E_HELP},   {"binarize", 1, 0, E_BIN},    {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *split_name = "test", *bin_text = NULL;
+    const char *split_name = "test", *bin_text = NULL;
+    model_args ma;
+    model_args_init(&ma);
     int bin = VAE_BINARIZE_NONE;
     float threshold = 0.5f;
     int json = 0, quiet = 0, threads = 0, batch = 512, c;
@@ -143,11 +144,9 @@ int cmd_eval(int argc, char **argv)
     vae_eval_opts opt;
     vae_eval_opts_default(&opt);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:", longopts, NULL)) != -1) {
+    while ((c = next_option("eval", argc, argv, ":n:", longopts)) != -1) {
         const char *a = optarg;
         switch (c) {
-        case E_MODEL: model = path_arg("eval", "--model", a); break;
-        case E_DATA: data = path_arg("eval", "--data", a); break;
         case E_SPLIT:
             if (strcmp(a, "test") && strcmp(a, "train"))
                 usage_error("eval", "--split expects test or train, not '%s'", a);
@@ -169,18 +168,18 @@ int cmd_eval(int argc, char **argv)
             break;
         case 'n': n = parse_long("eval", "-n", a, 0, 1L << 40); break;
         case E_HELP: fputs(eval_help, stdout); exit(0);
-        default: bad_option("eval", c, argv, longopts);
+        default:
+            if (!model_flag("eval", c, a, &ma)) bad_option("eval", c, argv, longopts);
         }
     }
     if (optind < argc) usage_error("eval", "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error("eval", "--model is required");
-
-    vae_model *m = load_model(model, batch);
+    vae_model *m = model_load("eval", &ma, batch);
+    const char *model = ma.model;
     const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
     if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
     if (!bin_text) bin_text = "none";
-    vae_dataset *ds = open_data(data, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN : VAE_SPLIT_TEST);
-    check_data_fits(ds, m);
+    vae_dataset *ds = model_split("eval", &ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
+                                                                             : VAE_SPLIT_TEST);
     long count = (long)vae_dataset_count(ds);
     if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
     if (n == 0) n = count;

@@ -15,7 +15,7 @@ static const char pca_help[] =
     "images' covariance) and reports the test reconstruction error, to compare\n"
     "with a VAE of latent size K (vae eval prints its mse the same way).\n"
     "  --components K     principal components [required]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    DATA_HELP
     "  -n N               evaluate the first N test images; 0 = all [0]\n"
     "  -o FILE            PNG of test images and reconstructions [pca-recon.png]\n"
     "  --images N         images in the PNG [32]\n"
@@ -51,29 +51,35 @@ int cmd_pca(int argc, char **argv)
     static const struct option longopts[] = {
         {"components", 1, 0, P_COMP}, {"data", 1, 0, P_DATA}, {"images", 1, 0, P_IMAGES},
         {"scale", 1, 0, P_SCALE},     {"json", 0, 0, P_JSON}, {"help", 0, 0, P_HELP},
-        {0, 0, 0, 0}};
-    const char *data = DEFAULT_DATA, *out = "pca-recon.png";
+        DATA_LONGOPTS,                {0, 0, 0, 0}};
+    const char *out = "pca-recon.png";
+    data_args dargs;
+    data_args_init(&dargs);
     int K = 0, images = 32, scale = 2, json = 0, c;
     long n = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
+    while ((c = next_option("pca", argc, argv, ":n:o:", longopts)) != -1) {
         const char *a = optarg;
         switch (c) {
         case P_COMP: K = (int)parse_long("pca", "--components", a, 1, 16384); break;
-        case P_DATA: data = path_arg("pca", "--data", a); break;
+        case P_DATA: dargs.path = path_arg("pca", "--data", a); break;
         case P_IMAGES: images = (int)parse_long("pca", "--images", a, 1, 4096); break;
         case P_SCALE: scale = (int)parse_long("pca", "--scale", a, 1, 16); break;
         case P_JSON: json = 1; break;
         case 'n': n = parse_long("pca", "-n", a, 0, 1L << 40); break;
         case 'o': out = path_arg("pca", "-o", a); break;
         case P_HELP: fputs(pca_help, stdout); exit(0);
-        default: bad_option("pca", c, argv, longopts);
+        default:
+            if (!data_flag("pca", c, a, &dargs)) bad_option("pca", c, argv, longopts);
         }
     }
     if (optind < argc) usage_error("pca", "unexpected argument '%s'", argv[optind]);
     if (!K) usage_error("pca", "--components is required");
 
-    vae_dataset *train = open_data(data, VAE_SPLIT_TRAIN), *test = open_data(data, VAE_SPLIT_TEST);
+    check_output("-o", out);
+    vae_dataset *train, *test;
+    open_data_args("pca", &dargs, &train, &test);
+    report_data(&dargs, train, test);
     int ch, h, w;
     vae_dataset_shape(train, &ch, &h, &w);
     int D = ch * h * w;
@@ -102,7 +108,7 @@ int cmd_pca(int argc, char **argv)
 
     if (json) {
         printf("{\"data\":");
-        json_str(stdout, data);
+        json_str(stdout, dargs.path);
         printf(",\"components\":%d,\"train_images\":%ld,\"n\":%ld,\"explained_variance\":", K,
                n_train, n);
         json_num(stdout, frac);

@@ -22,24 +22,25 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* A conditional VAE decodes (and encodes single images) with this class:
- * the class of the image a picture starts from, else 0. */
-static int picture_label;
-
-/* For a CVAE: n rows of picture_label as the model's labels (kept until the
- * next call). */
-static void use_picture_label(vae_model *m, long n)
+/* A conditional VAE decodes (and encodes single images) with one class: the
+ * class of the image a picture starts from, else 0. n rows of that class as
+ * the model's labels until the next call (NULL: a model without classes). */
+static uint8_t *class_rows(vae_model *m, int label, long n)
 {
-    static uint8_t *buf;
-    static long cap;
-    if (!vae_model_num_classes(m)) return;
-    if (n > cap) {
-        free(buf);
-        buf = xmalloc((size_t)n);
-        cap = n;
-    }
-    memset(buf, picture_label, (size_t)n);
-    vae_model_set_labels(m, buf);
+    if (!vae_model_num_classes(m)) return NULL;
+    uint8_t *rows = xmalloc((size_t)n);
+    memset(rows, label, (size_t)n);
+    vae_model_set_labels(m, rows);
+    return rows;
+}
+
+/* mu (n x latent) = encoder means of the n images x, all of class label. */
+static void encode_images(vae_model *m, const float *x, int n, int label, float *mu)
+{
+    uint8_t *rows = class_rows(m, label, n);
+    if (vae_encode(m, x, n, mu, NULL)) die("%s", vae_model_errmsg(m));
+    vae_model_set_labels(m, NULL);
+    free(rows);
 }
 
 /* The class of image i of ds, for a CVAE (0 otherwise). */
@@ -69,15 +70,18 @@ static void encode_first(vae_model *m, const vae_dataset *ds, long n, float *mu,
     free(x);
 }
 
-/* out (n x D) = decoder means of the n codes z (n x latent). */
-static void decode_all(vae_model *m, const float *z, long n, float *out)
+/* out (n x D) = decoder means of the n codes z (n x latent), a CVAE's of
+ * class label. */
+static void decode_all(vae_model *m, const float *z, long n, int label, float *out)
 {
     int D = vae_model_input_size(m), d = vae_model_config(m)->latent, B = vae_model_max_batch(m);
+    uint8_t *rows = class_rows(m, label, B);
     for (long i = 0; i < n; i += B) {
         int b = (int)(n - i < B ? n - i : B);
-        use_picture_label(m, b);
         if (vae_decode(m, z + (size_t)i * d, b, out + (size_t)i * D)) die("%s", vae_model_errmsg(m));
     }
+    vae_model_set_labels(m, NULL);
+    free(rows);
 }
 
 /* KL of each latent dimension averaged over the test images of ds. */
@@ -166,12 +170,11 @@ static const char interpolate_help[] =
     "       vae interpolate --model M --from-image A.png --to-image B.png [options]\n"
     "Decodes the path between the codes (encoder means) of test images I and J\n"
     "into a strip: image I, the decoded points from I's code to J's, image J.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
+    MODEL_HELP
     "  --from I, --to J   test image indices, from 0 [required, or the next two]\n"
     "  --from-image FILE, --to-image FILE\n"
     "                     a PNG of the model's size instead (colour is made grey\n"
     "                     for a 1-channel model) [none]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
     "  --steps N          decoded points, both ends included (2..200) [10]\n"
     "  --slerp            spherical instead of linear interpolation\n"
     "  -o FILE            output PNG [interpolate.png]\n"
@@ -181,18 +184,18 @@ int cmd_interpolate(int argc, char **argv)
 {
     const char *cmd = "interpolate";
     static const struct option opts[] = {
-        {"model", 1, 0, 'm'}, {"from", 1, 0, 'f'},  {"to", 1, 0, 't'},    {"data", 1, 0, 'd'},
+        MODEL_LONGOPTS,       {"from", 1, 0, 'f'},  {"to", 1, 0, 't'},
         {"steps", 1, 0, 'n'}, {"slerp", 0, 0, 'S'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
         {"from-image", 1, 0, 'F'}, {"to-image", 1, 0, 'T'}, {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *out = "interpolate.png";
+    const char *out = "interpolate.png";
     const char *files[2] = {NULL, NULL};
     long from = -1, to = -1;
     int steps = 10, slerp = 0, scale = 2, c;
+    model_args ma;
+    model_args_init(&ma);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
         switch (c) {
-        case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 'f': from = parse_long(cmd, "--from", optarg, 0, 0x7fffffffL); break;
         case 't': to = parse_long(cmd, "--to", optarg, 0, 0x7fffffffL); break;
         case 'F': files[0] = path_arg(cmd, "--from-image", optarg); break;
@@ -202,24 +205,23 @@ int cmd_interpolate(int argc, char **argv)
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(interpolate_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
+        default:
+            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error(cmd, "--model is required");
     if (from >= 0 && files[0]) usage_error(cmd, "give --from or --from-image, not both");
     if (to >= 0 && files[1]) usage_error(cmd, "give --to or --to-image, not both");
     if ((from < 0 && !files[0]) || (to < 0 && !files[1]))
         usage_error(cmd, "--from and --to (or --from-image and --to-image) are required");
-    vae_model *m = load_model(model, 256);
+    vae_model *m = model_load(cmd, &ma, 256);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent, n = steps + 2;
     float *x = xmalloc((size_t)2 * D * sizeof *x), *mu = xmalloc((size_t)2 * d * sizeof *mu);
     vae_dataset *ds = NULL;
-    if (from >= 0 || to >= 0) { // test images; files need no data set
-        ds = open_data(data, VAE_SPLIT_TEST);
-        check_data_fits(ds, m);
-    }
+    check_output("-o", out);
+    if (from >= 0 || to >= 0) ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST); // files need none
+    int label = 0; // a CVAE's path keeps --from's class
     for (int e = 0; e < 2; e++) {
         long i = e ? to : from;
         if (files[e]) {
@@ -228,16 +230,15 @@ int cmd_interpolate(int argc, char **argv)
         } else {
             uint32_t k = image_index(ds, e ? "--to" : "--from", i);
             vae_dataset_batch(ds, &k, 1, VAE_BINARIZE_NONE, 0, NULL, x + (size_t)e * D);
-            if (!e) picture_label = image_label(m, ds, k); // a CVAE's path keeps --from's class
+            if (!e) label = image_label(m, ds, k);
         }
     }
-    use_picture_label(m, 2);
-    if (vae_encode(m, x, 2, mu, NULL)) die("%s", vae_model_errmsg(m));
+    encode_images(m, x, 2, label, mu);
     float *z = xmalloc((size_t)steps * d * sizeof *z), *tiles = xmalloc((size_t)n * D * sizeof *tiles);
     for (int k = 0; k < steps; k++)
         path_point(mu, mu + d, d, (double)k / (steps - 1), slerp, z + (size_t)k * d);
     memcpy(tiles, x, (size_t)D * sizeof *tiles);
-    decode_all(m, z, steps, tiles + D);
+    decode_all(m, z, steps, label, tiles + D);
     memcpy(tiles + (size_t)(n - 1) * D, x + D, (size_t)D * sizeof *tiles);
 
     // title, a label over each tile, the strip
@@ -284,9 +285,8 @@ static const char traverse_help[] =
     "One row per latent dimension, most informative (largest KL over the test\n"
     "set) first: the dimension runs from -R to R while the others stay at the\n"
     "image's code (encoder mean), or at 0 without --image.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
+    MODEL_HELP
     "  --image I          test image whose code is the centre [none: z = 0]\n"
-    "  --data DIR         MNIST-layout directory (for KL and --image) [" DEFAULT_DATA "]\n"
     "  --range R          the values go from -R to R [3]\n"
     "  --steps N          values per row (2..100) [11]\n"
     "  --rows K           only the K dimensions with the largest KL [all, at most 64]\n"
@@ -297,18 +297,18 @@ int cmd_traverse(int argc, char **argv)
 {
     const char *cmd = "traverse";
     static const struct option opts[] = {
-        {"model", 1, 0, 'm'}, {"image", 1, 0, 'i'}, {"data", 1, 0, 'd'}, {"range", 1, 0, 'r'},
+        MODEL_LONGOPTS,       {"image", 1, 0, 'i'}, {"range", 1, 0, 'r'},
         {"steps", 1, 0, 'n'}, {"scale", 1, 0, 'k'}, {"rows", 1, 0, 'R'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *out = "traverse.png";
+    const char *out = "traverse.png";
     long image = -1;
     double range = 3;
     int steps = 11, scale = 1, rows = 64, c;
+    model_args ma;
+    model_args_init(&ma);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
         switch (c) {
-        case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 'i': image = parse_long(cmd, "--image", optarg, 0, 0x7fffffffL); break;
         case 'r': range = parse_double(cmd, "--range", optarg, 1e-3, 1e3); break;
         case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 100); break;
@@ -316,25 +316,24 @@ int cmd_traverse(int argc, char **argv)
         case 'R': rows = (int)parse_long(cmd, "--rows", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(traverse_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
+        default:
+            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error(cmd, "--model is required");
-    vae_model *m = load_model(model, 256);
-    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
-    check_data_fits(ds, m);
+    vae_model *m = model_load(cmd, &ma, 256);
+    check_output("-o", out);
+    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
     const vae_config *cfg = vae_model_config(m);
-    int D = vae_model_input_size(m), d = cfg->latent;
+    int D = vae_model_input_size(m), d = cfg->latent, label = 0;
     float *centre = xmalloc((size_t)d * sizeof *centre);
     for (int j = 0; j < d; j++) centre[j] = 0;
     if (image >= 0) {
         uint32_t i = image_index(ds, "--image", image);
         float *x = xmalloc((size_t)D * sizeof *x);
         vae_dataset_batch(ds, &i, 1, VAE_BINARIZE_NONE, 0, NULL, x);
-        picture_label = image_label(m, ds, i);
-        use_picture_label(m, 1);
-        if (vae_encode(m, x, 1, centre, NULL)) die("%s", vae_model_errmsg(m));
+        label = image_label(m, ds, i);
+        encode_images(m, x, 1, label, centre);
         free(x);
     }
     double *kl = xmalloc((size_t)d * sizeof *kl);
@@ -350,7 +349,7 @@ int cmd_traverse(int argc, char **argv)
             memcpy(zz, centre, (size_t)d * sizeof *zz);
             zz[order[r]] = (float)(-range + 2 * range * k / (steps - 1));
         }
-    decode_all(m, z, n, tiles);
+    decode_all(m, z, n, label, tiles);
 
     // title, value of each column, "z_j KL" beside each row, the grid
     int gw, gh, tw = cfg->width * scale + BORDER, th = cfg->height * scale + BORDER;
@@ -394,50 +393,49 @@ static const char manifold_help[] =
     "Decodes an N x N grid of codes: two latent dimensions take the inverse\n"
     "normal CDF of evenly spaced points (i + 1/2)/N in (0,1), the others are 0\n"
     "(Kingma & Welling's figure). The latent must have at least 2 dimensions.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
+    MODEL_HELP
     "  --n N              grid size (2..100) [20]\n"
     "  --dims A,B         the two dimensions, from 0 [0,1 for a 2-D latent; else the\n"
-    "                     two with the largest KL over the --data test set]\n"
-    "  --data DIR         MNIST-layout directory (for the KL) [" DEFAULT_DATA "]\n"
+    "                     two with the largest KL over the test split]\n"
     "  -o FILE            output PNG [manifold.png]\n"
     "  --scale K          draw each pixel KxK [1]\n";
 
 int cmd_manifold(int argc, char **argv)
 {
     const char *cmd = "manifold";
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"n", 1, 0, 'n'},
-                                         {"dims", 1, 0, 'D'},  {"data", 1, 0, 'd'},
+    static const struct option opts[] = {MODEL_LONGOPTS,       {"n", 1, 0, 'n'},
+                                         {"dims", 1, 0, 'D'},
                                          {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *out = "manifold.png";
+    const char *out = "manifold.png";
     int n = 20, scale = 1, da = -1, db = -1, c;
+    model_args ma;
+    model_args_init(&ma);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
         switch (c) {
-        case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 'n': n = (int)parse_long(cmd, "--n", optarg, 2, 100); break;
         case 'D': parse_dims(cmd, optarg, &da, &db); break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(manifold_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
+        default:
+            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error(cmd, "--model is required");
-    vae_model *m = load_model(model, 256);
+    vae_model *m = model_load(cmd, &ma, 256);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent;
     if (d < 2)
-        die("%s: manifold needs a latent space of at least 2 dimensions; this model has %d", model, d);
+        die("%s: manifold needs a latent space of at least 2 dimensions; this model has %d", ma.model, d);
     if (da >= d || db >= d)
         die("--dims %d,%d: this model's latent dimensions are 0..%d", da, db, d - 1);
+    check_output("-o", out);
     double *kl = NULL;
     if (da < 0 && d == 2) da = 0, db = 1;
     else if (da < 0) { // the two most informative dimensions, larger KL on x
-        vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
-        check_data_fits(ds, m);
+        vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
         kl = xmalloc((size_t)d * sizeof *kl);
         int *order = xmalloc((size_t)d * sizeof *order);
         test_kl(m, ds, kl);
@@ -457,7 +455,7 @@ int cmd_manifold(int argc, char **argv)
             zz[da] = (float)q[k];
             zz[db] = (float)q[n - 1 - r];
         }
-    decode_all(m, z, cnt, tiles);
+    decode_all(m, z, cnt, 0, tiles);
 
     // the grid with z values as ticks on the bottom and left
     int gw, gh, tw = cfg->width * scale + BORDER;
@@ -499,13 +497,13 @@ static const char embed_help[] =
     "Writes the latent means of the test images as CSV (index, label, z0..)\n"
     "and, with --plot, a scatter plot coloured by label: z0 against z1 for a\n"
     "2-D latent, the first two principal components otherwise.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
-    "  --data DIR         MNIST-layout directory [" DEFAULT_DATA "]\n"
+    MODEL_HELP
     "  -n N               the first N test images [all]\n"
     "  -o FILE            output CSV [codes.csv]\n"
     "  --plot FILE        also draw the scatter plot as PNG [none]\n";
 
-/* Fashion-MNIST's class names, used when the data path says it is that. */
+/* Fashion-MNIST's class names, used when the data path says it is that (a
+ * PNG folder's class names are its sub-folders'). */
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
                                               "Coat",        "Sandal",  "Shirt",    "Sneaker",
                                               "Bag",         "Ankle boot"};
@@ -518,32 +516,32 @@ static int is_fashion(const char *path)
 int cmd_embed(int argc, char **argv)
 {
     const char *cmd = "embed";
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
-                                         {"plot", 1, 0, 'p'},  {"help", 0, 0, 'h'},
+    static const struct option opts[] = {MODEL_LONGOPTS,       {"plot", 1, 0, 'p'},  {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *data = DEFAULT_DATA, *out = "codes.csv", *plot = NULL;
+    const char *out = "codes.csv", *plot = NULL;
     long limit = 0;
     int c;
+    model_args ma;
+    model_args_init(&ma);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:n:", opts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":o:n:", opts)) != -1) {
         switch (c) {
-        case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 'p': plot = path_arg(cmd, "--plot", optarg); break;
         case 'n': limit = parse_long(cmd, "-n", optarg, 1, 0x7fffffffL); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(embed_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
+        default:
+            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error(cmd, "--model is required");
-    vae_model *m = load_model(model, 256);
+    vae_model *m = model_load(cmd, &ma, 256);
     int d = vae_model_config(m)->latent;
     if (plot && d < 2)
-        die("%s: --plot needs a latent space of at least 2 dimensions; this model has %d", model, d);
-    vae_dataset *ds = open_data(data, VAE_SPLIT_TEST);
-    check_data_fits(ds, m);
+        die("%s: --plot needs a latent space of at least 2 dimensions; this model has %d", ma.model, d);
+    check_output("-o", out);
+    if (plot) check_output("--plot", plot);
+    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
     long n = (long)vae_dataset_count(ds);
     if (limit && limit < n) n = limit;
     const uint8_t *labels = vae_dataset_labels(ds);
@@ -556,7 +554,7 @@ int cmd_embed(int argc, char **argv)
         for (long i = 0; i < 2 * n; i++) xy[i] = mu[i];
     else if (plot) {
         int rc = pca2(mu, n, d, xy, expl);
-        if (rc) die("%s: PCA of the codes failed (%s)", model,
+        if (rc) die("%s: PCA of the codes failed (%s)", ma.model,
                     rc == VAE_EINVAL ? "needs at least 2 images" : vae_strerror(rc));
     }
     // CSV: a header, then one row per image; %.9g keeps floats exact
@@ -610,8 +608,10 @@ int cmd_embed(int argc, char **argv)
             char names[10][40];
             int rows = nclass < 10 ? nclass : 10;
             for (int k = 0; k < rows; k++) {
-                if (nclass <= 10 && is_fashion(vae_dataset_path(ds)))
-                    snprintf(names[k], sizeof names[k], "%d %s", k, fashion_names[k]);
+                const char *name = nclass > 10             ? NULL
+                                   : vae_dataset_class_name(ds, k) ? vae_dataset_class_name(ds, k)
+                                   : is_fashion(vae_dataset_path(ds)) ? fashion_names[k] : NULL;
+                if (name) snprintf(names[k], sizeof names[k], "%d %.30s", k, name);
                 else {
                     int len = snprintf(names[k], sizeof names[k], "%d", k), l = k + 10;
                     for (; l < nclass && len < 24; l += 10)
@@ -761,7 +761,7 @@ int cmd_curves(int argc, char **argv)
     const char *out = "curves.png", *in = NULL;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
         switch (c) {
         case 'o': out = path_arg(cmd, "-o", optarg); break;
         case 'h': fputs(curves_help, stdout); exit(0);

@@ -253,7 +253,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     data_args_init(&o->dargs);
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    while ((c = next_option("train", argc, argv, ":", longopts)) != -1) {
         const char *a = optarg;
         if (c >= O_DATA && c < O_LAST) o->given[c] = 1;
         switch (c) {
@@ -515,14 +515,23 @@ static void progress_update(progress *p, int epoch, int epochs, long done, long 
                             const vae_stats *st, double ips, double t_epoch)
 {
     double t = now();
+    // the epoch's summary line follows its end: no progress line for it in a log
     if (p->quiet || (t - p->t_last < (p->tty ? 0.25 : 10.0) && done < total)) return;
+    if (done >= total && !p->tty) return;
     p->t_last = t;
     double left = (total - done) / (ips + 1e-9) + (epochs - epoch) * t_epoch;
     double n = st->n ? (double)st->n : 1;
     fprintf(stderr, "%sepoch %d/%d %5.1f%% | %7.0f img/s | loss %.2f rec %.2f kl %.2f | ETA %.0fs%s",
             p->tty ? "\r" : "", epoch, epochs, 100.0 * done / total, ips, st->loss / n,
             st->rec / n, st->kl / n, left, p->tty ? "\033[K" : "\n");
-    if (p->tty && done >= total) fputc('\n', stderr);
+    if (p->tty && done >= total && !isatty(1)) fputc('\n', stderr); // the summary goes elsewhere
+}
+
+/* Clears a terminal's progress line, so that what follows takes its place
+ * (at the end of an epoch: only when the summary line goes to the terminal). */
+static void progress_clear(const progress *p, int epoch_end)
+{
+    if (p->tty && !p->quiet && (!epoch_end || isatty(1))) fputs("\r\033[K", stderr);
 }
 
 /* Test-set loss terms; x (max_batch x D) and idx (max_batch) are scratch. */
@@ -632,13 +641,12 @@ static void block_signals(void)
 
 /* ---------------------------------------------------------------- train */
 
-/* Creates dir (one level) and refuses to clobber an earlier run's checkpoint. */
+/* Creates dir (and its parents) and refuses to clobber an earlier run's
+ * checkpoint. */
 static void prepare_out(const char *dir, int force)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        die("%s: cannot create the output directory: %s", dir, strerror(errno));
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s: not a directory", dir);
+    make_dirs(dir);
+    if (access(dir, W_OK) != 0) die("%s: cannot write into the output directory: %s", dir, strerror(errno));
     char *ck = join(dir, "model.safetensors");
     if (!force && access(ck, F_OK) == 0)
         die("%s already holds a checkpoint; choose another --out, pass --force, or continue it "
@@ -708,7 +716,6 @@ int cmd_train(int argc, char **argv)
         if (!o.out) {
             time_t t = time(NULL);
             strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
-            if (root) mkdir("runs", 0777);
             o.out = outbuf;
         }
         if (root) prepare_out(o.out, o.force);
@@ -789,6 +796,7 @@ int cmd_train(int argc, char **argv)
         if (rs.cursor < N) break; // stopped inside the epoch, saved above
         double secs = now() - t0;
         epoch_time = secs;
+        progress_clear(&pr, 1);
         vae_stats te, st = rs.sums;
         evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
         double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
@@ -831,11 +839,12 @@ int cmd_train(int argc, char **argv)
 
     int status = 0;
     if (rs.epoch < o.epochs) { // interrupted or --max-steps
+        progress_clear(&pr, 0);
         if (root)
             fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
-                    "continue with: vae train --resume %s\n",
+                    "continue with: %s train --resume %s\n",
                     dist_stop(stop_signal) ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1,
-                    rs.cursor, N, vae_model_step(m), ckpt, ckpt);
+                    rs.cursor, N, vae_model_step(m), ckpt, invoked_as, ckpt);
         status = dist_stop(stop_signal) ? 130 : 0;
     } else if (root) {
         char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");

@@ -25,7 +25,7 @@
 static const char sample_help[] =
     "usage: vae sample --model M [options]\n"
     "Decodes z ~ N(0, I) and writes a grid of the decoder's means.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
+    "  --model M          checkpoint (model.safetensors) or its run directory [required]\n"
     "  -n N               images [64]\n"
     "  -o FILE            output PNG [samples.png]\n"
     "  --seed N           [1]\n"
@@ -34,68 +34,77 @@ static const char sample_help[] =
 
 static const char recon_help[] =
     "usage: vae reconstruct --model M [options]\n"
-    "Writes rows of test images (spread evenly over the test split), each\n"
-    "followed by its reconstruction.\n"
-    "The data and how they were read and split default to the checkpoint's\n"
-    "(train.data, data.options), so the test images are the run's own; the\n"
-    "flags below override them.\n"
-    "  --model M          checkpoint (model.safetensors) [required]\n"
-    DATA_HELP_PATH("the run's data") DATA_HELP_FLAGS
+    "Writes rows of test images (spread evenly over the model's test split),\n"
+    "each followed by its reconstruction (the decoded posterior mean).\n"
+    MODEL_HELP
     "  -n N               images [32]\n"
     "  -o FILE            output PNG [recon.png]\n"
     "  --scale K          draw each pixel KxK [2]\n";
 
-static int cmd_picture(int argc, char **argv, int recon)
+static int cmd_sample(int argc, char **argv)
 {
-    const char *cmd = recon ? "reconstruct" : "sample";
-    static const struct option sample_opts[] = {{"model", 1, 0, 'm'}, {"seed", 1, 0, 's'},
-                                                {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                                {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
-    static const struct option recon_opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},
-                                               {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                               DATA_LONGOPTS, {0, 0, 0, 0}};
-    const struct option *longopts = recon ? recon_opts : sample_opts;
-    const char *model = NULL, *data = NULL, *out = recon ? "recon.png" : "samples.png";
-    int n = recon ? 32 : 64, scale = 2, c, label = -1;
+    const char *cmd = "sample";
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"seed", 1, 0, 's'},
+                                         {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
+                                         {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+    const char *model = NULL, *out = "samples.png";
+    int n = 64, scale = 2, c, label = -1;
     uint64_t seed = 1;
-    data_args dargs;
-    data_args_init(&dargs);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:o:", longopts, NULL)) != -1) {
+    while ((c = next_option(cmd, argc, argv, ":n:o:", opts)) != -1) {
         switch (c) {
         case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 'd': data = path_arg(cmd, "--data", optarg); break;
         case 's': seed = (uint64_t)parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL); break;
         case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
         case 'l': label = (int)parse_long(cmd, "--label", optarg, 0, 255); break;
         case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
         case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(recon ? recon_help : sample_help, stdout); exit(0);
-        default:
-            if (!recon || !data_flag(cmd, c, optarg, &dargs)) bad_option(cmd, c, argv, longopts);
+        case 'h': fputs(sample_help, stdout); exit(0);
+        default: bad_option(cmd, c, argv, opts);
         }
     }
     if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model) usage_error(cmd, "--model is required");
+    check_output("-o", out);
     vae_model *m = load_model(model, 256);
     if (label >= vae_model_num_classes(m))
         usage_error(cmd, vae_model_num_classes(m) ? "--label %d: the model has classes 0..%d"
                                                   : "--label %d: the model is not conditional "
                                                     "(train with --model cvae)",
                     label, vae_model_num_classes(m) - 1);
-    if (recon) {
-        const char *trained_on = vae_model_meta(m, "train.data");
-        dargs.path = data ? data : trained_on && *trained_on ? trained_on : DEFAULT_DATA;
-        data_args_from_model(&dargs, m);
-        vae_dataset *ds = open_test_split(cmd, &dargs);
-        check_data_fits(ds, m);
-        write_recon(m, ds, out, n, scale);
-        report_data(&dargs, NULL, ds);
-        vae_dataset_free(ds);
-    } else {
-        write_samples(m, out, n, seed, scale, label);
-    }
+    write_samples(m, out, n, seed, scale, label);
     fprintf(stderr, "wrote %s\n", out);
+    vae_model_free(m);
+    return 0;
+}
+
+static int cmd_reconstruct(int argc, char **argv)
+{
+    const char *cmd = "reconstruct";
+    static const struct option opts[] = {MODEL_LONGOPTS, {"scale", 1, 0, 'k'},
+                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = "recon.png";
+    int n = 32, scale = 2, c;
+    model_args ma;
+    model_args_init(&ma);
+    opterr = 0;
+    while ((c = next_option(cmd, argc, argv, ":n:o:", opts)) != -1) {
+        switch (c) {
+        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
+        case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
+        case 'o': out = path_arg(cmd, "-o", optarg); break;
+        case 'h': fputs(recon_help, stdout); exit(0);
+        default:
+            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
+        }
+    }
+    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    vae_model *m = model_load(cmd, &ma, 256);
+    check_output("-o", out);
+    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
+    write_recon(m, ds, out, n, scale);
+    fprintf(stderr, "wrote %s\n", out);
+    vae_dataset_free(ds);
     vae_model_free(m);
     return 0;
 }
@@ -135,7 +144,21 @@ static int cmd_info(int argc, char **argv)
     }
     const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
     if (split) printf("%-12s %s\n", "test split", split);
-    if (dopt) printf("%-12s %s\n", "data read", dopt);
+    if (dopt) { // only what differs from the defaults: an IDX model has no CSV settings
+        data_args def;
+        data_args_init(&def);
+        char dflt[512], out[512] = "";
+        data_options_text(&def, dflt, sizeof dflt);
+        for (const char *p = dopt; *p;) {
+            size_t len = strcspn(p, ";");
+            const char *q = strstr(dflt, p);
+            if (!(q && (q == dflt || q[-1] == ';') && (q[len] == ';' || !q[len])))
+                snprintf(out + strlen(out), sizeof out - strlen(out), "%s%.*s", *out ? " " : "",
+                         (int)len, p);
+            p += len + (p[len] == ';');
+        }
+        printf("%-12s %s\n", "data read", *out ? out : "the defaults");
+    }
     const char *classes = vae_model_meta(m, "data.classes");
     if (classes && *classes) printf("%-12s %s\n", "classes", classes);
     vae_model_free(m);
@@ -172,6 +195,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    invoked_as = argv[0];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(main_help, stdout);
         return 0;
@@ -182,8 +206,8 @@ int main(int argc, char **argv)
     }
     argv++, argc--;
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
-    if (!strcmp(cmd, "sample")) return cmd_picture(argc, argv, 0);
-    if (!strcmp(cmd, "reconstruct")) return cmd_picture(argc, argv, 1);
+    if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "reconstruct")) return cmd_reconstruct(argc, argv);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "interpolate")) return cmd_interpolate(argc, argv);
     if (!strcmp(cmd, "traverse")) return cmd_traverse(argc, argv);
