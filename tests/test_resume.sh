@@ -59,7 +59,7 @@ for sig in INT TERM; do
     rc=$?
     [ $rc -eq 130 ] && ok || bad "SIG$sig: exit $rc"
     grep -q "^interrupted at epoch .* saved .*checkpoint.safetensors" "$T/err" && ok || bad "SIG$sig message: $(cat "$T/err")"
-    grep -q "continue with: vae train --resume" "$T/err" && ok || bad "SIG$sig: no resume hint"
+    grep -q "continue with: [^ ]*vae train --resume" "$T/err" && ok || bad "SIG$sig: no resume hint"
     step=$("$VAE" info "$T/sig$sig/checkpoint.safetensors" | awk '/^adam_steps/ {print $2}')
     [ -n "$step" ] && [ "$step" -gt 0 ] && ok || bad "SIG$sig: checkpoint does not load"
     "$VAE" train --resume "$T/sig$sig" --max-steps $((step + 5)) --quiet >/dev/null 2>&1 && ok || bad "SIG$sig: resume"

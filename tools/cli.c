@@ -89,7 +89,7 @@ void check_output(const char *flag, const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        die("%s %s: is a directory; give a file name", flag, path);
+        die("%s %s: not a file name (a directory)", flag, path);
     const char *slash = strrchr(path, '/');
     char dir[4096];
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
@@ -190,9 +190,12 @@ vae_model *load_model(const char *path, int max_batch)
     vae_model *m;
     vae_error err;
     struct stat st;
-    char *p = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? join(path, "model.safetensors")
-                                                          : strdup(path);
+    int dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    char *p = dir ? join(path, "model.safetensors") : strdup(path);
     if (!p) die("out of memory");
+    if (dir && access(p, F_OK) != 0)
+        die("%s: not a checkpoint: a directory without model.safetensors (give a checkpoint file or "
+            "a run directory)", path);
     if (vae_model_load(p, max_batch, &m, &err)) die("%s", err.msg);
     free(p);
     return m;
@@ -494,10 +497,5 @@ vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae
         vae_dataset_free(other);
     }
     check_data_fits(ds, m);
-    vae_dataset_info info;
-    vae_dataset_get_info(ds, &info);
-    fprintf(stderr, "data: %s %s: %s split (%s), %zu images, %dx%d %s%s\n", info.kind, d->path,
-            split == VAE_SPLIT_TEST ? "test" : "training", info.split, info.count, info.width,
-            info.height, info.channels == 3 ? "RGB" : "grey", info.resized ? " (resized)" : "");
     return ds;
 }

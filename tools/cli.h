@@ -137,8 +137,8 @@ enum { MOPT_MODEL = 600, MOPT_DATA };
 #define MODEL_LONGOPTS {"model", 1, 0, MOPT_MODEL}, {"data", 1, 0, MOPT_DATA}, DATA_LONGOPTS
 #define MODEL_HELP                                                                             \
     "  --model M          checkpoint (model.safetensors) or its run directory [required]\n"  \
-    "  --data PATH        an MNIST-layout directory, a PNG folder or a CSV file\n"           \
-    "                     [the model's own: train.data in the checkpoint]\n"                 \
+    "  --data PATH        the images [the model's own: train.data in the checkpoint]:\n"     \
+    "                     an MNIST-layout directory, a PNG folder or a CSV file\n"           \
     "  --test-fraction F, --split-seed N, --resize WxH, --csv-label POS,\n"                  \
     "  --csv-header H, --csv-scale S, --shape CxHxW, --max-memory MB\n"                      \
     "                     how to read and split the data, as for vae train [the model's]\n"
@@ -154,7 +154,8 @@ int model_flag(const char *cmd, int c, const char *arg, model_args *a);
 /* Loads --model (a usage error without it). */
 vae_model *model_load(const char *cmd, const model_args *a, int max_batch);
 /* The model's images of one split, as training read them (or as the flags
- * say), checked against the model's input size; prints the data: line. */
+ * say), checked against the model's input size. report_data(&a->dargs, ...)
+ * says what they are once the command has succeeded. */
 vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split);
 
 /* The class names (PNG class folders) joined by '/', or "" (caller frees). */

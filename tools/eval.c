@@ -235,8 +235,10 @@ int cmd_eval(int argc, char **argv)
         printf("],\"seconds\":%.3f}\n", secs);
     } else {
         printf("model         %s (latent %d)\n", model, d);
-        printf("data          %s (%s split), %ld images, binarize %s\n", vae_dataset_path(ds),
-               split_name, r.n, bin_text);
+        vae_dataset_info info;
+        vae_dataset_get_info(ds, &info);
+        printf("data          %s (%s split: %s), %ld images, binarize %s\n", vae_dataset_path(ds),
+               split_name, info.split, r.n, bin_text);
         printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
         printf("nll           %.3f nats per image (importance-sampled, k = %d, seed %llu)\n", r.nll,
                r.k, (unsigned long long)opt.seed);

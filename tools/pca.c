@@ -79,7 +79,6 @@ int cmd_pca(int argc, char **argv)
     check_output("-o", out);
     vae_dataset *train, *test;
     open_data_args("pca", &dargs, &train, &test);
-    report_data(&dargs, train, test);
     int ch, h, w;
     vae_dataset_shape(train, &ch, &h, &w);
     int D = ch * h * w;
@@ -105,6 +104,7 @@ int cmd_pca(int argc, char **argv)
     for (int j = 0; j < K; j++) explained += vae_pca_eigenvalues(p)[j];
     double frac = vae_pca_total_variance(p) > 0 ? explained / vae_pca_total_variance(p) : 1;
     write_pairs(out, x, rec, images < n ? images : (int)n, ch, h, w, scale);
+    report_data(&dargs, train, test);
 
     if (json) {
         printf("{\"data\":");

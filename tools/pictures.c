@@ -270,6 +270,7 @@ int cmd_interpolate(int argc, char **argv)
     fig_text(f, W / 2.0, y0 + gh + 10, "t along the path (ends: the real images)", 11, 0, 0, 0);
     fig_tiles(f, x0, y0, tiles, n, cfg->channels, cfg->height, cfg->width, n, BORDER, scale);
     fig_save(f, out);
+    if (ds) report_data(&ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s\n", out);
     fig_free(f);
     free(x), free(mu), free(z), free(tiles);
@@ -378,6 +379,7 @@ int cmd_traverse(int argc, char **argv)
     }
     fig_tiles(f, L, T, tiles, (int)n, cfg->channels, cfg->height, cfg->width, steps, BORDER, scale);
     fig_save(f, out);
+    report_data(&ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s\n", out);
     fig_free(f);
     free(centre), free(kl), free(order), free(z), free(tiles);
@@ -441,6 +443,7 @@ int cmd_manifold(int argc, char **argv)
         test_kl(m, ds, kl);
         order_by_kl(kl, d, order);
         da = order[0], db = order[1];
+        report_data(&ma.dargs, NULL, ds);
         free(order);
         vae_dataset_free(ds);
     }
@@ -627,6 +630,7 @@ int cmd_embed(int argc, char **argv)
     }
     vae_error err;
     if (vae_write_file(out, csv, len, &err)) die("%s", err.msg);
+    report_data(&ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s (%ld rows)\n", out, n);
     if (f) {
         fig_save(f, plot);

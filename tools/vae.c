@@ -103,6 +103,7 @@ static int cmd_reconstruct(int argc, char **argv)
     check_output("-o", out);
     vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
     write_recon(m, ds, out, n, scale);
+    report_data(&ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s\n", out);
     vae_dataset_free(ds);
     vae_model_free(m);
