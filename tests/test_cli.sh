@@ -189,4 +189,16 @@ expect_fail "reconstruct wrong size" "10x10.*model takes" \
     "$VAE" reconstruct --model "$M" --data "$T/e" -o "$T/x5.png"
 [ -e "$T/x5.png" ] && bad "reconstruct wrote output for mismatched data" || ok
 
+# long options are spelled out: a prefix is a mistake, not another flag
+expect_fail "abbreviated option" "unknown option '--epoch'; did you mean '--epochs'" \
+    "$VAE" train --data "$DATA" --epoch 1 --out "$T/x7"
+expect_fail "abbreviated option with =" "unknown option '--lat'; did you mean '--latent'" \
+    "$VAE" train --data "$DATA" --lat=3 --out "$T/x7"
+[ -e "$T/x7" ] && bad "a refused run created its --out" || ok
+# a value that looks like an option is the flag's value, not an option
+expect_fail "value like an option" "\-\-epoch: " "$VAE" train --data "--epoch" --out "$T/x7"
+# --model and info take a run directory
+"$VAE" sample --model "$T/run" -n 4 -o "$T/x8.png" 2>/dev/null && [ -s "$T/x8.png" ] && ok || bad "sample --model RUN_DIR"
+"$VAE" info "$T/run" | grep -q "^parameters" && ok || bad "info RUN_DIR"
+
 report

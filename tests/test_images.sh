@@ -127,6 +127,36 @@ expect_fail "--resize on CSV" "--resize does not apply: .* a CSV file" \
     "$VAE" train --data "$T/c.csv" --resize 4x4 --max-steps 1 --quiet --out "$T/never"
 [ -e "$T/never" ] && bad "a refused run created its --out" || ok
 
+# --- the commands that read images default to the model's own data, options and split:
+# a PNG-folder model (12 of 48 held out, seed 9) and a CSV model (label first, 10 of 40
+# held out, seed 4), with no data flags
+"$GEN" csv "$T/own.csv" 40 16 first 255 1 6
+"$VAE" train --data "$T/own.csv" --csv-label first --test-fraction 0.25 --split-seed 4 --hidden 16 \
+    --latent 2 --batch 8 --threads 1 --epochs 1 --quiet --out "$T/csvrun" >/dev/null 2>"$T/err.txt" ||
+    bad "CSV model: $(cat "$T/err.txt")"
+for run in col:12 csvrun:10; do
+    r=${run%:*} n=${run#*:} M=$T/$r/model.safetensors
+    # cmd_ok WHAT CMD...: succeeds and says it read n test images
+    cmd_ok() {
+        local what=$1
+        shift
+        if "$@" >"$T/out.txt" 2>"$T/err.txt" && grep -q "^data: .*: $n test images" "$T/err.txt"; then ok
+        else bad "$r: $what: $(cat "$T/err.txt")"; fi
+    }
+    cmd_ok reconstruct "$VAE" reconstruct --model "$M" -n 4 -o "$T/$r-r.png"
+    cmd_ok interpolate "$VAE" interpolate --model "$M" --from 0 --to $((n - 1)) -o "$T/$r-i.png"
+    cmd_ok traverse "$VAE" traverse --model "$M" --image $((n - 1)) -o "$T/$r-t.png"
+    cmd_ok embed "$VAE" embed --model "$T/$r" -o "$T/$r-codes.csv" # the run directory works too
+    [ "$(wc -l <"$T/$r-codes.csv")" -eq $((n + 1)) ] && ok || bad "$r: embed wrote $(wc -l <"$T/$r-codes.csv") lines"
+    "$VAE" manifold --model "$M" --n 3 -o "$T/$r-m.png" 2>"$T/err.txt" && ok || bad "$r: manifold: $(cat "$T/err.txt")"
+    "$VAE" eval --model "$M" --k 2 --json --quiet >"$T/e.json" 2>"$T/err.txt" && ok || bad "$r: eval: $(cat "$T/err.txt")"
+    grep -q "\"n\":$n," "$T/e.json" && ok || bad "$r: eval read other images: $(cat "$T/e.json")"
+    expect_fail "$r: interpolate past the split" "--to $n is out of range: .* holds $n images" \
+        "$VAE" interpolate --model "$M" --from 0 --to $n -o "$T/never.png"
+done
+"$VAE" eval --model "$T/csvrun" --k 2 --quiet | grep -q "^data .*own.csv (test split: held out 25% (seed 4)), 10 images" &&
+    ok || bad "CSV model: eval does not say its split"
+
 # --- --help documents the data flags
 "$VAE" train --help >"$T/h.txt"
 for o in --test-fraction --split-seed --resize --csv-label --csv-header --csv-scale --shape; do
