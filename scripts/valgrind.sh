@@ -59,44 +59,61 @@ report() {
     [ -s "$dir/test.out" ] && { echo "---- test output (tail)"; tail -20 "$dir/test.out"; }
 }
 
-# C tests: each gets the data directory (test_grad ignores it)
-for t in grad ref conv lik idx safetensors train latent shard images eval pca gemm; do
-    exe=$B/test_$t
-    [ -x "$exe" ] || { fail=$((fail + 1)); echo "FAIL test_$t (not built)"; continue; }
-    d=$LOGS/test_$t
-    mkdir -p "$d"
-    start=$SECONDS
-    "${VG[@]}" --log-file="$d/%p.log" "$exe" "$DATA" >"$d/test.out" 2>&1
-    rc=$?
-    report "test_$t ($((SECONDS - start)) s)" "$d" $rc
-done
+# Valgrind runs a process's threads one at a time, on one core: the tests run
+# side by side, JOBS at a time (default: the cores), longest first, and are
+# reported in that order once all have ended.
+JOBS=${VALGRIND_JOBS:-$(nproc)}
+TESTS=(test_cli.sh test_pictures.sh bad_inputs.sh test_resume.sh test_images.sh test_cli_eval.sh
+       grad train eval shard gemm images ref conv lik idx safetensors latent pca)
 
-# Shell tests: vae is a wrapper that execs valgrind (so signals reach vae and
-# the exit status is vae's, or 99 on memcheck errors) and logs to a file per
-# process: the tests count stderr lines. An error in an expected failure
+# The shell tests: vae is a wrapper that execs valgrind (so signals reach vae
+# and the exit status is vae's, or 99 on memcheck errors) and logs to a file
+# per process: the tests count stderr lines. An error in an expected failure
 # keeps its non-zero exit, so the logs are checked afterwards.
 export GEN=$B/gen_images # the shell tests' image generator (not under valgrind: a test tool)
 # The shell tests start vae 480 times; under valgrind, oneDNN generating its
 # gemm:jit kernels in each process doubled a small training run (13 s vs 6 s).
-# They run on OpenBLAS here; the C tests above cover the oneDNN path.
-export VAE_GEMM=blas
-for s in test_cli.sh bad_inputs.sh test_resume.sh test_pictures.sh test_images.sh test_cli_eval.sh; do
-    script=$ROOT/tests/$s
-    [ -f "$script" ] || continue
-    d=$LOGS/${s%.sh}
+# They run on OpenBLAS here; the C tests cover the oneDNN path.
+run_one() { # NAME: runs it, leaving "rc seconds [vae runs]" in its log directory
+    local t=$1 d=$LOGS/${1%.sh} start=$SECONDS rc
     mkdir -p "$d"
-    {
-        echo '#!/usr/bin/env bash'
-        printf 'exec'
-        printf ' %q' "${VG[@]}" "--log-file=$d/%p.log" "$B/vae"
-        echo ' "$@"'
-    } >"$d/vae"
-    chmod +x "$d/vae"
-    start=$SECONDS
-    bash "$script" "$d/vae" "$DATA" "$B/png_check" >"$d/test.out" 2>&1 # png_check: test_pictures.sh
-    rc=$?
-    n=$(ls "$d"/*.log 2>/dev/null | wc -l)
-    report "$s ($n vae runs, $((SECONDS - start)) s)" "$d" $rc
+    case $t in
+    *.sh)
+        {
+            echo '#!/usr/bin/env bash'
+            printf 'exec'
+            printf ' %q' "${VG[@]}" "--log-file=$d/%p.log" "$B/vae"
+            echo ' "$@"'
+        } >"$d/vae"
+        chmod +x "$d/vae"
+        VAE_GEMM=blas bash "$ROOT/tests/$t" "$d/vae" "$DATA" "$B/png_check" >"$d/test.out" 2>&1 # png_check: test_pictures.sh
+        rc=$?
+        echo "$rc $((SECONDS - start)) $(ls "$d"/*.log 2>/dev/null | wc -l)" >"$d/result" ;;
+    *)
+        if [ -x "$B/test_$t" ]; then
+            "${VG[@]}" --log-file="$d/%p.log" "$B/test_$t" "$DATA" >"$d/test.out" 2>&1 # test_grad ignores DATA
+            rc=$?
+        else
+            echo "not built: $B/test_$t" >"$d/test.out"
+            rc=127
+        fi
+        echo "$rc $((SECONDS - start))" >"$d/result" ;;
+    esac
+}
+for t in "${TESTS[@]}"; do
+    [ "${t%.sh}" != "$t" ] && [ ! -f "$ROOT/tests/$t" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    run_one "$t" &
+done
+wait
+for t in "${TESTS[@]}"; do
+    d=$LOGS/${t%.sh}
+    [ -f "$d/result" ] || continue
+    read -r rc secs runs <"$d/result"
+    case $t in
+    *.sh) report "$t ($runs vae runs, $secs s)" "$d" "$rc" ;;
+    *) report "test_$t ($secs s)" "$d" "$rc" ;;
+    esac
 done
 
 echo "$pass passed, $fail failed"
