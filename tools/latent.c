@@ -89,62 +89,19 @@ void path_point(const float *a, const float *b, int d, double t, int slerp, floa
 
 /* ---------------------------------------------------------------- PCA */
 
-/* LAPACK's symmetric eigensolver (in OpenBLAS); the trailing lengths of
- * the three character arguments are gfortran's hidden arguments. */
-extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n,
-                    double *a, const int *lda, const double *vl, const double *vu, const int *il,
-                    const int *iu, const double *abstol, int *m, double *w, double *z,
-                    const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
-                    const int *liwork, int *info, size_t, size_t, size_t);
-
 int pca2(const float *x, long n, int d, double *out, double explained[2])
 {
     if (n < 2 || d < 2) return VAE_EINVAL;
-    double *mean = calloc((size_t)d, sizeof *mean), *cov = calloc((size_t)d * d, sizeof *cov);
-    double *w = malloc((size_t)d * sizeof *w), *v = malloc((size_t)2 * d * sizeof *v);
-    int *isuppz = malloc(4 * sizeof *isuppz), rc = VAE_OK;
-    double *work = NULL;
-    int *iwork = NULL;
-    if (!mean || !cov || !w || !v || !isuppz) { rc = VAE_ENOMEM; goto done; }
-    for (long i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) mean[j] += x[i * d + j];
-    for (int j = 0; j < d; j++) mean[j] /= (double)n;
-    // covariance (upper triangle in column-major = lower in row-major: symmetric anyway)
-    for (long i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) {
-            double cj = x[i * d + j] - mean[j];
-            for (int k = j; k < d; k++) cov[(size_t)j * d + k] += cj * (x[i * d + k] - mean[k]);
-        }
-    double total = 0;
-    for (int j = 0; j < d; j++) {
-        for (int k = j; k < d; k++) cov[(size_t)k * d + j] = cov[(size_t)j * d + k] /= (double)(n - 1);
-        total += cov[(size_t)j * d + j];
-    }
-    // the two largest eigenpairs (eigenvalues come back ascending)
-    int il = d - 1, iu = d, m = 0, info = 0, lwork = -1, liwork = -1, iw_query;
-    double vl = 0, vu = 0, abstol = 0, w_query;
-    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, v, &d, isuppz,
-            &w_query, &lwork, &iw_query, &liwork, &info, 1, 1, 1);
-    if (info != 0) { rc = VAE_ENUMERIC; goto done; }
-    lwork = (int)w_query, liwork = iw_query;
-    work = malloc((size_t)lwork * sizeof *work), iwork = malloc((size_t)liwork * sizeof *iwork);
-    if (!work || !iwork) { rc = VAE_ENOMEM; goto done; }
-    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, v, &d, isuppz, work,
-            &lwork, iwork, &liwork, &info, 1, 1, 1);
-    if (info != 0 || m != 2) { rc = VAE_ENUMERIC; goto done; }
-    for (int c = 0; c < 2; c++) {
-        double *vc = v + (size_t)(1 - c) * d; // largest first
-        int big = 0;
-        for (int j = 1; j < d; j++) if (fabs(vc[j]) > fabs(vc[big])) big = j;
-        if (vc[big] < 0) for (int j = 0; j < d; j++) vc[j] = -vc[j];
-        explained[c] = total > 0 ? w[1 - c] / total : 0;
-        for (long i = 0; i < n; i++) {
-            double s = 0;
-            for (int j = 0; j < d; j++) s += (x[i * d + j] - mean[j]) * vc[j];
-            out[i * 2 + c] = s;
-        }
-    }
-done:
-    free(mean), free(cov), free(w), free(v), free(isuppz), free(work), free(iwork);
+    vae_pca *p;
+    vae_error err;
+    int rc = vae_pca_fit(x, n, d, 2, &p, &err);
+    if (rc) return rc;
+    float *codes = malloc((size_t)n * 2 * sizeof *codes);
+    rc = codes ? vae_pca_encode(p, x, n, codes, &err) : VAE_ENOMEM;
+    for (long i = 0; rc == VAE_OK && i < 2 * n; i++) out[i] = codes[i];
+    double total = vae_pca_total_variance(p);
+    for (int c = 0; c < 2; c++) explained[c] = total > 0 ? vae_pca_eigenvalues(p)[c] / total : 0;
+    free(codes);
+    vae_pca_free(p);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* latent.h - latent-space arithmetic behind the picture commands: the
- * inverse normal CDF, KL per latent dimension, paths between codes and a
- * two-component PCA. Pure functions (tested by tests/test_latent.c). */
+ * inverse normal CDF, KL per latent dimension, paths between codes and the
+ * codes' two principal components. Pure functions (tested by tests/test_latent.c). */
 #ifndef VAE_LATENT_H
 #define VAE_LATENT_H
 
@@ -24,11 +24,10 @@ void order_by_kl(const double *kl, int d, int *order);
 void path_point(const float *a, const float *b, int d, double t, int slerp, float *z);
 
 /* Projects n points (rows of x, n x d, d >= 2) onto their two principal
- * components: out is n x 2, explained[0..1] the fraction of the total
- * variance each component holds. Signs are fixed so that each component's
- * largest entry is positive. Uses LAPACK dsyevr from OpenBLAS on the d x d
- * covariance. Returns VAE_OK, VAE_EINVAL (n < 2 or d < 2), VAE_ENOMEM or
- * VAE_ENUMERIC (the solver failed). */
+ * components with the library's PCA (vae_pca_fit): out is n x 2,
+ * explained[0..1] the fraction of the total variance each component holds;
+ * each component's largest entry is positive. Returns VAE_OK, VAE_EINVAL
+ * (n < 2 or d < 2) or the library's error. */
 int pca2(const float *x, long n, int d, double *out, double explained[2]);
 
 #endif
