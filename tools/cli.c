@@ -466,8 +466,8 @@ void model_args_init(model_args *a)
 
 int model_flag(const char *cmd, int c, const char *arg, model_args *a)
 {
-    if (c == MOPT_MODEL) a->model = path_arg(cmd, "--model", arg);
-    else if (c == MOPT_DATA) a->data = path_arg(cmd, "--data", arg);
+    if (c == OPT_MODEL) a->model = path_arg(cmd, "--model", arg);
+    else if (c == OPT_DATA) a->data = path_arg(cmd, "--data", arg);
     else return data_flag(cmd, c, arg, &a->dargs);
     return 1;
 }

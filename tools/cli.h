@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "options.h"
 #include "vae.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -76,32 +77,46 @@ const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m);
 void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, int scale);
 
 /* ---- data: --data and the flags saying how to read it (train, reconstruct) */
-enum { DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_RESIZE,
+enum { OPT_MODEL = 500, OPT_DATA, DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CSV_SCALE, DOPT_SHAPE, DOPT_RESIZE,
        DOPT_TEST_FRACTION, DOPT_SPLIT_SEED, DOPT_END,
        DOPT_MAX_MEMORY /* not a property of the data: may change on --resume */ };
-/* getopt_long entries for a command's longopts array */
-#define DATA_LONGOPTS                                                                          \
-    {"csv-label", 1, 0, DOPT_CSV_LABEL}, {"csv-header", 1, 0, DOPT_CSV_HEADER},                \
-    {"csv-scale", 1, 0, DOPT_CSV_SCALE}, {"shape", 1, 0, DOPT_SHAPE},                          \
-    {"resize", 1, 0, DOPT_RESIZE}, {"test-fraction", 1, 0, DOPT_TEST_FRACTION},               \
-    {"split-seed", 1, 0, DOPT_SPLIT_SEED}, {"max-memory", 1, 0, DOPT_MAX_MEMORY}
-#define DATA_HELP DATA_HELP_PATH(DEFAULT_DATA) DATA_HELP_FLAGS
-#define DATA_HELP_PATH(dflt)                                                                   \
-    "  --data PATH        the images [" dflt "]: an MNIST-layout\n"                        \
-    "                     directory, a folder of PNG images (sub-folders per class;\n"      \
-    "                     train/ + test/ for a split) or a CSV file\n"
-#define DATA_HELP_FLAGS                                                                        \
-    "  --test-fraction F  data without a test split of its own: hold out this share [0.1]\n" \
-    "  --split-seed N     seeds that hold-out shuffle [1]\n"                                  \
-    "  --resize WxH       PNG folders: resize every image to WxH [off: all one size]\n"     \
-    "                     (area averaging to shrink, bilinear to enlarge)\n"                 \
-    "  --csv-label POS    CSV label column: first, last or none [none]\n"                    \
-    "  --csv-header H     CSV header row: auto, yes or no [auto]\n"                          \
-    "  --csv-scale S      CSV values are 0..255 (255) or 0..1 (1) [255]\n"                   \
-    "  --shape CxHxW      CSV image shape, values in C,H,W order [square grey]\n"            \
-    "  --max-memory MB    PNG folders: keep at most this many MB of images in memory;\n"    \
-    "                     more are decoded into a temporary file the kernel pages\n"       \
-    "                     ($VAE_TMPDIR, $TMPDIR or /var/tmp) [half the RAM]\n"
+/* The data flags' rows of a command's option table (options.h), listed in
+ * --help with the library's defaults (DATA_OPTS), or parsed but summed up in
+ * one heading (MODEL_OPTS: their defaults are the model's). */
+#define CLI_SHOW(text) text
+#define CLI_HIDE(text) NULL
+#define DATA_FLAG_OPTS(H)                                                                          \
+    {"--test-fraction", DOPT_TEST_FRACTION, "F",                                                  \
+     H("data without a test split of its own: hold out this\nshare"), NULL, "0.1"},              \
+    {"--split-seed", DOPT_SPLIT_SEED, "N", H("seeds that hold-out shuffle"), NULL, "1"},          \
+    {"--resize", DOPT_RESIZE, "WxH",                                                              \
+     H("PNG folders: resize every image to WxH\n(area averaging to shrink, bilinear to enlarge)"), \
+     NULL, "off: all one size"},                                                                  \
+    {"--csv-label", DOPT_CSV_LABEL, "POS", H("CSV label column: first, last or none"), NULL,      \
+     "none"},                                                                                     \
+    {"--csv-header", DOPT_CSV_HEADER, "H", H("CSV header row: auto, yes or no"), NULL, "auto"},   \
+    {"--csv-scale", DOPT_CSV_SCALE, "S", H("CSV values are 0..255 (255) or 0..1 (1)"), NULL,      \
+     "255"},                                                                                      \
+    {"--shape", DOPT_SHAPE, "CxHxW", H("CSV image shape, values in C,H,W order"), NULL,           \
+     "square grey"},                                                                              \
+    {"--max-memory", DOPT_MAX_MEMORY, "MB",                                                       \
+     H("PNG folders: MB of images kept in memory\nmore are decoded into a temporary file the "   \
+       "kernel pages\n($VAE_TMPDIR, $TMPDIR or /var/tmp)"),                                       \
+     NULL, "half the RAM"}
+#define DATA_PATH_HELP                                                                             \
+    "the images\nan MNIST-layout directory, a folder of PNG images\n(sub-folders per class; "     \
+    "train/ + test/ for a split)\nor a CSV file"
+/* --data and the data flags, with the library's defaults (train, pca) */
+#define DATA_OPTS                                                                                  \
+    {"--data", OPT_DATA, "PATH", DATA_PATH_HELP, NULL, DEFAULT_DATA}, DATA_FLAG_OPTS(CLI_SHOW)
+/* --model, --data and the data flags, defaulting to the model's own */
+#define MODEL_OPTS                                                                                 \
+    {"--model", OPT_MODEL, "M", "a checkpoint, or its run directory", NULL, "required"},         \
+    {"--data", OPT_DATA, "PATH", DATA_PATH_HELP, NULL, "the model's own: train.data"},            \
+    CLI_HEADING("  --test-fraction F, --split-seed N, --resize WxH, --csv-label POS,\n"            \
+                "  --csv-header H, --csv-scale S, --shape CxHxW, --max-memory MB\n"              \
+                "                     how to read and split them, as for vae train [the model's]"), \
+    DATA_FLAG_OPTS(CLI_HIDE)
 
 typedef struct data_args {
     const char *path;
@@ -133,16 +148,6 @@ void report_data(const data_args *d, const vae_dataset *train, const vae_dataset
  * interpolate, traverse, manifold, embed): the data default to the model's
  * own, read and split as training read them (the checkpoint's train.data,
  * data.options and data.split); --data and the data flags override them. */
-enum { MOPT_MODEL = 600, MOPT_DATA };
-#define MODEL_LONGOPTS {"model", 1, 0, MOPT_MODEL}, {"data", 1, 0, MOPT_DATA}, DATA_LONGOPTS
-#define MODEL_HELP                                                                             \
-    "  --model M          checkpoint (model.safetensors) or its run directory [required]\n"  \
-    "  --data PATH        the images [the model's own: train.data in the checkpoint]:\n"     \
-    "                     an MNIST-layout directory, a PNG folder or a CSV file\n"           \
-    "  --test-fraction F, --split-seed N, --resize WxH, --csv-label POS,\n"                  \
-    "  --csv-header H, --csv-scale S, --shape CxHxW, --max-memory MB\n"                      \
-    "                     how to read and split the data, as for vae train [the model's]\n"
-
 typedef struct model_args {
     const char *model, *data; /* --model, --data (NULL: the model's own) */
     data_args dargs;

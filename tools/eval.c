@@ -3,7 +3,6 @@
  * reconstruction error) as a table or as JSON; and the JSON helpers that
  * `vae pca` shares. */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,83 +101,93 @@ static int parse_binarize_mode(const char *s, int *mode, float *t)
     return 0;
 }
 
-static const char eval_help[] =
+enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_BIN, E_N };
+
+static const cli_opt eval_opts[] = {
+    MODEL_OPTS,
+    {"--split", E_SPLIT, "S", "test or train", "test", NULL},
+    {"-n", E_N, "N", "the first N images of the split; 0 = all", "0", NULL},
+    {"--binarize", E_BIN, "MODE", "how pixels are binarised\nnone, threshold[:T] (pixel > T, T = "
+     "0.5) or dynamic\n(each pixel ~ Bernoulli(intensity), drawn once from\n--seed)", NULL,
+     "the checkpoint's, else none"},
+    {"--k", E_K, "K", "importance samples per image (the literature's\nstandard for NLL; the "
+     "ELBO averages over the same samples)", "5000", NULL},
+    {"--seed", E_SEED, "N", "noise seed; image i draws from a stream of (seed, i)", "1", NULL},
+    {"--threads", E_THREADS, "N", "threads over images; 0 = all cores", "0", NULL},
+    {"--batch", E_BATCH, "N", "samples decoded per GEMM", "512", NULL},
+    {"--json", E_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
+    {"--quiet", E_QUIET, NULL, "no progress display", NULL, NULL},
+    CLI_END};
+
+static const cli_command eval_cmd = {
+    "eval",
     "usage: vae eval --model M [options]\n"
     "Evaluates a model on a data split: the negative ELBO with its reconstruction\n"
     "and KL terms, the importance-sampled negative log-likelihood\n"
     "-log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), the KL of each\n"
     "latent dimension, the active units (Var_x E_q[z_j|x] > 0.01) and the mean\n"
-    "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n"
-    MODEL_HELP
-    "  --split S          test or train [test]\n"
-    "  -n N               the first N images of the split; 0 = all [0]\n"
-    "  --binarize MODE    none, threshold[:T] (pixel > T, T = 0.5) or dynamic (each\n"
-    "                     pixel ~ Bernoulli(intensity), drawn once from --seed)\n"
-    "                     [a checkpoint's training mode, else none]\n"
-    "  --k K              importance samples per image [5000] (the literature's\n"
-    "                     standard for NLL; the ELBO averages over the same samples)\n"
-    "  --seed N           noise seed; image i draws from a stream of (seed, i) [1]\n"
-    "  --threads N        threads over images; 0 = all cores [0]\n"
-    "  --batch N          samples decoded per GEMM [512]\n"
-    "  --json             print one JSON object on stdout instead of the table\n"
-    "  --quiet            no progress display\n"
-    "Results depend on the seed, k and --batch, not on --threads.\n";
+    "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n",
+    eval_opts, "Results depend on the seed, k and --batch, not on --threads.\n"};
 
-enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_HELP,
-       E_BIN };
+typedef struct eval_args {
+    model_args ma;
+    const char *split, *bin_text;
+    int bin, json, quiet, threads, batch;
+    float threshold;
+    long n;
+    vae_eval_opts opt;
+} eval_args;
+
+static void take_eval(int key, const char *a, int from_default, void *ctx)
+{
+    eval_args *e = ctx;
+    (void)from_default;
+    switch (key) {
+    case E_SPLIT:
+        if (strcmp(a, "test") && strcmp(a, "train"))
+            usage_error("eval", "--split expects test or train, not '%s'", a);
+        e->split = a;
+        break;
+    case E_K: e->opt.k = (int)parse_long("eval", "--k", a, 1, 1000000); break;
+    case E_SEED: e->opt.seed = (uint64_t)parse_long("eval", "--seed", a, 0, 0x7fffffffffffffffL); break;
+    case E_THREADS: e->threads = (int)parse_long("eval", "--threads", a, 0, 1024); break;
+    case E_BATCH: e->batch = (int)parse_long("eval", "--batch", a, 1, 65536); break;
+    case E_JSON: e->json = 1; break;
+    case E_QUIET: e->quiet = 1; break;
+    case E_BIN:
+        if (parse_binarize_mode(a, &e->bin, &e->threshold)) {
+            if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
+                parse_double("eval", "--binarize threshold", a + 10, 0, 1);
+            usage_error("eval", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
+        }
+        e->bin_text = a;
+        break;
+    case E_N: e->n = parse_long("eval", "-n", a, 0, 1L << 40); break;
+    default: model_flag("eval", key, a, &e->ma);
+    }
+}
 
 int cmd_eval(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        MODEL_LONGOPTS,           {"split", 1, 0, E_SPLIT},
-        {"k", 1, 0, E_K},         {"seed", 1, 0, E_SEED},       {"threads", 1, 0, E_THREADS},
-        {"batch", 1, 0, E_BATCH}, {"json", 0, 0, E_JSON},       {"quiet", 0, 0, E_QUIET},
-        {"help", 0, 0, E_HELP},   {"binarize", 1, 0, E_BIN},    {0, 0, 0, 0}};
-    const char *split_name = "test", *bin_text = NULL;
-    model_args ma;
-    model_args_init(&ma);
-    int bin = VAE_BINARIZE_NONE;
-    float threshold = 0.5f;
-    int json = 0, quiet = 0, threads = 0, batch = 512, c;
-    long n = 0;
-    vae_eval_opts opt;
-    vae_eval_opts_default(&opt);
-    opterr = 0;
-    while ((c = next_option("eval", argc, argv, ":n:", longopts)) != -1) {
-        const char *a = optarg;
-        switch (c) {
-        case E_SPLIT:
-            if (strcmp(a, "test") && strcmp(a, "train"))
-                usage_error("eval", "--split expects test or train, not '%s'", a);
-            split_name = a;
-            break;
-        case E_K: opt.k = (int)parse_long("eval", "--k", a, 1, 1000000); break;
-        case E_SEED: opt.seed = (uint64_t)parse_long("eval", "--seed", a, 0, 0x7fffffffffffffffL); break;
-        case E_THREADS: threads = (int)parse_long("eval", "--threads", a, 0, 1024); break;
-        case E_BATCH: batch = (int)parse_long("eval", "--batch", a, 1, 65536); break;
-        case E_JSON: json = 1; break;
-        case E_QUIET: quiet = 1; break;
-        case E_BIN:
-            if (parse_binarize_mode(a, &bin, &threshold)) {
-                if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
-                    parse_double("eval", "--binarize threshold", a + 10, 0, 1);
-                usage_error("eval", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
-            }
-            bin_text = a;
-            break;
-        case 'n': n = parse_long("eval", "-n", a, 0, 1L << 40); break;
-        case E_HELP: fputs(eval_help, stdout); exit(0);
-        default:
-            if (!model_flag("eval", c, a, &ma)) bad_option("eval", c, argv, longopts);
-        }
-    }
-    if (optind < argc) usage_error("eval", "unexpected argument '%s'", argv[optind]);
-    vae_model *m = model_load("eval", &ma, batch);
-    const char *model = ma.model;
+    eval_args ea;
+    memset(&ea, 0, sizeof ea);
+    model_args_init(&ea.ma);
+    vae_eval_opts_default(&ea.opt);
+    ea.bin = VAE_BINARIZE_NONE;
+    ea.threshold = 0.5f;
+    int first = cli_parse(&eval_cmd, argc, argv, take_eval, &ea);
+    if (first < argc) usage_error("eval", "unexpected argument '%s'", argv[first]);
+    const char *split_name = ea.split, *bin_text = ea.bin_text;
+    int bin = ea.bin, json = ea.json, quiet = ea.quiet, threads = ea.threads, batch = ea.batch;
+    float threshold = ea.threshold;
+    long n = ea.n;
+    vae_eval_opts opt = ea.opt;
+    vae_model *m = model_load("eval", &ea.ma, batch);
+    const char *model = ea.ma.model;
     const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
     if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
     if (!bin_text) bin_text = "none";
-    vae_dataset *ds = model_split("eval", &ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
+    vae_dataset *ds = model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
                                                                              : VAE_SPLIT_TEST);
     long count = (long)vae_dataset_count(ds);
     if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);

@@ -2,27 +2,54 @@
  * autoencoder baseline; reports its test reconstruction error for K
  * components and writes test images beside their reconstructions. */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-static const char pca_help[] =
+enum { P_COMP = 256, P_IMAGES, P_SCALE, P_JSON, P_N, P_OUT };
+
+static const cli_opt pca_opts[] = {
+    {"--components", P_COMP, "K", "principal components", NULL, "required"},
+    DATA_OPTS,
+    {"-n", P_N, "N", "evaluate the first N test images; 0 = all", "0", NULL},
+    {"-o", P_OUT, "FILE", "PNG of test images and reconstructions", "pca-recon.png", NULL},
+    {"--images", P_IMAGES, "N", "images in the PNG", "32", NULL},
+    {"--scale", P_SCALE, "K", "draw each pixel KxK", "2", NULL},
+    {"--json", P_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
+    CLI_END};
+
+static const cli_command pca_cmd = {
+    "pca",
     "usage: vae pca --components K [options]\n"
     "Fits PCA (the linear autoencoder: the top K eigenvectors of the training\n"
     "images' covariance) and reports the test reconstruction error, to compare\n"
-    "with a VAE of latent size K (vae eval prints its mse the same way).\n"
-    "  --components K     principal components [required]\n"
-    DATA_HELP
-    "  -n N               evaluate the first N test images; 0 = all [0]\n"
-    "  -o FILE            PNG of test images and reconstructions [pca-recon.png]\n"
-    "  --images N         images in the PNG [32]\n"
-    "  --scale K          draw each pixel KxK [2]\n"
-    "  --json             print one JSON object on stdout instead of the table\n";
+    "with a VAE of latent size K (vae eval prints its mse the same way).\n",
+    pca_opts, NULL};
 
-enum { P_COMP = 256, P_DATA, P_IMAGES, P_SCALE, P_JSON, P_HELP };
+typedef struct pca_args {
+    const char *out;
+    data_args dargs;
+    int K, images, scale, json;
+    long n;
+} pca_args;
+
+static void take_pca(int key, const char *a, int from_default, void *ctx)
+{
+    pca_args *p = ctx;
+    (void)from_default;
+    switch (key) {
+    case P_COMP: p->K = (int)parse_long("pca", "--components", a, 1, 16384); break;
+    case P_IMAGES: p->images = (int)parse_long("pca", "--images", a, 1, 4096); break;
+    case P_SCALE: p->scale = (int)parse_long("pca", "--scale", a, 1, 16); break;
+    case P_JSON: p->json = 1; break;
+    case P_N: p->n = parse_long("pca", "-n", a, 0, 1L << 40); break;
+    case P_OUT: p->out = path_arg("pca", "-o", a); break;
+    case OPT_DATA: p->dargs.path = path_arg("pca", "--data", a); break;
+    default: data_flag("pca", key, a, &p->dargs);
+    }
+}
 
 /* Rows of up to 8 images, each followed by the row of their reconstructions. */
 static void write_pairs(const char *path, const float *x, const float *rec, int n, int c, int h,
@@ -48,34 +75,16 @@ static void write_pairs(const char *path, const float *x, const float *rec, int 
 
 int cmd_pca(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"components", 1, 0, P_COMP}, {"data", 1, 0, P_DATA}, {"images", 1, 0, P_IMAGES},
-        {"scale", 1, 0, P_SCALE},     {"json", 0, 0, P_JSON}, {"help", 0, 0, P_HELP},
-        DATA_LONGOPTS,                {0, 0, 0, 0}};
-    const char *out = "pca-recon.png";
-    data_args dargs;
-    data_args_init(&dargs);
-    int K = 0, images = 32, scale = 2, json = 0, c;
-    long n = 0;
-    opterr = 0;
-    while ((c = next_option("pca", argc, argv, ":n:o:", longopts)) != -1) {
-        const char *a = optarg;
-        switch (c) {
-        case P_COMP: K = (int)parse_long("pca", "--components", a, 1, 16384); break;
-        case P_DATA: dargs.path = path_arg("pca", "--data", a); break;
-        case P_IMAGES: images = (int)parse_long("pca", "--images", a, 1, 4096); break;
-        case P_SCALE: scale = (int)parse_long("pca", "--scale", a, 1, 16); break;
-        case P_JSON: json = 1; break;
-        case 'n': n = parse_long("pca", "-n", a, 0, 1L << 40); break;
-        case 'o': out = path_arg("pca", "-o", a); break;
-        case P_HELP: fputs(pca_help, stdout); exit(0);
-        default:
-            if (!data_flag("pca", c, a, &dargs)) bad_option("pca", c, argv, longopts);
-        }
-    }
-    if (optind < argc) usage_error("pca", "unexpected argument '%s'", argv[optind]);
-    if (!K) usage_error("pca", "--components is required");
-
+    pca_args pa;
+    memset(&pa, 0, sizeof pa);
+    data_args_init(&pa.dargs);
+    int first = cli_parse(&pca_cmd, argc, argv, take_pca, &pa);
+    if (first < argc) usage_error("pca", "unexpected argument '%s'", argv[first]);
+    if (!pa.K) usage_error("pca", "--components is required");
+    const char *out = pa.out;
+    int K = pa.K, images = pa.images, scale = pa.scale, json = pa.json;
+    long n = pa.n;
+    data_args dargs = pa.dargs;
     check_output("-o", out);
     vae_dataset *train, *test;
     open_data_args("pca", &dargs, &train, &test);

@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <png.h>
 #include <math.h>
 #include <stdio.h>
@@ -163,64 +162,105 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* ------------------------------------------------------ the options */
+
+/* The picture commands' options: each command's table names those it takes
+ * and their defaults; one take() parses them all. */
+typedef struct picture_args {
+    const char *cmd;
+    model_args ma;
+    const char *out, *plot, *files[2];
+    long from, to, image, limit;
+    int steps, slerp, scale, rows, grid, dims[2];
+    double range;
+} picture_args;
+
+enum { P_FROM = 256, P_TO, P_FROM_IMAGE, P_TO_IMAGE, P_STEPS, P_SLERP, P_SCALE, P_OUT, P_IMAGE,
+       P_RANGE, P_ROWS, P_GRID, P_DIMS, P_PLOT, P_LIMIT };
+
+static void take_picture(int key, const char *a, int from_default, void *ctx)
+{
+    picture_args *p = ctx;
+    const char *cmd = p->cmd;
+    (void)from_default;
+    switch (key) {
+    case P_FROM: p->from = parse_long(cmd, "--from", a, 0, 0x7fffffffL); break;
+    case P_TO: p->to = parse_long(cmd, "--to", a, 0, 0x7fffffffL); break;
+    case P_FROM_IMAGE: p->files[0] = path_arg(cmd, "--from-image", a); break;
+    case P_TO_IMAGE: p->files[1] = path_arg(cmd, "--to-image", a); break;
+    case P_STEPS: p->steps = (int)parse_long(cmd, "--steps", a, 2, strcmp(cmd, "traverse") ? 200 : 100); break;
+    case P_SLERP: p->slerp = 1; break;
+    case P_SCALE: p->scale = (int)parse_long(cmd, "--scale", a, 1, 16); break;
+    case P_OUT: p->out = path_arg(cmd, "-o", a); break;
+    case P_IMAGE: p->image = parse_long(cmd, "--image", a, 0, 0x7fffffffL); break;
+    case P_RANGE: p->range = parse_double(cmd, "--range", a, 1e-3, 1e3); break;
+    case P_ROWS: p->rows = (int)parse_long(cmd, "--rows", a, 1, 4096); break;
+    case P_GRID: p->grid = (int)parse_long(cmd, "--n", a, 2, 100); break;
+    case P_DIMS: parse_dims(cmd, a, &p->dims[0], &p->dims[1]); break;
+    case P_PLOT: p->plot = path_arg(cmd, "--plot", a); break;
+    case P_LIMIT: p->limit = parse_long(cmd, "-n", a, 1, 0x7fffffffL); break;
+    default: model_flag(cmd, key, a, &p->ma); // the table holds no other keys
+    }
+}
+
+/* The preamble of interpolate, traverse, manifold and embed: their options
+ * parsed (no operands) and the output files checked. */
+static void picture_args_parse(const cli_command *c, int argc, char **argv, picture_args *p)
+{
+    memset(p, 0, sizeof *p);
+    p->cmd = c->name;
+    p->from = p->to = p->image = -1;
+    p->dims[0] = p->dims[1] = -1;
+    model_args_init(&p->ma);
+    int first = cli_parse(c, argc, argv, take_picture, p);
+    if (first < argc) usage_error(c->name, "unexpected argument '%s'", argv[first]);
+    check_output("-o", p->out);
+    if (p->plot) check_output("--plot", p->plot);
+}
+
+#define OUT_OPT(file, what) {"-o", P_OUT, "FILE", what, file, NULL}
+#define SCALE_OPT(k) {"--scale", P_SCALE, "K", "draw each pixel KxK", k, NULL}
+
 /* ---------------------------------------------------------- interpolate */
 
-static const char interpolate_help[] =
+static const cli_opt interpolate_opts[] = {
+    MODEL_OPTS,
+    {"--from", P_FROM, "I", "test image where the path starts", NULL, "required, or --from-image"},
+    {"--to", P_TO, "J", "test image where it ends", NULL, "required, or --to-image"},
+    {"--from-image", P_FROM_IMAGE, "FILE", "a PNG of the model's size instead of --from (colour\nis made grey for a 1-channel model)", NULL, NULL},
+    {"--to-image", P_TO_IMAGE, "FILE", "a PNG instead of --to", NULL, NULL},
+    {"--steps", P_STEPS, "N", "decoded points, both ends included (2..200)", "10", NULL},
+    {"--slerp", P_SLERP, NULL, "spherical instead of linear interpolation", NULL, NULL},
+    OUT_OPT("interpolate.png", "output PNG"),
+    SCALE_OPT("2"),
+    CLI_END};
+
+static const cli_command interpolate_cmd = {
+    "interpolate",
     "usage: vae interpolate --model M --from I --to J [options]\n"
     "       vae interpolate --model M --from-image A.png --to-image B.png [options]\n"
     "Decodes the path between the codes (encoder means) of test images I and J\n"
-    "into a strip: image I, the decoded points from I's code to J's, image J.\n"
-    MODEL_HELP
-    "  --from I, --to J   test image indices, from 0 [required, or the next two]\n"
-    "  --from-image FILE, --to-image FILE\n"
-    "                     a PNG of the model's size instead (colour is made grey\n"
-    "                     for a 1-channel model) [none]\n"
-    "  --steps N          decoded points, both ends included (2..200) [10]\n"
-    "  --slerp            spherical instead of linear interpolation\n"
-    "  -o FILE            output PNG [interpolate.png]\n"
-    "  --scale K          draw each pixel KxK [2]\n";
+    "into a strip: image I, the decoded points from I's code to J's, image J.\n",
+    interpolate_opts, NULL};
 
 int cmd_interpolate(int argc, char **argv)
 {
     const char *cmd = "interpolate";
-    static const struct option opts[] = {
-        MODEL_LONGOPTS,       {"from", 1, 0, 'f'},  {"to", 1, 0, 't'},
-        {"steps", 1, 0, 'n'}, {"slerp", 0, 0, 'S'}, {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-        {"from-image", 1, 0, 'F'}, {"to-image", 1, 0, 'T'}, {0, 0, 0, 0}};
-    const char *out = "interpolate.png";
-    const char *files[2] = {NULL, NULL};
-    long from = -1, to = -1;
-    int steps = 10, slerp = 0, scale = 2, c;
-    model_args ma;
-    model_args_init(&ma);
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
-        switch (c) {
-        case 'f': from = parse_long(cmd, "--from", optarg, 0, 0x7fffffffL); break;
-        case 't': to = parse_long(cmd, "--to", optarg, 0, 0x7fffffffL); break;
-        case 'F': files[0] = path_arg(cmd, "--from-image", optarg); break;
-        case 'T': files[1] = path_arg(cmd, "--to-image", optarg); break;
-        case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 200); break;
-        case 'S': slerp = 1; break;
-        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(interpolate_help, stdout); exit(0);
-        default:
-            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    picture_args pa;
+    picture_args_parse(&interpolate_cmd, argc, argv, &pa);
+    const char *out = pa.out, *const *files = pa.files;
+    long from = pa.from, to = pa.to;
+    int steps = pa.steps, slerp = pa.slerp, scale = pa.scale;
     if (from >= 0 && files[0]) usage_error(cmd, "give --from or --from-image, not both");
     if (to >= 0 && files[1]) usage_error(cmd, "give --to or --to-image, not both");
     if ((from < 0 && !files[0]) || (to < 0 && !files[1]))
         usage_error(cmd, "--from and --to (or --from-image and --to-image) are required");
-    vae_model *m = model_load(cmd, &ma, 256);
+    vae_model *m = model_load(cmd, &pa.ma, 256);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent, n = steps + 2;
     float *x = xmalloc((size_t)2 * D * sizeof *x), *mu = xmalloc((size_t)2 * d * sizeof *mu);
     vae_dataset *ds = NULL;
-    check_output("-o", out);
-    if (from >= 0 || to >= 0) ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST); // files need none
+    if (from >= 0 || to >= 0) ds = model_split(cmd, &pa.ma, m, VAE_SPLIT_TEST); // files need none
     int label = 0; // a CVAE's path keeps --from's class
     for (int e = 0; e < 2; e++) {
         long i = e ? to : from;
@@ -270,7 +310,7 @@ int cmd_interpolate(int argc, char **argv)
     fig_text(f, W / 2.0, y0 + gh + 10, "t along the path (ends: the real images)", 11, 0, 0, 0);
     fig_tiles(f, x0, y0, tiles, n, cfg->channels, cfg->height, cfg->width, n, BORDER, scale);
     fig_save(f, out);
-    if (ds) report_data(&ma.dargs, NULL, ds);
+    if (ds) report_data(&pa.ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s\n", out);
     fig_free(f);
     free(x), free(mu), free(z), free(tiles);
@@ -281,50 +321,35 @@ int cmd_interpolate(int argc, char **argv)
 
 /* ------------------------------------------------------------ traverse */
 
-static const char traverse_help[] =
+static const cli_opt traverse_opts[] = {
+    MODEL_OPTS,
+    {"--image", P_IMAGE, "I", "test image whose code is the centre", NULL, "none: z = 0"},
+    {"--range", P_RANGE, "R", "the values go from -R to R", "3", NULL},
+    {"--steps", P_STEPS, "N", "values per row (2..100)", "11", NULL},
+    {"--rows", P_ROWS, "K", "only the K dimensions with the largest KL", "64", "all, at most 64"},
+    OUT_OPT("traverse.png", "output PNG"),
+    SCALE_OPT("1"),
+    CLI_END};
+
+static const cli_command traverse_cmd = {
+    "traverse",
     "usage: vae traverse --model M [options]\n"
     "One row per latent dimension, most informative (largest KL over the test\n"
     "set) first: the dimension runs from -R to R while the others stay at the\n"
-    "image's code (encoder mean), or at 0 without --image.\n"
-    MODEL_HELP
-    "  --image I          test image whose code is the centre [none: z = 0]\n"
-    "  --range R          the values go from -R to R [3]\n"
-    "  --steps N          values per row (2..100) [11]\n"
-    "  --rows K           only the K dimensions with the largest KL [all, at most 64]\n"
-    "  -o FILE            output PNG [traverse.png]\n"
-    "  --scale K          draw each pixel KxK [1]\n";
+    "image's code (encoder mean), or at 0 without --image.\n",
+    traverse_opts, NULL};
 
 int cmd_traverse(int argc, char **argv)
 {
     const char *cmd = "traverse";
-    static const struct option opts[] = {
-        MODEL_LONGOPTS,       {"image", 1, 0, 'i'}, {"range", 1, 0, 'r'},
-        {"steps", 1, 0, 'n'}, {"scale", 1, 0, 'k'}, {"rows", 1, 0, 'R'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *out = "traverse.png";
-    long image = -1;
-    double range = 3;
-    int steps = 11, scale = 1, rows = 64, c;
-    model_args ma;
-    model_args_init(&ma);
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
-        switch (c) {
-        case 'i': image = parse_long(cmd, "--image", optarg, 0, 0x7fffffffL); break;
-        case 'r': range = parse_double(cmd, "--range", optarg, 1e-3, 1e3); break;
-        case 'n': steps = (int)parse_long(cmd, "--steps", optarg, 2, 100); break;
-        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
-        case 'R': rows = (int)parse_long(cmd, "--rows", optarg, 1, 4096); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(traverse_help, stdout); exit(0);
-        default:
-            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    vae_model *m = model_load(cmd, &ma, 256);
-    check_output("-o", out);
-    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
+    picture_args pa;
+    picture_args_parse(&traverse_cmd, argc, argv, &pa);
+    const char *out = pa.out;
+    long image = pa.image;
+    double range = pa.range;
+    int steps = pa.steps, scale = pa.scale, rows = pa.rows;
+    vae_model *m = model_load(cmd, &pa.ma, 256);
+    vae_dataset *ds = model_split(cmd, &pa.ma, m, VAE_SPLIT_TEST);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent, label = 0;
     float *centre = xmalloc((size_t)d * sizeof *centre);
@@ -379,7 +404,7 @@ int cmd_traverse(int argc, char **argv)
     }
     fig_tiles(f, L, T, tiles, (int)n, cfg->channels, cfg->height, cfg->width, steps, BORDER, scale);
     fig_save(f, out);
-    report_data(&ma.dargs, NULL, ds);
+    report_data(&pa.ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s\n", out);
     fig_free(f);
     free(centre), free(kl), free(order), free(z), free(tiles);
@@ -390,60 +415,47 @@ int cmd_traverse(int argc, char **argv)
 
 /* ------------------------------------------------------------ manifold */
 
-static const char manifold_help[] =
+static const cli_opt manifold_opts[] = {
+    MODEL_OPTS,
+    {"--n", P_GRID, "N", "grid size (2..100)", "20", NULL},
+    {"--dims", P_DIMS, "A,B", "the two dimensions, from 0", NULL,
+     "0,1 for a 2-D latent; else the\ntwo with the largest KL over the test split"},
+    OUT_OPT("manifold.png", "output PNG"),
+    SCALE_OPT("1"),
+    CLI_END};
+
+static const cli_command manifold_cmd = {
+    "manifold",
     "usage: vae manifold --model M [options]\n"
     "Decodes an N x N grid of codes: two latent dimensions take the inverse\n"
     "normal CDF of evenly spaced points (i + 1/2)/N in (0,1), the others are 0\n"
-    "(Kingma & Welling's figure). The latent must have at least 2 dimensions.\n"
-    MODEL_HELP
-    "  --n N              grid size (2..100) [20]\n"
-    "  --dims A,B         the two dimensions, from 0 [0,1 for a 2-D latent; else the\n"
-    "                     two with the largest KL over the test split]\n"
-    "  -o FILE            output PNG [manifold.png]\n"
-    "  --scale K          draw each pixel KxK [1]\n";
+    "(Kingma & Welling's figure). The latent must have at least 2 dimensions.\n",
+    manifold_opts, NULL};
 
 int cmd_manifold(int argc, char **argv)
 {
     const char *cmd = "manifold";
-    static const struct option opts[] = {MODEL_LONGOPTS,       {"n", 1, 0, 'n'},
-                                         {"dims", 1, 0, 'D'},
-                                         {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *out = "manifold.png";
-    int n = 20, scale = 1, da = -1, db = -1, c;
-    model_args ma;
-    model_args_init(&ma);
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
-        switch (c) {
-        case 'n': n = (int)parse_long(cmd, "--n", optarg, 2, 100); break;
-        case 'D': parse_dims(cmd, optarg, &da, &db); break;
-        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(manifold_help, stdout); exit(0);
-        default:
-            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    vae_model *m = model_load(cmd, &ma, 256);
+    picture_args pa;
+    picture_args_parse(&manifold_cmd, argc, argv, &pa);
+    const char *out = pa.out, *model = pa.ma.model;
+    int n = pa.grid, scale = pa.scale, da = pa.dims[0], db = pa.dims[1];
+    vae_model *m = model_load(cmd, &pa.ma, 256);
     const vae_config *cfg = vae_model_config(m);
     int D = vae_model_input_size(m), d = cfg->latent;
     if (d < 2)
-        die("%s: manifold needs a latent space of at least 2 dimensions; this model has %d", ma.model, d);
+        die("%s: manifold needs a latent space of at least 2 dimensions; this model has %d", model, d);
     if (da >= d || db >= d)
         die("--dims %d,%d: this model's latent dimensions are 0..%d", da, db, d - 1);
-    check_output("-o", out);
     double *kl = NULL;
     if (da < 0 && d == 2) da = 0, db = 1;
     else if (da < 0) { // the two most informative dimensions, larger KL on x
-        vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
+        vae_dataset *ds = model_split(cmd, &pa.ma, m, VAE_SPLIT_TEST);
         kl = xmalloc((size_t)d * sizeof *kl);
         int *order = xmalloc((size_t)d * sizeof *order);
         test_kl(m, ds, kl);
         order_by_kl(kl, d, order);
         da = order[0], db = order[1];
-        report_data(&ma.dargs, NULL, ds);
+        report_data(&pa.ma.dargs, NULL, ds);
         free(order);
         vae_dataset_free(ds);
     }
@@ -495,15 +507,20 @@ int cmd_manifold(int argc, char **argv)
 
 /* --------------------------------------------------------------- embed */
 
-static const char embed_help[] =
+static const cli_opt embed_opts[] = {
+    MODEL_OPTS,
+    {"-n", P_LIMIT, "N", "the first N test images", NULL, "all"},
+    OUT_OPT("codes.csv", "output CSV"),
+    {"--plot", P_PLOT, "FILE", "also draw the scatter plot as PNG", NULL, "none"},
+    CLI_END};
+
+static const cli_command embed_cmd = {
+    "embed",
     "usage: vae embed --model M [options]\n"
     "Writes the latent means of the test images as CSV (index, label, z0..)\n"
     "and, with --plot, a scatter plot coloured by label: z0 against z1 for a\n"
-    "2-D latent, the first two principal components otherwise.\n"
-    MODEL_HELP
-    "  -n N               the first N test images [all]\n"
-    "  -o FILE            output CSV [codes.csv]\n"
-    "  --plot FILE        also draw the scatter plot as PNG [none]\n";
+    "2-D latent, the first two principal components otherwise.\n",
+    embed_opts, NULL};
 
 /* Fashion-MNIST's class names, used when the data path says it is that (a
  * PNG folder's class names are its sub-folders'). */
@@ -519,32 +536,15 @@ static int is_fashion(const char *path)
 int cmd_embed(int argc, char **argv)
 {
     const char *cmd = "embed";
-    static const struct option opts[] = {MODEL_LONGOPTS,       {"plot", 1, 0, 'p'},  {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *out = "codes.csv", *plot = NULL;
-    long limit = 0;
-    int c;
-    model_args ma;
-    model_args_init(&ma);
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":o:n:", opts)) != -1) {
-        switch (c) {
-        case 'p': plot = path_arg(cmd, "--plot", optarg); break;
-        case 'n': limit = parse_long(cmd, "-n", optarg, 1, 0x7fffffffL); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(embed_help, stdout); exit(0);
-        default:
-            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    vae_model *m = model_load(cmd, &ma, 256);
+    picture_args pa;
+    picture_args_parse(&embed_cmd, argc, argv, &pa);
+    const char *out = pa.out, *plot = pa.plot, *model = pa.ma.model;
+    long limit = pa.limit;
+    vae_model *m = model_load(cmd, &pa.ma, 256);
     int d = vae_model_config(m)->latent;
     if (plot && d < 2)
-        die("%s: --plot needs a latent space of at least 2 dimensions; this model has %d", ma.model, d);
-    check_output("-o", out);
-    if (plot) check_output("--plot", plot);
-    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
+        die("%s: --plot needs a latent space of at least 2 dimensions; this model has %d", model, d);
+    vae_dataset *ds = model_split(cmd, &pa.ma, m, VAE_SPLIT_TEST);
     long n = (long)vae_dataset_count(ds);
     if (limit && limit < n) n = limit;
     const uint8_t *labels = vae_dataset_labels(ds);
@@ -557,7 +557,7 @@ int cmd_embed(int argc, char **argv)
         for (long i = 0; i < 2 * n; i++) xy[i] = mu[i];
     else if (plot) {
         int rc = pca2(mu, n, d, xy, expl);
-        if (rc) die("%s: PCA of the codes failed (%s)", ma.model,
+        if (rc) die("%s: PCA of the codes failed (%s)", model,
                     rc == VAE_EINVAL ? "needs at least 2 images" : vae_strerror(rc));
     }
     // CSV: a header, then one row per image; %.9g keeps floats exact
@@ -630,7 +630,7 @@ int cmd_embed(int argc, char **argv)
     }
     vae_error err;
     if (vae_write_file(out, csv, len, &err)) die("%s", err.msg);
-    report_data(&ma.dargs, NULL, ds);
+    report_data(&pa.ma.dargs, NULL, ds);
     fprintf(stderr, "wrote %s (%ld rows)\n", out, n);
     if (f) {
         fig_save(f, plot);
@@ -645,12 +645,15 @@ int cmd_embed(int argc, char **argv)
 
 /* -------------------------------------------------------------- curves */
 
-static const char curves_help[] =
+static const cli_opt curves_opts[] = {OUT_OPT("curves.png", "output PNG"), CLI_END};
+
+static const cli_command curves_cmd = {
+    "curves",
     "usage: vae curves METRICS [-o FILE]\n"
     "Draws the training curves of a run from its metrics log (metrics.jsonl, as\n"
     "vae train writes it; a run directory works too): loss and reconstruction,\n"
-    "KL, and beta when it changes, for training and test sets per epoch.\n"
-    "  -o FILE            output PNG [curves.png]\n";
+    "KL, and beta when it changes, for training and test sets per epoch.\n",
+    curves_opts, NULL};
 
 #define MAX_LOG_BYTES (64L << 20)
 
@@ -760,20 +763,15 @@ static void curve_panel(figure *f, double px, const double *ep, int n, double *c
 
 int cmd_curves(int argc, char **argv)
 {
-    const char *cmd = "curves";
-    static const struct option opts[] = {{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = "curves.png", *in = NULL;
-    int c;
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":o:", opts)) != -1) {
-        switch (c) {
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(curves_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind + 1 != argc) usage_error(cmd, "expects exactly one metrics log (RUN/metrics.jsonl)");
-    in = path_arg(cmd, "METRICS", argv[optind]);
+    const char *cmd = "curves", *in;
+    picture_args pa;
+    memset(&pa, 0, sizeof pa);
+    pa.cmd = cmd;
+    int first = cli_parse(&curves_cmd, argc, argv, take_picture, &pa);
+    if (first + 1 != argc) usage_error(cmd, "expects exactly one metrics log (RUN/metrics.jsonl)");
+    const char *out = pa.out;
+    check_output("-o", out);
+    in = path_arg(cmd, "METRICS", argv[first]);
     struct stat st;
     char *path = stat(in, &st) == 0 && S_ISDIR(st.st_mode) ? join(in, "metrics.jsonl") : strdup(in);
     if (!path) die("out of memory");

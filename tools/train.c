@@ -2,7 +2,6 @@
  * checkpoints, exact resume and clean interrupts. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,79 +17,8 @@
 #include "cli.h"
 #include "dist.h"
 
-static const char train_help[] =
-    "usage: vae train [options]\n"
-    "       vae train --resume CHECKPOINT [--epochs N] [options]\n"
-    "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
-    "\n"
-    "data:\n"
-    DATA_HELP
-    "  --binarize MODE    none, dynamic or threshold[:T] [none]: dynamic draws each\n"
-    "                     pixel ~ Bernoulli(intensity) afresh every batch;\n"
-    "                     threshold sets pixel > T (default 0.5) to 1\n"
-    "model:\n"
-    "  --model M          vae, ae (deterministic autoencoder), sparse-ae (L1 on the\n"
-    "                     code), dae (denoising: corrupted input, clean target),\n"
-    "                     iwae (importance-weighted bound) or cvae [vae]\n"
-    "  --k K              iwae: importance samples per image [5]\n"
-    "  (cvae)             conditional VAE: the label conditions encoder and decoder;\n"
-    "                     needs labelled data\n"
-    "  --l1 F             sparse-ae: weight of sum |code| [0.001]\n"
-    "  --noise N          dae: gaussian:SIGMA or mask:P, fresh every batch [gaussian:0.2]\n"
-    "  --latent N         latent dimensions [20]\n"
-    "  --arch A           mlp or conv [mlp]: conv has stride-2 convolutions (kernel\n"
-    "                     4) down and transposed convolutions up\n"
-    "  --hidden LIST      hidden widths (mlp) or channels (conv) [400; conv: 32,64],\n"
-    "                     input side first, e.g. 512,256\n"
-    "  --beta B           weight of the KL term [1]\n"
-    "  --beta-schedule S  constant, linear:N (beta rises from 0 to B over N epochs;\n"
-    "                     Ns: N steps) or cyclical:P[:R] (restarts every P epochs\n"
-    "                     or Ps steps, rising over the first R of each) [constant]\n"
-    "  --free-bits F      nats per latent dimension the KL gradient leaves alone:\n"
-    "                     dimensions whose batch-mean KL is below F get none [0]\n"
-    "  --likelihood L     p(x|z): bernoulli, gaussian or continuous-bernoulli\n"
-    "                     (normalised for grey levels) [bernoulli]\n"
-    "  --sigma S          gaussian: a fixed sigma, or learned[:S0] (one) or\n"
-    "                     learned-pixel[:S0] (one per pixel), starting at S0 [0.1]\n";
-
-/* The rest of the help (C11 promises string literals up to 4095 bytes). */
-static const char train_help2[] =
-    "training:\n"
-    "  --epochs N         passes over the training set [10]\n"
-    "  --batch N          images per step [128]\n"
-    "  --lr F             Adam learning rate [0.001]\n"
-    "  --adam-beta1 F     [0.9]\n"
-    "  --adam-beta2 F     [0.999]\n"
-    "  --adam-eps F       [1e-08]\n"
-    "  --clip-grad F      rescale gradients to this global L2 norm at most; 0 = off [0]\n"
-    "  --seed N           seeds weights, shuffling, noise [1]\n"
-    "  --threads N        training threads; 0 = all cores [0] (under mpirun:\n"
-    "                     this rank's share of its host's cores)\n"
-    "checkpoints:\n"
-    "  --resume PATH      continue the run in a checkpoint.safetensors (or its\n"
-    "                     directory) exactly where it stopped; only --epochs,\n"
-    "                     --out, --data, --threads and output flags may be given\n"
-    "  --save-every N     also save a checkpoint every N steps; 0 = at epoch ends [0]\n"
-    "  --max-steps N      stop after N steps in all, with a checkpoint; 0 = no limit [0]\n"
-    "output:\n"
-    "  --out DIR          output directory [runs/vae-<date>-<time>; on --resume, the\n"
-    "                     checkpoint's directory]\n"
-    "  --force            write into --out even if it holds a checkpoint\n"
-    "  --samples N        images in samples.png; recon.png shows up to 32 [64]\n"
-    "  --quiet            no progress display\n"
-    "\n"
-    "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and\n"
-    "exits with status 130; a second one stops at once. Files are replaced\n"
-    "atomically, so the last checkpoint always loads.\n"
-    "\n"
-    "Under mpirun (a build with MPI) training is data-parallel: each rank takes its\n"
-    "share of every --batch images (the global batch), the ranks sum their\n"
-    "gradients each step, and rank 0 alone prints and writes files. A rank that\n"
-    "waits longer than VAE_MPI_TIMEOUT seconds (environment; default 600, 0 = for\n"
-    "ever) on the others stops the job.\n";
-
-enum { O_DATA = 256, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
-       O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_HELP, O_CLIP, O_RESUME,
+enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
+       O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
        O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_LAST };
 
@@ -225,117 +153,170 @@ static void check_model_flags(train_opts *o)
         o->cfg.noise = VAE_NOISE_GAUSSIAN, o->cfg.noise_level = 0.2f;
 }
 
+static const cli_opt train_table[] = {
+    CLI_HEADING("data:"),
+    DATA_OPTS,
+    {"--binarize", O_BIN, "MODE", "none, dynamic or threshold[:T]: dynamic draws each\npixel ~ "
+     "Bernoulli(intensity) afresh every batch;\nthreshold sets pixel > T (default 0.5) to 1", "none", NULL},
+    CLI_HEADING("model:"),
+    {"--model", O_MODEL, "M", "the family member: vae, ae (deterministic\nautoencoder), sparse-ae "
+     "(L1 on the code), dae\n(denoising: corrupted input, clean target), iwae\n(importance-weighted "
+     "bound) or cvae (conditional\nVAE: the label conditions encoder and decoder;\nneeds labelled "
+     "data)", "vae", NULL},
+    {"--k", O_IWAE_K, "K", "iwae: importance samples per image", NULL, "5"},
+    {"--l1", O_L1, "F", "sparse-ae: weight of sum |code|", NULL, "0.001"},
+    {"--noise", O_NOISE, "N", "dae: gaussian:SIGMA or mask:P, fresh every batch", NULL, "gaussian:0.2"},
+    {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
+    {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
+     "transposed convolutions up", "mlp", NULL},
+    {"--hidden", O_HIDDEN, "LIST", "hidden widths (mlp) or channels (conv)\ninput side first, "
+     "e.g. 512,256; none for no hidden layer", "400", "400; conv: 32,64"},
+    {"--beta", O_BETA, "B", "weight of the KL term", "1", NULL},
+    {"--beta-schedule", O_SCHEDULE, "S", "constant, linear:N or cyclical:P[:R]\nlinear: beta "
+     "rises from 0 to B over N epochs (Ns:\nN steps); cyclical: restarts every P epochs (Ps:\n"
+     "steps), rising over the first R of each", "constant", NULL},
+    {"--free-bits", O_FREE_BITS, "F", "nats per latent dimension the KL gradient leaves\nalone: "
+     "dimensions whose batch-mean KL is below F get\nnone", "0", NULL},
+    {"--likelihood", O_LIKELIHOOD, "L", "the decoder's p(x|z)\nbernoulli, gaussian or "
+     "continuous-bernoulli\n(normalised for grey levels)", "bernoulli", NULL},
+    {"--sigma", O_SIGMA, "S", "gaussian: a fixed sigma, or learned[:S0] (one) or\n"
+     "learned-pixel[:S0] (one per pixel), starting at S0", "0.1", NULL},
+    CLI_HEADING("training:"),
+    {"--epochs", O_EPOCHS, "N", "passes over the training set", "10", NULL},
+    {"--batch", O_BATCH, "N", "images per step", "128", NULL},
+    {"--lr", O_LR, "F", "Adam learning rate", "0.001", NULL},
+    {"--adam-beta1", O_B1, "F", "Adam's first-moment decay", "0.9", NULL},
+    {"--adam-beta2", O_B2, "F", "Adam's second-moment decay", "0.999", NULL},
+    {"--adam-eps", O_EPS, "F", "Adam's epsilon", "1e-08", NULL},
+    {"--clip-grad", O_CLIP, "F", "rescale gradients to this global L2 norm at most;\n0 = off", "0", NULL},
+    {"--seed", O_SEED, "N", "seeds weights, shuffling, noise", "1", NULL},
+    {"--threads", O_THREADS, "N", "training threads; 0 = all cores (under mpirun:\nthis rank's "
+     "share of its host's cores)", "0", NULL},
+    CLI_HEADING("checkpoints:"),
+    {"--resume", O_RESUME, "PATH", "continue the run in a checkpoint.safetensors (or its\n"
+     "directory) exactly where it stopped; only --epochs,\n--out, --data, --threads and output "
+     "flags may be given", NULL, NULL},
+    {"--save-every", O_SAVE_EVERY, "N", "also save a checkpoint every N steps; 0 = at epoch\nends", "0", NULL},
+    {"--max-steps", O_MAX_STEPS, "N", "stop after N steps in all, with a checkpoint;\n0 = no limit", "0", NULL},
+    CLI_HEADING("output:"),
+    {"--out", O_OUT, "DIR", "output directory\ncreated with its parents; on --resume: the\n"
+     "checkpoint's", NULL, "runs/vae-<date>-<time>"},
+    {"--force", O_FORCE, NULL, "write into --out even if it holds a checkpoint", NULL, NULL},
+    {"--samples", O_SAMPLES, "N", "images in samples.png; recon.png shows up to 32", "64", NULL},
+    {"--quiet", O_QUIET, NULL, "no progress display", NULL, NULL},
+    CLI_END};
+
+static const cli_command train_command = {
+    "train",
+    "usage: vae train [options]\n"
+    "       vae train --resume CHECKPOINT [--epochs N] [options]\n"
+    "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
+    "\n",
+    train_table,
+    "\n"
+    "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves a checkpoint and\n"
+    "exits with status 130; a second one stops at once. Files are replaced\n"
+    "atomically, so the last checkpoint always loads.\n"
+    "\n"
+    "Under mpirun (a build with MPI) training is data-parallel: each rank takes its\n"
+    "share of every --batch images (the global batch), the ranks sum their\n"
+    "gradients each step, and rank 0 alone prints and writes files. A rank that\n"
+    "waits longer than VAE_MPI_TIMEOUT seconds (environment; default 600, 0 = for\n"
+    "ever) on the others stops the job.\n"};
+
+/* One option of train's table (its default, or the command line's). */
+static void take_train(int c, const char *a, int from_default, void *ctx)
+{
+    train_opts *o = ctx;
+    if (!from_default && c >= O_DATA && c < O_LAST) o->given[c] = 1;
+    if (!from_default && c == OPT_DATA) o->given[O_DATA] = 1;
+    switch (c) {
+    case OPT_DATA: o->data = path_arg("train", "--data", a); break;
+    case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, 1000000); break;
+    case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
+    case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
+    case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
+    case O_ARCH:
+        if (!strcmp(a, "mlp")) o->cfg.arch = VAE_ARCH_MLP;
+        else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
+        else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
+        break;
+    case O_LIKELIHOOD:
+        if (!strcmp(a, "bernoulli")) o->cfg.likelihood = VAE_LIKELIHOOD_BERNOULLI;
+        else if (!strcmp(a, "gaussian")) o->cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
+        else if (!strcmp(a, "continuous-bernoulli"))
+            o->cfg.likelihood = VAE_LIKELIHOOD_CONT_BERNOULLI;
+        else
+            usage_error("train", "--likelihood expects bernoulli, gaussian or "
+                                 "continuous-bernoulli, not '%s'", a);
+        break;
+    case O_SIGMA: parse_sigma(a, &o->cfg); break;
+    case O_SCHEDULE:
+        if (parse_schedule(a, &o->sched))
+            usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
+                                 "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
+        break;
+    case O_MODEL: {
+        static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
+        int k = 0;
+        while (k < 6 && strcmp(a, names[k])) k++;
+        if (k == 6)
+            usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae or cvae, not "
+                                 "'%s'", a);
+        o->cfg.model = k;
+        break;
+    }
+    case O_IWAE_K: o->cfg.iwae_k = (int)parse_long("train", "--k", a, 1, 4096); break;
+    case O_L1: o->cfg.l1 = (float)parse_double("train", "--l1", a, 0, 1e6); break;
+    case O_NOISE:
+        if (!strncmp(a, "gaussian:", 9)) {
+            o->cfg.noise = VAE_NOISE_GAUSSIAN;
+            o->cfg.noise_level = (float)parse_double("train", "--noise gaussian:SIGMA", a + 9, 1e-6, 100);
+        } else if (!strncmp(a, "mask:", 5)) {
+            o->cfg.noise = VAE_NOISE_MASK;
+            o->cfg.noise_level = (float)parse_double("train", "--noise mask:P", a + 5, 1e-6, 0.999999);
+        } else {
+            usage_error("train", "--noise expects gaussian:SIGMA or mask:P, not '%s'", a);
+        }
+        break;
+    case O_FREE_BITS:
+        o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
+        break;
+    case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
+    case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
+    case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
+    case O_EPS: o->adam.eps = (float)parse_double("train", "--adam-eps", a, 1e-30, 1); break;
+    case O_CLIP: o->clip = (float)parse_double("train", "--clip-grad", a, 0, 1e30); break;
+    case O_SEED: o->seed = (uint64_t)parse_long("train", "--seed", a, 0, 0x7fffffffffffffffL); break;
+    case O_THREADS: o->threads = (int)parse_long("train", "--threads", a, 0, 1024); break;
+    case O_OUT: o->out = path_arg("train", "--out", a); break;
+    case O_SAMPLES: o->samples = (int)parse_long("train", "--samples", a, 1, 1024); break;
+    case O_QUIET: o->quiet = 1; break;
+    case O_BIN:
+        if (parse_binarize(a, o)) {
+            if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
+                parse_double("train", "--binarize threshold", a + 10, 0, 1);
+            usage_error("train", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
+        }
+        break;
+    case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, 1e6); break;
+    case O_FORCE: o->force = 1; break;
+    case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
+    case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
+    case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
+    default: data_flag("train", c, a, &o->dargs); // the table holds no other keys
+    }
+}
+
 static void parse_train(int argc, char **argv, train_opts *o)
 {
-    static const struct option longopts[] = {
-        {"data", 1, 0, O_DATA},       {"epochs", 1, 0, O_EPOCHS},   {"batch", 1, 0, O_BATCH},
-        {"latent", 1, 0, O_LATENT},   {"hidden", 1, 0, O_HIDDEN},   {"lr", 1, 0, O_LR},
-        {"adam-beta1", 1, 0, O_B1},   {"adam-beta2", 1, 0, O_B2},   {"adam-eps", 1, 0, O_EPS},
-        {"seed", 1, 0, O_SEED},       {"threads", 1, 0, O_THREADS}, {"out", 1, 0, O_OUT},
-        {"samples", 1, 0, O_SAMPLES}, {"quiet", 0, 0, O_QUIET},     {"binarize", 1, 0, O_BIN},
-        {"beta", 1, 0, O_BETA},       {"force", 0, 0, O_FORCE},     {"help", 0, 0, O_HELP},
-        {"clip-grad", 1, 0, O_CLIP},  {"resume", 1, 0, O_RESUME},
-        {"save-every", 1, 0, O_SAVE_EVERY}, {"max-steps", 1, 0, O_MAX_STEPS},
-        {"arch", 1, 0, O_ARCH},       {"likelihood", 1, 0, O_LIKELIHOOD},
-        {"sigma", 1, 0, O_SIGMA},     {"beta-schedule", 1, 0, O_SCHEDULE},
-        {"free-bits", 1, 0, O_FREE_BITS}, {"model", 1, 0, O_MODEL}, {"l1", 1, 0, O_L1},
-        {"noise", 1, 0, O_NOISE},     {"k", 1, 0, O_IWAE_K},        DATA_LONGOPTS,
-        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->data = DEFAULT_DATA;
-    o->epochs = 10;
-    o->batch = 128;
-    o->samples = 64;
-    o->seed = 1;
     vae_config_default(&o->cfg);
     vae_adam_default(&o->adam);
-    parse_schedule("constant", &o->sched);
     data_args_init(&o->dargs);
-    int c;
-    opterr = 0;
-    while ((c = next_option("train", argc, argv, ":", longopts)) != -1) {
-        const char *a = optarg;
-        if (c >= O_DATA && c < O_LAST) o->given[c] = 1;
-        switch (c) {
-        case O_DATA: o->data = path_arg("train", "--data", a); break;
-        case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, 1000000); break;
-        case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
-        case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
-        case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
-        case O_ARCH:
-            if (!strcmp(a, "mlp")) o->cfg.arch = VAE_ARCH_MLP;
-            else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
-            else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
-            break;
-        case O_LIKELIHOOD:
-            if (!strcmp(a, "bernoulli")) o->cfg.likelihood = VAE_LIKELIHOOD_BERNOULLI;
-            else if (!strcmp(a, "gaussian")) o->cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
-            else if (!strcmp(a, "continuous-bernoulli"))
-                o->cfg.likelihood = VAE_LIKELIHOOD_CONT_BERNOULLI;
-            else
-                usage_error("train", "--likelihood expects bernoulli, gaussian or "
-                                     "continuous-bernoulli, not '%s'", a);
-            break;
-        case O_SIGMA: parse_sigma(a, &o->cfg); break;
-        case O_SCHEDULE:
-            if (parse_schedule(a, &o->sched))
-                usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
-                                     "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
-            break;
-        case O_MODEL: {
-            static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
-            int k = 0;
-            while (k < 6 && strcmp(a, names[k])) k++;
-            if (k == 6)
-                usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae or cvae, not "
-                                     "'%s'", a);
-            o->cfg.model = k;
-            break;
-        }
-        case O_IWAE_K: o->cfg.iwae_k = (int)parse_long("train", "--k", a, 1, 4096); break;
-        case O_L1: o->cfg.l1 = (float)parse_double("train", "--l1", a, 0, 1e6); break;
-        case O_NOISE:
-            if (!strncmp(a, "gaussian:", 9)) {
-                o->cfg.noise = VAE_NOISE_GAUSSIAN;
-                o->cfg.noise_level = (float)parse_double("train", "--noise gaussian:SIGMA", a + 9, 1e-6, 100);
-            } else if (!strncmp(a, "mask:", 5)) {
-                o->cfg.noise = VAE_NOISE_MASK;
-                o->cfg.noise_level = (float)parse_double("train", "--noise mask:P", a + 5, 1e-6, 0.999999);
-            } else {
-                usage_error("train", "--noise expects gaussian:SIGMA or mask:P, not '%s'", a);
-            }
-            break;
-        case O_FREE_BITS:
-            o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
-            break;
-        case O_LR: o->adam.lr = (float)parse_double("train", "--lr", a, 1e-12, 10); break;
-        case O_B1: o->adam.beta1 = (float)parse_double("train", "--adam-beta1", a, 0, 0.999999); break;
-        case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
-        case O_EPS: o->adam.eps = (float)parse_double("train", "--adam-eps", a, 1e-30, 1); break;
-        case O_CLIP: o->clip = (float)parse_double("train", "--clip-grad", a, 0, 1e30); break;
-        case O_SEED: o->seed = (uint64_t)parse_long("train", "--seed", a, 0, 0x7fffffffffffffffL); break;
-        case O_THREADS: o->threads = (int)parse_long("train", "--threads", a, 0, 1024); break;
-        case O_OUT: o->out = path_arg("train", "--out", a); break;
-        case O_SAMPLES: o->samples = (int)parse_long("train", "--samples", a, 1, 1024); break;
-        case O_QUIET: o->quiet = 1; break;
-        case O_BIN:
-            if (parse_binarize(a, o)) {
-                if (!strncmp(a, "threshold:", 10)) // says what is wrong with T
-                    parse_double("train", "--binarize threshold", a + 10, 0, 1);
-                usage_error("train", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
-            }
-            break;
-        case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, 1e6); break;
-        case O_FORCE: o->force = 1; break;
-        case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
-        case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
-        case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
-        case O_HELP: fputs(train_help, stdout), fputs(train_help2, stdout); exit(0);
-        default:
-            if (!data_flag("train", c, a, &o->dargs)) bad_option("train", c, argv, longopts);
-        }
-    }
-    if (optind < argc) usage_error("train", "unexpected argument '%s'", argv[optind]);
+    o->data = DEFAULT_DATA;
+    int first = cli_parse(&train_command, argc, argv, take_train, o);
+    if (first < argc) usage_error("train", "unexpected argument '%s'", argv[first]);
     o->beta = o->cfg.beta;
     check_model_flags(o);
     if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,89 +21,97 @@
 
 /* ------------------------------------------------- sample / reconstruct */
 
-static const char sample_help[] =
-    "usage: vae sample --model M [options]\n"
-    "Decodes z ~ N(0, I) and writes a grid of the decoder's means.\n"
-    "  --model M          checkpoint (model.safetensors) or its run directory [required]\n"
-    "  -n N               images [64]\n"
-    "  -o FILE            output PNG [samples.png]\n"
-    "  --seed N           [1]\n"
-    "  --scale K          draw each pixel KxK [2]\n"
-    "  --label K          a conditional VAE's class to draw [a row per class]\n";
+/* The options of sample and reconstruct. */
+typedef struct grid_args {
+    const char *cmd, *model, *out;
+    model_args ma;
+    int n, scale, label;
+    uint64_t seed;
+} grid_args;
 
-static const char recon_help[] =
+enum { G_MODEL = 256, G_N, G_OUT, G_SEED, G_SCALE, G_LABEL };
+
+static void take_grid(int key, const char *a, int from_default, void *ctx)
+{
+    grid_args *g = ctx;
+    (void)from_default;
+    switch (key) {
+    case G_MODEL: g->model = path_arg(g->cmd, "--model", a); break;
+    case G_N: g->n = (int)parse_long(g->cmd, "-n", a, 1, 4096); break;
+    case G_OUT: g->out = path_arg(g->cmd, "-o", a); break;
+    case G_SEED: g->seed = (uint64_t)parse_long(g->cmd, "--seed", a, 0, 0x7fffffffffffffffL); break;
+    case G_SCALE: g->scale = (int)parse_long(g->cmd, "--scale", a, 1, 16); break;
+    case G_LABEL: g->label = (int)parse_long(g->cmd, "--label", a, 0, 255); break;
+    default: model_flag(g->cmd, key, a, &g->ma);
+    }
+}
+
+static void grid_args_parse(const cli_command *c, int argc, char **argv, grid_args *g)
+{
+    memset(g, 0, sizeof *g);
+    g->cmd = c->name;
+    g->label = -1;
+    model_args_init(&g->ma);
+    int first = cli_parse(c, argc, argv, take_grid, g);
+    if (first < argc) usage_error(c->name, "unexpected argument '%s'", argv[first]);
+    check_output("-o", g->out);
+}
+
+static const cli_opt sample_opts[] = {
+    {"--model", G_MODEL, "M", "checkpoint (model.safetensors) or its run directory", NULL, "required"},
+    {"-n", G_N, "N", "images", "64", NULL},
+    {"-o", G_OUT, "FILE", "output PNG", "samples.png", NULL},
+    {"--seed", G_SEED, "N", "the noise seed", "1", NULL},
+    {"--scale", G_SCALE, "K", "draw each pixel KxK", "2", NULL},
+    {"--label", G_LABEL, "K", "a conditional VAE's class to draw", NULL, "a row per class"},
+    CLI_END};
+
+static const cli_command sample_cmd = {
+    "sample",
+    "usage: vae sample --model M [options]\n"
+    "Decodes z ~ N(0, I) and writes a grid of the decoder's means.\n",
+    sample_opts, NULL};
+
+static const cli_opt recon_opts[] = {
+    MODEL_OPTS,
+    {"-n", G_N, "N", "images", "32", NULL},
+    {"-o", G_OUT, "FILE", "output PNG", "recon.png", NULL},
+    {"--scale", G_SCALE, "K", "draw each pixel KxK", "2", NULL},
+    CLI_END};
+
+static const cli_command recon_cmd = {
+    "reconstruct",
     "usage: vae reconstruct --model M [options]\n"
     "Writes rows of test images (spread evenly over the model's test split),\n"
-    "each followed by its reconstruction (the decoded posterior mean).\n"
-    MODEL_HELP
-    "  -n N               images [32]\n"
-    "  -o FILE            output PNG [recon.png]\n"
-    "  --scale K          draw each pixel KxK [2]\n";
+    "each followed by its reconstruction (the decoded posterior mean).\n",
+    recon_opts, NULL};
 
 static int cmd_sample(int argc, char **argv)
 {
-    const char *cmd = "sample";
-    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"seed", 1, 0, 's'},
-                                         {"scale", 1, 0, 'k'}, {"help", 0, 0, 'h'},
-                                         {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
-    const char *model = NULL, *out = "samples.png";
-    int n = 64, scale = 2, c, label = -1;
-    uint64_t seed = 1;
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":n:o:", opts)) != -1) {
-        switch (c) {
-        case 'm': model = path_arg(cmd, "--model", optarg); break;
-        case 's': seed = (uint64_t)parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL); break;
-        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
-        case 'l': label = (int)parse_long(cmd, "--label", optarg, 0, 255); break;
-        case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(sample_help, stdout); exit(0);
-        default: bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!model) usage_error(cmd, "--model is required");
-    check_output("-o", out);
-    vae_model *m = load_model(model, 256);
-    if (label >= vae_model_num_classes(m))
-        usage_error(cmd, vae_model_num_classes(m) ? "--label %d: the model has classes 0..%d"
-                                                  : "--label %d: the model is not conditional "
-                                                    "(train with --model cvae)",
-                    label, vae_model_num_classes(m) - 1);
-    write_samples(m, out, n, seed, scale, label);
-    fprintf(stderr, "wrote %s\n", out);
+    grid_args g;
+    grid_args_parse(&sample_cmd, argc, argv, &g);
+    if (!g.model) usage_error(g.cmd, "--model is required");
+    vae_model *m = load_model(g.model, 256);
+    if (g.label >= vae_model_num_classes(m))
+        usage_error(g.cmd, vae_model_num_classes(m) ? "--label %d: the model has classes 0..%d"
+                                                    : "--label %d: the model is not conditional "
+                                                      "(train with --model cvae)",
+                    g.label, vae_model_num_classes(m) - 1);
+    write_samples(m, g.out, g.n, g.seed, g.scale, g.label);
+    fprintf(stderr, "wrote %s\n", g.out);
     vae_model_free(m);
     return 0;
 }
 
 static int cmd_reconstruct(int argc, char **argv)
 {
-    const char *cmd = "reconstruct";
-    static const struct option opts[] = {MODEL_LONGOPTS, {"scale", 1, 0, 'k'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = "recon.png";
-    int n = 32, scale = 2, c;
-    model_args ma;
-    model_args_init(&ma);
-    opterr = 0;
-    while ((c = next_option(cmd, argc, argv, ":n:o:", opts)) != -1) {
-        switch (c) {
-        case 'k': scale = (int)parse_long(cmd, "--scale", optarg, 1, 16); break;
-        case 'n': n = (int)parse_long(cmd, "-n", optarg, 1, 4096); break;
-        case 'o': out = path_arg(cmd, "-o", optarg); break;
-        case 'h': fputs(recon_help, stdout); exit(0);
-        default:
-            if (!model_flag(cmd, c, optarg, &ma)) bad_option(cmd, c, argv, opts);
-        }
-    }
-    if (optind < argc) usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    vae_model *m = model_load(cmd, &ma, 256);
-    check_output("-o", out);
-    vae_dataset *ds = model_split(cmd, &ma, m, VAE_SPLIT_TEST);
-    write_recon(m, ds, out, n, scale);
-    report_data(&ma.dargs, NULL, ds);
-    fprintf(stderr, "wrote %s\n", out);
+    grid_args g;
+    grid_args_parse(&recon_cmd, argc, argv, &g);
+    vae_model *m = model_load(g.cmd, &g.ma, 256);
+    vae_dataset *ds = model_split(g.cmd, &g.ma, m, VAE_SPLIT_TEST);
+    write_recon(m, ds, g.out, g.n, g.scale);
+    report_data(&g.ma.dargs, NULL, ds);
+    fprintf(stderr, "wrote %s\n", g.out);
     vae_dataset_free(ds);
     vae_model_free(m);
     return 0;
@@ -114,14 +121,18 @@ static int cmd_reconstruct(int argc, char **argv)
 
 static int cmd_info(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        puts("usage: vae info MODEL\nPrints a checkpoint's architecture, size and metadata.");
-        return 0;
-    }
-    if (argc != 2) usage_error("info", "expects exactly one checkpoint path");
-    vae_model *m = load_model(argv[1], 1);
+    static const cli_opt none[] = {CLI_END};
+    static const cli_command info_cmd = {
+        "info",
+        "usage: vae info MODEL\n"
+        "Prints a checkpoint's architecture, size and metadata; MODEL is a checkpoint\n"
+        "or a run directory.\n",
+        none, NULL};
+    int first = cli_parse(&info_cmd, argc, argv, NULL, NULL);
+    if (first + 1 != argc) usage_error("info", "expects exactly one checkpoint path");
+    vae_model *m = load_model(argv[first], 1);
     const vae_config *c = vae_model_config(m);
-    printf("checkpoint   %s\n", argv[1]);
+    printf("checkpoint   %s\n", argv[first]);
     printf("model        %s, %s likelihood\n", vae_model_meta(m, "vae.model"),
            vae_model_meta(m, "vae.likelihood"));
     printf("input        %dx%dx%d (D = %d)\n", c->channels, c->height, c->width,
