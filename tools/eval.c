@@ -167,46 +167,15 @@ static void take_eval(int key, const char *a, int from_default, void *ctx)
     }
 }
 
-int cmd_eval(int argc, char **argv)
+/* The results as the table, or as one JSON object (--json). */
+static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *bin_text,
+                       const vae_eval_result *rp, const double *kl_dim, const double *mu_var, int d,
+                       double secs)
 {
-    eval_args ea;
-    memset(&ea, 0, sizeof ea);
-    model_args_init(&ea.ma);
-    vae_eval_opts_default(&ea.opt);
-    ea.bin = VAE_BINARIZE_NONE;
-    ea.threshold = 0.5f;
-    int first = cli_parse(&eval_cmd, argc, argv, take_eval, &ea);
-    if (first < argc) usage_error("eval", "unexpected argument '%s'", argv[first]);
-    const char *split_name = ea.split, *bin_text = ea.bin_text;
-    int bin = ea.bin, json = ea.json, quiet = ea.quiet, threads = ea.threads, batch = ea.batch;
-    float threshold = ea.threshold;
-    long n = ea.n;
-    vae_eval_opts opt = ea.opt;
-    vae_model *m = model_load("eval", &ea.ma, batch);
-    const char *model = ea.ma.model;
-    const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
-    if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
-    if (!bin_text) bin_text = "none";
-    vae_dataset *ds = model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
-                                                                             : VAE_SPLIT_TEST);
-    long count = (long)vae_dataset_count(ds);
-    if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
-    if (n == 0) n = count;
-    float *x = load_images_binarized(ds, n, bin, threshold, opt.seed);
-
-    vae_set_threads(threads);
-    int d = vae_model_config(m)->latent;
-    double *kl_dim = xmalloc((size_t)d * sizeof *kl_dim), *mu_var = xmalloc((size_t)d * sizeof *mu_var);
-    vae_eval_image *img = xmalloc((size_t)n * sizeof *img);
-    eval_progress pr = {isatty(2), quiet, now(), 0, img, 0, 0, 0};
-    pr.t_last = pr.t_start;
-    opt.progress = progress;
-    opt.progress_ctx = &pr;
-    vae_eval_result r;
-    vae_model_set_labels(m, need_labels(ds, m)); // a CVAE's; the first n images are evaluated
-    if (vae_eval(m, x, n, &opt, &r, kl_dim, mu_var, img)) die("%s: %s", model, vae_model_errmsg(m));
-    double secs = now() - pr.t_start;
-
+    const char *model = ea->ma.model, *split_name = ea->split;
+    const vae_eval_result r = *rp;
+    const vae_eval_opts opt = ea->opt;
+    int batch = ea->batch;
     // latent dimensions by KL, most informative first
     int *order = xmalloc((size_t)d * sizeof *order);
     for (int j = 0; j < d; j++) order[j] = j;
@@ -216,7 +185,7 @@ int cmd_eval(int argc, char **argv)
             order[b] = order[b - 1], order[b - 1] = t;
         }
 
-    if (json) {
+    if (ea->json) {
         printf("{\"model\":");
         json_str(stdout, model);
         printf(",\"data\":");
@@ -262,6 +231,49 @@ int cmd_eval(int argc, char **argv)
         printf("time          %.1f s (%.1f images/s)\n", secs, r.n / (secs + 1e-9));
     }
     free(order);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_args ea;
+    memset(&ea, 0, sizeof ea);
+    model_args_init(&ea.ma);
+    vae_eval_opts_default(&ea.opt);
+    ea.bin = VAE_BINARIZE_NONE;
+    ea.threshold = 0.5f;
+    int first = cli_parse(&eval_cmd, argc, argv, take_eval, &ea);
+    if (first < argc) usage_error("eval", "unexpected argument '%s'", argv[first]);
+    const char *split_name = ea.split, *bin_text = ea.bin_text;
+    int bin = ea.bin, quiet = ea.quiet, threads = ea.threads, batch = ea.batch;
+    float threshold = ea.threshold;
+    long n = ea.n;
+    vae_eval_opts opt = ea.opt;
+    vae_model *m = model_load("eval", &ea.ma, batch);
+    const char *model = ea.ma.model;
+    const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
+    if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
+    if (!bin_text) bin_text = "none";
+    vae_dataset *ds = model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
+                                                                             : VAE_SPLIT_TEST);
+    long count = (long)vae_dataset_count(ds);
+    if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
+    if (n == 0) n = count;
+    float *x = load_images_binarized(ds, n, bin, threshold, opt.seed);
+
+    vae_set_threads(threads);
+    int d = vae_model_config(m)->latent;
+    double *kl_dim = xmalloc((size_t)d * sizeof *kl_dim), *mu_var = xmalloc((size_t)d * sizeof *mu_var);
+    vae_eval_image *img = xmalloc((size_t)n * sizeof *img);
+    eval_progress pr = {isatty(2), quiet, now(), 0, img, 0, 0, 0};
+    pr.t_last = pr.t_start;
+    opt.progress = progress;
+    opt.progress_ctx = &pr;
+    vae_eval_result r;
+    vae_model_set_labels(m, need_labels(ds, m)); // a CVAE's; the first n images are evaluated
+    if (vae_eval(m, x, n, &opt, &r, kl_dim, mu_var, img)) die("%s: %s", model, vae_model_errmsg(m));
+    double secs = now() - pr.t_start;
+
+    print_eval(&ea, ds, bin_text, &r, kl_dim, mu_var, d, secs);
     free(img);
     free(kl_dim);
     free(mu_var);

@@ -533,6 +533,67 @@ static int is_fashion(const char *path)
     return strcasestr(path, "fashion") || strcasestr(path, "fmnist");
 }
 
+/* The scatter plot of the n points xy (n x 2) coloured by label: the codes
+ * of a 2-D latent (d = 2), else their principal components (expl: the share
+ * of the variance each holds). */
+static figure *embedding_plot(const vae_dataset *ds, const uint8_t *labels, long n, int d,
+                              const double *xy, const double expl[2])
+{
+    const int W = 860, H = 660;
+    axes a;
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (long i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            double v = xy[i * 2 + k];
+            if (v < lo[k]) lo[k] = v;
+            if (v > hi[k]) hi[k] = v;
+        }
+    figure *f = fig_new(W, H);
+    axes_init(&a, 90, 50, 560, 540, lo[0], hi[0], lo[1], hi[1], 0);
+    char xl[96], yl[96], title[128];
+    if (d == 2) snprintf(xl, sizeof xl, "z0"), snprintf(yl, sizeof yl, "z1");
+    else {
+        snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance of the %d-D codes)", 100 * expl[0], d);
+        snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * expl[1]);
+    }
+    snprintf(title, sizeof title, "latent means of %ld test images", n);
+    axes_draw(f, &a, xl, yl, title);
+    double *px = xmalloc((size_t)n * sizeof *px), *py = xmalloc((size_t)n * sizeof *py);
+    int nclass = 0;
+    for (long i = 0; labels && i < n; i++) if (labels[i] + 1 > nclass) nclass = labels[i] + 1;
+    // one class at a time would paint the last class over the rest; in
+    // data order the classes mix as they lie
+    for (long i = 0; i < n; i++) {
+        px[0] = xy[i * 2], py[0] = xy[i * 2 + 1];
+        plot_rgb col = labels ? plot_palette[labels[i] % 10] : plot_palette[0];
+        plot_points(f, &a, px, py, 1, col, 1.8, 0.55);
+    }
+    if (labels) {
+        // 10 colours: with more labels they repeat, and each legend row
+        // lists the labels that share its colour (k, k+10, ...)
+        legend_entry e[10];
+        char names[10][40];
+        int rows = nclass < 10 ? nclass : 10;
+        for (int k = 0; k < rows; k++) {
+            const char *name = nclass > 10             ? NULL
+                               : vae_dataset_class_name(ds, k) ? vae_dataset_class_name(ds, k)
+                               : is_fashion(vae_dataset_path(ds)) ? fashion_names[k] : NULL;
+            if (name) snprintf(names[k], sizeof names[k], "%d %.30s", k, name);
+            else {
+                int len = snprintf(names[k], sizeof names[k], "%d", k), l = k + 10;
+                for (; l < nclass && len < 24; l += 10)
+                    len += snprintf(names[k] + len, sizeof names[k] - len, ", %d", l);
+                if (l < nclass) snprintf(names[k] + len, sizeof names[k] - len, ", ...");
+            }
+            e[k] = (legend_entry){names[k], plot_palette[k], 0, 0};
+        }
+        fig_text(f, 672, 50, "label", 13, -1, 0, 1);
+        plot_legend_at(f, 670, 62, e, rows);
+    }
+    free(px), free(py);
+    return f;
+}
+
 int cmd_embed(int argc, char **argv)
 {
     const char *cmd = "embed";
@@ -573,61 +634,7 @@ int cmd_embed(int argc, char **argv)
             len += (size_t)snprintf(csv + len, cap - len, ",%.9g", (double)mu[(size_t)i * d + j]);
         csv[len++] = '\n';
     }
-    figure *f = NULL;
-    if (plot) {
-        const int W = 860, H = 660;
-        axes a;
-        double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
-        for (long i = 0; i < n; i++)
-            for (int k = 0; k < 2; k++) {
-                double v = xy[i * 2 + k];
-                if (v < lo[k]) lo[k] = v;
-                if (v > hi[k]) hi[k] = v;
-            }
-        f = fig_new(W, H);
-        axes_init(&a, 90, 50, 560, 540, lo[0], hi[0], lo[1], hi[1], 0);
-        char xl[96], yl[96], title[128];
-        if (d == 2) snprintf(xl, sizeof xl, "z0"), snprintf(yl, sizeof yl, "z1");
-        else {
-            snprintf(xl, sizeof xl, "PC1 (%.1f%% of the variance of the %d-D codes)", 100 * expl[0], d);
-            snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * expl[1]);
-        }
-        snprintf(title, sizeof title, "latent means of %ld test images", n);
-        axes_draw(f, &a, xl, yl, title);
-        double *px = xmalloc((size_t)n * sizeof *px), *py = xmalloc((size_t)n * sizeof *py);
-        int nclass = 0;
-        for (long i = 0; labels && i < n; i++) if (labels[i] + 1 > nclass) nclass = labels[i] + 1;
-        // one class at a time would paint the last class over the rest; in
-        // data order the classes mix as they lie
-        for (long i = 0; i < n; i++) {
-            px[0] = xy[i * 2], py[0] = xy[i * 2 + 1];
-            plot_rgb col = labels ? plot_palette[labels[i] % 10] : plot_palette[0];
-            plot_points(f, &a, px, py, 1, col, 1.8, 0.55);
-        }
-        if (labels) {
-            // 10 colours: with more labels they repeat, and each legend row
-            // lists the labels that share its colour (k, k+10, ...)
-            legend_entry e[10];
-            char names[10][40];
-            int rows = nclass < 10 ? nclass : 10;
-            for (int k = 0; k < rows; k++) {
-                const char *name = nclass > 10             ? NULL
-                                   : vae_dataset_class_name(ds, k) ? vae_dataset_class_name(ds, k)
-                                   : is_fashion(vae_dataset_path(ds)) ? fashion_names[k] : NULL;
-                if (name) snprintf(names[k], sizeof names[k], "%d %.30s", k, name);
-                else {
-                    int len = snprintf(names[k], sizeof names[k], "%d", k), l = k + 10;
-                    for (; l < nclass && len < 24; l += 10)
-                        len += snprintf(names[k] + len, sizeof names[k] - len, ", %d", l);
-                    if (l < nclass) snprintf(names[k] + len, sizeof names[k] - len, ", ...");
-                }
-                e[k] = (legend_entry){names[k], plot_palette[k], 0, 0};
-            }
-            fig_text(f, 672, 50, "label", 13, -1, 0, 1);
-            plot_legend_at(f, 670, 62, e, rows);
-        }
-        free(px), free(py);
-    }
+    figure *f = plot ? embedding_plot(ds, labels, n, d, xy, expl) : NULL;
     vae_error err;
     if (vae_write_file(out, csv, len, &err)) die("%s", err.msg);
     report_data(&pa.ma.dargs, NULL, ds);

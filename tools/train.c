@@ -224,7 +224,8 @@ static const cli_command train_command = {
     "waits longer than VAE_MPI_TIMEOUT seconds (environment; default 600, 0 = for\n"
     "ever) on the others stops the job.\n"};
 
-/* One option of train's table (its default, or the command line's). */
+/* One option of train's table (its default, or the command line's): one flat
+ * case per option, so longer than most functions. */
 static void take_train(int c, const char *a, int from_default, void *ctx)
 {
     train_opts *o = ctx;
@@ -635,212 +636,269 @@ static void prepare_out(const char *dir, int force)
     free(ck);
 }
 
-int cmd_train(int argc, char **argv)
-{
+/* A run of vae train: its options, state, model, data and buffers. */
+typedef struct run {
     train_opts o;
     run_state rs;
-    memset(&rs, 0, sizeof rs);
-    block_signals();
-    parse_train(argc, argv, &o);
-    dist_init();
-    int root = dist_rank() == 0; // rank 0 alone prints and writes files
-    vae_model *m = NULL;
-    vae_error err;
-    char resume_dir[4096] = "";
-    if (o.resume) m = load_run(&o, &rs, resume_dir, sizeof resume_dir);
-    vae_set_threads(dist_threads(o.threads));
-
-    // everything that can fail on input is checked before anything is written
+    vae_model *m;
     vae_dataset *train, *test;
-    o.dargs.path = o.data;
-    open_data_args("train", &o.dargs, &train, &test);
+    size_t N;
+    int root; /* rank 0 alone prints and writes files */
+    char fp[96], resume_dir[4096];
+    char *logp, *ckpt;
+    FILE *log;
+    uint32_t *perm, *eval_idx;
+    float *x;
+    const uint8_t *train_labels;
+    uint8_t *batch_labels;
+    progress pr;
+    double epoch_time, last_test;
+} run;
+
+/* The model: the checkpoint's on --resume (checked against the data), else
+ * a new one for the data's image size. Creates --out. */
+static void open_model(run *r)
+{
+    train_opts *o = &r->o;
+    vae_error err;
     int c, h, w;
-    vae_dataset_shape(train, &c, &h, &w);
+    vae_dataset_shape(r->train, &c, &h, &w);
+    if (r->m) {
+        const char *want = vae_model_meta(r->m, "run.fingerprint");
+        if (!want || strcmp(want, r->fp))
+            die("%s: not the data this run was trained on (fingerprint %s, checkpoint has %s)",
+                vae_dataset_path(r->train), r->fp, want ? want : "none");
+        if (r->rs.cursor > r->N) die("%s: run.cursor is past the end of the data", o->resume);
+        if (r->rs.epoch >= o->epochs)
+            die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
+                o->resume, r->rs.epoch, r->rs.epoch);
+        if (!o->out) o->out = r->resume_dir;
+        if (r->root && strcmp(o->out, r->resume_dir)) prepare_out(o->out, o->force);
+        return;
+    }
+    o->cfg.channels = c, o->cfg.height = h, o->cfg.width = w;
+    if (o->cfg.model == VAE_MODEL_CVAE) { // the classes the training labels name
+        const uint8_t *l = need_labels(r->train, NULL);
+        for (size_t i = 0; i < r->N; i++)
+            if (l[i] + 1 > o->cfg.n_classes) o->cfg.n_classes = l[i] + 1;
+    }
+    if (vae_model_create(&o->cfg, o->batch, o->seed, &r->m, &err)) usage_error("train", "%s", err.msg);
+    vae_model_set_adam(r->m, &o->adam);
+    vae_model_set_grad_clip(r->m, o->clip);
+    vae_rng_seed(&r->rs.shuffle, o->seed * 0x9E3779B97F4A7C15ull + 1);
+    vae_rng_seed(&r->rs.data, o->seed * 0x9E3779B97F4A7C15ull + 2);
+    static char outbuf[64];
+    if (!o->out) {
+        time_t t = time(NULL);
+        strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
+        o->out = outbuf;
+    }
+    if (r->root) prepare_out(o->out, o->force);
+}
+
+/* Everything that can fail on input, checked before anything is written;
+ * then --out, the metrics log, the buffers and the opening lines. */
+static void start_run(run *r, int argc, char **argv)
+{
+    train_opts *o = &r->o;
+    parse_train(argc, argv, o);
+    dist_init();
+    r->root = dist_rank() == 0;
+    if (o->resume) r->m = load_run(o, &r->rs, r->resume_dir, sizeof r->resume_dir);
+    vae_set_threads(dist_threads(o->threads));
+    o->dargs.path = o->data;
+    open_data_args("train", &o->dargs, &r->train, &r->test);
     vae_dataset_info dinfo;
-    vae_dataset_get_info(test, &dinfo);
-    data_options_text(&o.dargs, o.data_opts, sizeof o.data_opts);
-    snprintf(o.data_split, sizeof o.data_split, "%s", dinfo.split);
-    o.data_classes = class_names(train);
-    char fp[96];
-    fingerprint(train, fp, sizeof fp);
-    dist_check_same("training data", fp);
+    vae_dataset_get_info(r->test, &dinfo);
+    data_options_text(&o->dargs, o->data_opts, sizeof o->data_opts);
+    snprintf(o->data_split, sizeof o->data_split, "%s", dinfo.split);
+    o->data_classes = class_names(r->train);
+    fingerprint(r->train, r->fp, sizeof r->fp);
+    dist_check_same("training data", r->fp);
     if (dist_size() > 1) { // the ranks split the evaluation: their test sets must agree too
         char tfp[96];
-        fingerprint(test, tfp, sizeof tfp);
+        fingerprint(r->test, tfp, sizeof tfp);
         dist_check_same("test data", tfp);
     }
-    size_t N = vae_dataset_count(train);
-    if (m) {
-        const char *want = vae_model_meta(m, "run.fingerprint");
-        if (!want || strcmp(want, fp))
-            die("%s: not the data this run was trained on (fingerprint %s, checkpoint has %s)",
-                vae_dataset_path(train), fp, want ? want : "none");
-        if (rs.cursor > N) die("%s: run.cursor is past the end of the data", o.resume);
-        if (rs.epoch >= o.epochs)
-            die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
-                o.resume, rs.epoch, rs.epoch);
-        if (!o.out) o.out = resume_dir;
-        if (root && strcmp(o.out, resume_dir)) prepare_out(o.out, o.force);
-    } else {
-        o.cfg.channels = c, o.cfg.height = h, o.cfg.width = w;
-        if (o.cfg.model == VAE_MODEL_CVAE) { // the classes the training labels name
-            const uint8_t *l = need_labels(train, NULL);
-            for (size_t i = 0; i < N; i++)
-                if (l[i] + 1 > o.cfg.n_classes) o.cfg.n_classes = l[i] + 1;
-        }
-        if (vae_model_create(&o.cfg, o.batch, o.seed, &m, &err)) usage_error("train", "%s", err.msg);
-        vae_model_set_adam(m, &o.adam);
-        vae_model_set_grad_clip(m, o.clip);
-        vae_rng_seed(&rs.shuffle, o.seed * 0x9E3779B97F4A7C15ull + 1);
-        vae_rng_seed(&rs.data, o.seed * 0x9E3779B97F4A7C15ull + 2);
-        static char outbuf[64];
-        if (!o.out) {
-            time_t t = time(NULL);
-            strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
-            o.out = outbuf;
-        }
-        if (root) prepare_out(o.out, o.force);
-    }
-    check_data_fits(test, m);
+    r->N = vae_dataset_count(r->train);
+    open_model(r);
+    vae_model *m = r->m;
+    check_data_fits(r->test, m);
     if (dist_size() > 1 && vae_model_config(m)->free_bits > 0) // the mask needs whole-batch means
         die("--free-bits is not supported across MPI ranks: train it in one process");
     dist_check_weights(m); // every host loaded the same checkpoint
     dist_attach(m, &stop_signal);
 
-    char *logp = join(o.out, "metrics.jsonl"), *ckpt = join(o.out, "checkpoint.safetensors");
-    if (o.resume && root) trim_log(logp, rs.epoch);
-    FILE *log = root ? fopen(logp, o.resume ? "a" : "w") : NULL;
-    if (root && !log) die("%s: cannot write the metrics log: %s", logp, strerror(errno));
-
-    int D = vae_model_input_size(m);
-    uint32_t *perm = xmalloc(N * sizeof *perm), *eval_idx = xmalloc(o.batch * sizeof *eval_idx);
-    float *x = xmalloc((size_t)o.batch * D * sizeof *x);
-    const uint8_t *train_labels = need_labels(train, m);
-    uint8_t *batch_labels = xmalloc((size_t)o.batch);
-    need_labels(test, m);
-    char arch[256];
-    arch_text(vae_model_config(m), arch, sizeof arch);
-    static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
-                                  "denoising autoencoder", "IWAE", "conditional VAE"};
-    if (root) {
-        report_data(&o.dargs, train, test);
+    r->logp = join(o->out, "metrics.jsonl"), r->ckpt = join(o->out, "checkpoint.safetensors");
+    if (o->resume && r->root) trim_log(r->logp, r->rs.epoch);
+    r->log = r->root ? fopen(r->logp, o->resume ? "a" : "w") : NULL;
+    if (r->root && !r->log) die("%s: cannot write the metrics log: %s", r->logp, strerror(errno));
+    r->perm = xmalloc(r->N * sizeof *r->perm);
+    r->eval_idx = xmalloc(o->batch * sizeof *r->eval_idx);
+    r->x = xmalloc((size_t)o->batch * vae_model_input_size(m) * sizeof *r->x);
+    r->train_labels = need_labels(r->train, m);
+    r->batch_labels = xmalloc((size_t)o->batch);
+    need_labels(r->test, m);
+    if (r->root) {
+        static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
+                                      "denoising autoencoder", "IWAE", "conditional VAE"};
+        const vae_config *cfg = vae_model_config(m);
+        char arch[256];
+        arch_text(cfg, arch, sizeof arch);
+        report_data(&o->dargs, r->train, r->test);
         fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
-                o.resume ? "resuming" : "training", arch, kinds[vae_model_config(m)->model],
-                vae_model_num_params(m), N, w, h, o.data);
+                o->resume ? "resuming" : "training", arch, kinds[cfg->model],
+                vae_model_num_params(m), r->N, cfg->width, cfg->height, o->data);
+        if (o->resume)
+            fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", r->rs.epoch + 1,
+                    r->rs.cursor, r->N, vae_model_step(m));
     }
-    if (o.resume && root)
-        fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", rs.epoch + 1, rs.cursor, N,
-                vae_model_step(m));
-
-    dist_describe(dist_threads(o.threads), o.batch);
-    atomic_store(&stop_armed, 1);
-    progress pr = {isatty(2), o.quiet || !root, now(), 0};
-    double epoch_time = 0, last_test = -1;
+    dist_describe(dist_threads(o->threads), o->batch);
+    r->pr = (progress){isatty(2), o->quiet || !r->root, now(), 0};
+    r->last_test = -1;
     const char *prev = vae_model_meta(m, "train.test_neg_elbo");
-    if (prev && *prev) last_test = atof(prev);
-    int stopping = 0;
-    while (rs.epoch < o.epochs && !stopping) {
-        // the order depends only on the RNG state at the epoch's start: resumable
-        vae_rng shuffle = rs.shuffle;
-        for (size_t i = 0; i < N; i++) perm[i] = (uint32_t)i;
-        for (size_t i = N - 1; i > 0; i--) { // Fisher-Yates
-            size_t j = (size_t)vae_rng_below(&shuffle, i + 1);
-            uint32_t t = perm[i];
-            perm[i] = perm[j], perm[j] = t;
-        }
-        double t0 = now();
-        size_t first = rs.cursor;
-        while (rs.cursor < N && !stopping) {
-            int b = (int)(N - rs.cursor < (size_t)o.batch ? N - rs.cursor : (size_t)o.batch);
-            // this rank's rows of the global batch; dynamic binarisation draws
-            // through the whole batch, so every rank builds all of it then
-            int lo, nb, whole = o.binarize == VAE_BINARIZE_DYNAMIC;
-            dist_shard(b, &lo, &nb);
-            vae_dataset_batch(train, perm + rs.cursor + (whole ? 0 : lo), whole ? b : nb,
-                              o.binarize, o.threshold, &rs.data, x);
-            if (train_labels) { // a CVAE's labels of these rows
-                for (int j = 0; j < nb; j++) batch_labels[j] = train_labels[perm[rs.cursor + lo + j]];
-                vae_model_set_labels(m, batch_labels);
-            }
-            vae_model_set_beta(m, beta_at(&o, vae_model_step(m), (long)((N + o.batch - 1) / o.batch)));
-            if (vae_train_step_shard(m, x + (whole ? (size_t)lo * D : 0), nb, lo, b, &rs.sums))
-                die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), ckpt);
-            rs.cursor += b;
-            long step = vae_model_step(m);
-            if (step % DIST_CHECK_EVERY == 0) dist_check_weights(m);
-            stopping = dist_stop(stop_signal) || (o.max_steps && step >= o.max_steps);
-            progress_update(&pr, rs.epoch + 1, o.epochs, (long)rs.cursor, (long)N, &rs.sums,
-                            (rs.cursor - first) / (now() - t0 + 1e-9), epoch_time);
-            if ((stopping || (o.save_every && step % o.save_every == 0)) && rs.cursor < N)
-                save_run(m, &o, &rs, fp, last_test);
-        }
-        if (rs.cursor < N) break; // stopped inside the epoch, saved above
-        double secs = now() - t0;
-        epoch_time = secs;
-        progress_clear(&pr, 1);
-        vae_stats te, st = rs.sums;
-        evaluate_split(m, test, o.seed + 12345, x, eval_idx, &te);
-        double n = (double)st.n, tn = (double)te.n, ips = (N - first) / secs;
-        // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
-        int kind = vae_model_config(m)->model;
-        int is_vae = kind == VAE_MODEL_VAE || kind == VAE_MODEL_IWAE || kind == VAE_MODEL_CVAE;
-        last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
-        rs.epoch++;
-        rs.cursor = 0;
-        memset(&rs.sums, 0, sizeof rs.sums);
-        rs.shuffle = shuffle;
-        int iwae = vae_model_config(m)->model == VAE_MODEL_IWAE;
-        const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
-        if (root)
-            fprintf(stdout,
-                    "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s "
-                    "%.3f | %.2fs, %.0f img/s\n",
-                    rs.epoch, o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
-                    iwae ? "-iwae" : is_vae ? "-elbo" : "loss", last_test, te.rec / tn, reg,
-                    te.kl / tn, secs, ips);
-        int au = root ? active_units(m, test, x, eval_idx) : 0, d = vae_model_config(m)->latent;
-        if (root && (kind != VAE_MODEL_VAE || vae_model_config(m)->beta > 0) && 10 * au < d)
-            fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
-                            "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
-                            "warm-up or --free-bits\n", au, d);
-        fflush(stdout);
-        // the checkpoint first: a crash before the log line loses a line, not a run
-        save_run(m, &o, &rs, fp, last_test);
-        if (log)
-            fprintf(log,
-                    "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
-                    "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
-                    "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
-                    rs.epoch, vae_model_step(m), (double)vae_model_config(m)->beta, st.loss / n,
-                    st.rec / n, st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
-        if (log) fflush(log);
-        stopping = stopping || dist_stop(stop_signal);
-    }
-    if (log && fclose(log) != 0) die("%s: write failed: %s", logp, strerror(errno));
+    if (prev && *prev) r->last_test = atof(prev);
+}
 
+/* The steps of one epoch from r->rs.cursor, in the order *shuffle draws
+ * (it depends only on the RNG state at the epoch's start: resumable), until
+ * its end or a stop (a signal, --max-steps: saved here). 1 on a stop. */
+static int train_epoch(run *r, vae_rng *shuffle, double t0, size_t first)
+{
+    train_opts *o = &r->o;
+    run_state *rs = &r->rs;
+    vae_model *m = r->m;
+    size_t N = r->N;
+    int D = vae_model_input_size(m), stopping = 0;
+    for (size_t i = 0; i < N; i++) r->perm[i] = (uint32_t)i;
+    for (size_t i = N - 1; i > 0; i--) { // Fisher-Yates
+        size_t j = (size_t)vae_rng_below(shuffle, i + 1);
+        uint32_t t = r->perm[i];
+        r->perm[i] = r->perm[j], r->perm[j] = t;
+    }
+    while (rs->cursor < N && !stopping) {
+        int b = (int)(N - rs->cursor < (size_t)o->batch ? N - rs->cursor : (size_t)o->batch);
+        // this rank's rows of the global batch; dynamic binarisation draws
+        // through the whole batch, so every rank builds all of it then
+        int lo, nb, whole = o->binarize == VAE_BINARIZE_DYNAMIC;
+        dist_shard(b, &lo, &nb);
+        vae_dataset_batch(r->train, r->perm + rs->cursor + (whole ? 0 : lo), whole ? b : nb,
+                          o->binarize, o->threshold, &rs->data, r->x);
+        if (r->train_labels) { // a CVAE's labels of these rows
+            for (int j = 0; j < nb; j++)
+                r->batch_labels[j] = r->train_labels[r->perm[rs->cursor + lo + j]];
+            vae_model_set_labels(m, r->batch_labels);
+        }
+        vae_model_set_beta(m, beta_at(o, vae_model_step(m), (long)((N + o->batch - 1) / o->batch)));
+        if (vae_train_step_shard(m, r->x + (whole ? (size_t)lo * D : 0), nb, lo, b, &rs->sums))
+            die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), r->ckpt);
+        rs->cursor += b;
+        long step = vae_model_step(m);
+        if (step % DIST_CHECK_EVERY == 0) dist_check_weights(m);
+        stopping = dist_stop(stop_signal) || (o->max_steps && step >= o->max_steps);
+        progress_update(&r->pr, rs->epoch + 1, o->epochs, (long)rs->cursor, (long)N, &rs->sums,
+                        (rs->cursor - first) / (now() - t0 + 1e-9), r->epoch_time);
+        if ((stopping || (o->save_every && step % o->save_every == 0)) && rs->cursor < N)
+            save_run(m, o, rs, r->fp, r->last_test);
+    }
+    return stopping;
+}
+
+/* After an epoch's last step: the test split's numbers, the summary line,
+ * the collapse warning, the checkpoint, then the metrics log line. */
+static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
+{
+    run_state *rs = &r->rs;
+    vae_model *m = r->m;
+    const vae_config *cfg = vae_model_config(m);
+    r->epoch_time = secs;
+    progress_clear(&r->pr, 1);
+    vae_stats te, st = rs->sums;
+    evaluate_split(m, r->test, r->o.seed + 12345, r->x, r->eval_idx, &te);
+    double n = (double)st.n, tn = (double)te.n, ips = (r->N - first) / secs;
+    // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
+    int iwae = cfg->model == VAE_MODEL_IWAE;
+    int is_vae = cfg->model == VAE_MODEL_VAE || iwae || cfg->model == VAE_MODEL_CVAE;
+    r->last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
+    rs->epoch++;
+    rs->cursor = 0;
+    memset(&rs->sums, 0, sizeof rs->sums);
+    rs->shuffle = shuffle;
+    const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
+    if (r->root)
+        fprintf(stdout,
+                "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s "
+                "%.3f | %.2fs, %.0f img/s\n",
+                rs->epoch, r->o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
+                iwae ? "-iwae" : is_vae ? "-elbo" : "loss", r->last_test, te.rec / tn, reg,
+                te.kl / tn, secs, ips);
+    int au = r->root ? active_units(m, r->test, r->x, r->eval_idx) : 0, d = cfg->latent;
+    if (r->root && (cfg->model != VAE_MODEL_VAE || cfg->beta > 0) && 10 * au < d)
+        fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
+                        "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
+                        "warm-up or --free-bits\n", au, d);
+    fflush(stdout);
+    // the checkpoint first: a crash before the log line loses a line, not a run
+    save_run(m, &r->o, rs, r->fp, r->last_test);
+    if (r->log) {
+        fprintf(r->log,
+                "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
+                "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
+                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                rs->epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
+                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
+        fflush(r->log);
+    }
+}
+
+/* The last lines and files: the pictures after the last epoch, or where an
+ * interrupted run stopped and how to continue it. The exit status. */
+static int finish_run(run *r)
+{
+    train_opts *o = &r->o;
     int status = 0;
-    if (rs.epoch < o.epochs) { // interrupted or --max-steps
-        progress_clear(&pr, 0);
-        if (root)
+    if (r->log && fclose(r->log) != 0) die("%s: write failed: %s", r->logp, strerror(errno));
+    if (r->rs.epoch < o->epochs) { // interrupted or --max-steps
+        progress_clear(&r->pr, 0);
+        if (r->root)
             fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
                     "continue with: %s train --resume %s\n",
-                    dist_stop(stop_signal) ? "interrupted" : "stopped (--max-steps)", rs.epoch + 1,
-                    rs.cursor, N, vae_model_step(m), ckpt, invoked_as, ckpt);
+                    dist_stop(stop_signal) ? "interrupted" : "stopped (--max-steps)",
+                    r->rs.epoch + 1, r->rs.cursor, r->N, vae_model_step(r->m), r->ckpt, invoked_as,
+                    r->ckpt);
         status = dist_stop(stop_signal) ? 130 : 0;
-    } else if (root) {
-        char *sp = join(o.out, "samples.png"), *rp = join(o.out, "recon.png");
-        write_samples(m, sp, o.samples, o.seed, 2, -1);
-        write_recon(m, test, rp, o.samples < 32 ? o.samples : 32, 2);
+    } else if (r->root) {
+        char *sp = join(o->out, "samples.png"), *rp = join(o->out, "recon.png");
+        write_samples(r->m, sp, o->samples, o->seed, 2, -1);
+        write_recon(r->m, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
-                "metrics.jsonl, samples.png, recon.png}\n", now() - pr.t_start, o.out);
+                "metrics.jsonl, samples.png, recon.png}\n", now() - r->pr.t_start, o->out);
         free(sp);
         free(rp);
     }
-    free(ckpt), free(logp), free(perm), free(eval_idx), free(x), free(batch_labels);
-    vae_model_free(m);
-    vae_dataset_free(train);
-    vae_dataset_free(test);
-    free(o.data_classes);
+    free(r->ckpt), free(r->logp), free(r->perm), free(r->eval_idx), free(r->x);
+    free(r->batch_labels), free(o->data_classes);
+    vae_model_free(r->m);
+    vae_dataset_free(r->train);
+    vae_dataset_free(r->test);
     dist_finalize();
     return status;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    static run r; // large (the resume directory); one per process
+    block_signals();
+    start_run(&r, argc, argv);
+    atomic_store(&stop_armed, 1);
+    for (int stopping = 0; r.rs.epoch < r.o.epochs && !stopping;) {
+        vae_rng shuffle = r.rs.shuffle;
+        double t0 = now();
+        size_t first = r.rs.cursor;
+        stopping = train_epoch(&r, &shuffle, t0, first);
+        if (r.rs.cursor < r.N) break; // stopped inside the epoch, saved there
+        end_epoch(&r, shuffle, now() - t0, first);
+        stopping = stopping || dist_stop(stop_signal);
+    }
+    return finish_run(&r);
 }
