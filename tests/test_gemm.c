@@ -12,8 +12,8 @@
 
 #include <omp.h>
 
-#include "layers.h"
-#include "real.h"
+#include "nn/layers.h"
+#include "nn/real.h"
 #include "test.h"
 
 enum { MAXD = 97, SHAPES = 160 }; // SHAPES > the cache's 128 entries

@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "layers.h"
+#include "nn/conv.h"
+#include "model/net.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
 #include "test.h"
 
 static vae_rng rng;

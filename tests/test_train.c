@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "io/io.h"
+#include "model/model.h"
+#include "nn/adam.h"
+#include "nn/layers.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/vae-test-train-XXXXXX";

@@ -4,7 +4,7 @@
 #include <omp.h>
 
 #include "internal.h"
-#include "layers.h"
+#include "nn/layers.h"
 
 void vae__linear_forward(real *out, const real *inp, const real *w, const real *b, int B, int IN,
                          int OUT)

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <threads.h>
 
-#include "layers.h"
+#include "model/net.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
 
 /* The conv architecture's layer shapes: convolutions down from the image,
  * one linear layer each side of the latent, transposed convolutions back to

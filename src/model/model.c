@@ -9,7 +9,12 @@
 #include <omp.h>
 #include <zlib.h>
 
-#include "model.h"
+#include "model/model.h"
+#include "nn/adam.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
+#include "nn/rng.h"
 
 #define VAE_MAX_PARAMS ((size_t)1 << 31) /* keeps every index in int range for BLAS */
 

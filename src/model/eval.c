@@ -8,7 +8,9 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "model.h"
+#include "model/model.h"
+#include "nn/latent.h"
+#include "nn/rng.h"
 
 #define VAE_EVAL_MAX_K 100000000 /* k * d normals per image must stay addressable */
 

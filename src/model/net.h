@@ -1,142 +1,18 @@
 /*
- * layers.h - forward/backward pairs of the network's building blocks and the
- * MLP VAE network assembled from them. All buffers are row-major. Parameter
- * gradients are written, not accumulated: one backward per step needs no
- * zeroing pass, and the weight-gradient GEMM need not read its output.
+ * net.h - the VAE network (MLP or conv) assembled from the nn/ pairs: its
+ * layout in flat buffers, the full forward and backward passes, and the
+ * table of latent kinds that sits between encoder and decoder.
  */
-#ifndef VAE_LAYERS_H
-#define VAE_LAYERS_H
+#ifndef VAE_NET_H
+#define VAE_NET_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conv.h"
-#include "real.h"
+#include "nn/conv.h"
+#include "nn/real.h"
 #include "vae.h"
-
-/* Clamp range of log sigma^2: exp stays finite and the gradient is zero
- * where the clamp is active (as the forward pass sees a constant there). */
-#define VAE_LOGVAR_MIN (-30.0)
-#define VAE_LOGVAR_MAX 20.0
-
-static inline real vae__clamp_logvar(real lv)
-{
-    return lv < (real)VAE_LOGVAR_MIN ? (real)VAE_LOGVAR_MIN
-         : lv > (real)VAE_LOGVAR_MAX ? (real)VAE_LOGVAR_MAX : lv;
-}
-/* Clamp range of a learned Gaussian likelihood's log sigma, likewise: sigma
- * in [e^-7, e^5] keeps the density finite on exactly fitted pixels. */
-#define VAE_LOG_SIGMA_MIN (-7.0)
-#define VAE_LOG_SIGMA_MAX 5.0
-
-/* ----------------------------------------------------------------- layers */
-
-/* out (B,OUT) = inp (B,IN) . w^T + b;  w is (OUT,IN) as in nn.Linear. */
-void vae__linear_forward(real *out, const real *inp, const real *w, const real *b, int B, int IN,
-                         int OUT);
-/* dinp (B,IN) = dout . w (skipped when dinp is NULL); dw = dout^T . inp; db = sum_b dout. */
-void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
-                          const real *w, int B, int IN, int OUT);
-/* Its two halves: dinp (B,IN) = dout . w ... */
-void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int B, int IN, int OUT);
-/* ... and rows o0..o1 of dw = dout^T . inp and of db = sum_b dout: dw here
- * is (o1-o0, IN) and db (o1-o0). */
-void vae__linear_backward_weights(real *dw, real *db, const real *dout, const real *inp, int B,
-                                  int IN, int OUT, int o0, int o1);
-/* Rows o0..o1 of dw (o1-o0, IN) and db (o1-o0) summed over the slices of a
- * batch: begin, one vae__wgrad_slice per non-empty slice (dout (B,OUT), inp
- * (B,IN)) in order, then finish, which returns the sum of squares of dw and
- * db. The result has the bits of separate products added in slice order,
- * but the units whose dout column is zero on a slice are left out of its
- * product: ReLU units that none of its inputs switched on (about half of
- * the first layer's in a trained VAE). work: vae__wgrad_work bytes
- * for the largest B and rows = o1 - o0, kept until the finish. */
-typedef struct vae__wgrad_part {
-    real *prod, *bias; /* a slice's live units' rows of dout^T inp; all units' bias sums */
-    int *idx, n;       /* its live units, in order, and their count */
-} vae__wgrad_part;
-typedef struct vae__wgrad {
-    real *dw, *db, *cols; /* cols: the gathered dout columns */
-    vae__wgrad_part part[2]; /* the first two slices' (later slices reuse part[0]) */
-    int IN, OUT, o0, o1;
-    int slices, done; /* expected, taken (-1: the one slice's product went in place) */
-    double ss;
-} vae__wgrad;
-void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
-                      int slices, void *work);
-void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B);
-double vae__wgrad_finish(vae__wgrad *g);
-size_t vae__wgrad_work(int B, int IN, int rows);
-
-/* Whether an element-wise pass over n values runs on this thread alone: in
- * a parallel region (training's slices, evaluation's chunks: a nested
- * region, even one of one thread, costs a team start and lock traffic at
- * every call) or when n is small. */
-int vae__serial_here(size_t n);
-/* x = max(x, 0) in place, n values. */
-void vae__relu_forward(real *x, size_t n);
-/* dx *= (out > 0), where out is the forward output. */
-void vae__relu_backward(real *dx, const real *out, size_t n);
-
-/* The sum of n squares, in double. */
-double vae__sum_squares(const real *x, size_t n);
-/* The largest |x[i]| of n values (0 for none), or infinity when one is not finite. */
-real vae__abs_max(const real *x, size_t n);
-/* x += y, n values. */
-void vae__add_into(real *restrict x, const real *restrict y, size_t n);
-
-/* ----------------------------------------------------------------- losses */
-
-/* Gaussian posterior. head (B,2d) rows are [mu | logvar]; eps (B,d) ~ N(0,I).
- * z = mu + exp(logvar/2) * eps. Returns sum over the batch of
- * KL(q || N(0,I)) = 1/2 sum_j (mu^2 + e^lv - 1 - lv); kl_img (B) gets each
- * image's KL when not NULL. logvar is clamped to [VAE_LOGVAR_MIN, MAX]. */
-double vae__gauss_forward(real *z, const real *head, const real *eps, int B, int d, real *kl_img);
-/* dhead (B,2d) = d/dhead of [dz . z + kl_scale * KL], the KL of latent
- * dimension j left out where kl_mask[j] is 0 (free bits; kl_mask may be
- * NULL). */
-void vae__gauss_backward(real *dhead, const real *head, const real *eps, const real *dz,
-                         real kl_scale, const real *kl_mask, int B, int d);
-/* kl_dim (d) = the KL of each latent dimension summed over the batch. */
-void vae__gauss_kl_dims(real *kl_dim, const real *head, int B, int d);
-
-/* Bernoulli negative log-likelihood from logits, stable for any logit:
- * l = max(x,0) - x*t + log(1 + exp(-|x|)). Returns the sum over the batch;
- * rec_img (B) gets each image's sum over its D pixels when not NULL, and
- * prob (B,D) gets sigmoid(x) for the backward pass. */
-double vae__bce_logits_forward(const real *logits, const real *target, int B, int D,
-                               real *rec_img, real *prob);
-/* As vae__bce_logits_forward with one target row (D) for every row of
- * logits: the k samples of one image in evaluation. Serial. */
-double vae__bce_logits_rows(const real *logits, const real *target, int B, int D, real *rec_img,
-                            real *prob);
-/* dlogits = scale * (prob - t), prob from the forward pass. */
-void vae__bce_logits_backward(real *dlogits, const real *prob, const real *target, real scale,
-                              size_t n);
-
-/* Gaussian negative log density of target under N(mean, sigma^2), summed
- * over pixels: 1/2 log 2 pi + log sigma + (t - mean)^2 / (2 sigma^2).
- * log_sigma holds D values (per_pixel) or one; it is clamped to
- * [VAE_LOG_SIGMA_MIN, MAX]. Returns the batch sum; rec_img as above. */
-double vae__gaussian_nll_forward(const real *mean, const real *target, const real *log_sigma,
-                                 int per_pixel, int B, int D, real *rec_img);
-/* dmean (B,D) = scale * d/dmean; dlog_sigma (D or 1 values, written; may be
- * NULL when sigma is fixed) = scale * d/dlog_sigma summed over the batch. */
-void vae__gaussian_nll_backward(real *dmean, real *dlog_sigma, const real *mean,
-                                const real *target, const real *log_sigma, int per_pixel,
-                                real scale, int B, int D);
-
-/* Continuous Bernoulli (Loaiza-Ganem & Cunningham, 2019) negative log
- * density from logits: the Bernoulli one minus log C(logit), C the
- * normaliser that makes the density integrate to 1 over [0,1]. Arguments as
- * vae__bce_logits_forward (prob gets sigmoid(logits)). */
-double vae__cb_forward(const real *logits, const real *target, int B, int D, real *rec_img,
-                       real *prob);
-void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const real *target,
-                      real scale, size_t n);
-/* The continuous Bernoulli's mean for a logit. */
-real vae__cb_mean(real eta);
 
 /* ---------------------------------------------------------------- network */
 

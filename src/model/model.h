@@ -4,7 +4,7 @@
 #define VAE_MODEL_H
 
 #include "internal.h"
-#include "layers.h"
+#include "model/net.h"
 
 /* A training thread's share of a step: its own activations and gradients,
  * the shared weights. Worker 0 is the model's own net. */
@@ -54,11 +54,6 @@ struct vae_model {
     double reduce_sums[2]; /* rec, kl summed over the processes */
     vae_error err;
 };
-
-/* One Adam step (t counts from 1) over n values with gradient scale * g;
- * serial: the caller splits the parameters between threads. */
-void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
-                      long t, float scale);
 
 /* A training step with the noise already in m->net.eps, split over the
  * OpenMP threads: forward, backward (m->grads gets the batch's gradient, but
