@@ -118,15 +118,13 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     const float *xt = x + (size_t)i0 * D;
 
     // encode the tile: head (nt,2d) = [mu | logvar], kept while the decoder runs
-    net->labels = labels ? labels + i0 : NULL;
-    vae__net_encode(net, xt, nt);
+    vae__net_encode(net, xt, labels ? labels + i0 : NULL, nt);
     const float *head = net->act[net->k];
     for (int i = 0; i < nt; i++) {
         const float *mu = head + (size_t)i * 2 * d, *lv = mu + d;
         double kl = 0;
         for (int j = 0; j < d; j++) {
-            float l = vae__clamp_logvar(lv[j]), var = expf(l);
-            double klj = 0.5 * ((double)mu[j] * mu[j] + var - 1.0 - l); // as vae__gauss_forward
+            double klj = vae__gauss_kl(mu[j], lv[j]); // as training's
             kl_out[(size_t)i * d + j] = klj;
             mu_out[(size_t)i * d + j] = mu[j];
             kl += klj;
@@ -136,7 +134,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     }
 
     // reconstruction error of the decoded posterior mean E[x | z = mu(x)]
-    vae__net_decode(net, net->z, nt);
+    vae__net_decode(net, net->z, labels ? labels + i0 : NULL, nt);
     vae__net_mean(net, net->prob, nt);
     for (int i = 0; i < nt; i++) {
         const float *xi = xt + (size_t)i * D, *pi = net->prob + (size_t)i * D;
@@ -164,10 +162,9 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             memcpy(w->head + (size_t)r * 2 * d, head + (size_t)i * 2 * d, 2 * d * sizeof(float));
             if (labels) w->lab[r] = labels[i0 + i];
         }
-        net->labels = labels ? w->lab : NULL;
         // z = mu + sigma * eps exactly as training draws it
-        vae__gauss_forward(net->z, w->head, net->eps, c, d, NULL);
-        vae__net_decode(net, net->z, c);
+        vae__reparam_forward(net->z, w->head, net->eps, c, d, 1);
+        vae__net_decode(net, net->z, labels ? w->lab : NULL, c);
         // -log p(x|z) by the training loss, each image's rows against its pixels
         for (int r = 0; r < c;) {
             int i = (int)((r0 + r) / k), len = (int)((i + 1) * (long)k - r0) - r;
@@ -179,12 +176,9 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             int i = (int)((r0 + r) / k);
             const float *z = net->z + (size_t)r * d, *eps = net->eps + (size_t)r * d;
             const float *lv = w->head + (size_t)r * 2 * d + d;
-            // log p(z) - log q(z|x) = -1/2 sum_j (z_j^2 - eps_j^2 - logvar_j); log 2pi cancels
-            double lr = 0;
-            for (int j = 0; j < d; j++)
-                lr += (double)z[j] * z[j] - (double)eps[j] * eps[j] - vae__clamp_logvar(lv[j]);
+            // log w = log p(z) - log q(z|x) - (-log p(x|z)), as the IWAE's training loss
             double rec = net->rec_img[r];
-            lme_add(&w->lw[i], -rec - 0.5 * lr);
+            lme_add(&w->lw[i], vae__iwae_log_ratio(z, eps, lv, d) - rec);
             w->rec[i] += rec;
         }
     }

@@ -20,15 +20,38 @@
 
 /* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
  * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
- * one GEMM computes both; for autoencoders -> the d-wide code), decoder layers k+1..2k (ReLU) and the output
- * layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
+ * one GEMM computes both; for autoencoders -> the d-wide code), decoder
+ * layers k+1..2k (ReLU) and the output layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
  * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
  * transposed convolutions. in/out count the values of an image (C*H*W for
  * feature maps, NCHW), so the layers chain as flat buffers. Parameters live
  * in one flat buffer, each layer's weight followed by its bias. */
 enum { VAE_LAYER_LINEAR, VAE_LAYER_CONV, VAE_LAYER_CONVT };
 
-typedef struct vae__net {
+typedef struct vae__net vae__net;
+
+/* A latent kind: what lies between the encoder's head and the decoder, as
+ * one forward/backward pair over the net's buffers (the math is nn/latent.c's).
+ * Adding a kind (a flow step, a second stochastic layer, a codebook, another
+ * prior) is one such pair and one entry in latent_of_model[] (net.c). */
+typedef struct vae__latent_kind {
+    const char *name;
+    int head_per_dim; /* the head's width over d: 2 for [mu | logvar], 1 for a code */
+    int draws_noise;  /* whether forward reads eps (d values per decoder row) */
+    /* head act[k] (B rows) -> z (B * n_samples rows from eps); the
+     * regulariser of each image into kl_img, its sum returned */
+    double (*forward)(vae__net *net, int B);
+    /* after the likelihood filled rec_img (B * n_samples rows): the final
+     * per-image terms (NULL: rec_img and kl_img stand) */
+    void (*finish)(vae__net *net, int B, double *rec, double *reg);
+    /* dlik (B * n_samples, D): reweights the likelihood's gradient before the
+     * decoder's backward pass (NULL: none) */
+    void (*weigh)(vae__net *net, real *dlik, int B);
+    /* dz -> dhead dact[k], for loss_scale * (rec + beta * regulariser) */
+    void (*backward)(vae__net *net, int B, real loss_scale, real beta);
+} vae__latent_kind;
+
+struct vae__net {
     int D, d, k, n_layers, max_batch;
     int kind[VAE_MAX_LAYERS];            /* VAE_LAYER_* */
     int in[VAE_MAX_LAYERS], out[VAE_MAX_LAYERS];
@@ -42,7 +65,8 @@ typedef struct vae__net {
     real ls_fixed;             /* log sigma when fixed */
     real free_bits;            /* > 0: the backward pass applies kl_mask */
     int model;                 /* vae_model_kind */
-    int deterministic;         /* an autoencoder: the head is the code (d wide) */
+    const vae__latent_kind *latent; /* between head and decoder (from model) */
+    int deterministic;         /* an autoencoder: the head is the code (d wide), no eps */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -60,16 +84,12 @@ typedef struct vae__net {
     int n_classes;             /* CVAE: label classes C; 0 = unconditional */
     int cond[2];               /* the encoder's and decoder's conditioned layers */
     real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
-    const uint8_t *labels;     /* CVAE: the batch's labels (set by the caller) */
     int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
-                                  vae__net_weight_grad_unit */
-    const real *bwd_x;         /* the input and batch size of the last backward */
-    int bwd_B;
+                                  the step's schedule (model/schedule.c) */
     atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
                                   gradient at layer l's output is final: shared by the
-                                  slices of a batch, for vae__net_weight_grad_unit */
-    double wbound[VAE_MAX_LAYERS]; /* vae__net_wgrad_bounds' */
-} vae__net;
+                                  slices of a batch, for the schedule */
+};
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
  * architecture does not fit the image size. */
@@ -77,61 +97,36 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
 /* Points the views into params, grads (n_params each) and acts (n_acts). */
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 
-/* x (B,D) -> act[k] = [mu | logvar] (B,2d). */
-void vae__net_encode(vae__net *net, const real *x, int B);
-/* z (B,d) -> act[2k+1] = logits (B,D). */
-void vae__net_decode(vae__net *net, const real *z, int B);
+/* x (B,D) -> act[k] = [mu | logvar] (B,2d); labels (B): a CVAE's, else NULL. */
+void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B);
+/* z (B,d) -> act[2k+1] = logits (B,D); labels as for encode (one per image,
+ * n_samples rows each). */
+void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B);
 /* rec_img[r0..r0+rows) = -log p(target | decoder rows r0..) of the last
  * vae__net_decode: many samples scored against one image's pixels. */
 void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
 /* out (B,D) = the means of p(x|z) from the decoder output of the last
  * vae__net_decode: probabilities for Bernoulli. */
 void vae__net_mean(const vae__net *net, real *out, int B);
-/* Full loss with noise net->eps: encode, reparameterise, decode, and the
- * per-batch sums *rec and *kl (per image in net->rec_img, net->kl_img);
- * autoencoders decode their code, and *kl is their regulariser. */
-void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
-                      double *kl);
+/* Full loss with noise net->eps: encode, the latent kind's forward, decode,
+ * the likelihood, and the per-batch sums *rec and *kl (per image in
+ * net->rec_img, net->kl_img); for autoencoders *kl is their regulariser. */
+void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
+                      int B, double *rec, double *kl);
 /* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads
  * (loss_scale = 1/batch gives the batch mean, also when this call sees only
- * a slice of the batch); needs the activations of the last vae__net_forward. */
+ * a slice of the batch); needs the activations of the last vae__net_forward
+ * on the same x. With defer_wgrad the linear layers' weight gradients are
+ * left to vae__net_weight_grad (the step's schedule sums them over slices). */
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale);
 /* In place of vae__net_backward for a slice with no rows: the weight
  * gradients will see none, and the other slices need not wait for it. */
 void vae__net_skip_backward(vae__net *net);
-/* The linear layers' weight gradients of n nets' last backward passes (each
- * with defer_wgrad set: slices of one batch), each formed on its own and
- * then summed in net order into grads: the bits a sum of the slices'
- * separate gradients has (as across processes). They come in units, each
- * layer's output rows in VAE_WGRAD_CHUNKS fixed chunks, so the bits do not
- * depend on how many threads share the units or which thread takes which.
- * vae__net_weight_grad_unit writes unit u (0 <= u < vae__net_wgrad_units),
- * with scratch (vae__net_wgrad_scratch bytes; NULL: dense products, only for
- * n = 1), and returns the squared sum of what it wrote. The units come in the
- * order the backward pass finishes their layers; with nets[0]->ready set, a
- * unit first waits until all n slices' backward passes have finished its
- * layer, so threads may start on them while other slices are still on their
- * way back. */
-#define VAE_WGRAD_CHUNKS 8
-int vae__net_wgrad_units(const vae__net *net);
-/* to: NULL puts the unit's rows into grads at their places; otherwise to gets
- * its weight rows, then its bias values (vae__net_wgrad_span's w_len + b_len). */
-double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
-                                 void *scratch, real *to);
-size_t vae__net_wgrad_scratch(const vae__net *net);
-/* Where unit u's values lie in the flat parameter vector: w_len weights from
- * w_off, b_len biases from b_off. */
-typedef struct vae__wgrad_span {
-    size_t w_off, w_len, b_off, b_len;
-} vae__wgrad_span;
-vae__wgrad_span vae__net_wgrad_span(const vae__net *net, int u);
-/* The most values a unit has (w_len + b_len). */
-size_t vae__net_wgrad_unit_max(const vae__net *net);
-/* After the slice's backward pass: wbound[l] for each linear layer l bounds
- * what the slice adds to any value of that layer's weight or bias gradient,
- * rows x max|dout| x max(1, max|input|); infinite, or NaN, when one of them
- * is not finite. */
-void vae__net_wgrad_bounds(vae__net *net);
+
+/* One slice's part in a linear layer's weight gradient: what layer l saw in
+ * the slice's last pass on input x (B images), and how many rows. */
+const real *vae__net_layer_input(const vae__net *net, int l, const real *x);
+int vae__net_layer_rows(const vae__net *net, int l, int B);
 
 #endif

@@ -226,20 +226,6 @@ double vae__sum_squares(const real *x, size_t n)
 }
 
 VAE_VECTOR_CLONES
-real vae__abs_max(const real *x, size_t n)
-{
-    real most = 0;
-    int bad = 0;
-#pragma omp simd reduction(max : most) reduction(| : bad)
-    for (size_t i = 0; i < n; i++) {
-        real a = real_fabs(x[i]);
-        most = a > most ? a : most;
-        bad |= !(a < INFINITY); // NaN or infinity
-    }
-    return bad ? INFINITY : most;
-}
-
-VAE_VECTOR_CLONES
 void vae__add_into(real *restrict x, const real *restrict y, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] += y[i];

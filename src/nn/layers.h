@@ -62,8 +62,6 @@ void vae__relu_backward(real *dx, const real *out, size_t n);
 
 /* The sum of n squares, in double. */
 double vae__sum_squares(const real *x, size_t n);
-/* The largest |x[i]| of n values (0 for none), or infinity when one is not finite. */
-real vae__abs_max(const real *x, size_t n);
 /* x += y, n values. */
 void vae__add_into(real *restrict x, const real *restrict y, size_t n);
 
