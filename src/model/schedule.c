@@ -89,15 +89,14 @@ static size_t unit_scratch(const vae__net *net)
 static double run_unit(vae_model *m, int u, const float *in, int B, int T, void *scratch)
 {
     const vae__net *net = &m->net;
-    int o0, o1, l = unit_layer(net, u, &o0, &o1), slices = 0;
+    int o0, o1, l = unit_layer(net, u, &o0, &o1);
     if (l < 0) return 0;
     for (int spins = 0; atomic_load_explicit(&m->ready[l], memory_order_acquire) < T; spins++)
         if (spins > 1000) thrd_yield(); // a slice still on its way back
     int IN = net->in[l], OUT = net->out[l];
-    for (int t = 0; t < T; t++) slices += vae__schedule_slice(B, t, T).rows > 0;
     vae__wgrad g;
     vae__wgrad_begin(&g, m->grads + net->w_off[l] + (size_t)o0 * IN, m->grads + net->b_off[l] + o0,
-                     IN, OUT, o0, o1, slices, scratch);
+                     IN, OUT, o0, o1, scratch);
     for (int t = 0; t < T; t++) {
         vae__slice s = vae__schedule_slice(B, t, T);
         const vae__net *sn = m->nets[t];

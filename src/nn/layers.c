@@ -44,18 +44,13 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* One slice's part of a weight gradient's work area (vae__wgrad), for rows = o1 - o0:
- * the product (rows, IN), the bias sums (rows) and the live units' indices
- * (rows). Two of them, then the gathered columns (B, 16-aligned rows). */
-static size_t part_size(int IN, int rows)
-{
-    size_t r = (size_t)rows;
-    return (round16(r * IN) + round16(r)) * sizeof(real) + round16(r) * sizeof(int);
-}
-
 size_t vae__wgrad_work(int B, int IN, int rows)
 {
-    return 2 * part_size(IN, rows) + (size_t)B * round16((size_t)rows) * sizeof(real);
+    // the product (rows, IN), the bias sums (rows), the live units' indices
+    // (rows), then the gathered columns (B, 16-aligned rows): vae__wgrad_begin's order
+    size_t r = (size_t)rows;
+    return (round16(r * IN) + round16(r) + (size_t)B * round16(r)) * sizeof(real) +
+           round16(r) * sizeof(int);
 }
 
 /* The units o0..o1 whose dout column is not all zero on the slice (NaN
@@ -71,120 +66,75 @@ static int live_units(int *idx, const real *dout, int B, int OUT, int o0, int o1
     return n;
 }
 
-/* One slice's gradient over rows o0..o1 into p, whose p->n live units are
- * known: the product of those, their dout columns gathered into cols when
- * some are dead. */
-static void live_product(vae__wgrad_part *p, real *cols, const real *dout, const real *inp, int B,
-                         int IN, int OUT, int o0, int o1)
+/* The slice's product of its g->n live units into g->prod (their dout
+ * columns gathered into g->cols when some are dead) and all units' bias
+ * sums into g->bias. */
+static void live_product(vae__wgrad *g, const real *dout, const real *inp, int B)
 {
-    int rows = o1 - o0, n = p->n;
+    int rows = g->o1 - g->o0, n = g->n, IN = g->IN, OUT = g->OUT;
     if (n == rows) {
-        vae__linear_backward_weights(p->prod, p->bias, dout, inp, B, IN, OUT, o0, o1);
+        vae__linear_backward_weights(g->prod, g->bias, dout, inp, B, IN, OUT, g->o0, g->o1);
         return;
     }
     // m product rows: the live columns, then zero columns up to a multiple of 4
     // (a few product shapes, each a cached kernel, instead of one per count)
     int m = (n + 3) / 4 * 4 < rows ? (n + 3) / 4 * 4 : rows, ld = (int)round16(rows);
     for (int i = 0; i < B; i++) {
-        real *c = cols + (size_t)i * ld;
-        for (int j = 0; j < n; j++) c[j] = dout[(size_t)i * OUT + p->idx[j]];
+        real *c = g->cols + (size_t)i * ld;
+        for (int j = 0; j < n; j++) c[j] = dout[(size_t)i * OUT + g->idx[j]];
         for (int j = n; j < m; j++) c[j] = 0;
     }
     if (n > 0)
-        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, IN, B, 1, cols, ld, inp, IN, 0,
-                  p->prod, IN);
-    bias_grad(p->bias, dout, B, OUT, o0, o1);
-}
-
-/* d = a + b, n values, where a NULL a or b is a dead unit's zero row: d = a
- * as the first slice's product writes it, 0 + b as the dense sum adds it.
- * Returns the sum of d's squares. */
-VAE_VECTOR_CLONES
-static double combine_row(real *restrict d, const real *restrict a, const real *restrict b, int n)
-{
-    double s = 0;
-    if (a && b) {
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < n; i++) d[i] = a[i] + b[i], s += (double)d[i] * d[i];
-    } else if (a) {
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < n; i++) d[i] = a[i], s += (double)d[i] * d[i];
-    } else if (b) {
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < n; i++) d[i] = 0 + b[i], s += (double)d[i] * d[i];
-    } else {
-        memset(d, 0, (size_t)n * sizeof *d);
-    }
-    return s;
-}
-
-/* The live row of p for unit o, or NULL; *j walks p's units in order. */
-static const real *row_of(const vae__wgrad_part *p, int *j, int o, int IN)
-{
-    if (p && *j < p->n && p->idx[*j] == o) return p->prod + (size_t)(*j)++ * IN;
-    return NULL;
-}
-
-/* dw and db from the first slices' parts a and b (either may be NULL). */
-static double combine(vae__wgrad *g, const vae__wgrad_part *a, const vae__wgrad_part *b)
-{
-    double ss = 0;
-    for (int o = g->o0, ja = 0, jb = 0; o < g->o1; o++) {
-        int r = o - g->o0;
-        const real *ra = row_of(a, &ja, o, g->IN), *rb = row_of(b, &jb, o, g->IN);
-        ss += combine_row(g->dw + (size_t)r * g->IN, ra, rb, g->IN);
-        g->db[r] = a && b ? a->bias[r] + b->bias[r] : a ? a->bias[r] : 0;
-    }
-    return ss;
+        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, IN, B, 1, g->cols, ld, inp, IN, 0,
+                  g->prod, IN);
+    bias_grad(g->bias, dout, B, OUT, g->o0, g->o1);
 }
 
 void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
-                      int slices, void *work)
+                      void *work)
 {
-    int rows = o1 - o0;
-    *g = (vae__wgrad){.dw = dw, .db = db, .IN = IN, .OUT = OUT, .o0 = o0, .o1 = o1,
-                      .slices = slices};
-    char *at = work;
-    for (int k = 0; k < 2; k++, at += part_size(IN, rows)) {
-        vae__wgrad_part *p = &g->part[k];
-        p->prod = (real *)at;
-        p->bias = p->prod + round16((size_t)rows * IN);
-        p->idx = (int *)(p->bias + round16((size_t)rows));
-    }
-    g->cols = (real *)at;
+    size_t rows = (size_t)(o1 - o0);
+    *g = (vae__wgrad){.dw = dw, .db = db, .IN = IN, .OUT = OUT, .o0 = o0, .o1 = o1};
+    g->prod = work;
+    g->bias = g->prod + round16(rows * IN);
+    g->idx = (int *)(g->bias + round16(rows));
+    g->cols = (real *)(g->idx + round16(rows)); // 16 ints: 64 bytes, aligned for a real
 }
 
 void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B)
 {
     int rows = g->o1 - g->o0, IN = g->IN;
-    vae__wgrad_part *p = &g->part[g->done == 1]; // a third slice and later: part[0] again
-    p->n = live_units(p->idx, dout, B, g->OUT, g->o0, g->o1);
-    if (g->slices == 1 && p->n == rows) { // the only slice, every unit live: in place
+    g->n = live_units(g->idx, dout, B, g->OUT, g->o0, g->o1);
+    if (g->done++ == 0 && g->n == rows) { // the first slice, every unit live: in place
         vae__linear_backward_weights(g->dw, g->db, dout, inp, B, IN, g->OUT, g->o0, g->o1);
-        g->ss = vae__sum_squares(g->dw, (size_t)rows * IN);
-        g->done = -1; // nothing left for the finish but the bias's squares
         return;
     }
-    live_product(p, g->cols, dout, inp, B, IN, g->OUT, g->o0, g->o1);
-    if (g->done == 1) { // the first two slices: combined into dw
-        g->ss = combine(g, &g->part[0], &g->part[1]);
-    } else if (g->done > 1) { // later ones added to it
-        vae__add_into(g->db, p->bias, (size_t)rows);
-        for (int j = 0; j < p->n; j++)
-            vae__add_into(g->dw + (size_t)(p->idx[j] - g->o0) * IN, p->prod + (size_t)j * IN,
-                          (size_t)IN);
+    live_product(g, dout, inp, B);
+    if (g->done == 1) { // the first slice: its rows into place, zeros for its dead units
+        memcpy(g->db, g->bias, (size_t)rows * sizeof *g->db);
+        for (int o = g->o0, j = 0; o < g->o1; o++) {
+            real *row = g->dw + (size_t)(o - g->o0) * IN;
+            if (j < g->n && g->idx[j] == o)
+                memcpy(row, g->prod + (size_t)j++ * IN, (size_t)IN * sizeof *row);
+            else
+                memset(row, 0, (size_t)IN * sizeof *row);
+        }
+        return;
     }
-    g->done++;
+    vae__add_into(g->db, g->bias, (size_t)rows); // later slices: their live rows added
+    for (int j = 0; j < g->n; j++)
+        vae__add_into(g->dw + (size_t)(g->idx[j] - g->o0) * IN, g->prod + (size_t)j * IN,
+                      (size_t)IN);
 }
 
 double vae__wgrad_finish(vae__wgrad *g)
 {
-    int rows = g->o1 - g->o0;
-    if (g->done == 0 || g->done == 1) // no slice, or one with dead units
-        g->ss = combine(g, g->done ? &g->part[0] : NULL, NULL);
-    else if (g->done > 2)
-        g->ss = vae__sum_squares(g->dw, (size_t)rows * g->IN);
-    return g->ss + vae__sum_squares(g->db, (size_t)rows);
+    size_t rows = (size_t)(g->o1 - g->o0);
+    if (g->done == 0) { // no slice had rows: a zero gradient
+        memset(g->dw, 0, rows * g->IN * sizeof *g->dw);
+        memset(g->db, 0, rows * sizeof *g->db);
+    }
+    return vae__sum_squares(g->dw, rows * g->IN) + vae__sum_squares(g->db, rows);
 }
 
 void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,

@@ -31,21 +31,19 @@ void vae__linear_backward_weights(real *dw, real *db, const real *dout, const re
  * db. The result has the bits of separate products added in slice order,
  * but the units whose dout column is zero on a slice are left out of its
  * product: ReLU units that none of its inputs switched on (about half of
- * the first layer's in a trained VAE). work: vae__wgrad_work bytes
- * for the largest B and rows = o1 - o0, kept until the finish. */
-typedef struct vae__wgrad_part {
-    real *prod, *bias; /* a slice's live units' rows of dout^T inp; all units' bias sums */
-    int *idx, n;       /* its live units, in order, and their count */
-} vae__wgrad_part;
+ * the first layer's in a trained VAE; 3.5% of a step, docs/performance.md).
+ * work: vae__wgrad_work bytes for the largest B and rows = o1 - o0, kept
+ * until the finish. */
 typedef struct vae__wgrad {
-    real *dw, *db, *cols; /* cols: the gathered dout columns */
-    vae__wgrad_part part[2]; /* the first two slices' (later slices reuse part[0]) */
+    real *dw, *db;
+    real *prod, *bias, *cols; /* a slice's live units' rows of dout^T inp, all units' bias
+                                 sums, and its gathered dout columns */
+    int *idx, n;              /* the slice's live units, in order, and their count */
     int IN, OUT, o0, o1;
-    int slices, done; /* expected, taken (-1: the one slice's product went in place) */
-    double ss;
+    int done;                 /* slices taken */
 } vae__wgrad;
 void vae__wgrad_begin(vae__wgrad *g, real *dw, real *db, int IN, int OUT, int o0, int o1,
-                      int slices, void *work);
+                      void *work);
 void vae__wgrad_slice(vae__wgrad *g, const real *dout, const real *inp, int B);
 double vae__wgrad_finish(vae__wgrad *g);
 size_t vae__wgrad_work(int B, int IN, int rows);
