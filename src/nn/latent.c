@@ -13,7 +13,8 @@ void vae__reparam_forward(real *z, const real *head, const real *eps, int B, int
         const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
         const real *e = eps + (size_t)r * d;
         real *zr = z + (size_t)r * d;
-        for (int j = 0; j < d; j++) zr[j] = mu[j] + real_sqrt(real_exp(vae__clamp_logvar(lv[j]))) * e[j];
+        for (int j = 0; j < d; j++)
+            zr[j] = mu[j] + real_sqrt(real_exp(vae__clamp_logvar(lv[j]))) * e[j];
     }
 }
 
@@ -97,7 +98,8 @@ double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d
     // log N(z; 0, I) - log N(z; mu, sigma^2) = -z^2/2 + eps^2/2 + log sigma, summed
     double s = 0;
     for (int j = 0; j < d; j++)
-        s += 0.5 * ((double)vae__clamp_logvar(lv[j]) + (double)eps[j] * eps[j] - (double)z[j] * z[j]);
+        s += 0.5 * ((double)vae__clamp_logvar(lv[j]) + (double)eps[j] * eps[j] -
+                    (double)z[j] * z[j]);
     return s;
 }
 
