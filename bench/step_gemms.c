@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 enum { STEPS = 469, BATCH = 128, BUF = 128 * 800 };
 static const int layers[4][2] = {{784, 400}, {400, 40}, {20, 400}, {400, 784}};

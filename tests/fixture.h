@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "internal.h"
+#include "io/io.h"
 #include "test.h"
 
 static vae__st_file *fixture;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
+#include "nn/conv.h"
 #include "fixture.h"
-#include "model.h"
+#include "model/model.h"
 
 /* Fixture tensor name.field: want values. */
 static const float *get(const char *name, const char *field, size_t want)

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "model/model.h"
+#include "nn/loss.h"
 #include "test.h"
 
 /* ------------------------------------------------------ a tiny model */

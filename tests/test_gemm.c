@@ -12,8 +12,8 @@
 
 #include <omp.h>
 
-#include "layers.h"
-#include "real.h"
+#include "nn/layers.h"
+#include "nn/real.h"
 #include "test.h"
 
 enum { MAXD = 97, SHAPES = 160 }; // SHAPES > the cache's 128 entries
@@ -81,14 +81,14 @@ static int live_ok(char dead[3][40], int n, int o0, int o1)
         vae__linear_backward_weights(ref[s], ref[s] + OUT * IN, dout[s], inp[s], B, IN, OUT, o0,
                                      o1);
         vae__wgrad g; // this slice alone
-        vae__wgrad_begin(&g, one[s], one[s] + OUT * IN, IN, OUT, o0, o1, 1, work);
+        vae__wgrad_begin(&g, one[s], one[s] + OUT * IN, IN, OUT, o0, o1, work);
         vae__wgrad_slice(&g, dout[s], inp[s], B);
         vae__wgrad_finish(&g);
     }
     for (int i = 0; i < rows * IN; i++) dw[i] = NAN;
     for (int i = 0; i < rows; i++) db[i] = NAN;
     vae__wgrad g;
-    vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, n, work);
+    vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, work);
     for (int s = 0; s < n; s++) vae__wgrad_slice(&g, dout[s], inp[s], B);
     double ss = vae__wgrad_finish(&g), want = 0;
     for (int i = 0; i < rows * IN + rows; i++) {

@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "layers.h"
+#include "nn/conv.h"
+#include "model/net.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
 #include "test.h"
 
 static vae_rng rng;
@@ -115,11 +118,26 @@ static void test_relu(void)
 enum { GB = 3, GD = 4 };
 typedef struct { double *head, *eps, *dz; double scale; } gauss_ctx;
 
+/* The VAE's latent pair as the network strings it: reparameterisation and
+ * KL forward; KL backward, then the reparameterisation's added to it. */
+static double gauss_forward(double *z, const double *head, const double *eps, int B, int d)
+{
+    vae__reparam_forward(z, head, eps, B, d, 1);
+    return vae__gauss_kl_forward(head, B, d, NULL);
+}
+
+static void gauss_backward(double *dhead, const double *head, const double *eps, const double *dz,
+                           double scale, const double *mask, int B, int d)
+{
+    vae__gauss_kl_backward(dhead, head, scale, mask, B, d);
+    vae__reparam_backward(dhead, head, eps, dz, B, d, 1);
+}
+
 static double gauss_loss(void *p)
 {
     gauss_ctx *c = p;
     double z[GB * GD];
-    double kl = vae__gauss_forward(z, c->head, c->eps, GB, GD, NULL), s = 0;
+    double kl = gauss_forward(z, c->head, c->eps, GB, GD), s = 0;
     for (int i = 0; i < GB * GD; i++) s += z[i] * c->dz[i];
     return s + c->scale * kl;
 }
@@ -130,25 +148,25 @@ static void test_gauss(void)
                    0.7};
     c.head[GD + 1] = -35; // a clamped log-variance: no gradient flows there
     double dhead[GB * 2 * GD], num[GB * 2 * GD];
-    vae__gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, NULL, GB, GD);
+    gauss_backward(dhead, c.head, c.eps, c.dz, c.scale, NULL, GB, GD);
     numeric_grad(num, c.head, GB * 2 * GD, gauss_loss, &c);
     CHECK(max_rel_err(dhead, num, GB * 2 * GD) < 1e-7);
     CHECK(dhead[GD + 1] == 0);
     // free bits: a masked-out dimension keeps only the path through z
     double mask[GD] = {1, 0, 1, 1}, masked[GB * 2 * GD], zs[GB * GD], kld[GD];
-    vae__gauss_backward(masked, c.head, c.eps, c.dz, c.scale, mask, GB, GD);
+    gauss_backward(masked, c.head, c.eps, c.dz, c.scale, mask, GB, GD);
     for (int i = 0; i < GB; i++)
         for (int j = 0; j < GD; j++) {
             double want = j == 1 ? c.dz[i * GD + j] : dhead[i * 2 * GD + j];
             CHECK_NEAR(masked[i * 2 * GD + j], want, 1e-15);
         }
     // per-dimension KL sums add up to the total
-    double total = vae__gauss_forward(zs, c.head, c.eps, GB, GD, NULL);
-    vae__gauss_kl_dims(kld, c.head, GB, GD);
+    double total = gauss_forward(zs, c.head, c.eps, GB, GD);
+    vae__free_bits_kl(kld, c.head, GB, GD);
     CHECK_NEAR(kld[0] + kld[1] + kld[2] + kld[3], total, 1e-12);
     // closed-form KL against a direct evaluation for one dimension
     double head[2] = {0.3, -0.4}, eps[1] = {0}, z[1];
-    double kl = vae__gauss_forward(z, head, eps, 1, 1, NULL);
+    double kl = gauss_forward(z, head, eps, 1, 1);
     CHECK_NEAR(kl, -0.5 * (1 - 0.4 - 0.09 - exp(-0.4)), 1e-15);
     free(c.head), free(c.eps), free(c.dz);
 }
@@ -373,13 +391,13 @@ static void test_cont_bernoulli(void)
 
 /* ------------------------------------------------------------ whole net */
 
-typedef struct { vae__net net; double *x; int B; double beta; } net_ctx;
+typedef struct { vae__net net; double *x; const uint8_t *labels; int B; double beta; } net_ctx;
 
 static double net_loss(void *p)
 {
     net_ctx *c = p;
     double rec, kl;
-    vae__net_forward(&c->net, c->x, c->x, c->B, &rec, &kl);
+    vae__net_forward(&c->net, c->x, c->x, c->labels, c->B, &rec, &kl);
     return (rec + c->beta * kl) / c->B;
 }
 
@@ -407,7 +425,7 @@ static void check_net(vae_config cfg, double beta)
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
     for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
     static const uint8_t labels[4] = {0, 2, 1, 2};
-    c.net.labels = labels;
+    c.labels = labels;
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "io/io.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/vae_test_idx.XXXXXX";

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "layers.h"
+#include "nn/loss.h"
 
 /* |a - b| <= atol + 1e-5 |b| everywhere. */
 static void check(const char *name, const float *a, size_t n, double atol)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "model.h"
+#include "model/model.h"
 
 int main(int argc, char **argv)
 {

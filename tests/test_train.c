@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "io/io.h"
+#include "model/model.h"
+#include "nn/adam.h"
+#include "nn/layers.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/vae-test-train-XXXXXX";
@@ -273,64 +276,6 @@ int main(int argc, char **argv)
         vae_model_free(a);
         vae_model_free(c);
         vae_set_threads(1);
-    }
-
-    // Adam on each weight-gradient unit as soon as it is formed gives the
-    // bits of the pass after the norm (which clipping at a norm never
-    // reached forces, with the same scale of 1), with 1, 2 and 3 threads;
-    // so does the fallback when a gradient cannot be bounded (forced here)
-    for (int threads = 1; threads <= 3; threads++) {
-        vae_model *a, *c, *f;
-        vae_set_threads(threads);
-        CHECK_EQ(vae_model_create(&cfg, B, 11, &a, &err), VAE_OK);
-        CHECK_EQ(vae_model_create(&cfg, B, 11, &c, &err), VAE_OK);
-        CHECK_EQ(vae_model_create(&cfg, B, 11, &f, &err), VAE_OK);
-        vae_model_set_grad_clip(c, 1e30f);
-        f->unit_bound_max = 0;
-        uint32_t idx[64], N = (uint32_t)vae_dataset_count(train_ds);
-        int at_once = 0, fell_back = 0, U = vae__net_wgrad_units(&a->net);
-        for (int s = 0; s < 12; s++) {
-            for (int i = 0; i < B; i++) idx[i] = (uint32_t)(s * B + i) % N;
-            vae_dataset_batch(train_ds, idx, B, VAE_BINARIZE_NONE, 0, NULL, x);
-            CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
-            CHECK_EQ(vae_train_step(c, x, B, NULL), VAE_OK);
-            CHECK_EQ(vae_train_step(f, x, B, NULL), VAE_OK);
-            for (int u = 0; u < U; u++)
-                at_once += a->unit_updated[u], fell_back += f->unit_updated[u];
-        }
-        CHECK(at_once > 0);
-        if (threads == 1) CHECK_EQ(at_once, 12 * U); // one slice: its backward pass is done first
-        CHECK_EQ(fell_back, 0);
-        CHECK(same_params(a, c));
-        CHECK(same_params(a, f));
-        size_t n = a->net.n_params * sizeof(float);
-        CHECK(!memcmp(a->adam_m, c->adam_m, n) && !memcmp(a->adam_v, c->adam_v, n));
-        CHECK(!memcmp(a->adam_m, f->adam_m, n) && !memcmp(a->adam_v, f->adam_v, n));
-        vae_model_free(a);
-        vae_model_free(c);
-        vae_model_free(f);
-    }
-    vae_set_threads(1);
-
-    // the bounds hold: no weight or bias gradient value exceeds its layer's
-    {
-        vae_stats st = {0};
-        CHECK_EQ(vae__model_step(m, x, B, 0, &st), VAE_OK);
-        vae__net *net = &m->workers[0].net;
-        vae__net_wgrad_bounds(net);
-        for (int l = 0; l < net->n_layers; l++) {
-            size_t w = (size_t)net->in[l] * net->out[l];
-            double most = vae__abs_max(m->grads + net->w_off[l], w);
-            double bias = vae__abs_max(m->grads + net->b_off[l], (size_t)net->out[l]);
-            CHECK(most > 0 && most <= net->wbound[l] && bias <= net->wbound[l]);
-        }
-        float v[4] = {1, -3, 2, 0};
-        CHECK_EQ(vae__abs_max(v, 4), 3.0f);
-        CHECK_EQ(vae__abs_max(v, 0), 0.0f);
-        v[2] = NAN;
-        CHECK(isinf(vae__abs_max(v, 4)));
-        v[2] = -INFINITY;
-        CHECK(isinf(vae__abs_max(v, 4)));
     }
 
     // a non-finite loss stops the step with the weights untouched

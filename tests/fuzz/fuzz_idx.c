@@ -6,7 +6,7 @@
 #include <zlib.h>
 
 #include "fuzz_util.h"
-#include "internal.h"
+#include "io/io.h"
 
 static fuzz_file plain, gz;
 static uint8_t *packed; /* the input gzip-compressed, for mode 2 */

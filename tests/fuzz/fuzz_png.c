@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "internal.h"
+#include "io/io.h"
 
 static void check_error(int rc, const vae_error *err, const char *what)
 {

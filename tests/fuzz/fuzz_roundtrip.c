@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "internal.h"
+#include "io/io.h"
 
 /*
  * How the input is taken apart (bytes past its end read as 0):

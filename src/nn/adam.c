@@ -3,7 +3,8 @@
 #include <float.h>
 #include <math.h>
 
-#include "model.h"
+#include "internal.h"
+#include "nn/adam.h"
 
 void vae_adam_default(vae_adam *a)
 {

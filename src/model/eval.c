@@ -8,7 +8,9 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "model.h"
+#include "model/model.h"
+#include "nn/latent.h"
+#include "nn/rng.h"
 
 #define VAE_EVAL_MAX_K 100000000 /* k * d normals per image must stay addressable */
 
@@ -116,15 +118,13 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     const float *xt = x + (size_t)i0 * D;
 
     // encode the tile: head (nt,2d) = [mu | logvar], kept while the decoder runs
-    net->labels = labels ? labels + i0 : NULL;
-    vae__net_encode(net, xt, nt);
+    vae__net_encode(net, xt, labels ? labels + i0 : NULL, nt);
     const float *head = net->act[net->k];
     for (int i = 0; i < nt; i++) {
         const float *mu = head + (size_t)i * 2 * d, *lv = mu + d;
         double kl = 0;
         for (int j = 0; j < d; j++) {
-            float l = vae__clamp_logvar(lv[j]), var = expf(l);
-            double klj = 0.5 * ((double)mu[j] * mu[j] + var - 1.0 - l); // as vae__gauss_forward
+            double klj = vae__gauss_kl(mu[j], lv[j]); // as training's
             kl_out[(size_t)i * d + j] = klj;
             mu_out[(size_t)i * d + j] = mu[j];
             kl += klj;
@@ -134,7 +134,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     }
 
     // reconstruction error of the decoded posterior mean E[x | z = mu(x)]
-    vae__net_decode(net, net->z, nt);
+    vae__net_decode(net, net->z, labels ? labels + i0 : NULL, nt);
     vae__net_mean(net, net->prob, nt);
     for (int i = 0; i < nt; i++) {
         const float *xi = xt + (size_t)i * D, *pi = net->prob + (size_t)i * D;
@@ -162,10 +162,9 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             memcpy(w->head + (size_t)r * 2 * d, head + (size_t)i * 2 * d, 2 * d * sizeof(float));
             if (labels) w->lab[r] = labels[i0 + i];
         }
-        net->labels = labels ? w->lab : NULL;
         // z = mu + sigma * eps exactly as training draws it
-        vae__gauss_forward(net->z, w->head, net->eps, c, d, NULL);
-        vae__net_decode(net, net->z, c);
+        vae__reparam_forward(net->z, w->head, net->eps, c, d, 1);
+        vae__net_decode(net, net->z, labels ? w->lab : NULL, c);
         // -log p(x|z) by the training loss, each image's rows against its pixels
         for (int r = 0; r < c;) {
             int i = (int)((r0 + r) / k), len = (int)((i + 1) * (long)k - r0) - r;
@@ -177,12 +176,9 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             int i = (int)((r0 + r) / k);
             const float *z = net->z + (size_t)r * d, *eps = net->eps + (size_t)r * d;
             const float *lv = w->head + (size_t)r * 2 * d + d;
-            // log p(z) - log q(z|x) = -1/2 sum_j (z_j^2 - eps_j^2 - logvar_j); log 2pi cancels
-            double lr = 0;
-            for (int j = 0; j < d; j++)
-                lr += (double)z[j] * z[j] - (double)eps[j] * eps[j] - vae__clamp_logvar(lv[j]);
+            // log w = log p(z) - log q(z|x) - (-log p(x|z)), as the IWAE's training loss
             double rec = net->rec_img[r];
-            lme_add(&w->lw[i], -rec - 0.5 * lr);
+            lme_add(&w->lw[i], vae__iwae_log_ratio(z, eps, lv, d) - rec);
             w->rec[i] += rec;
         }
     }
@@ -200,11 +196,10 @@ static int bad_image(const vae_eval_image *e)
     return isnan(e->neg_elbo) || isnan(e->log_px) || isnan(e->sse);
 }
 
-int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae_eval_result *res,
-             double *kl_dim, double *mu_var, vae_eval_image *per_image)
+/* vae_eval's arguments, and a CVAE's labels of the n images. */
+static int check_args(vae_model *m, const float *x, long n, const vae_eval_opts *opt,
+                      const vae_eval_result *res)
 {
-    vae_eval_opts def;
-    if (!opt) vae_eval_opts_default(&def), opt = &def;
     if (!x || !res || n < 1)
         return vae__model_error(m, VAE_EINVAL, "evaluation needs images and a result (n = %ld)", n);
     if (opt->k < 1 || opt->k > VAE_EVAL_MAX_K)
@@ -216,7 +211,7 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
         return vae__model_error(m, VAE_EUNSUPPORTED,
                                 "an autoencoder has no posterior, so no ELBO or likelihood to "
                                 "estimate (vae pca and the training log give its reconstruction)");
-    const uint8_t *labels = m->net.n_classes ? m->labels : NULL;
+    const uint8_t *labels = m->labels;
     if (m->net.n_classes) {
         if (!labels)
             return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
@@ -226,6 +221,42 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
                 return vae__model_error(m, VAE_EINVAL, "label %d of image %ld is not below the "
                                         "model's %d classes", labels[i], i, m->net.n_classes);
     }
+    return VAE_OK;
+}
+
+/* The means over n images from the sums; the latent statistics per
+ * dimension from the Welford sums m2 and the KL sums. */
+static void fill_result(vae_eval_result *res, long n, int k, int D, int d, const double tot[5],
+                        const double *m2, const double *klsum, double *kl_dim, double *mu_var)
+{
+    memset(res, 0, sizeof *res);
+    res->n = n;
+    res->k = k;
+    res->latent = d;
+    res->neg_elbo = tot[0] / n;
+    res->rec = tot[1] / n;
+    res->kl = tot[2] / n;
+    res->nll = -tot[3] / n;
+    res->sse = tot[4] / n;
+    res->mse = res->sse / D;
+    for (int j = 0; j < d; j++) {
+        double var = m2[j] / n; // population variance over the images
+        if (var > 0.01) res->active_units++;
+        if (mu_var) mu_var[j] = var;
+        if (kl_dim) kl_dim[j] = klsum[j] / n;
+    }
+}
+
+/* Images in blocks (a progress report after each), each block's tiles
+ * shared by the threads, its results reduced in image order. */
+int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae_eval_result *res,
+             double *kl_dim, double *mu_var, vae_eval_image *per_image)
+{
+    vae_eval_opts def;
+    if (!opt) vae_eval_opts_default(&def), opt = &def;
+    int rc = check_args(m, x, n, opt, res);
+    if (rc) return rc;
+    const uint8_t *labels = m->net.n_classes ? m->labels : NULL;
     int D = m->net.D, d = m->net.d, mb = m->net.max_batch, k = opt->k;
     int T = opt->threads ? opt->threads : omp_get_max_threads();
 
@@ -247,7 +278,7 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
     double *mean = calloc((size_t)d, sizeof *mean), *m2 = calloc((size_t)d, sizeof *m2);
     double *klsum = calloc((size_t)d, sizeof *klsum);
     vae_eval_image *img = per_image ? per_image : malloc((size_t)block * sizeof *img);
-    int rc = ws && bmu && bkl && mean && m2 && klsum && img ? VAE_OK : VAE_ENOMEM;
+    rc = ws && bmu && bkl && mean && m2 && klsum && img ? VAE_OK : VAE_ENOMEM;
     int made = 0, blas_threads = 0, omp_threads = 0;
     while (rc == VAE_OK && made < T)
         if ((rc = ws_init(&ws[made], m, tile)) == VAE_OK) made++;
@@ -263,7 +294,7 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
     blas_threads = openblas_get_num_threads(), omp_threads = omp_get_max_threads();
     openblas_set_num_threads(1);
 
-    double tot_elbo = 0, tot_rec = 0, tot_kl = 0, tot_lp = 0, tot_sse = 0;
+    double tot[5] = {0}; // -elbo, rec, kl, log p(x), squared error
     for (long b0 = 0; b0 < n; b0 += block) {
         long bn = n - b0 < block ? n - b0 : block, nt = (bn + tile - 1) / tile;
         vae_eval_image *bimg = per_image ? per_image + b0 : img;
@@ -284,8 +315,8 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
                                       b0 + i, e->neg_elbo, e->log_px, e->sse);
                 goto done;
             }
-            tot_elbo += e->neg_elbo, tot_rec += e->rec, tot_kl += e->kl;
-            tot_lp += e->log_px, tot_sse += e->sse;
+            tot[0] += e->neg_elbo, tot[1] += e->rec, tot[2] += e->kl;
+            tot[3] += e->log_px, tot[4] += e->sse;
             double cnt = (double)(b0 + i + 1);
             for (int j = 0; j < d; j++) { // Welford: mean and sum of squared deviations
                 double v = bmu[(size_t)i * d + j], dv = v - mean[j];
@@ -297,22 +328,7 @@ int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae
         if (opt->progress) opt->progress(opt->progress_ctx, b0 + bn, n);
     }
 
-    memset(res, 0, sizeof *res);
-    res->n = n;
-    res->k = k;
-    res->latent = d;
-    res->neg_elbo = tot_elbo / n;
-    res->rec = tot_rec / n;
-    res->kl = tot_kl / n;
-    res->nll = -tot_lp / n;
-    res->sse = tot_sse / n;
-    res->mse = res->sse / D;
-    for (int j = 0; j < d; j++) {
-        double var = m2[j] / n; // population variance over the images
-        if (var > 0.01) res->active_units++;
-        if (mu_var) mu_var[j] = var;
-        if (kl_dim) kl_dim[j] = klsum[j] / n;
-    }
+    fill_result(res, n, k, D, d, tot, m2, klsum, kl_dim, mu_var);
 
 done:
     if (blas_threads) { // openblas_set_num_threads may also set OpenMP's count

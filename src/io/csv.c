@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 #define CSV_MAX_TEXT ((size_t)1 << 34) /* 16 GiB of (decompressed) text */
 #define CSV_MAX_FIELDS (3 * VAE_MAX_SIDE * VAE_MAX_SIDE + 1)

@@ -1,21 +1,25 @@
-/* model.h - the model handle's layout, shared by model.c, adam.c, checkpoint.c
- * and the tests that reach inside it. */
+/* model.h - the model handle's layout and the training step's batch, shared
+ * by model.c, step.c, schedule.c, checkpoint.c, eval.c and the tests that
+ * reach inside it. */
 #ifndef VAE_MODEL_H
 #define VAE_MODEL_H
 
 #include "internal.h"
-#include "layers.h"
+#include "model/net.h"
 
 /* A training thread's share of a step: its own activations and gradients,
  * the shared weights. Worker 0 is the model's own net. */
 typedef struct vae__worker {
     vae__net net;
     float *grads, *acts;  /* owned for workers 1..n-1 */
-    void *scratch;        /* vae__net_weight_grad_unit's */
-    float *unit_grad;     /* a unit's gradient, when the step applies Adam to it at once */
+    void *scratch;        /* the weight-gradient units' (model/schedule.c) */
     double rec, kl;       /* the slice's loss sums */
     double sumsq;         /* squared norm of its share of the other summed gradients */
 } vae__worker;
+
+/* The weight-gradient units: each linear layer's output rows in this many
+ * fixed chunks (model/schedule.c). */
+#define VAE_WGRAD_CHUNKS 8
 
 struct vae_model {
     vae_config cfg;
@@ -26,27 +30,19 @@ struct vae_model {
     float *acts;          /* net.n_acts: activations for max_batch */
     vae__worker *workers; /* n_workers data-parallel slices of a step */
     const vae__net **nets; /* the workers' nets */
+    const float **kl_dims; /* the workers' net.kl_dim (free bits) */
     int n_workers;
     double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the weight-gradient units' squared
                                                            norms */
-    unsigned char unit_updated[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the units Adam updated
-                                                           as they were formed, this step */
     atomic_int ready[VAE_MAX_LAYERS]; /* the step's slices done with each layer (net.ready) */
-    atomic_int bwd_done;  /* the step's slices past their whole backward pass */
-    double unit_bound_max; /* the largest weight-gradient bound units_may_update accepts */
     vae_adam adam;
     float clip_norm;      /* 0: no gradient clipping */
     double grad_norm;     /* of the last step, before clipping */
     long step;
     vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
-    uint64_t noise_key;   /* draw_noise: this step's key; row i's noise is stream
-                             noise_row0 + i of it (vae__rng_stream) */
-    long noise_row0;
-    int draw_noise;
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
-    const float *input;   /* when set, the step encodes these rows instead of x (DAE) */
-    const uint8_t *labels; /* CVAE: the caller's labels for the next calls */
+    const uint8_t *labels; /* CVAE: the caller's labels for the next calls (vae_model_set_labels) */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_grad_reduce_fn reduce; /* data-parallel: combines the processes' gradients */
     void *reduce_ctx;
@@ -55,24 +51,39 @@ struct vae_model {
     vae_error err;
 };
 
-/* One Adam step (t counts from 1) over n values with gradient scale * g;
- * serial: the caller splits the parameters between threads. */
-void vae__adam_update(float *p, const float *g, float *m, float *v, size_t n, const vae_adam *a,
-                      long t, float scale);
+/* A training step's batch: B rows of a global batch of B_total images
+ * (the gradient is scaled by 1/B_total; B may be 0 in a data-parallel
+ * shard), what the encoder sees and where its noise comes from. */
+typedef struct vae__batch {
+    const float *x;         /* (B,D) the targets */
+    const float *input;     /* (B,D) the encoder's input: x, or the DAE's corrupted x */
+    const uint8_t *labels;  /* (B) a CVAE's labels, else NULL */
+    int B, B_total;
+    int draw_noise;         /* 1: row i's eps is stream noise_row0 + i of noise_key
+                               (vae__rng_stream), drawn by the thread that runs the row;
+                               0: the caller put it in m->net.eps (the reference tests) */
+    uint64_t noise_key;
+    long noise_row0;
+} vae__batch;
 
-/* A training step with the noise already in m->net.eps, split over the
- * OpenMP threads: forward, backward (m->grads gets the batch's gradient, but
- * for the units an update step applied Adam to straight from a worker's
- * unit_grad) and, when update is set and the loss and gradient norm are
- * finite, the Adam update (with the gradient clipped to clip_norm when that
- * is set). Adds the batch sums to *st. vae_train_step draws the noise and
- * calls this; the reference tests supply PyTorch's noise. */
+/* A training step (model/step.c) split over the OpenMP threads: forward and
+ * loss, backward (m->grads gets the batch's gradient), the reduction across
+ * slices and processes, clipping and, when update is set and the loss and
+ * gradient norm are finite, the Adam update. Adds the batch sums to *st. */
+int vae__model_step_batch(vae_model *m, const vae__batch *b, int update, vae_stats *st);
+/* The same for x (B,D) as its own input, labels from vae_model_set_labels
+ * and the noise already in m->net.eps: the reference tests' entry. */
 int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
-/* The same for a shard of B rows of a global batch of B_total images (the
- * gradient is scaled by 1/B_total; B may be 0); with a reduce callback the
- * gradient and loss sums are combined across processes before the norm. */
-int vae__model_step_shard(vae_model *m, const float *x, int B, int B_total, int update,
-                          vae_stats *st);
+
+/* The weight of the regulariser in the loss: the KL's beta, the sparse AE's
+ * l1, 0 for the plain AE and DAE, 1 for the IWAE (rec + kl is its loss). */
+float vae__model_reg_weight(const vae_model *m);
+
+/* Checks a batch of B rows (at most max) of data x, and a CVAE's labels;
+ * sets m->err and returns its code when they do not do. */
+int vae__model_check_batch(vae_model *m, const void *x, int B, int max);
+/* Adds a batch's sums to *st (may be NULL). */
+void vae__stats_add(vae_stats *st, double rec, double kl, float beta, int B);
 
 /* Sets m->err and returns code. */
 int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3, 4);

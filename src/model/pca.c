@@ -56,6 +56,33 @@ static void centre(double *xc, const float *x, long r0, int c, const double *mea
     }
 }
 
+/* LAPACK's column j of z (ldz = D) is eigenvector j: row j of the basis in
+ * row-major order, smallest eigenvalue (w) first. Reorders them largest
+ * first, fixes each one's sign so its largest entry is positive (the
+ * eigensolver's signs are arbitrary) and keeps the eigenvalues in p->eig. */
+static void order_basis(vae_pca *p, double *w)
+{
+    int D = p->D, K = p->K;
+    for (int a = 0, b = K - 1; a < b; a++, b--) {
+        double t = w[a];
+        w[a] = w[b], w[b] = t;
+        for (int j = 0; j < D; j++) {
+            t = p->basis[(size_t)a * D + j];
+            p->basis[(size_t)a * D + j] = p->basis[(size_t)b * D + j];
+            p->basis[(size_t)b * D + j] = t;
+        }
+    }
+    for (int c = 0; c < K; c++) {
+        double *v = p->basis + (size_t)c * D;
+        int big = 0;
+        for (int j = 1; j < D; j++)
+            if (fabs(v[j]) > fabs(v[big])) big = j;
+        if (v[big] < 0)
+            for (int j = 0; j < D; j++) v[j] = -v[j];
+        p->eig[c] = w[c];
+    }
+}
+
 int vae_pca_fit(const float *x, long n, int D, int K, vae_pca **out, vae_error *err)
 {
     if (!out) return vae__error(err, VAE_EINVAL, "PCA: no place for the result");
@@ -120,27 +147,7 @@ int vae_pca_fit(const float *x, long n, int D, int K, vae_pca **out, vae_error *
                         "eigenvalues)", info, m, K);
         goto done;
     }
-    // LAPACK's column j of z (ldz = D) is eigenvector j: row j of the basis in
-    // row-major order. Largest first; each sign fixed so its largest entry is
-    // positive (the eigensolver's signs are arbitrary).
-    for (int a = 0, b = K - 1; a < b; a++, b--) {
-        double t = w[a];
-        w[a] = w[b], w[b] = t;
-        for (int j = 0; j < D; j++) {
-            t = p->basis[(size_t)a * D + j];
-            p->basis[(size_t)a * D + j] = p->basis[(size_t)b * D + j];
-            p->basis[(size_t)b * D + j] = t;
-        }
-    }
-    for (int c = 0; c < K; c++) {
-        double *v = p->basis + (size_t)c * D;
-        int big = 0;
-        for (int j = 1; j < D; j++)
-            if (fabs(v[j]) > fabs(v[big])) big = j;
-        if (v[big] < 0)
-            for (int j = 0; j < D; j++) v[j] = -v[j];
-        p->eig[c] = w[c];
-    }
+    order_basis(p, w);
 
 done:
     free(cov);

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "io/io.h"
+#include "model/model.h"
 
 #define CKPT_FORMAT "vae-checkpoint"
 #define CKPT_VERSION "1"

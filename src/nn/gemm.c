@@ -10,7 +10,7 @@
 
 #include <omp.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 #ifdef VAE_HAVE_DNNL
 #include <threads.h>

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 /* Directory part of path ("." when there is none), in a fresh string. */
 static char *dir_of(const char *path)

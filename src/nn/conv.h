@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 /* One layer's geometry: input (C, H, W) -> output (OC, OH, OW), square
  * kernel K, stride S, zero padding P on every side. For a convolution

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 #define PNG_MAX_CHUNK (64u << 20) /* ancillary chunks above this are refused */
 

@@ -1,10 +1,139 @@
-/* net.c - the VAE network (MLP or conv): layout of its flat buffers and the full
- * forward and backward passes (float or double). */
+/* net.c - the VAE network (MLP or conv): layout of its flat buffers, the
+ * table of latent kinds, and the full forward and backward passes (float or
+ * double). The terms themselves are nn/'s forward/backward pairs. */
 #include <math.h>
 #include <string.h>
-#include <threads.h>
 
-#include "layers.h"
+#include "model/net.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
+
+/* ------------------------------------------------------------ latent kinds */
+
+/* The Gaussian posterior (VAE, CVAE): z = mu + sigma eps, KL to N(0,I). */
+static double gauss_forward(vae__net *net, int B)
+{
+    const real *head = net->act[net->k];
+    vae__reparam_forward(net->z, head, net->eps, B, net->d, 1);
+    return vae__gauss_kl_forward(head, B, net->d, net->kl_img);
+}
+
+static void gauss_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    const real *head = net->act[net->k];
+    real *dhead = net->dact[net->k];
+    vae__gauss_kl_backward(dhead, head, loss_scale * beta, net->free_bits > 0 ? net->kl_mask : NULL,
+                           B, net->d);
+    vae__reparam_backward(dhead, head, net->eps, net->dz, B, net->d, 1);
+}
+
+/* An autoencoder's code (AE, DAE): z is the head, no regulariser. */
+static double code_forward(vae__net *net, int B)
+{
+    memcpy(net->z, net->act[net->k], (size_t)B * net->d * sizeof *net->z);
+    for (int i = 0; i < B; i++) net->kl_img[i] = 0;
+    return 0;
+}
+
+/* The sparse AE's: L1 on the code stands in for the KL. */
+static double code_l1_forward(vae__net *net, int B)
+{
+    code_forward(net, B);
+    return vae__l1_forward(net->z, B, net->d, net->kl_img);
+}
+
+static void code_l1_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    // beta: the sparse AE's l1 (the model's reg_weight)
+    vae__l1_backward(net->dact[net->k], net->dz, net->z, loss_scale * beta, (size_t)B * net->d);
+}
+
+static void code_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    (void)beta, (void)loss_scale; // no regulariser: dhead = dz (+ 0, as the sparse AE's adds)
+    vae__l1_backward(net->dact[net->k], net->dz, net->z, 0, (size_t)B * net->d);
+}
+
+/* IWAE: K = n_samples draws z_bi per image from the Gaussian posterior,
+ * decoded as rows b*K + i; log w_bi = log-ratio_bi - rec_bi, and the loss
+ * per image is log K - logsumexp_i log w_bi. *rec sums the images' mean
+ * reconstruction terms and *kl the rest of the loss, so rec + kl is the
+ * negative IWAE bound (for K = 1, kl is the one-sample KL estimate). */
+static double iwae_forward(vae__net *net, int B)
+{
+    vae__reparam_forward(net->z, net->act[net->k], net->eps, B, net->d, net->n_samples);
+    return 0; // the bound needs the likelihood first: iwae_finish
+}
+
+/* log w of decoder row r, a sample of image b, from rec_img[r]. */
+static double iwae_logw(const vae__net *net, int b, size_t r)
+{
+    int d = net->d;
+    const real *lv = net->act[net->k] + (size_t)b * 2 * d + d;
+    return vae__iwae_log_ratio(net->z + r * d, net->eps + r * d, lv, d) - net->rec_img[r];
+}
+
+/* The bound from the rows' rec_img; iw gets the normalised weights. */
+static void iwae_finish(vae__net *net, int B, double *rec, double *kl)
+{
+    int K = net->n_samples;
+    *rec = *kl = 0;
+    for (int b = 0; b < B; b++) {
+        size_t r0 = (size_t)b * K;
+        double top = -INFINITY, sum = 0, recbar = 0;
+        for (int i = 0; i < K; i++) {
+            top = fmax(top, iwae_logw(net, b, r0 + i));
+            recbar += net->rec_img[r0 + i] / K;
+        }
+        for (int i = 0; i < K; i++) sum += exp(iwae_logw(net, b, r0 + i) - top);
+        double lse = top + log(sum), loss = log((double)K) - lse;
+        for (int i = 0; i < K; i++) net->iw[r0 + i] = (real)exp(iwae_logw(net, b, r0 + i) - lse);
+        net->rec_img[b] = (real)recbar; // rows of images < b are read: safe to overwrite
+        net->kl_img[b] = (real)(loss - recbar);
+        *rec += recbar;
+        *kl += loss - recbar;
+    }
+}
+
+/* Each sample's -log p(x|z) counts with its normalised weight. */
+static void iwae_weigh(vae__net *net, real *dlik, int B)
+{
+    int K = net->n_samples, D = net->D;
+    for (int r = 0; r < B * K; r++)
+        for (int j = 0; j < D; j++) dlik[(size_t)r * D + j] *= net->iw[r];
+}
+
+static void iwae_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    (void)beta; // the bound weighs its terms itself
+    const real *head = net->act[net->k];
+    real *dhead = net->dact[net->k];
+    int d = net->d, K = net->n_samples;
+    vae__iwae_log_ratio_backward(net->dz, dhead, net->z, head, net->iw, loss_scale, B, d, K);
+    vae__reparam_backward(dhead, head, net->eps, net->dz, B, d, K);
+}
+
+static const vae__latent_kind gaussian = {"gaussian", 2, 1, gauss_forward, NULL, NULL,
+                                          gauss_backward};
+static const vae__latent_kind code = {"code", 1, 0, code_forward, NULL, NULL, code_backward};
+static const vae__latent_kind sparse_code = {"code + L1", 1, 0, code_l1_forward, NULL, NULL,
+                                             code_l1_backward};
+static const vae__latent_kind iwae = {"gaussian, importance-weighted", 2, 1, iwae_forward,
+                                      iwae_finish, iwae_weigh, iwae_backward};
+
+/* Each model's latent kind. */
+static const vae__latent_kind *const latent_of_model[] = {
+    [VAE_MODEL_VAE] = &gaussian, [VAE_MODEL_AE] = &code,    [VAE_MODEL_SPARSE_AE] = &sparse_code,
+    [VAE_MODEL_DAE] = &code,     [VAE_MODEL_IWAE] = &iwae, [VAE_MODEL_CVAE] = &gaussian,
+};
+
+static const vae__latent_kind *latent_kind(const vae_config *cfg)
+{
+    int n = (int)(sizeof latent_of_model / sizeof *latent_of_model), model = cfg->model;
+    if (model == VAE_MODEL_IWAE && cfg->iwae_k == 1) return &gaussian; // one sample: the VAE's loss
+    return model >= 0 && model < n ? latent_of_model[model] : &gaussian;
+}
 
 /* The conv architecture's layer shapes: convolutions down from the image,
  * one linear layer each side of the latent, transposed convolutions back to
@@ -23,7 +152,7 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
     }
     int flat = c[k] * h[k] * w[k];
     net->in[k] = flat;
-    net->out[k] = (net->deterministic ? 1 : 2) * net->d;
+    net->out[k] = net->latent->head_per_dim * net->d;
     net->in[k + 1] = net->d;
     net->out[k + 1] = flat;
     for (int j = 0; j < k; j++) { // level k-j back up to level k-1-j
@@ -54,7 +183,7 @@ static void layout_mlp(vae__net *net, const vae_config *cfg)
         net->out[l] = w = cfg->hidden[l];
     }
     net->in[k] = w;
-    net->out[k] = (net->deterministic ? 1 : 2) * net->d;
+    net->out[k] = net->latent->head_per_dim * net->d;
     w = net->d;
     for (int l = 0; l < k; l++) {
         net->in[k + 1 + l] = w;
@@ -88,8 +217,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->max_batch = max_batch;
     net->model = cfg->model;
     net->n_samples = cfg->model == VAE_MODEL_IWAE ? cfg->iwae_k : 1;
-    net->deterministic = cfg->model == VAE_MODEL_AE || cfg->model == VAE_MODEL_SPARSE_AE ||
-                         cfg->model == VAE_MODEL_DAE;
+    net->latent = latent_kind(cfg);
+    net->deterministic = !net->latent->draws_noise;
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
     } else {
@@ -170,8 +299,8 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
 }
 
 /* The conditioned layer l's input: inp (B, in[l] - C) rows, each followed
- * by the one-hot label of its image (rows_per_image rows per image). */
-static const real *with_label(vae__net *net, int l, const real *inp, int B)
+ * by the one-hot label of its image (n_samples rows per image in the decoder). */
+static const real *with_label(vae__net *net, int l, const real *inp, const uint8_t *labels, int B)
 {
     int c = l == net->cond[1], C = net->n_classes, w = net->in[l] - C;
     int per = c ? net->n_samples : 1; // the decoder sees K rows per image under IWAE
@@ -180,7 +309,7 @@ static const real *with_label(vae__net *net, int l, const real *inp, int B)
         real *row = cat + (size_t)i * net->in[l];
         memcpy(row, inp + (size_t)i * w, (size_t)w * sizeof *row);
         memset(row + w, 0, (size_t)C * sizeof *row);
-        row[w + net->labels[i / per]] = 1;
+        row[w + labels[i / per]] = 1;
     }
     return cat;
 }
@@ -224,20 +353,24 @@ static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, c
 }
 
 /* Layers first..last, ReLU after all but the last. */
-static void forward_range(vae__net *net, const real *inp, int B, int first, int last)
+static void forward_range(vae__net *net, const real *inp, const uint8_t *labels, int B, int first,
+                          int last)
 {
     for (int l = first; l <= last; l++) {
-        layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, B) : inp, B);
+        layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, labels, B) : inp, B);
         if (l < last) vae__relu_forward(net->act[l], (size_t)B * net->out[l]);
         inp = net->act[l];
     }
 }
 
-void vae__net_encode(vae__net *net, const real *x, int B) { forward_range(net, x, B, 0, net->k); }
-
-void vae__net_decode(vae__net *net, const real *z, int B)
+void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
 {
-    forward_range(net, z, B, net->k + 1, net->n_layers - 1);
+    forward_range(net, x, labels, B, 0, net->k);
+}
+
+void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B)
+{
+    forward_range(net, z, labels, B, net->k + 1, net->n_layers - 1);
 }
 
 /* -log p(target | decoder output) of `rows` rows, per row in rec_img. */
@@ -270,115 +403,26 @@ static void lik_backward(vae__net *net, real *d, const real *target, real scale,
     }
 }
 
-/* IWAE: K = n_samples draws z_bi = mu_b + sigma_b eps_bi per image, decoded
- * as rows b*K + i; log w_bi = -rec_bi + 1/2 sum_j (lv_j + eps^2 - z^2)
- * (log p(z) - log q(z|x)); the loss per image is log K - logsumexp_i log w_bi.
- * *rec sums the images' mean reconstruction terms and *kl the rest of the
- * loss, so rec + kl is the negative IWAE bound (for K = 1, kl is the
- * one-sample KL estimate). iw gets the normalised weights. */
-/* log w of decoder row r (a sample of image b), from rec_img[r]. */
-static double iwae_logw(const vae__net *net, int b, size_t r)
+/* The targets of the decoder's rows: each image's n_samples times (IWAE). */
+static const real *row_targets(vae__net *net, const real *target, int B)
 {
-    int d = net->d;
-    const real *lv = net->act[net->k] + (size_t)b * 2 * d + d;
-    const real *e = net->eps + r * d, *z = net->z + r * d;
-    double s = 0;
-    for (int j = 0; j < d; j++)
-        s += 0.5 * ((double)vae__clamp_logvar(lv[j]) + (double)e[j] * e[j] - (double)z[j] * z[j]);
-    return s - net->rec_img[r];
-}
-
-static void iwae_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
-                         double *kl)
-{
-    int K = net->n_samples, d = net->d, D = net->D;
-    vae__net_encode(net, x, B);
-    const real *head = net->act[net->k];
-    for (int r = 0; r < B * K; r++) {
-        const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
-        const real *e = net->eps + (size_t)r * d;
-        real *z = net->z + (size_t)r * d;
-        for (int j = 0; j < d; j++)
-            z[j] = mu[j] + real_exp((real)0.5 * vae__clamp_logvar(lv[j])) * e[j];
-        memcpy(net->xk + (size_t)r * D, target + (size_t)(r / K) * D, (size_t)D * sizeof *net->xk);
-    }
-    vae__net_decode(net, net->z, B * K);
-    lik_forward(net, net->xk, B * K);
-    *rec = *kl = 0;
-    for (int b = 0; b < B; b++) {
-        size_t r0 = (size_t)b * K;
-        double top = -INFINITY, sum = 0, recbar = 0;
-        for (int i = 0; i < K; i++) {
-            top = fmax(top, iwae_logw(net, b, r0 + i));
-            recbar += net->rec_img[r0 + i] / K;
-        }
-        for (int i = 0; i < K; i++) sum += exp(iwae_logw(net, b, r0 + i) - top);
-        double lse = top + log(sum), loss = log((double)K) - lse;
-        for (int i = 0; i < K; i++) net->iw[r0 + i] = (real)exp(iwae_logw(net, b, r0 + i) - lse);
-        net->rec_img[b] = (real)recbar; // rows of images < b are read: safe to overwrite
-        net->kl_img[b] = (real)(loss - recbar);
-        *rec += recbar;
-        *kl += loss - recbar;
-    }
-}
-
-static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
-                           int last);
-
-/* The IWAE loss's gradient: each sample's -log w_bi weighted by iw_bi. */
-static void iwae_backward(vae__net *net, const real *x, int B, real loss_scale)
-{
-    int K = net->n_samples, d = net->d, D = net->D, k = net->k, out = net->n_layers - 1;
-    real *dy = net->dact[out], *dz = net->dz, *dhead = net->dact[k];
-    lik_backward(net, dy, net->xk, loss_scale, B * K);
+    int K = net->n_samples;
+    size_t D = (size_t)net->D;
+    if (K == 1) return target;
     for (int r = 0; r < B * K; r++)
-        for (int j = 0; j < D; j++) dy[(size_t)r * D + j] *= net->iw[r];
-    backward_range(net, dz, net->z, B * K, k + 1, out);
-    const real *head = net->act[k];
-    for (int b = 0; b < B; b++) {
-        const real *lv = head + (size_t)b * 2 * d + d;
-        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d;
-        for (int j = 0; j < d; j++) {
-            real l = vae__clamp_logvar(lv[j]), sigma = real_exp((real)0.5 * l), gm = 0, gl = 0;
-            for (int i = 0; i < K; i++) {
-                size_t r = (size_t)b * K + i;
-                real c = loss_scale * net->iw[r];
-                // d(-log w)/dz = drec/dz + z; z = mu + sigma eps; d(-log w)/dlv adds -1/2
-                real g = dz[r * d + j] + c * net->z[r * d + j];
-                gm += g;
-                gl += g * (real)0.5 * sigma * net->eps[r * d + j] - (real)0.5 * c;
-            }
-            dmu[j] = gm;
-            dlv[j] = l == lv[j] ? gl : 0;
-        }
-    }
-    backward_range(net, NULL, x, B, 0, k);
+        memcpy(net->xk + (size_t)r * D, target + (size_t)(r / K) * D, D * sizeof *net->xk);
+    return net->xk;
 }
 
-void vae__net_forward(vae__net *net, const real *x, const real *target, int B, double *rec,
-                      double *kl)
+void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
+                      int B, double *rec, double *kl)
 {
-    if (net->n_samples > 1) {
-        iwae_forward(net, x, target, B, rec, kl);
-        return;
-    }
-    vae__net_encode(net, x, B);
-    if (net->deterministic) { // the code is z; the sparse AE's penalty stands in for the KL
-        size_t n = (size_t)B * net->d;
-        memcpy(net->z, net->act[net->k], n * sizeof *net->z);
-        *kl = 0;
-        for (int i = 0; i < B; i++) {
-            double s = 0;
-            if (net->model == VAE_MODEL_SPARSE_AE)
-                for (int j = 0; j < net->d; j++) s += real_fabs(net->z[(size_t)i * net->d + j]);
-            net->kl_img[i] = (real)s;
-            *kl += s;
-        }
-    } else {
-        *kl = vae__gauss_forward(net->z, net->act[net->k], net->eps, B, net->d, net->kl_img);
-    }
-    vae__net_decode(net, net->z, B);
-    *rec = lik_forward(net, target, B);
+    const vae__latent_kind *L = net->latent;
+    vae__net_encode(net, x, labels, B);
+    *kl = L->forward(net, B);
+    vae__net_decode(net, net->z, labels, B * net->n_samples);
+    *rec = lik_forward(net, row_targets(net, target, B), B * net->n_samples);
+    if (L->finish) L->finish(net, B, rec, kl);
 }
 
 void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows)
@@ -415,7 +459,6 @@ static void layer_ready(const vae__net *net, int l)
 
 void vae__net_skip_backward(vae__net *net)
 {
-    net->bwd_B = 0;
     for (int l = 0; l < net->n_layers; l++) layer_ready(net, l);
 }
 
@@ -441,148 +484,32 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
     }
 }
 
+const real *vae__net_layer_input(const vae__net *net, int l, const real *x)
+{
+    if (conditioned(net, l)) return net->cat[l == net->cond[1]];
+    return l == 0 ? x : l == net->k + 1 ? net->z : net->act[l - 1];
+}
+
+int vae__net_layer_rows(const vae__net *net, int l, int B)
+{
+    return B * (l > net->k ? net->n_samples : 1); // IWAE: n_samples decoder rows per image
+}
+
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale)
 {
-    net->bwd_x = x, net->bwd_B = B;
-    if (net->n_samples > 1) {
-        iwae_backward(net, x, B, loss_scale);
-    } else {
-        int out = net->n_layers - 1, k = net->k;
-        real *dz = net->dz, *dhead = net->dact[k];
-        lik_backward(net, net->dact[out], target, loss_scale, B);
-        backward_range(net, dz, net->z, B, k + 1, out);
-        if (net->deterministic) { // d/dcode = dz (+ beta * sign(code) for the sparse AE's L1)
-            size_t n = (size_t)B * net->d;
-            real w = net->model == VAE_MODEL_SPARSE_AE ? loss_scale * beta : 0;
-            for (size_t i = 0; i < n; i++)
-                dhead[i] = dz[i] + w * (net->z[i] > 0 ? 1 : net->z[i] < 0 ? -1 : 0);
-        } else {
-            vae__gauss_backward(dhead, net->act[k], net->eps, dz, loss_scale * beta,
-                                net->free_bits > 0 ? net->kl_mask : NULL, B, net->d);
-        }
-        backward_range(net, NULL, x, B, 0, k);
-    }
-    if (!net->defer_wgrad) {
-        const vae__net *self = net;
-        for (int u = 0, U = vae__net_wgrad_units(net); u < U; u++)
-            vae__net_weight_grad_unit(&self, 1, net->grads, u, NULL, NULL);
-    }
-}
-
-/* The input layer l saw in the last forward pass. */
-static const real *layer_input(const vae__net *net, int l)
-{
-    if (conditioned(net, l)) return net->cat[l == net->cond[1]];
-    return l == 0 ? net->bwd_x : l == net->k + 1 ? net->z : net->act[l - 1];
-}
-
-/* The rows layer l saw in the slice's last backward pass (IWAE: the decoder
- * sees n_samples per image). */
-static int slice_rows(const vae__net *s, int l)
-{
-    return s->bwd_B * (l > s->k ? s->n_samples : 1);
-}
-
-static int wgrad_chunks(const vae__net *net, int l)
-{
-    return net->out[l] < VAE_WGRAD_CHUNKS ? net->out[l] : VAE_WGRAD_CHUNKS;
-}
-
-size_t vae__net_wgrad_scratch(const vae__net *net)
-{
-    size_t most = 0;
-    int B = net->max_batch * net->n_samples;
-    for (int l = 0; l < net->n_layers; l++) {
-        int C = wgrad_chunks(net, l);
-        size_t n = vae__wgrad_work(B, net->in[l], (net->out[l] + C - 1) / C);
-        if (net->kind[l] == VAE_LAYER_LINEAR && n > most) most = n;
-    }
-    return most;
-}
-
-/* Unit u's layer (-1 past the last unit) and output rows o0..o1: the layers
- * in the order the backward pass finishes them (the last first), each one's
- * chunks in order. */
-static int wgrad_unit(const vae__net *net, int u, int *o0, int *o1)
-{
-    for (int l = net->n_layers - 1; l >= 0; l--) {
-        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
-        int C = wgrad_chunks(net, l);
-        if (u < C) {
-            *o0 = net->out[l] * u / C, *o1 = net->out[l] * (u + 1) / C;
-            return l;
-        }
-        u -= C;
-    }
-    return -1;
-}
-
-int vae__net_wgrad_units(const vae__net *net)
-{
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++)
-        if (net->kind[l] == VAE_LAYER_LINEAR) n += wgrad_chunks(net, l);
-    return n;
-}
-
-vae__wgrad_span vae__net_wgrad_span(const vae__net *net, int u)
-{
-    int o0, o1, l = wgrad_unit(net, u, &o0, &o1);
-    if (l < 0) return (vae__wgrad_span){0};
-    size_t IN = (size_t)net->in[l];
-    return (vae__wgrad_span){.w_off = net->w_off[l] + o0 * IN,
-                             .w_len = (o1 - o0) * IN,
-                             .b_off = net->b_off[l] + o0,
-                             .b_len = (size_t)(o1 - o0)};
-}
-
-size_t vae__net_wgrad_unit_max(const vae__net *net)
-{
-    size_t most = 0;
-    for (int u = 0, U = vae__net_wgrad_units(net); u < U; u++) {
-        vae__wgrad_span s = vae__net_wgrad_span(net, u);
-        if (s.w_len + s.b_len > most) most = s.w_len + s.b_len;
-    }
-    return most;
-}
-
-void vae__net_wgrad_bounds(vae__net *net)
-{
-    for (int l = 0; l < net->n_layers; l++) {
-        if (net->kind[l] != VAE_LAYER_LINEAR) continue;
-        size_t rows = (size_t)slice_rows(net, l);
-        double d = vae__abs_max(net->dact[l], rows * net->out[l]);
-        double in = vae__abs_max(layer_input(net, l), rows * net->in[l]);
-        net->wbound[l] = (double)rows * d * (in > 1 ? in : 1);
-    }
-}
-
-double vae__net_weight_grad_unit(const vae__net *const *nets, int n, real *grads, int u,
-                                 void *scratch, real *to)
-{
-    const vae__net *net = nets[0];
-    int o0, o1, l = wgrad_unit(net, u, &o0, &o1);
-    if (l < 0) return 0;
-    for (int spins = 0; net->ready &&
-                        atomic_load_explicit(&net->ready[l], memory_order_acquire) < n;
-         spins++)
-        if (spins > 1000) thrd_yield(); // a slice still on its way back
-    int IN = net->in[l], OUT = net->out[l], slices = 0;
-    real *dw = to ? to : grads + net->w_off[l] + (size_t)o0 * IN;
-    real *db = to ? to + (size_t)(o1 - o0) * IN : grads + net->b_off[l] + o0;
-    if (!scratch) { // one slice, the dense product
-        vae__linear_backward_weights(dw, db, net->dact[l], layer_input(net, l),
-                                     slice_rows(net, l), IN, OUT, o0, o1);
-        return vae__sum_squares(dw, (size_t)(o1 - o0) * IN) +
-               vae__sum_squares(db, (size_t)(o1 - o0));
-    }
-    for (int i = 0; i < n; i++) slices += nets[i]->bwd_B > 0;
-    vae__wgrad g;
-    vae__wgrad_begin(&g, dw, db, IN, OUT, o0, o1, slices, scratch);
-    for (int i = 0; i < n; i++) {
-        const vae__net *s = nets[i];
-        if (s->bwd_B > 0) vae__wgrad_slice(&g, s->dact[l], layer_input(s, l), slice_rows(s, l));
-    }
-    return vae__wgrad_finish(&g);
+    const vae__latent_kind *L = net->latent;
+    int out = net->n_layers - 1, k = net->k, rows = B * net->n_samples;
+    real *dlik = net->dact[out];
+    lik_backward(net, dlik, net->n_samples > 1 ? net->xk : target, loss_scale, rows);
+    if (L->weigh) L->weigh(net, dlik, B);
+    backward_range(net, net->dz, net->z, rows, k + 1, out);
+    L->backward(net, B, loss_scale, beta);
+    backward_range(net, NULL, x, B, 0, k);
+    for (int l = 0; l < net->n_layers && !net->defer_wgrad; l++) // else the step's schedule's
+        if (net->kind[l] == VAE_LAYER_LINEAR)
+            vae__linear_backward_weights(net->grads + net->w_off[l], net->grads + net->b_off[l],
+                                         net->dact[l], vae__net_layer_input(net, l, x),
+                                         vae__net_layer_rows(net, l, B), net->in[l], net->out[l],
+                                         0, net->out[l]);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nn/rng.h"
 
 /* splitmix64's finaliser */
 static uint64_t mix64(uint64_t z)

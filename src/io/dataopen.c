@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 void vae_data_options_default(vae_data_options *o)
 {

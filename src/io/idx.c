@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 #define IDX_MAX_RANK 4
 #define GZ_CHUNK ((size_t)1 << 30)  /* gzread takes an unsigned int length */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 #define MAX_FILE ((uint64_t)16 << 30) /* bigger files are refused before any allocation */
 #define MAX_INT ((uint64_t)1 << 53)   /* largest JSON integer accepted (exact as a double) */

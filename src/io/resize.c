@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 /* The source taps of one output pixel along one axis. */
 typedef struct taps {

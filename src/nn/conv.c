@@ -2,7 +2,7 @@
  * backward, as im2col/col2im around one GEMM per image (float or double). */
 #include <string.h>
 
-#include "conv.h"
+#include "nn/conv.h"
 
 int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P)
 {

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io/io.h"
 
 #define PNG_MAX_FILE ((size_t)256 << 20) /* one PNG file's bytes */
 #define MAX_CLASSES 256                  /* labels are bytes */

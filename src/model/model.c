@@ -1,0 +1,379 @@
+/* model.c - the model handle: configuration, buffers, initialisation,
+ * evaluation, encoding and decoding (the training step is step.c's). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+#include <zlib.h>
+
+#include "model/model.h"
+#include "model/schedule.h"
+#include "nn/adam.h"
+#include "nn/latent.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
+#include "nn/rng.h"
+
+#define VAE_MAX_PARAMS ((size_t)1 << 31) /* keeps every index in int range for BLAS */
+
+void vae_config_default(vae_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->channels = 1;
+    cfg->height = cfg->width = 28;
+    cfg->n_hidden = 1;
+    cfg->hidden[0] = 400;
+    cfg->latent = 20;
+    cfg->model = VAE_MODEL_VAE;
+    cfg->likelihood = VAE_LIKELIHOOD_BERNOULLI;
+    cfg->beta = 1.0f;
+    cfg->sigma = 0.1f;
+    cfg->sigma_mode = VAE_SIGMA_FIXED;
+}
+
+int vae_config_validate(const vae_config *c, vae_error *err)
+{
+    if (c->channels != 1 && c->channels != 3)
+        return vae__error(err, VAE_EINVAL, "channels must be 1 or 3, not %d", c->channels);
+    if (c->height < 1 || c->height > 4096 || c->width < 1 || c->width > 4096)
+        return vae__error(err, VAE_EINVAL, "image size %dx%d is outside 1..4096", c->width,
+                          c->height);
+    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+        return vae__error(err, VAE_EINVAL, "%d hidden layers: at most %d are supported",
+                          c->n_hidden, VAE_MAX_HIDDEN);
+    for (int i = 0; i < c->n_hidden; i++)
+        if (c->hidden[i] < 1 || c->hidden[i] > 65536)
+            return vae__error(err, VAE_EINVAL, "hidden layer %d has width %d; use 1..65536",
+                              i + 1, c->hidden[i]);
+    if (c->latent < 1 || c->latent > 4096)
+        return vae__error(err, VAE_EINVAL, "latent size %d is outside 1..4096", c->latent);
+    if (c->arch != VAE_ARCH_MLP && c->arch != VAE_ARCH_CONV)
+        return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
+    if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
+        return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_CVAE)
+        return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (c->model == VAE_MODEL_CVAE && (c->n_classes < 2 || c->n_classes > 256))
+        return vae__error(err, VAE_EINVAL, "a conditional VAE needs 2..256 label classes, not %d",
+                          c->n_classes);
+    if (c->model == VAE_MODEL_IWAE) {
+        if (c->iwae_k < 1 || c->iwae_k > 4096)
+            return vae__error(err, VAE_EINVAL, "IWAE samples k = %d is outside 1..4096", c->iwae_k);
+        if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN && c->sigma_mode != VAE_SIGMA_FIXED)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with a learned sigma is not supported");
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "IWAE with free bits is not supported");
+    }
+    if (!isfinite(c->l1) || c->l1 < 0)
+        return vae__error(err, VAE_EINVAL, "l1 must be a finite number >= 0, not %g", (double)c->l1);
+    if (c->model == VAE_MODEL_DAE &&
+        !((c->noise == VAE_NOISE_GAUSSIAN && c->noise_level > 0 && c->noise_level <= 100) ||
+          (c->noise == VAE_NOISE_MASK && c->noise_level > 0 && c->noise_level < 1)))
+        return vae__error(err, VAE_EINVAL, "a denoising AE needs noise: gaussian with sigma in "
+                                           "(0, 100] or mask with p in (0, 1)");
+    if (c->likelihood < VAE_LIKELIHOOD_BERNOULLI || c->likelihood > VAE_LIKELIHOOD_CONT_BERNOULLI)
+        return vae__error(err, VAE_EUNSUPPORTED, "likelihood %d is not supported", c->likelihood);
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        if (!(c->sigma >= expf((float)VAE_LOG_SIGMA_MIN) && c->sigma <= expf((float)VAE_LOG_SIGMA_MAX)))
+            return vae__error(err, VAE_EINVAL, "sigma must be in [%.4g, %.4g], not %g",
+                              exp(VAE_LOG_SIGMA_MIN), exp(VAE_LOG_SIGMA_MAX), (double)c->sigma);
+        if (c->sigma_mode < VAE_SIGMA_FIXED || c->sigma_mode > VAE_SIGMA_LEARNED_PIXEL)
+            return vae__error(err, VAE_EINVAL, "sigma mode %d is not supported", c->sigma_mode);
+    }
+    if (!isfinite(c->beta) || c->beta < 0)
+        return vae__error(err, VAE_EINVAL, "beta must be a finite number >= 0, not %g",
+                          (double)c->beta);
+    if (!isfinite(c->free_bits) || c->free_bits < 0)
+        return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
+                          (double)c->free_bits);
+    // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
+    vae__net net;
+    if (vae__net_layout(&net, c, 1))
+        return vae__error(err, VAE_EINVAL,
+                          "%d stride-%d conv layers do not fit a %dx%d image (each halves it; "
+                          "use fewer --hidden layers)", c->n_hidden, VAE_CONV_STRIDE, c->width,
+                          c->height);
+    if (net.n_params > VAE_MAX_PARAMS)
+        return vae__error(err, VAE_EINVAL, "the model would have %zu parameters (limit %zu)",
+                          net.n_params, VAE_MAX_PARAMS);
+    return VAE_OK;
+}
+
+int vae__model_error(vae_model *m, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err.msg, sizeof m->err.msg, fmt, ap);
+    va_end(ap);
+    m->err.code = code;
+    return code;
+}
+
+void vae_set_threads(int n)
+{
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_model **out,
+                     vae_error *err)
+{
+    *out = NULL;
+    int rc = vae_config_validate(cfg, err);
+    if (rc) return rc;
+    if (max_batch < 1 || max_batch > 65536)
+        return vae__error(err, VAE_EINVAL, "batch size %d is outside 1..65536", max_batch);
+    vae_model *m = calloc(1, sizeof *m);
+    if (!m) return vae__error(err, VAE_ENOMEM, "out of memory");
+    m->cfg = *cfg;
+    vae__net_layout(&m->net, cfg, max_batch);
+    size_t np = m->net.n_params;
+    m->params = calloc(np, sizeof(float));
+    m->grads = calloc(np, sizeof(float));
+    m->adam_m = calloc(np, sizeof(float));
+    m->adam_v = calloc(np, sizeof(float));
+    m->acts = calloc(m->net.n_acts, sizeof(float));
+    if (!m->params || !m->grads || !m->adam_m || !m->adam_v || !m->acts) {
+        vae_model_free(m);
+        return vae__error(err, VAE_ENOMEM, "out of memory for a model of %zu parameters", np);
+    }
+    vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    vae_adam_default(&m->adam);
+
+    // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
+    // fan_in computed from the weight's dimension 1 on (which, for
+    // nn.ConvTranspose2d's (in, out, K, K) weight, counts output channels)
+    vae_rng init;
+    vae_rng_seed(&init, seed);
+    const vae__net *net = &m->net;
+    for (int l = 0; l < net->n_layers; l++) {
+        const vae__conv_geom *g = &net->geom[l];
+        int fan_in = net->kind[l] == VAE_LAYER_CONV    ? g->C * g->K * g->K
+                     : net->kind[l] == VAE_LAYER_CONVT ? g->OC * g->K * g->K
+                                                       : net->in[l];
+        double bound = 1.0 / sqrt((double)fan_in);
+        size_t end = l + 1 < net->n_layers ? net->w_off[l + 1] : net->ls_off;
+        float *p = m->params + net->w_off[l]; // weight, then bias right after it
+        for (size_t i = 0; i < end - net->w_off[l]; i++)
+            p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
+    }
+    for (int i = 0; i < net->n_ls; i++) m->params[net->ls_off + i] = net->ls_fixed;
+    vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
+    *out = m;
+    return VAE_OK;
+}
+
+int vae_model_set_max_batch(vae_model *m, int max_batch)
+{
+    if (max_batch < 1 || max_batch > 65536)
+        return vae__model_error(m, VAE_EINVAL, "batch size %d is outside 1..65536", max_batch);
+    vae__net net;
+    vae__net_layout(&net, &m->cfg, max_batch);
+    float *acts = calloc(net.n_acts, sizeof(float));
+    if (!acts) return vae__model_error(m, VAE_ENOMEM, "out of memory for batches of %d", max_batch);
+    vae__schedule_free(m); // sized for the old batch
+    free(m->acts);
+    m->acts = acts;
+    m->net = net;
+    vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    return VAE_OK;
+}
+
+void vae_model_free(vae_model *m)
+{
+    if (!m) return;
+    vae__schedule_free(m);
+    free(m->params);
+    free(m->grads);
+    free(m->adam_m);
+    free(m->adam_v);
+    free(m->acts);
+    free(m->noisy);
+    if (m->meta)
+        for (char **p = m->meta; *p; p++) free(*p);
+    free(m->meta);
+    free(m);
+}
+
+const char *vae_model_errmsg(const vae_model *m) { return m ? m->err.msg : "no model"; }
+const vae_config *vae_model_config(const vae_model *m) { return &m->cfg; }
+size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
+int vae_model_input_size(const vae_model *m) { return m->net.D; }
+int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
+void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+void vae_model_set_beta(vae_model *m, float beta)
+{
+    if (isfinite(beta) && beta >= 0) m->cfg.beta = beta;
+}
+void vae_model_set_grad_clip(vae_model *m, float max_norm)
+{
+    m->clip_norm = max_norm > 0 && isfinite(max_norm) ? max_norm : 0;
+}
+long vae_model_step(const vae_model *m) { return m->step; }
+vae_rng *vae_model_rng(vae_model *m) { return &m->rng; }
+
+const char *vae_model_meta(const vae_model *m, const char *key)
+{
+    if (m->meta)
+        for (char **p = m->meta; p[0]; p += 2)
+            if (!strcmp(p[0], key)) return p[1];
+    return NULL;
+}
+
+static void fill_normal(float *out, size_t n, vae_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (float)vae_rng_normal(rng);
+}
+
+float vae__model_reg_weight(const vae_model *m)
+{
+    switch (m->cfg.model) {
+    case VAE_MODEL_SPARSE_AE: return m->cfg.l1;
+    case VAE_MODEL_AE:
+    case VAE_MODEL_DAE: return 0;
+    case VAE_MODEL_IWAE: return 1; // rec + kl is its loss
+    default: return m->cfg.beta;
+    }
+}
+
+void vae__stats_add(vae_stats *st, double rec, double kl, float beta, int B)
+{
+    if (!st) return;
+    st->rec += rec;
+    st->kl += kl;
+    st->loss += rec + (double)beta * kl;
+    st->n += B;
+}
+
+void vae_model_set_labels(vae_model *m, const uint8_t *labels) { m->labels = labels; }
+int vae_model_num_classes(const vae_model *m) { return m->net.n_classes; }
+
+void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void *ctx)
+{
+    m->reduce = fn;
+    m->reduce_ctx = fn ? ctx : NULL;
+}
+
+uint32_t vae_model_checksum(const vae_model *m)
+{
+    // zlib's crc32 takes uInt lengths: feed it in pieces of at most 1 GiB
+    const void *bufs[3] = {m->params, m->adam_m, m->adam_v};
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int k = 0; k < 3; k++) {
+        const unsigned char *p = bufs[k];
+        size_t left = m->net.n_params * sizeof(float);
+        for (; left > 0;) {
+            uInt part = left > (1u << 30) ? 1u << 30 : (uInt)left;
+            crc = crc32(crc, p, part);
+            p += part, left -= part;
+        }
+    }
+    // then the step count and the noise RNG's state, as little-endian words
+    uint64_t words[7] = {(uint64_t)m->step, m->rng.s[0], m->rng.s[1], m->rng.s[2], m->rng.s[3],
+                         (uint64_t)m->rng.has_spare, 0};
+    memcpy(&words[6], &m->rng.spare, sizeof words[6]);
+    unsigned char bytes[sizeof words];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(words[i / 8] >> (8 * (i % 8)));
+    return (uint32_t)crc32(crc, bytes, sizeof bytes);
+}
+
+int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)
+{
+    int rc = vae__model_check_batch(m, x, B, 1 << 30);
+    if (rc) return rc;
+    int D = m->net.D;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        const float *xb = x + (size_t)i * D;
+        fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
+        double rec, kl;
+        vae__net_forward(&m->net, xb, xb, m->labels ? m->labels + i : NULL, b, &rec, &kl);
+        vae__stats_add(st, rec, kl, vae__model_reg_weight(m), b);
+    }
+    return VAE_OK;
+}
+
+int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
+{
+    int rc = vae__model_check_batch(m, x, B, 1 << 30);
+    if (rc) return rc;
+    int d = m->net.d;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        vae__net_encode(&m->net, x + (size_t)i * m->net.D, m->labels ? m->labels + i : NULL, b);
+        const float *head = m->net.act[m->net.k];
+        int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
+        for (int r = 0; r < b; r++) {
+            size_t o = (size_t)(i + r) * d;
+            if (mu) memcpy(mu + o, head + (size_t)r * w, d * sizeof(float));
+            if (logvar && w == 2 * d) memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
+            if (logvar && w == d) memset(logvar + o, 0, d * sizeof(float));
+        }
+    }
+    return VAE_OK;
+}
+
+int vae_decode(vae_model *m, const float *z, int B, float *out)
+{
+    int rc = vae__model_check_batch(m, z, B, 1 << 30);
+    if (rc) return rc;
+    int D = m->net.D;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        vae__net_decode(&m->net, z + (size_t)i * m->net.d, m->labels ? m->labels + i : NULL, b);
+        vae__net_mean(&m->net, out + (size_t)i * D, b);
+    }
+    return VAE_OK;
+}
+
+size_t vae__view_numel(const vae__param_view *v)
+{
+    size_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= (size_t)v->shape[d];
+    return n;
+}
+
+/* Names follow the PyTorch twin (scripts/vae_twin.py): encoder.i, fc_mu,
+ * fc_logvar (the two halves of the head), decoder.j. */
+int vae__model_tensors(vae_model *m, vae__param_view *v)
+{
+    const vae__net *net = &m->net;
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        float *w = m->params + net->w_off[l], *b = m->params + net->b_off[l];
+        int IN = net->in[l], OUT = net->out[l];
+        if (l == net->k && net->deterministic) {
+            v[n++] = (vae__param_view){"fc_code.weight", 2, {net->d, IN}, w};
+            v[n++] = (vae__param_view){"fc_code.bias", 1, {net->d}, b};
+            continue;
+        }
+        if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
+            int d = net->d;
+            v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
+            v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
+            v[n++] = (vae__param_view){"fc_logvar.weight", 2, {d, IN}, w + (size_t)d * IN};
+            v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d}, b + d};
+            continue;
+        }
+        const char *part = l < net->k ? "encoder" : "decoder";
+        int idx = l < net->k ? l : l - net->k - 1;
+        const vae__conv_geom *g = &net->geom[l];
+        if (net->kind[l] == VAE_LAYER_LINEAR)
+            v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+        else if (net->kind[l] == VAE_LAYER_CONV)
+            v[n] = (vae__param_view){"", 4, {g->OC, g->C, g->K, g->K}, w};
+        else
+            v[n] = (vae__param_view){"", 4, {g->C, g->OC, g->K, g->K}, w};
+        snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, idx);
+        if (net->kind[l] != VAE_LAYER_LINEAR) OUT = g->OC;
+        v[n] = (vae__param_view){"", 1, {OUT}, b};
+        snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
+    }
+    if (net->n_ls) v[n++] = (vae__param_view){"log_sigma", 1, {net->n_ls}, m->params + net->ls_off};
+    return n;
+}

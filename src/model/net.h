@@ -1,0 +1,132 @@
+/*
+ * net.h - the VAE network (MLP or conv) assembled from the nn/ pairs: its
+ * layout in flat buffers, the full forward and backward passes, and the
+ * table of latent kinds that sits between encoder and decoder.
+ */
+#ifndef VAE_NET_H
+#define VAE_NET_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/conv.h"
+#include "nn/real.h"
+#include "vae.h"
+
+/* ---------------------------------------------------------------- network */
+
+#define VAE_MAX_LAYERS (2 * VAE_MAX_HIDDEN + 2)
+
+/* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
+ * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
+ * one GEMM computes both; for autoencoders -> the d-wide code), decoder
+ * layers k+1..2k (ReLU) and the output layer 2k+1 (-> D logits). MLP: every layer is linear. Conv: layers 0..k-1
+ * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
+ * transposed convolutions. in/out count the values of an image (C*H*W for
+ * feature maps, NCHW), so the layers chain as flat buffers. Parameters live
+ * in one flat buffer, each layer's weight followed by its bias. */
+enum { VAE_LAYER_LINEAR, VAE_LAYER_CONV, VAE_LAYER_CONVT };
+
+typedef struct vae__net vae__net;
+
+/* A latent kind: what lies between the encoder's head and the decoder, as
+ * one forward/backward pair over the net's buffers (the math is nn/latent.c's).
+ * Adding a kind (a flow step, a second stochastic layer, a codebook, another
+ * prior) is one such pair and one entry in latent_of_model[] (net.c). */
+typedef struct vae__latent_kind {
+    const char *name;
+    int head_per_dim; /* the head's width over d: 2 for [mu | logvar], 1 for a code */
+    int draws_noise;  /* whether forward reads eps (d values per decoder row) */
+    /* head act[k] (B rows) -> z (B * n_samples rows from eps); the
+     * regulariser of each image into kl_img, its sum returned */
+    double (*forward)(vae__net *net, int B);
+    /* after the likelihood filled rec_img (B * n_samples rows): the final
+     * per-image terms (NULL: rec_img and kl_img stand) */
+    void (*finish)(vae__net *net, int B, double *rec, double *reg);
+    /* dlik (B * n_samples, D): reweights the likelihood's gradient before the
+     * decoder's backward pass (NULL: none) */
+    void (*weigh)(vae__net *net, real *dlik, int B);
+    /* dz -> dhead dact[k], for loss_scale * (rec + beta * regulariser) */
+    void (*backward)(vae__net *net, int B, real loss_scale, real beta);
+} vae__latent_kind;
+
+struct vae__net {
+    int D, d, k, n_layers, max_batch;
+    int kind[VAE_MAX_LAYERS];            /* VAE_LAYER_* */
+    int in[VAE_MAX_LAYERS], out[VAE_MAX_LAYERS];
+    vae__conv_geom geom[VAE_MAX_LAYERS]; /* of conv and transposed conv layers */
+    size_t w_off[VAE_MAX_LAYERS], b_off[VAE_MAX_LAYERS];
+    size_t n_params, n_acts, col_size;
+    int likelihood;            /* vae_likelihood */
+    int sigma_learned, sigma_per_pixel; /* Gaussian: log sigma among the parameters */
+    size_t ls_off;             /* where (after the layers), n_ls values */
+    int n_ls;
+    real ls_fixed;             /* log sigma when fixed */
+    real free_bits;            /* > 0: the backward pass applies kl_mask */
+    int model;                 /* vae_model_kind */
+    const vae__latent_kind *latent; /* between head and decoder (from model) */
+    int deterministic;         /* an autoencoder: the head is the code (d wide), no eps */
+    /* views, set by vae__net_bind */
+    real *params, *grads;
+    real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
+    real *eps, *z;             /* (B, d) */
+    real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
+    real *dz;                  /* (B, d) and at z */
+    real *prob;                /* (B, D) sigmoid of the logits */
+    real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
+    real *col;                 /* (col_size) im2col scratch of the conv layers */
+    real *log_sigma;           /* Gaussian: in params when learned, else a copy of ls_fixed */
+    real *kl_dim, *kl_mask;    /* (d) free bits: per-dimension KL sums, and which count */
+    int n_samples;             /* IWAE: samples per image (decoder rows); else 1 */
+    real *xk;                  /* IWAE: (B*K, D) each target repeated K times */
+    real *iw;                  /* IWAE: (B*K) normalised importance weights */
+    int n_classes;             /* CVAE: label classes C; 0 = unconditional */
+    int cond[2];               /* the encoder's and decoder's conditioned layers */
+    real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
+    int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
+                                  the step's schedule (model/schedule.c) */
+    atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
+                                  gradient at layer l's output is final: shared by the
+                                  slices of a batch, for the schedule */
+};
+
+/* Computes the layout for cfg (sizes and offsets only); -1 when the conv
+ * architecture does not fit the image size. */
+int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
+/* Points the views into params, grads (n_params each) and acts (n_acts). */
+void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
+
+/* x (B,D) -> act[k] = [mu | logvar] (B,2d); labels (B): a CVAE's, else NULL. */
+void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B);
+/* z (B,d) -> act[2k+1] = logits (B,D); labels as for encode (one per image,
+ * n_samples rows each). */
+void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B);
+/* rec_img[r0..r0+rows) = -log p(target | decoder rows r0..) of the last
+ * vae__net_decode: many samples scored against one image's pixels. */
+void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
+/* out (B,D) = the means of p(x|z) from the decoder output of the last
+ * vae__net_decode: probabilities for Bernoulli. */
+void vae__net_mean(const vae__net *net, real *out, int B);
+/* Full loss with noise net->eps: encode, the latent kind's forward, decode,
+ * the likelihood, and the per-batch sums *rec and *kl (per image in
+ * net->rec_img, net->kl_img); for autoencoders *kl is their regulariser. */
+void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
+                      int B, double *rec, double *kl);
+/* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads
+ * (loss_scale = 1/batch gives the batch mean, also when this call sees only
+ * a slice of the batch); needs the activations of the last vae__net_forward
+ * on the same x. With defer_wgrad the linear layers' weight gradients are
+ * left to vae__net_weight_grad (the step's schedule sums them over slices). */
+void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
+                       real loss_scale);
+/* In place of vae__net_backward for a slice with no rows: the weight
+ * gradients will see none, and the other slices need not wait for it. */
+void vae__net_skip_backward(vae__net *net);
+
+/* One slice's part in a linear layer's weight gradient: what layer l saw in
+ * the slice's last pass on input x (B images), and how many rows. */
+const real *vae__net_layer_input(const vae__net *net, int l, const real *x);
+int vae__net_layer_rows(const vae__net *net, int l, int B);
+
+#endif

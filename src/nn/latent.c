@@ -1,0 +1,144 @@
+/* latent.c - the latent terms, forward and backward (float or double):
+ * reparameterisation, Gaussian KL and free bits, the IWAE log-ratio, L1. */
+#include <stddef.h>
+
+#include "nn/latent.h"
+
+/* ------------------------------------------------------ reparameterisation */
+
+void vae__reparam_forward(real *z, const real *head, const real *eps, int B, int d, int K)
+{
+    // head is (B,2d) = [mu | logvar]; eps and z are (B*K,d)
+    for (int r = 0; r < B * K; r++) {
+        const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
+        const real *e = eps + (size_t)r * d;
+        real *zr = z + (size_t)r * d;
+        for (int j = 0; j < d; j++)
+            zr[j] = mu[j] + real_sqrt(real_exp(vae__clamp_logvar(lv[j]))) * e[j];
+    }
+}
+
+void vae__reparam_backward(real *dhead, const real *head, const real *eps, const real *dz, int B,
+                           int d, int K)
+{
+    for (int b = 0; b < B; b++) {
+        const real *lv = head + (size_t)b * 2 * d + d;
+        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d;
+        for (int j = 0; j < d; j++) {
+            real l = vae__clamp_logvar(lv[j]), sigma = real_sqrt(real_exp(l));
+            // the first sample starts the sums: with K = 1 they are dz itself
+            size_t r = (size_t)b * K;
+            real gm = dz[r * d + j], gl = dz[r * d + j] * eps[r * d + j] * sigma;
+            for (int i = 1; i < K; i++) {
+                r = (size_t)b * K + i;
+                gm += dz[r * d + j];
+                gl += dz[r * d + j] * eps[r * d + j] * sigma;
+            }
+            // dz/dmu = 1; dz/dlv = eps sigma / 2; zero where clamped
+            dmu[j] += gm;
+            if (l == lv[j]) dlv[j] += (real)0.5 * gl;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ Gaussian KL */
+
+double vae__gauss_kl_forward(const real *head, int B, int d, real *kl_img)
+{
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+        double kl = 0;
+        for (int j = 0; j < d; j++) kl += vae__gauss_kl(mu[j], lv[j]);
+        if (kl_img) kl_img[i] = (real)kl;
+        total += kl;
+    }
+    return total;
+}
+
+void vae__gauss_kl_backward(real *dhead, const real *head, real scale, const real *mask, int B,
+                            int d)
+{
+    for (int i = 0; i < B; i++) {
+        const real *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+        real *dmu = dhead + (size_t)i * 2 * d, *dlv = dmu + d;
+        for (int j = 0; j < d; j++) {
+            real l = vae__clamp_logvar(lv[j]), ks = mask && !mask[j] ? 0 : scale;
+            // dKL/dmu = mu; dKL/dlv = (e^lv - 1) / 2; zero where clamped
+            dmu[j] = ks * mu[j];
+            dlv[j] = l == lv[j] ? (real)0.5 * (ks * (real_exp(l) - 1)) : 0;
+        }
+    }
+}
+
+void vae__free_bits_kl(real *kl_dim, const real *head, int B, int d)
+{
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int i = 0; i < B; i++) s += vae__gauss_kl(head[(size_t)i * 2 * d + j],
+                                                       head[(size_t)i * 2 * d + d + j]);
+        kl_dim[j] = (real)s;
+    }
+}
+
+void vae__free_bits_mask(real *mask, const real *const *kl_dims, int n, int d, int B_total,
+                         double floor)
+{
+    for (int j = 0; j < d; j++) {
+        double s = 0;
+        for (int w = 0; w < n; w++) s += kl_dims[w][j];
+        mask[j] = B_total > 0 && s / B_total >= floor ? 1 : 0;
+    }
+}
+
+/* ------------------------------------------------------------ IWAE weight */
+
+double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d)
+{
+    // log N(z; 0, I) - log N(z; mu, sigma^2) = -z^2/2 + eps^2/2 + log sigma, summed
+    double s = 0;
+    for (int j = 0; j < d; j++)
+        s += 0.5 * ((double)vae__clamp_logvar(lv[j]) + (double)eps[j] * eps[j] -
+                    (double)z[j] * z[j]);
+    return s;
+}
+
+void vae__iwae_log_ratio_backward(real *dz, real *dhead, const real *z, const real *head,
+                                  const real *w, real scale, int B, int d, int K)
+{
+    for (int b = 0; b < B; b++) {
+        const real *lv = head + (size_t)b * 2 * d + d;
+        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d, csum = 0;
+        for (int i = 0; i < K; i++) {
+            size_t r = (size_t)b * K + i;
+            real c = scale * w[r];
+            csum += c;
+            for (int j = 0; j < d; j++) dz[r * d + j] += c * z[r * d + j];
+        }
+        for (int j = 0; j < d; j++) {
+            dmu[j] = 0;
+            dlv[j] = vae__clamp_logvar(lv[j]) == lv[j] ? (real)-0.5 * csum : 0;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- L1 */
+
+double vae__l1_forward(const real *code, int B, int d, real *per_img)
+{
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) s += real_fabs(code[(size_t)i * d + j]);
+        if (per_img) per_img[i] = (real)s;
+        total += s;
+    }
+    return total;
+}
+
+void vae__l1_backward(real *dcode, const real *dz, const real *code, real scale, size_t n)
+{
+    // d|c|/dc = sign(c), taken as 0 at 0
+    for (size_t i = 0; i < n; i++)
+        dcode[i] = dz[i] + scale * (code[i] > 0 ? 1 : code[i] < 0 ? -1 : 0);
+}
