@@ -47,14 +47,16 @@ int main(int argc, char **argv)
             idx[i] = (uint32_t)((step * BATCH + i) % vae_dataset_count(train));
         vae_dataset_batch(train, idx, BATCH, VAE_BINARIZE_NONE, 0, NULL, x);
         vae_stats st = {0};
-        if (vae_train_step(m, x, BATCH, &st)) goto fail_model;
+        if (vae_model_train_step(m, x, NULL, BATCH, &st)) goto fail_model;
         if (step % 25 == 24) printf("step %2d  loss %.2f nats per image\n", step + 1, st.loss / st.n);
     }
 
     // codes (posterior means) of test images, and the images decoded from them
     for (int i = 0; i < SHOW; i++) idx[i] = (uint32_t)i;
     vae_dataset_batch(test, idx, SHOW, VAE_BINARIZE_NONE, 0, NULL, x);
-    if (vae_encode(m, x, SHOW, mu, NULL) || vae_decode(m, mu, SHOW, rec)) goto fail_model;
+    // (labels, the NULL: one per row for a conditional VAE)
+    if (vae_model_encode(m, x, NULL, SHOW, mu, NULL) || vae_model_decode(m, mu, NULL, SHOW, rec))
+        goto fail_model;
     /* example:end */
 
     memcpy(x + (size_t)SHOW * D, rec, sizeof *x * SHOW * D); // row 1: images, row 2: decoded

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define VAE_VERSION "0.1.0"
+#define VAE_VERSION "0.2.0" /* 0.2: the model verbs renamed, labels per call (docs/api.md) */
 
 #if defined(__GNUC__)
 #define VAE_API __attribute__((visibility("default")))
@@ -130,20 +130,20 @@ typedef struct vae_config {
     int n_hidden;                  /* encoder hidden layers (decoder mirrors) */
     int hidden[VAE_MAX_HIDDEN];    /* their widths (MLP) or channels (conv), input side first */
     int latent;                    /* d */
-    int model;                     /* vae_model_kind */
-    int likelihood;                /* vae_likelihood */
+    vae_model_kind model;
+    vae_likelihood likelihood;
     float beta;                    /* weight of the KL term */
-    int arch;                      /* vae_arch. conv: encoder = the convolutions, then one
+    vae_arch arch;                 /* conv: encoder = the convolutions, then one
                                     * linear layer to [mu | logvar]; decoder = one linear
                                     * layer from z to the last feature map, then transposed
                                     * convolutions back to the image (logits) */
     float sigma;                   /* Gaussian likelihood: sigma, or its start when learned */
-    int sigma_mode;                /* vae_sigma_mode */
+    vae_sigma_mode sigma_mode;
     float free_bits;               /* nats per latent dimension: the KL gradient of dimensions
                                     * whose batch-mean KL is below this is dropped (Kingma et
                                     * al. 2016); 0 = off. Reported KL stays the true KL */
     float l1;                      /* sparse AE: weight of sum |code| */
-    int noise;                     /* DAE: vae_noise, fresh every training batch */
+    vae_noise noise;               /* DAE: fresh every training batch */
     float noise_level;             /* its sigma or masking probability */
     int iwae_k;                    /* IWAE: importance samples per image (1..4096) */
     int n_classes;                 /* CVAE: label classes (2..256); labels are 0..n-1 */
@@ -206,12 +206,10 @@ VAE_API long vae_model_step(const vae_model *m);   /* Adam steps taken */
 /* The training RNG (reparameterisation noise); savable state. */
 VAE_API vae_rng *vae_model_rng(vae_model *m);
 
-/* CVAE: the labels (0..n_classes-1) of the rows of the following
- * vae_train_step, vae_evaluate, vae_encode and vae_decode calls, one per row
- * (image or code); the model keeps the pointer, so it must stay valid (NULL
- * clears it). Those calls on a CVAE fail with VAE_EINVAL without labels or
- * with one out of range. Other models ignore labels. */
-VAE_API void vae_model_set_labels(vae_model *m, const uint8_t *labels);
+/* Labels: the calls below that take rows (images or codes) take `labels`,
+ * one per row (0..n_classes-1), for a CVAE; they fail with VAE_EINVAL on a
+ * CVAE without labels or with one out of range. Other models ignore them
+ * (pass NULL). */
 /* Label classes of a CVAE; 0 for unconditional models. */
 VAE_API int vae_model_num_classes(const vae_model *m);
 
@@ -219,17 +217,23 @@ VAE_API int vae_model_num_classes(const vae_model *m);
  * forward, backward of the mean per-image loss, one Adam update.
  * Adds the batch's summed terms to *st when st is not NULL. A non-finite
  * loss or gradient returns VAE_ENUMERIC and leaves the weights unchanged. */
-VAE_API int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st);
+VAE_API int vae_model_train_step(vae_model *m, const float *x, const uint8_t *labels, int B,
+                                 vae_stats *st);
 
-/* Loss terms of x with z sampled from q(z|x) using rng; weights unchanged. */
-VAE_API int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st);
+/* The training objective's terms on x with z sampled from q(z|x) using rng,
+ * without a step (the weights are unchanged): what training minimises. The
+ * evaluation (ELBO, importance-sampled likelihood) is vae_model_eval. */
+VAE_API int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B,
+                           vae_rng *rng, vae_stats *st);
 
 /* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
  * the code and logvar zeros (there is no posterior). */
-VAE_API int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar);
+VAE_API int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
+                             float *mu, float *logvar);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
  * Gaussian means are not clipped to [0,1]). */
-VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
+VAE_API int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B,
+                             float *out);
 
 /* ------------------------------------------------- data-parallel training */
 
@@ -239,7 +243,7 @@ VAE_API int vae_decode(vae_model *m, const float *z, int B, float *out);
  * a reduce callback, inside the step, before clipping and Adam. Every
  * process then applies the same update, so the weights stay identical. */
 
-/* Called once per step of vae_train_step_shard with this process's gradient
+/* Called once per step of vae_model_train_step_shard with this process's gradient
  * (grad, n floats: the shard's share, already scaled by 1/B_total, so the
  * sum over the processes is the gradient of the global batch's mean loss)
  * and sums[0..nsums) (the shard's summed reconstruction and KL terms). It
@@ -260,9 +264,10 @@ VAE_API void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void
  * B_total x latent normals and the shard uses its rows, so the processes
  * together see what one process would. With a reduce callback *st gets the
  * global sums (n += B_total); without one, the shard's (n += B).
- * vae_train_step(m, x, B, st) is vae_train_step_shard(m, x, B, 0, B, st). */
-VAE_API int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_total,
-                                 vae_stats *st);
+ * vae_model_train_step(m, x, l, B, st) is
+ * vae_model_train_step_shard(m, x, l, B, 0, B, st); labels: the shard's rows'. */
+VAE_API int vae_model_train_step_shard(vae_model *m, const float *x, const uint8_t *labels, int B,
+                                       int first, int B_total, vae_stats *st);
 
 /* CRC-32 of the weights, the Adam moments, the step count and the noise
  * RNG's state: two models with the same value continue training identically
@@ -351,7 +356,7 @@ VAE_API void vae_data_options_default(vae_data_options *o);
  *     (labels 0.. in byte order of the folder names, which are kept); a train/
  *     and a test/ sub-folder give the split. Images are read in byte order of
  *     their names. Symbolic links must stay inside the folder;
- *   - a file named *.csv or *.csv.gz: CSV, one image per row (see README).
+ *   - a file named *.csv or *.csv.gz: CSV, one image per row (docs/data.md).
  * Images are kept as 8-bit grey or RGB (N x C x H x W bytes). Without a test
  * split of its own, a seeded shuffle holds out opt->test_fraction of the
  * images (at least one each side). On success *train and *test are new data
@@ -388,7 +393,7 @@ typedef struct vae_dataset_info {
     int on_disk;         /* images live in a mapped temporary file (max_memory) */
 } vae_dataset_info;
 
-VAE_API void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info);
+VAE_API void vae_dataset_describe(const vae_dataset *ds, vae_dataset_info *info);
 /* The name of class k (a PNG folder's sub-folder), or NULL. */
 VAE_API const char *vae_dataset_class_name(const vae_dataset *ds, int k);
 
@@ -409,7 +414,7 @@ VAE_API int vae_write_png_grid(const char *path, const float *images, int n, int
 
 /* ------------------------------------------------------------- evaluation */
 
-/* How vae_eval estimates. Image i draws its noise from its own RNG stream,
+/* How vae_model_eval estimates. Image i draws its noise from its own RNG stream,
  * a function of (seed, i) alone, and images are grouped into fixed tiles
  * whatever the thread count: a result depends on the seed, k and the
  * model's max batch (the decoder's GEMM height), not on the threads. */
@@ -458,9 +463,9 @@ typedef struct vae_eval_result {
  * in vae_model_errmsg(m). While it runs, OpenBLAS is held to one thread
  * (each GEMM runs whole on one of the evaluation's threads); the process-wide
  * OpenBLAS and OpenMP thread counts are restored before it returns. */
-VAE_API int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt,
-                     vae_eval_result *res, double *kl_dim, double *mu_var,
-                     vae_eval_image *per_image);
+VAE_API int vae_model_eval(vae_model *m, const float *x, const uint8_t *labels, long n,
+                           const vae_eval_opts *opt, vae_eval_result *res, double *kl_dim,
+                           double *mu_var, vae_eval_image *per_image);
 
 /* log((1/n) sum_i exp(logw[i])) in double, stable for any finite inputs:
  * -inf when every logw[i] is -inf (or n is 0), +inf when one is +inf, NaN

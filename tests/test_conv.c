@@ -97,7 +97,7 @@ static void run_vae(int B)
     memcpy(net->eps, get("vae", "eps", (size_t)B * d), (size_t)B * d * sizeof(float));
     vae_stats st = {0};
     vae_set_threads(1); // one slice: every activation is in m->net
-    CHECK_EQ(vae__model_step(m, get("vae", "x", (size_t)B * D), B, 0, &st), VAE_OK);
+    CHECK_EQ(vae__model_step(m, get("vae", "x", (size_t)B * D), NULL, B, 0, &st), VAE_OK);
     check_rows("vae", "mu", net->act[net->k], (size_t)B * d, 2 * d, d);
     check_rows("vae", "logvar", net->act[net->k] + d, (size_t)B * d, 2 * d, d);
     check("vae", "z", net->z, (size_t)B * d);

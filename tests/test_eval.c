@@ -1,10 +1,10 @@
-/* test_eval.c - vae_eval against numerical integration and against itself:
+/* test_eval.c - vae_model_eval against numerical integration and against itself:
  * on models with 1 and 2 latent dimensions small enough to integrate on a
  * grid, the importance-sampled log p(x) converges to the quadrature value,
  * the bound rises with k, k = 1 is the ELBO in expectation; all-zero
  * weights give -inf, not NaN; results do not depend on the thread count;
  * KL, active units and the reconstruction error match direct computations
- * through vae_encode / vae_decode / vae_evaluate on a trained model. */
+ * through vae_model_encode / vae_model_decode / vae_model_loss on a trained model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +124,7 @@ static double mean_log_px(const vae_eval_image *e, int n, double *sd)
     return mean;
 }
 
-/* vae_eval of `copies` copies of x: each copy draws its own noise, so the
+/* vae_model_eval of `copies` copies of x: each copy draws its own noise, so the
  * per-image results are independent estimates. */
 static void eval_copies(vae_model *m, const double *x, int copies, int k, uint64_t seed,
                         vae_eval_image *out, vae_eval_result *r)
@@ -136,7 +136,7 @@ static void eval_copies(vae_model *m, const double *x, int copies, int k, uint64
     vae_eval_opts_default(&o);
     o.k = k;
     o.seed = seed;
-    CHECK_EQ(vae_eval(m, xs, copies, &o, r, NULL, NULL, out), VAE_OK);
+    CHECK_EQ(vae_model_eval(m, xs, NULL, copies, &o, r, NULL, NULL, out), VAE_OK);
     free(xs);
 }
 
@@ -151,7 +151,7 @@ static void test_quadrature(int d)
         const double *x = xs[t];
         float xf[TD], mu[2], lv[2];
         for (int p = 0; p < TD; p++) xf[p] = (float)x[p];
-        CHECK_EQ(vae_encode(m, xf, 1, mu, lv), VAE_OK);
+        CHECK_EQ(vae_model_encode(m, xf, NULL, 1, mu, lv), VAE_OK);
         double lpx, elbo;
         quadrature(x, d, mu, lv, &lpx, &elbo);
         CHECK(lpx > elbo + 0.01); // q is not the posterior: the test has a gap to close
@@ -247,7 +247,7 @@ static void test_all_zero_weights(void)
     o.k = 50;
     vae_eval_result r;
     vae_eval_image e[3];
-    CHECK_EQ(vae_eval(m, x, 3, &o, &r, NULL, NULL, e), VAE_OK);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 3, &o, &r, NULL, NULL, e), VAE_OK);
     for (int i = 0; i < 3; i++) CHECK(isinf(e[i].log_px) && e[i].log_px < 0);
     CHECK(isinf(r.nll) && r.nll > 0);
     CHECK(!isnan(r.neg_elbo) && !isnan(r.mse));
@@ -274,7 +274,7 @@ static void test_trained(const char *data)
     for (int i = 0; i < 2000; i++) idx[i] = (uint32_t)i;
     vae_dataset_batch(tr, idx, 2000, VAE_BINARIZE_NONE, 0, NULL, x);
     for (int e = 0; e < 2; e++)
-        for (int i = 0; i < 2000; i += B) CHECK_EQ(vae_train_step(m, x + (size_t)i * D, B, NULL), VAE_OK);
+        for (int i = 0; i < 2000; i += B) CHECK_EQ(vae_model_train_step(m, x + (size_t)i * D, NULL, B, NULL), VAE_OK);
     vae_dataset_batch(te, idx, n, VAE_BINARIZE_NONE, 0, NULL, x);
     CHECK_EQ(vae_model_set_max_batch(m, 64), VAE_OK);
 
@@ -290,7 +290,7 @@ static void test_trained(const char *data)
     for (int t = 0; t < 3; t++) {
         e[t] = malloc((size_t)n * sizeof *e[t]);
         o.threads = t + 1;
-        CHECK_EQ(vae_eval(m, x, n, &o, &r[t], kl[t], var[t], e[t]), VAE_OK);
+        CHECK_EQ(vae_model_eval(m, x, NULL, n, &o, &r[t], kl[t], var[t], e[t]), VAE_OK);
     }
     for (int t = 1; t < 3; t++) {
         CHECK(!memcmp(e[0], e[t], (size_t)n * sizeof *e[0]));
@@ -302,25 +302,25 @@ static void test_trained(const char *data)
     vae_eval_image e70[70];
     vae_eval_result r70;
     o.threads = 2;
-    CHECK_EQ(vae_eval(m, x, 70, &o, &r70, NULL, NULL, e70), VAE_OK);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 70, &o, &r70, NULL, NULL, e70), VAE_OK);
     CHECK(!memcmp(e70, e[0], sizeof e70));
     o.seed = 43;
-    CHECK_EQ(vae_eval(m, x, 70, &o, &r70, NULL, NULL, e70), VAE_OK);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 70, &o, &r70, NULL, NULL, e70), VAE_OK);
     CHECK(e70[0].log_px != e[0][0].log_px && e70[0].kl == e[0][0].kl);
 
-    // against direct computations: KL (as vae_evaluate sums it), the
+    // against direct computations: KL (as vae_model_loss sums it), the
     // variance of mu and the active units, the decoded mean's squared error
     vae_stats st = {0};
     vae_rng rng;
     vae_rng_seed(&rng, 1);
-    CHECK_EQ(vae_evaluate(m, x, n, &rng, &st), VAE_OK);
+    CHECK_EQ(vae_model_loss(m, x, NULL, n, &rng, &st), VAE_OK);
     CHECK_NEAR(r[0].kl, st.kl / n, 1e-6 * st.kl / n); // GEMMs of other heights: float rounding
     double klsum = 0;
     for (int j = 0; j < 6; j++) klsum += kl[0][j];
     CHECK_NEAR(klsum, r[0].kl, 1e-9 * r[0].kl);
     float *mu = malloc((size_t)n * 6 * sizeof *mu), *rec = malloc((size_t)n * D * sizeof *rec);
-    CHECK_EQ(vae_encode(m, x, n, mu, NULL), VAE_OK);
-    CHECK_EQ(vae_decode(m, mu, n, rec), VAE_OK);
+    CHECK_EQ(vae_model_encode(m, x, NULL, n, mu, NULL), VAE_OK);
+    CHECK_EQ(vae_model_decode(m, mu, NULL, n, rec), VAE_OK);
     int active = 0;
     for (int j = 0; j < 6; j++) {
         double s = 0, s2 = 0;
@@ -332,7 +332,7 @@ static void test_trained(const char *data)
     CHECK_EQ(r[0].active_units, active);
     double sse = 0;
     for (size_t i = 0; i < (size_t)n * D; i++) sse += ((double)x[i] - rec[i]) * ((double)x[i] - rec[i]);
-    CHECK_NEAR(r[0].sse, sse / n, 1e-4 * sse / n); // vae_decode's sigmoid is in float
+    CHECK_NEAR(r[0].sse, sse / n, 1e-4 * sse / n); // vae_model_decode's sigmoid is in float
     CHECK_NEAR(r[0].mse, sse / n / D, 1e-4 * sse / n / D);
 
     // the IWAE bound rises with k on average over the images
@@ -342,7 +342,7 @@ static void test_trained(const char *data)
         o.k = ks[i];
         o.threads = 0;
         vae_eval_result rk;
-        CHECK_EQ(vae_eval(m, x, n, &o, &rk, NULL, NULL, NULL), VAE_OK);
+        CHECK_EQ(vae_model_eval(m, x, NULL, n, &o, &rk, NULL, NULL, NULL), VAE_OK);
         printf("trained model, %d test images: k=%-3d nll %.3f (-elbo %.3f)\n", n, ks[i], rk.nll,
                rk.neg_elbo);
         CHECK(-rk.nll > prev);
@@ -352,16 +352,16 @@ static void test_trained(const char *data)
 
     // bad arguments and NaN input: a status and a message, nothing else
     o.k = 0;
-    CHECK_EQ(vae_eval(m, x, n, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_eval(m, x, NULL, n, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
     CHECK(strstr(vae_model_errmsg(m), "k = 0") != NULL);
     o.k = 5;
-    CHECK_EQ(vae_eval(m, x, 0, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
-    CHECK_EQ(vae_eval(m, NULL, 3, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 0, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_eval(m, NULL, NULL, 3, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
     o.threads = -1;
-    CHECK_EQ(vae_eval(m, x, 3, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 3, &o, &r[0], NULL, NULL, NULL), VAE_EINVAL);
     o.threads = 0;
     x[3 * D + 5] = NAN;
-    CHECK_EQ(vae_eval(m, x, 10, &o, &r[0], NULL, NULL, NULL), VAE_ENUMERIC);
+    CHECK_EQ(vae_model_eval(m, x, NULL, 10, &o, &r[0], NULL, NULL, NULL), VAE_ENUMERIC);
     CHECK(strstr(vae_model_errmsg(m), "image 3:") != NULL);
 
     for (int t = 0; t < 3; t++) free(e[t]);

@@ -179,7 +179,7 @@ static void test_folders(void)
     o.test_fraction = 0.2; // 5 images: 1 held out
     CHECK_EQ(vae_data_open(tp("cls", NULL), &o, &tr, &te, &err), VAE_OK);
     if (tr && te) {
-        vae_dataset_get_info(tr, &info);
+        vae_dataset_describe(tr, &info);
         CHECK(!strcmp(info.kind, "PNG folder"));
         CHECK_EQ(info.count + vae_dataset_count(te), 5);
         CHECK_EQ(vae_dataset_count(te), 1);
@@ -221,7 +221,7 @@ static void test_folders(void)
     if (tr && te) {
         CHECK_EQ(vae_dataset_count(tr), 2);
         CHECK_EQ(vae_dataset_count(te), 1);
-        vae_dataset_get_info(tr, &info);
+        vae_dataset_describe(tr, &info);
         CHECK_EQ(info.channels, 3);
         CHECK_EQ(info.num_classes, 0);
         CHECK(vae_dataset_labels(tr) == NULL);
@@ -249,7 +249,7 @@ static void test_folders(void)
     o.resize_w = 5, o.resize_h = 4;
     CHECK_EQ(vae__open_pngdir(tp("mixed", NULL), &o, &whole, &te, &err), VAE_OK);
     if (whole) {
-        vae_dataset_get_info(whole, &info);
+        vae_dataset_describe(whole, &info);
         CHECK(info.width == 5 && info.height == 4 && info.channels == 3 && info.resized);
         CHECK_EQ(info.count, 4);
     }
@@ -265,8 +265,8 @@ static void test_folders(void)
     CHECK_EQ(vae__open_pngdir(tp("mixed", NULL), &o, &disk, &te, &err), VAE_OK);
     if (mem && disk) {
         vae_dataset_info im, id;
-        vae_dataset_get_info(mem, &im);
-        vae_dataset_get_info(disk, &id);
+        vae_dataset_describe(mem, &im);
+        vae_dataset_describe(disk, &id);
         CHECK(!im.on_disk && id.on_disk);
         CHECK(!memcmp(vae_dataset_images(mem), vae_dataset_images(disk), 4 * 192));
         // the held-out split works on the mapping too, and picks the same images
@@ -277,7 +277,7 @@ static void test_folders(void)
             CHECK(!memcmp(vae_dataset_images(mte), vae_dataset_images(dte), 192));
             CHECK(!memcmp(vae_dataset_images(mem), vae_dataset_images(disk), 3 * 192));
             vae_dataset_info it;
-            vae_dataset_get_info(dte, &it);
+            vae_dataset_describe(dte, &it);
             CHECK(it.on_disk); // 192 bytes are over 100 too
         }
         vae_dataset_free(mte);
@@ -299,7 +299,7 @@ static void test_folders(void)
     write_text(tp("split/README", NULL), "about the data\n");
     CHECK_EQ(vae_data_open(tp("split", NULL), &o, &tr, &te, &err), VAE_OK);
     if (tr && te) {
-        vae_dataset_get_info(te, &info);
+        vae_dataset_describe(te, &info);
         CHECK(!strcmp(info.split, "test/ folder"));
         CHECK_EQ(info.count, 1);
         CHECK_EQ(info.num_classes, 2);
@@ -402,7 +402,7 @@ static void test_csv(void)
         CHECK(!memcmp(vae_dataset_images(ds), want, 8));
         CHECK(vae_dataset_labels(ds)[0] == 3 && vae_dataset_labels(ds)[1] == 9);
         vae_dataset_info info;
-        vae_dataset_get_info(ds, &info);
+        vae_dataset_describe(ds, &info);
         CHECK_EQ(info.num_classes, 10);
     }
     vae_dataset_free(ds);
@@ -457,7 +457,7 @@ static void test_csv(void)
         CHECK_EQ(vae_dataset_count(tr), 7);
         CHECK_EQ(vae_dataset_count(te), 3);
         vae_dataset_info info;
-        vae_dataset_get_info(te, &info);
+        vae_dataset_describe(te, &info);
         CHECK(!strcmp(info.kind, "CSV"));
         CHECK(!strcmp(info.split, "held out 30% (seed 1)"));
     }

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     memcpy(net->eps, fixture_get("eps1", (size_t)B * d), (size_t)B * d * sizeof(float));
     vae_stats st = {0};
     vae_set_threads(1); // one slice: every activation is in m->net
-    CHECK_EQ(vae__model_step(m, x, B, 0, &st), VAE_OK);
+    CHECK_EQ(vae__model_step(m, x, NULL, B, 0, &st), VAE_OK);
     fixture_check("mu", net->act[net->k], "mu", 2 * d, 0, d, 1e-6, 1e-5);
     fixture_check("logvar", net->act[net->k], "logvar", 2 * d, d, d, 1e-6, 1e-5);
     fixture_check("z", net->z, "z", d, 0, d, 1e-6, 1e-5);
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     for (int s = 1; s <= steps; s++) {
         snprintf(name, sizeof name, "eps%d", s);
         memcpy(net->eps, fixture_get(name, (size_t)B * d), (size_t)B * d * sizeof(float));
-        CHECK_EQ(vae__model_step(m, x, B, 1, NULL), VAE_OK);
+        CHECK_EQ(vae__model_step(m, x, NULL, B, 1, NULL), VAE_OK);
     }
     for (int i = 0; i < nv; i++) {
         char label[96];
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         size_t ne = (size_t)B * cfg.iwae_k * d;
         memcpy(net->eps, fixture_get("iwae.eps", ne), ne * sizeof(float));
         vae_stats is = {0};
-        CHECK_EQ(vae__model_step(m, x, B, 0, &is), VAE_OK);
+        CHECK_EQ(vae__model_step(m, x, NULL, B, 0, &is), VAE_OK);
         if (threads == 1) {
             float per[64];
             for (int b = 0; b < B && b < 64; b++) per[b] = net->rec_img[b] + net->kl_img[b];

@@ -60,7 +60,7 @@ static void *run_rank(void *arg)
     for (int s = 0; s < STEPS && !j->rc; s++) {
         int first = j->b_total * j->rank / 2, n = j->b_total * (j->rank + 1) / 2 - first;
         const float *x = n ? j->x + ((size_t)s * j->b_total + first) * j->D : NULL;
-        j->rc = vae_train_step_shard(j->m, x, n, first, j->b_total, &j->st);
+        j->rc = vae_model_train_step_shard(j->m, x, NULL, n, first, j->b_total, &j->st);
     }
     return NULL;
 }
@@ -81,7 +81,7 @@ static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b
     vae_set_threads(2);
     vae_stats st = {0};
     for (int s = 0; s < STEPS; s++)
-        CHECK_EQ(vae_train_step(ref, x + (size_t)s * b_total * D, b_total, &st), VAE_OK);
+        CHECK_EQ(vae_model_train_step(ref, x + (size_t)s * b_total * D, NULL, b_total, &st), VAE_OK);
 
     exchange ex = {.n = vae_model_num_params(ref)};
     pthread_barrier_init(&ex.bar, NULL, 2);
@@ -110,7 +110,7 @@ static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b
 
     // a failing callback fails the step and leaves the weights alone
     ctx[0].fail = 1;
-    CHECK_EQ(vae_train_step_shard(m[0], x, 1, 0, 2, NULL), VAE_EIO);
+    CHECK_EQ(vae_model_train_step_shard(m[0], x, NULL, 1, 0, 2, NULL), VAE_EIO);
     CHECK(strstr(vae_model_errmsg(m[0]), "combining the gradients") != NULL);
     CHECK(same_params(ref, m[0]));
     CHECK_EQ(vae_model_step(m[0]), STEPS);
@@ -141,14 +141,14 @@ int main(int argc, char **argv)
     two_ranks_vs_one(&cfg, x, D, B);
     two_ranks_vs_one(&cfg, x, D, 1); // rank 0 has no rows: it adds a zero gradient
 
-    // without a callback, the whole batch as a shard is vae_train_step
+    // without a callback, the whole batch as a shard is vae_model_train_step
     vae_model *a, *b;
     CHECK_EQ(vae_model_create(&cfg, B, 3, &a, &err), VAE_OK);
     CHECK_EQ(vae_model_create(&cfg, B, 3, &b, &err), VAE_OK);
     CHECK_EQ(vae_model_checksum(a), vae_model_checksum(b));
-    CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
+    CHECK_EQ(vae_model_train_step(a, x, NULL, B, NULL), VAE_OK);
     CHECK(vae_model_checksum(a) != vae_model_checksum(b));
-    CHECK_EQ(vae_train_step_shard(b, x, B, 0, B, NULL), VAE_OK);
+    CHECK_EQ(vae_model_train_step_shard(b, x, NULL, B, 0, B, NULL), VAE_OK);
     CHECK(same_params(a, b));
     CHECK_EQ(vae_model_checksum(a), vae_model_checksum(b));
     b->adam_v[7] += 1e-3f; // the checksum covers the Adam state too
@@ -159,11 +159,11 @@ int main(int argc, char **argv)
     CHECK(vae_model_checksum(a) != vae_model_checksum(b));
 
     // shards that do not fit the batch
-    CHECK_EQ(vae_train_step_shard(a, x, 4, 7, 10, NULL), VAE_EINVAL);
-    CHECK_EQ(vae_train_step_shard(a, x, -1, 0, 10, NULL), VAE_EINVAL);
-    CHECK_EQ(vae_train_step_shard(a, x, 1, 0, 0, NULL), VAE_EINVAL);
-    CHECK_EQ(vae_train_step_shard(a, x, B + 1, 0, 20, NULL), VAE_EINVAL);
-    CHECK_EQ(vae_train_step_shard(a, NULL, 2, 0, 4, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step_shard(a, x, NULL, 4, 7, 10, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step_shard(a, x, NULL, -1, 0, 10, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step_shard(a, x, NULL, 1, 0, 0, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step_shard(a, x, NULL, B + 1, 0, 20, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step_shard(a, NULL, NULL, 2, 0, 4, NULL), VAE_EINVAL);
     CHECK(strstr(vae_model_errmsg(a), "shard of 2 images at row 0 of a batch of 4") != NULL);
     CHECK_EQ(vae_model_step(a), 1);
 

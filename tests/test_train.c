@@ -20,7 +20,7 @@ static float test_loss(vae_model *m, const float *x, int n)
     vae_rng r;
     vae_rng_seed(&r, 7);
     vae_stats st = {0};
-    CHECK_EQ(vae_evaluate(m, x, n, &r, &st), VAE_OK);
+    CHECK_EQ(vae_model_loss(m, x, NULL, n, &r, &st), VAE_OK);
     return (float)(st.loss / st.n);
 }
 
@@ -35,7 +35,7 @@ static void train(vae_model *m, const vae_dataset *ds, int epochs, int B, float 
             int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
             for (int j = 0; j < b; j++) idx[j] = (uint32_t)vae_rng_below(&r, N);
             vae_dataset_batch(ds, idx, b, binarize, 0.5f, &r, x);
-            CHECK_EQ(vae_train_step(m, x, b, NULL), VAE_OK);
+            CHECK_EQ(vae_model_train_step(m, x, NULL, b, NULL), VAE_OK);
         }
     free(idx);
 }
@@ -102,8 +102,8 @@ int main(int argc, char **argv)
                                                     "a \"quoted\" value"));
     CHECK_EQ(vae_model_step(loaded), vae_model_step(m));
     float mu1[8], mu2[8];
-    CHECK_EQ(vae_encode(m, xt, 1, mu1, NULL), VAE_OK);
-    CHECK_EQ(vae_encode(loaded, xt, 1, mu2, NULL), VAE_OK);
+    CHECK_EQ(vae_model_encode(m, xt, NULL, 1, mu1, NULL), VAE_OK);
+    CHECK_EQ(vae_model_encode(loaded, xt, NULL, 1, mu2, NULL), VAE_OK);
     CHECK(!memcmp(mu1, mu2, sizeof mu1));
     // saving the loaded model again gives the same bytes
     char path2[4300];
@@ -238,8 +238,8 @@ int main(int argc, char **argv)
         uint32_t idx[64];
         for (int i = 0; i < B; i++) idx[i] = (uint32_t)i;
         vae_dataset_batch(train_ds, idx, B, VAE_BINARIZE_NONE, 0, NULL, x);
-        CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
-        CHECK_EQ(vae_train_step(c, x, B, NULL), VAE_OK);
+        CHECK_EQ(vae_model_train_step(a, x, NULL, B, NULL), VAE_OK);
+        CHECK_EQ(vae_model_train_step(c, x, NULL, B, NULL), VAE_OK);
         double norm = a->grad_norm, scale = 0.5 / (norm + 1e-6);
         CHECK(norm > 0.5);
         CHECK_NEAR(c->grad_norm, norm, 1e-9 * norm);
@@ -267,8 +267,8 @@ int main(int argc, char **argv)
         for (int s = 0; s < 100; s++) {
             for (int i = 0; i < B; i++) idx[i] = (uint32_t)((s * B + i) % vae_dataset_count(train_ds));
             vae_dataset_batch(train_ds, idx, B, VAE_BINARIZE_NONE, 0, NULL, x);
-            CHECK_EQ(vae_train_step(a, x, B, NULL), VAE_OK);
-            CHECK_EQ(vae_train_step(c, x, B, NULL), VAE_OK);
+            CHECK_EQ(vae_model_train_step(a, x, NULL, B, NULL), VAE_OK);
+            CHECK_EQ(vae_model_train_step(c, x, NULL, B, NULL), VAE_OK);
             differ += a->grad_norm != c->grad_norm;
         }
         CHECK_EQ(differ, 0);
@@ -284,7 +284,7 @@ int main(int argc, char **argv)
         memcpy(keep, m->params, m->net.n_params * sizeof *keep);
         long step = vae_model_step(m);
         x[5] = NAN;
-        CHECK_EQ(vae_train_step(m, x, B, NULL), VAE_ENUMERIC);
+        CHECK_EQ(vae_model_train_step(m, x, NULL, B, NULL), VAE_ENUMERIC);
         CHECK(strstr(vae_model_errmsg(m), "weights left unchanged") != NULL);
         CHECK(!memcmp(keep, m->params, m->net.n_params * sizeof *keep));
         CHECK_EQ(vae_model_step(m), step);
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
     bad.hidden[0] = -3;
     CHECK_EQ(vae_model_create(&bad, B, 1, &m2, &err), VAE_EINVAL);
     CHECK_EQ(vae_model_create(&cfg, 0, 1, &m2, &err), VAE_EINVAL);
-    CHECK_EQ(vae_train_step(m, x, B + 1, NULL), VAE_EINVAL);
+    CHECK_EQ(vae_model_train_step(m, x, NULL, B + 1, NULL), VAE_EINVAL);
 
     vae_model_free(m);
     vae_dataset_free(train_ds);

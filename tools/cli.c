@@ -391,7 +391,7 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
     vae_error err;
     if (vae_data_open(d->path, &d->opt, train, test, &err)) die("%s", err.msg);
     vae_dataset_info a;
-    vae_dataset_get_info(*train, &a);
+    vae_dataset_describe(*train, &a);
     check_applies(cmd, d, a.kind, a.split);
     if (d->max_memory_given && strcmp(a.kind, "PNG folder"))
         usage_error(cmd, "--max-memory does not apply: %s is %s (kept in memory)", d->path,
@@ -425,8 +425,8 @@ vae_dataset *open_test_split(const char *cmd, const data_args *d)
 void report_data(const data_args *d, const vae_dataset *train, const vae_dataset *test)
 {
     vae_dataset_info a, b;
-    vae_dataset_get_info(train ? train : test, &a);
-    vae_dataset_get_info(test, &b);
+    vae_dataset_describe(train ? train : test, &a);
+    vae_dataset_describe(test, &b);
     char labels[64] = "no labels", skipped[80] = "", counts[64];
     if (a.num_classes) snprintf(labels, sizeof labels, "labels: %d classes", a.num_classes);
     if (a.skipped)
@@ -443,7 +443,7 @@ void report_data(const data_args *d, const vae_dataset *train, const vae_dataset
 char *class_names(const vae_dataset *ds)
 {
     vae_dataset_info info;
-    vae_dataset_get_info(ds, &info);
+    vae_dataset_describe(ds, &info);
     size_t len = 1;
     for (int k = 0; k < info.num_classes && vae_dataset_class_name(ds, k); k++)
         len += strlen(vae_dataset_class_name(ds, k)) + 1;

@@ -214,7 +214,7 @@ static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *b
     } else {
         printf("model         %s (latent %d)\n", model, d);
         vae_dataset_info info;
-        vae_dataset_get_info(ds, &info);
+        vae_dataset_describe(ds, &info);
         printf("data          %s (%s split: %s), %ld images, binarize %s\n", vae_dataset_path(ds),
                split_name, info.split, r.n, bin_text);
         printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
@@ -269,8 +269,9 @@ int cmd_eval(int argc, char **argv)
     opt.progress = progress;
     opt.progress_ctx = &pr;
     vae_eval_result r;
-    vae_model_set_labels(m, need_labels(ds, m)); // a CVAE's; the first n images are evaluated
-    if (vae_eval(m, x, n, &opt, &r, kl_dim, mu_var, img)) die("%s: %s", model, vae_model_errmsg(m));
+    // a CVAE's labels; the first n images are evaluated
+    if (vae_model_eval(m, x, need_labels(ds, m), n, &opt, &r, kl_dim, mu_var, img))
+        die("%s: %s", model, vae_model_errmsg(m));
     double secs = now() - pr.t_start;
 
     print_eval(&ea, ds, bin_text, &r, kl_dim, mu_var, d, secs);

@@ -43,12 +43,10 @@ void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int sca
     uint8_t *labels = xmalloc((size_t)n);
     for (int i = 0; i < n; i++) // a CVAE's grid: the class, or one row per class
         labels[i] = (uint8_t)(label >= 0 ? label : C ? i / cols % C : 0);
-    vae_model_set_labels(m, labels);
     vae_rng rng;
     vae_rng_seed(&rng, seed);
     for (size_t i = 0; i < (size_t)n * c->latent; i++) z[i] = (float)vae_rng_normal(&rng);
-    if (vae_decode(m, z, n, img)) die("%s", vae_model_errmsg(m));
-    vae_model_set_labels(m, NULL);
+    if (vae_model_decode(m, z, labels, n, img)) die("%s", vae_model_errmsg(m));
     write_png(path, img, n, c, cols, scale);
     free(z);
     free(img);
@@ -67,9 +65,9 @@ void write_recon(vae_model *m, const vae_dataset *ds, const char *path, int n, i
     need_labels(ds, m); // a CVAE's classes are checked here
     float *x = load_batch(ds, n, D, &labels);
     float *mu = xmalloc((size_t)n * d * sizeof *mu), *rec = xmalloc((size_t)n * D * sizeof *rec);
-    vae_model_set_labels(m, vae_model_num_classes(m) ? labels : NULL);
-    if (vae_encode(m, x, n, mu, NULL) || vae_decode(m, mu, n, rec)) die("%s", vae_model_errmsg(m));
-    vae_model_set_labels(m, NULL);
+    const uint8_t *lab = vae_model_num_classes(m) ? labels : NULL;
+    if (vae_model_encode(m, x, lab, n, mu, NULL) || vae_model_decode(m, mu, lab, n, rec))
+        die("%s", vae_model_errmsg(m));
     int cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
     float *grid = xmalloc((size_t)2 * rows * cols * D * sizeof *grid);
     int k = 0;

@@ -22,14 +22,13 @@
 /* ------------------------------------------------------------ helpers */
 
 /* A conditional VAE decodes (and encodes single images) with one class: the
- * class of the image a picture starts from, else 0. n rows of that class as
- * the model's labels until the next call (NULL: a model without classes). */
-static uint8_t *class_rows(vae_model *m, int label, long n)
+ * class of the image a picture starts from, else 0. n rows of that class
+ * (NULL for a model without classes; caller frees). */
+static uint8_t *class_rows(const vae_model *m, int label, long n)
 {
     if (!vae_model_num_classes(m)) return NULL;
     uint8_t *rows = xmalloc((size_t)n);
     memset(rows, label, (size_t)n);
-    vae_model_set_labels(m, rows);
     return rows;
 }
 
@@ -37,8 +36,7 @@ static uint8_t *class_rows(vae_model *m, int label, long n)
 static void encode_images(vae_model *m, const float *x, int n, int label, float *mu)
 {
     uint8_t *rows = class_rows(m, label, n);
-    if (vae_encode(m, x, n, mu, NULL)) die("%s", vae_model_errmsg(m));
-    vae_model_set_labels(m, NULL);
+    if (vae_model_encode(m, x, rows, n, mu, NULL)) die("%s", vae_model_errmsg(m));
     free(rows);
 }
 
@@ -61,8 +59,8 @@ static void encode_first(vae_model *m, const vae_dataset *ds, long n, float *mu,
         for (int k = 0; k < b; k++) idx[k] = (uint32_t)(i + k);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
         const uint8_t *labels = need_labels(ds, m);
-        vae_model_set_labels(m, labels ? labels + i : NULL);
-        if (vae_encode(m, x, b, mu + (size_t)i * d, lv ? lv + (size_t)i * d : NULL))
+        if (vae_model_encode(m, x, labels ? labels + i : NULL, b, mu + (size_t)i * d,
+                             lv ? lv + (size_t)i * d : NULL))
             die("%s", vae_model_errmsg(m));
     }
     free(idx);
@@ -77,9 +75,9 @@ static void decode_all(vae_model *m, const float *z, long n, int label, float *o
     uint8_t *rows = class_rows(m, label, B);
     for (long i = 0; i < n; i += B) {
         int b = (int)(n - i < B ? n - i : B);
-        if (vae_decode(m, z + (size_t)i * d, b, out + (size_t)i * D)) die("%s", vae_model_errmsg(m));
+        if (vae_model_decode(m, z + (size_t)i * d, rows, b, out + (size_t)i * D))
+            die("%s", vae_model_errmsg(m));
     }
-    vae_model_set_labels(m, NULL);
     free(rows);
 }
 

@@ -130,7 +130,7 @@ static void parse_sigma(const char *a, vae_config *cfg)
 /* Flags that belong to other family members, and the members' defaults. */
 static void check_model_flags(train_opts *o)
 {
-    static const struct { int opt, model; const char *flag, *what; } only[] = {
+    static const struct { int opt; vae_model_kind model; const char *flag, *what; } only[] = {
         {O_L1, VAE_MODEL_SPARSE_AE, "--l1", "--model sparse-ae"},
         {O_NOISE, VAE_MODEL_DAE, "--noise", "--model dae"},
         {O_IWAE_K, VAE_MODEL_IWAE, "--k", "--model iwae"}};
@@ -535,8 +535,8 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
         int b = (int)(hi - i < (size_t)B ? hi - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
-        vae_model_set_labels(m, labels ? labels + i : NULL);
-        if (vae_evaluate(m, x, b, &rng, st)) die("%s", vae_model_errmsg(m));
+        if (vae_model_loss(m, x, labels ? labels + i : NULL, b, &rng, st))
+            die("%s", vae_model_errmsg(m));
     }
     dist_sum_stats(st);
 }
@@ -555,8 +555,8 @@ static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t 
         int b = (int)(N - i < (size_t)B ? N - i : (size_t)B);
         for (int j = 0; j < b; j++) idx[j] = (uint32_t)(i + j);
         vae_dataset_batch(ds, idx, b, VAE_BINARIZE_NONE, 0, NULL, x);
-        vae_model_set_labels(m, labels ? labels + i : NULL);
-        if (vae_encode(m, x, b, mu, NULL)) die("%s", vae_model_errmsg(m));
+        if (vae_model_encode(m, x, labels ? labels + i : NULL, b, mu, NULL))
+            die("%s", vae_model_errmsg(m));
         for (int r = 0; r < b; r++)
             for (int j = 0; j < d; j++) {
                 double v = mu[(size_t)r * d + j];
@@ -709,7 +709,7 @@ static void start_run(run *r, int argc, char **argv)
     o->dargs.path = o->data;
     open_data_args("train", &o->dargs, &r->train, &r->test);
     vae_dataset_info dinfo;
-    vae_dataset_get_info(r->test, &dinfo);
+    vae_dataset_describe(r->test, &dinfo);
     data_options_text(&o->dargs, o->data_opts, sizeof o->data_opts);
     snprintf(o->data_split, sizeof o->data_split, "%s", dinfo.split);
     o->data_classes = class_names(r->train);
@@ -784,13 +784,13 @@ static int train_epoch(run *r, vae_rng *shuffle, double t0, size_t first)
         dist_shard(b, &lo, &nb);
         vae_dataset_batch(r->train, r->perm + rs->cursor + (whole ? 0 : lo), whole ? b : nb,
                           o->binarize, o->threshold, &rs->data, r->x);
-        if (r->train_labels) { // a CVAE's labels of these rows
+        if (r->train_labels) // a CVAE's labels of these rows
             for (int j = 0; j < nb; j++)
                 r->batch_labels[j] = r->train_labels[r->perm[rs->cursor + lo + j]];
-            vae_model_set_labels(m, r->batch_labels);
-        }
         vae_model_set_beta(m, beta_at(o, vae_model_step(m), (long)((N + o->batch - 1) / o->batch)));
-        if (vae_train_step_shard(m, r->x + (whole ? (size_t)lo * D : 0), nb, lo, b, &rs->sums))
+        if (vae_model_train_step_shard(m, r->x + (whole ? (size_t)lo * D : 0),
+                                       r->train_labels ? r->batch_labels : NULL, nb, lo, b,
+                                       &rs->sums))
             die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), r->ckpt);
         rs->cursor += b;
         long step = vae_model_step(m);

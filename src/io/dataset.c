@@ -356,7 +356,7 @@ int vae__dataset_hold_out(vae_dataset *ds, double fraction, uint64_t seed, vae_d
     return VAE_OK;
 }
 
-void vae_dataset_get_info(const vae_dataset *ds, vae_dataset_info *info)
+void vae_dataset_describe(const vae_dataset *ds, vae_dataset_info *info)
 {
     memset(info, 0, sizeof *info);
     if (!ds) return;

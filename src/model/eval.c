@@ -196,9 +196,9 @@ static int bad_image(const vae_eval_image *e)
     return isnan(e->neg_elbo) || isnan(e->log_px) || isnan(e->sse);
 }
 
-/* vae_eval's arguments, and a CVAE's labels of the n images. */
-static int check_args(vae_model *m, const float *x, long n, const vae_eval_opts *opt,
-                      const vae_eval_result *res)
+/* vae_model_eval's arguments, and a CVAE's labels of the n images. */
+static int check_args(vae_model *m, const float *x, const uint8_t *labels, long n,
+                      const vae_eval_opts *opt, const vae_eval_result *res)
 {
     if (!x || !res || n < 1)
         return vae__model_error(m, VAE_EINVAL, "evaluation needs images and a result (n = %ld)", n);
@@ -211,11 +211,9 @@ static int check_args(vae_model *m, const float *x, long n, const vae_eval_opts 
         return vae__model_error(m, VAE_EUNSUPPORTED,
                                 "an autoencoder has no posterior, so no ELBO or likelihood to "
                                 "estimate (vae pca and the training log give its reconstruction)");
-    const uint8_t *labels = m->labels;
     if (m->net.n_classes) {
         if (!labels)
-            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
-                                                   "vae_model_set_labels first");
+            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs a label per image");
         for (long i = 0; i < n; i++)
             if (labels[i] >= m->net.n_classes)
                 return vae__model_error(m, VAE_EINVAL, "label %d of image %ld is not below the "
@@ -249,14 +247,15 @@ static void fill_result(vae_eval_result *res, long n, int k, int D, int d, const
 
 /* Images in blocks (a progress report after each), each block's tiles
  * shared by the threads, its results reduced in image order. */
-int vae_eval(vae_model *m, const float *x, long n, const vae_eval_opts *opt, vae_eval_result *res,
-             double *kl_dim, double *mu_var, vae_eval_image *per_image)
+int vae_model_eval(vae_model *m, const float *x, const uint8_t *labels, long n,
+                   const vae_eval_opts *opt, vae_eval_result *res, double *kl_dim, double *mu_var,
+                   vae_eval_image *per_image)
 {
     vae_eval_opts def;
     if (!opt) vae_eval_opts_default(&def), opt = &def;
-    int rc = check_args(m, x, n, opt, res);
+    int rc = check_args(m, x, labels, n, opt, res);
     if (rc) return rc;
-    const uint8_t *labels = m->net.n_classes ? m->labels : NULL;
+    if (!m->net.n_classes) labels = NULL;
     int D = m->net.D, d = m->net.d, mb = m->net.max_batch, k = opt->k;
     int T = opt->threads ? opt->threads : omp_get_max_threads();
 

@@ -249,7 +249,6 @@ void vae__stats_add(vae_stats *st, double rec, double kl, float beta, int B)
     st->n += B;
 }
 
-void vae_model_set_labels(vae_model *m, const uint8_t *labels) { m->labels = labels; }
 int vae_model_num_classes(const vae_model *m) { return m->net.n_classes; }
 
 void vae_model_set_grad_reduce(vae_model *m, vae_grad_reduce_fn fn, void *ctx)
@@ -282,9 +281,10 @@ uint32_t vae_model_checksum(const vae_model *m)
     return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
-int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *st)
+int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, vae_rng *rng,
+                   vae_stats *st)
 {
-    int rc = vae__model_check_batch(m, x, B, 1 << 30);
+    int rc = vae__model_check_batch(m, x, labels, B, 1 << 30);
     if (rc) return rc;
     int D = m->net.D;
     for (int i = 0; i < B; i += m->net.max_batch) {
@@ -292,20 +292,21 @@ int vae_evaluate(vae_model *m, const float *x, int B, vae_rng *rng, vae_stats *s
         const float *xb = x + (size_t)i * D;
         fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
         double rec, kl;
-        vae__net_forward(&m->net, xb, xb, m->labels ? m->labels + i : NULL, b, &rec, &kl);
+        vae__net_forward(&m->net, xb, xb, labels ? labels + i : NULL, b, &rec, &kl);
         vae__stats_add(st, rec, kl, vae__model_reg_weight(m), b);
     }
     return VAE_OK;
 }
 
-int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
+int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B, float *mu,
+                     float *logvar)
 {
-    int rc = vae__model_check_batch(m, x, B, 1 << 30);
+    int rc = vae__model_check_batch(m, x, labels, B, 1 << 30);
     if (rc) return rc;
     int d = m->net.d;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
-        vae__net_encode(&m->net, x + (size_t)i * m->net.D, m->labels ? m->labels + i : NULL, b);
+        vae__net_encode(&m->net, x + (size_t)i * m->net.D, labels ? labels + i : NULL, b);
         const float *head = m->net.act[m->net.k];
         int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
         for (int r = 0; r < b; r++) {
@@ -318,14 +319,14 @@ int vae_encode(vae_model *m, const float *x, int B, float *mu, float *logvar)
     return VAE_OK;
 }
 
-int vae_decode(vae_model *m, const float *z, int B, float *out)
+int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B, float *out)
 {
-    int rc = vae__model_check_batch(m, z, B, 1 << 30);
+    int rc = vae__model_check_batch(m, z, labels, B, 1 << 30);
     if (rc) return rc;
     int D = m->net.D;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
-        vae__net_decode(&m->net, z + (size_t)i * m->net.d, m->labels ? m->labels + i : NULL, b);
+        vae__net_decode(&m->net, z + (size_t)i * m->net.d, labels ? labels + i : NULL, b);
         vae__net_mean(&m->net, out + (size_t)i * D, b);
     }
     return VAE_OK;

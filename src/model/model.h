@@ -42,7 +42,6 @@ struct vae_model {
     vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
-    const uint8_t *labels; /* CVAE: the caller's labels for the next calls (vae_model_set_labels) */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_grad_reduce_fn reduce; /* data-parallel: combines the processes' gradients */
     void *reduce_ctx;
@@ -71,9 +70,10 @@ typedef struct vae__batch {
  * slices and processes, clipping and, when update is set and the loss and
  * gradient norm are finite, the Adam update. Adds the batch sums to *st. */
 int vae__model_step_batch(vae_model *m, const vae__batch *b, int update, vae_stats *st);
-/* The same for x (B,D) as its own input, labels from vae_model_set_labels
+/* The same for x (B,D) as its own input, a CVAE's labels per row
  * and the noise already in m->net.eps: the reference tests' entry. */
-int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st);
+int vae__model_step(vae_model *m, const float *x, const uint8_t *labels, int B, int update,
+                    vae_stats *st);
 
 /* The weight of the regulariser in the loss: the KL's beta, the sparse AE's
  * l1, 0 for the plain AE and DAE, 1 for the IWAE (rec + kl is its loss). */
@@ -81,7 +81,7 @@ float vae__model_reg_weight(const vae_model *m);
 
 /* Checks a batch of B rows (at most max) of data x, and a CVAE's labels;
  * sets m->err and returns its code when they do not do. */
-int vae__model_check_batch(vae_model *m, const void *x, int B, int max);
+int vae__model_check_batch(vae_model *m, const void *x, const uint8_t *labels, int B, int max);
 /* Adds a batch's sums to *st (may be NULL). */
 void vae__stats_add(vae_stats *st, double rec, double kl, float beta, int B);
 

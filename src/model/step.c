@@ -184,34 +184,35 @@ static int step_end(vae_model *m, const step_state *st, int ok, vae_stats *stats
     return VAE_OK;
 }
 
-int vae__model_step(vae_model *m, const float *x, int B, int update, vae_stats *st)
+int vae__model_step(vae_model *m, const float *x, const uint8_t *labels, int B, int update,
+                    vae_stats *st)
 {
-    vae__batch b = {.x = x, .input = x, .labels = m->labels, .B = B, .B_total = B};
+    vae__batch b = {.x = x, .input = x, .labels = labels, .B = B, .B_total = B};
     return vae__model_step_batch(m, &b, update, st);
 }
 
 /* ------------------------------------------------------ public entries */
 
-int vae__model_check_batch(vae_model *m, const void *x, int B, int max)
+int vae__model_check_batch(vae_model *m, const void *x, const uint8_t *labels, int B, int max)
 {
     if (!x || B < 1 || B > max)
         return vae__model_error(m, VAE_EINVAL, "batch of %d images: need 1..%d and data", B, max);
     if (m->net.n_classes) { // a CVAE: every row needs its label
-        if (!m->labels)
-            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs labels: call "
-                                                   "vae_model_set_labels first");
+        if (!labels)
+            return vae__model_error(m, VAE_EINVAL, "a conditional VAE needs a label per row");
         for (int i = 0; i < B; i++)
-            if (m->labels[i] >= m->net.n_classes)
+            if (labels[i] >= m->net.n_classes)
                 return vae__model_error(m, VAE_EINVAL, "label %d of row %d is not below the "
-                                        "model's %d classes", m->labels[i], i, m->net.n_classes);
+                                        "model's %d classes", labels[i], i, m->net.n_classes);
     }
     return VAE_OK;
 }
 
-int vae_train_step(vae_model *m, const float *x, int B, vae_stats *st)
+int vae_model_train_step(vae_model *m, const float *x, const uint8_t *labels, int B,
+                         vae_stats *st)
 {
-    if (B < 1) return vae__model_check_batch(m, x, B, m->net.max_batch); // its empty-batch message
-    return vae_train_step_shard(m, x, B, 0, B, st);
+    if (B < 1) return vae__model_check_batch(m, x, labels, B, m->net.max_batch); // its message
+    return vae_model_train_step_shard(m, x, labels, B, 0, B, st);
 }
 
 /* The DAE's corrupted copy of the shard's rows, in m->noisy. */
@@ -228,17 +229,17 @@ static int corrupt(vae_model *m, const float *x, int B, int first, int B_total)
     return VAE_OK;
 }
 
-int vae_train_step_shard(vae_model *m, const float *x, int B, int first, int B_total,
-                         vae_stats *st)
+int vae_model_train_step_shard(vae_model *m, const float *x, const uint8_t *labels, int B,
+                               int first, int B_total, vae_stats *st)
 {
     if (B_total < 1 || B < 0 || B > m->net.max_batch || first < 0 || first > B_total - B ||
         (B > 0 && !x))
         return vae__model_error(m, VAE_EINVAL,
                                 "shard of %d images at row %d of a batch of %d: need 0..%d rows "
                                 "inside the batch, and data", B, first, B_total, m->net.max_batch);
-    int rc = B > 0 ? vae__model_check_batch(m, x, B, m->net.max_batch) : VAE_OK;
+    int rc = B > 0 ? vae__model_check_batch(m, x, labels, B, m->net.max_batch) : VAE_OK;
     if (rc) return rc;
-    vae__batch b = {.x = x, .input = x, .labels = m->labels, .B = B, .B_total = B_total};
+    vae__batch b = {.x = x, .input = x, .labels = labels, .B = B, .B_total = B_total};
     if (m->cfg.model == VAE_MODEL_DAE) {
         if ((rc = corrupt(m, x, B, first, B_total))) return rc;
         b.input = m->noisy;

@@ -2,7 +2,7 @@
  * parallel regions, where each thread runs its own single-threaded products
  * (training, evaluation), oneDNN's matmul primitives: JIT kernels for exactly
  * these shapes, cached per thread and shape. Outside them (one-off products
- * such as vae_decode for `vae sample`), and for anything oneDNN cannot do or
+ * such as vae_model_decode for `vae sample`), and for anything oneDNN cannot do or
  * when it is absent, OpenBLAS's sgemm, which threads a product over the team
  * and starts without oneDNN's JIT cost (about 15 ms at the first product). */
 #include <stdlib.h>

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
     if (!c || D != c->channels * c->height * c->width) fuzz_die("input size %d disagrees with config", D);
     float *z = calloc((size_t)c->latent, sizeof *z), *out = malloc((size_t)D * sizeof *out);
     if (!z || !out) fuzz_die("out of memory");
-    if ((rc = vae_decode(m, z, 1, out)) != VAE_OK) fuzz_die("decode failed: %d %s", rc, vae_model_errmsg(m));
+    if ((rc = vae_model_decode(m, z, NULL, 1, out)) != VAE_OK) fuzz_die("decode failed: %d %s", rc, vae_model_errmsg(m));
     uint32_t acc = 0;
     for (int i = 0; i < D; i++) {
         uint32_t u;
