@@ -467,6 +467,11 @@ VAE_API int vae_model_eval(vae_model *m, const float *x, const uint8_t *labels, 
                            const vae_eval_opts *opt, vae_eval_result *res, double *kl_dim,
                            double *mu_var, vae_eval_image *per_image);
 
+/* kl[j] = the mean over the n rows of KL(N(mu, e^logvar) || N(0, 1)) in
+ * dimension j (mu, logvar: n x d, as vae_model_encode gives them; logvar
+ * clamped to [-30, 20] as training clamps it), in nats. */
+VAE_API void vae_kl_per_dim(const float *mu, const float *logvar, long n, int d, double *kl);
+
 /* log((1/n) sum_i exp(logw[i])) in double, stable for any finite inputs:
  * -inf when every logw[i] is -inf (or n is 0), +inf when one is +inf, NaN
  * only when an input is NaN. */

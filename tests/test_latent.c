@@ -63,13 +63,13 @@ static void test_kl(void)
     // 2 images, 3 dims: dims 0 and 2 are N(0,1) (KL 0) and a known value
     float mu[6] = {0, 1, 0, 0, -1, 2}, lv[6] = {0, 0, 0, 0, 0, (float)log(0.25)};
     double kl[3];
-    kl_per_dim(mu, lv, 2, 3, kl);
+    vae_kl_per_dim(mu, lv, 2, 3, kl);
     CHECK_NEAR(kl[0], 0, 1e-12);
     CHECK_NEAR(kl[1], 0.5, 1e-7);              // mean of ½·1 and ½·1
     double k2 = 0.5 * (4 + 0.25 - 1 - log(0.25));
     CHECK_NEAR(kl[2], k2 / 2, 1e-6);           // image 0 has KL 0 there
     int order[3];
-    kl_per_dim(mu, lv, 2, 3, kl);
+    vae_kl_per_dim(mu, lv, 2, 3, kl);
     order_by_kl(kl, 3, order);
     CHECK_EQ(order[0], 2);
     CHECK_EQ(order[1], 1);

@@ -49,16 +49,6 @@ double norm_quantile(double p)
 
 /* ---------------------------------------------------------------- KL */
 
-void kl_per_dim(const float *mu, const float *logvar, long n, int d, double *kl)
-{
-    for (int j = 0; j < d; j++) kl[j] = 0;
-    for (long i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) {
-            double m = mu[i * d + j], lv = logvar[i * d + j];
-            kl[j] += 0.5 * (m * m + exp(lv) - 1 - lv);
-        }
-    for (int j = 0; j < d && n > 0; j++) kl[j] /= (double)n;
-}
 
 void order_by_kl(const double *kl, int d, int *order)
 {

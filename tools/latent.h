@@ -1,5 +1,5 @@
 /* latent.h - latent-space arithmetic behind the picture commands: the
- * inverse normal CDF, KL per latent dimension, paths between codes and the
+ * inverse normal CDF, the order by KL, paths between codes and the
  * codes' two principal components. Pure functions (tested by tests/test_latent.c). */
 #ifndef VAE_LATENT_H
 #define VAE_LATENT_H
@@ -10,10 +10,6 @@
  * refined by one Halley step on erfc, so about full double precision.
  * -inf for p = 0, +inf for p = 1, NaN outside [0, 1]. */
 double norm_quantile(double p);
-
-/* Mean over the n rows of the closed-form KL(N(mu, exp(lv)) || N(0, 1)) of
- * each latent dimension: kl[j] = mean_i ½(mu² + exp(lv) − 1 − lv) (nats). */
-void kl_per_dim(const float *mu, const float *logvar, long n, int d, double *kl);
 
 /* Order of the d dimensions by kl, largest first (ties by index). */
 void order_by_kl(const double *kl, int d, int *order);

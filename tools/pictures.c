@@ -88,7 +88,7 @@ static void test_kl(vae_model *m, const vae_dataset *ds, double *kl)
     int d = vae_model_config(m)->latent;
     float *mu = xmalloc((size_t)n * d * sizeof *mu), *lv = xmalloc((size_t)n * d * sizeof *lv);
     encode_first(m, ds, n, mu, lv);
-    kl_per_dim(mu, lv, n, d, kl);
+    vae_kl_per_dim(mu, lv, n, d, kl);
     free(mu);
     free(lv);
 }

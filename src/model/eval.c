@@ -344,3 +344,11 @@ done:
     if (!per_image) free(img);
     return rc;
 }
+
+void vae_kl_per_dim(const float *mu, const float *logvar, long n, int d, double *kl)
+{
+    for (int j = 0; j < d; j++) kl[j] = 0;
+    for (long i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) kl[j] += vae__gauss_kl(mu[i * d + j], logvar[i * d + j]);
+    for (int j = 0; j < d && n > 0; j++) kl[j] /= (double)n;
+}
