@@ -1,0 +1,34 @@
+/*
+ * vae/files.h - crash-safe writes and PNG grids of images.
+ *
+ *     // 64 decoded 28x28 images as an 8x8 grid, each pixel drawn 2x2
+ *     vae_write_png_grid("samples.png", images, 64, 1, 28, 28, 8, 2, 2, &err);
+ */
+#ifndef VAE_API_FILES_H
+#define VAE_API_FILES_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ files */
+
+/* Writes len bytes to path crash-safely: a temporary file in the same
+ * directory, fsync'd, renamed over path, the directory fsync'd. On failure
+ * (a full disk included) path is untouched and no temporary is left. */
+VAE_API int vae_write_file(const char *path, const void *data, size_t len, vae_error *err);
+
+/* --------------------------------------------------------------- pictures */
+
+/* Writes n images (each c x h x w floats in [0,1], c = 1 or 3) as one PNG
+ * grid with `cols` columns, a `border`-pixel gap and each pixel drawn
+ * `scale` x `scale`. Atomic like vae_model_save. */
+VAE_API int vae_write_png_grid(const char *path, const float *images, int n, int c, int h,
+                               int w, int cols, int border, int scale, vae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VAE_API_FILES_H */
