@@ -125,9 +125,26 @@ expect_fail "cvae reconstruct without labels" "has no labels" "$VAE" reconstruct
 [ -e "$T/x6" ] || [ -e "$T/x6.png" ] && bad "output left by a refused cvae command" || ok
 expect_fail "iwae k 0" "--k" "$VAE" train --data "$DATA" --model iwae --k 0 --out "$T/x2"
 expect_fail "k without iwae" "--k applies to --model iwae only" "$VAE" train --data "$DATA" --k 5 --out "$T/x2"
-expect_fail "iwae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model iwae --beta 2 --out "$T/x2"
-expect_fail "ae with beta" "--beta applies to --model vae only" "$VAE" train --data "$DATA" --model ae --beta 4 --out "$T/x2"
-expect_fail "ae with free bits" "--free-bits applies to --model vae only" "$VAE" train --data "$DATA" --model dae --free-bits 1 --out "$T/x2"
+expect_fail "iwae with beta" "--beta applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model iwae --beta 2 --out "$T/x2"
+expect_fail "ae with beta" "--beta applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model ae --beta 4 --out "$T/x2"
+expect_fail "ae with free bits" "--free-bits applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model dae --free-bits 1 --out "$T/x2"
+# --- flows in the posterior: train (MLP, conv), the checkpoint, eval, a picture, resume
+for F in planar:2 householder:3; do
+    "$VAE" train --data "$DATA" --flow $F --arch conv --latent 3 --max-steps 3 --threads 2 \
+        --samples 4 --out "$T/flowc" --force --quiet >/dev/null 2>"$T/fl_err.txt" && ok || bad "train conv flow $F: $(cat "$T/fl_err.txt")"
+    "$VAE" train --data "$DATA" --flow $F --latent 3 --hidden 32 --epochs 1 --max-steps 4 --threads 2 \
+        --samples 4 --out "$T/flow" --force --quiet >/dev/null 2>"$T/fl_err.txt" && ok || bad "train flow $F: $(cat "$T/fl_err.txt")"
+    "$VAE" info "$T/flow" 2>/dev/null | grep -q "${F%%:*} flow x${F##*:}" && ok || bad "info lacks the flow $F"
+    "$VAE" eval --model "$T/flow" --k 20 >"$T/fl_eval.txt" 2>/dev/null && ok || bad "eval flow $F"
+    grep -q "^nll" "$T/fl_eval.txt" && ok || bad "eval flow $F: no nll"
+    "$VAE" traverse --model "$T/flow" -o "$T/fl_trav.png" 2>/dev/null && is_png "$T/fl_trav.png" && ok || bad "traverse flow $F"
+    "$VAE" train --resume "$T/flow" --epochs 2 --quiet >/dev/null 2>"$T/fl_err.txt" && ok || bad "resume flow $F: $(cat "$T/fl_err.txt")"
+done
+expect_fail "flow with ae" "--flow applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model ae --flow planar:2 --out "$T/x2"
+expect_fail "flow 0 steps" "--flow steps" "$VAE" train --data "$DATA" --flow planar:0 --out "$T/x2"
+expect_fail "bad flow" "--flow expects" "$VAE" train --data "$DATA" --flow radial:2 --out "$T/x2"
+expect_fail "flow with free bits" "--free-bits cannot be combined with --flow" "$VAE" train --data "$DATA" --flow householder:1 --free-bits 1 --out "$T/x2"
+expect_fail "flow changed on resume" "--flow cannot be changed" "$VAE" train --resume "$T/flow" --flow planar:3 --epochs 3
 expect_fail "l1 without sparse" "--l1 applies to --model sparse-ae only" "$VAE" train --data "$DATA" --l1 0.1 --out "$T/x2"
 expect_fail "noise without dae" "--noise applies to --model dae only" "$VAE" train --data "$DATA" --model ae --noise mask:0.2 --out "$T/x2"
 expect_fail "bad noise" "--noise expects" "$VAE" train --data "$DATA" --model dae --noise salt --out "$T/x2"

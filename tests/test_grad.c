@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn/conv.h"
+#include "nn/flow.h"
 #include "model/net.h"
 #include "nn/latent.h"
 #include "nn/layers.h"
@@ -122,7 +123,7 @@ typedef struct { double *head, *eps, *dz; double scale; } gauss_ctx;
  * KL forward; KL backward, then the reparameterisation's added to it. */
 static double gauss_forward(double *z, const double *head, const double *eps, int B, int d)
 {
-    vae__reparam_forward(z, head, eps, B, d, 1);
+    vae__reparam_forward(z, head, 2 * d, eps, B, d, 1);
     return vae__gauss_kl_forward(head, B, d, NULL);
 }
 
@@ -130,7 +131,7 @@ static void gauss_backward(double *dhead, const double *head, const double *eps,
                            double scale, const double *mask, int B, int d)
 {
     vae__gauss_kl_backward(dhead, head, scale, mask, B, d);
-    vae__reparam_backward(dhead, head, eps, dz, B, d, 1);
+    vae__reparam_backward(dhead, head, 2 * d, eps, dz, B, d, 1);
 }
 
 static double gauss_loss(void *p)
@@ -169,6 +170,76 @@ static void test_gauss(void)
     double kl = gauss_forward(z, head, eps, 1, 1);
     CHECK_NEAR(kl, -0.5 * (1 - 0.4 - 0.09 - exp(-0.4)), 1e-15);
     free(c.head), free(c.eps), free(c.dz);
+}
+
+/* ------------------------------------------------------------------ flow */
+
+/* Three steps of a flow on R = 4 rows, K = 2 per image, inside a head row
+ * of stride FS: L = sum_r a_r . z_T,r + c sum_r log det_r. */
+enum { FR = 4, FK = 2, FD = 3, FT = 3, FS = 40 };
+typedef struct { int type; double *z0, *p, *a, c; } flow_ctx;
+
+static double flow_loss(void *p)
+{
+    flow_ctx *f = p;
+    double zb[FT][FR * FD], ld[FR], s = 0;
+    double *zs[FT + 1] = {f->z0, zb[0], zb[1], zb[2]};
+    vae__flow_forward(f->type, FT, zs, ld, f->p, FS, FR, FK, FD);
+    for (int i = 0; i < FR * FD; i++) s += f->a[i] * zs[FT][i];
+    for (int r = 0; r < FR; r++) s += f->c * ld[r];
+    return s;
+}
+
+static void test_flow(int type)
+{
+    flow_ctx f = {type, rand_vec(FR * FD, -1.5, 1.5), rand_vec(FR / FK * FS, -1, 1),
+                  rand_vec(FR * FD, -1, 1), -0.7};
+    double zb[FT][FR * FD], ld[FR], g[FR * FD], dp[FR / FK * FS], nz[FR * FD], np[FR / FK * FS];
+    double *zs[FT + 1] = {f.z0, zb[0], zb[1], zb[2]};
+    vae__flow_forward(type, FT, zs, ld, f.p, FS, FR, FK, FD);
+    memcpy(g, f.a, sizeof g);
+    for (int i = 0; i < FR / FK * FS; i++) dp[i] = 12345; // only the steps' values are written
+    vae__flow_backward(type, FT, g, dp, (const double *const *)zs, f.p, FS, f.c, FR, FK, FD);
+    numeric_grad(nz, f.z0, FR * FD, flow_loss, &f);
+    numeric_grad(np, f.p, FR / FK * FS, flow_loss, &f);
+    int P = vae__flow_step_params(type, FD);
+    CHECK(max_rel_err(g, nz, FR * FD) < 1e-7);
+    for (int b = 0; b < FR / FK; b++) {
+        CHECK(max_rel_err(dp + b * FS, np + b * FS, (size_t)FT * P) < 1e-7);
+        CHECK(dp[b * FS + FT * P] == 12345);
+    }
+    // planar: the constrained u keeps every step invertible, w.u^ >= -1, so
+    // 1 + (1 - h^2) w.u^ >= 0 and log det is finite even for u against w
+    if (type == VAE_FLOW_PLANAR) {
+        double p1[2 * FD + 1] = {-3, 0, 0, 1, 0, 0, 0.2}, z1[FD] = {0.1, 0, 0}, z2[FD], l1;
+        double *zz[2] = {z1, z2};
+        vae__flow_forward(type, 1, zz, &l1, p1, 2 * FD + 1, 1, 1, FD);
+        CHECK(isfinite(l1));
+        // log det against the determinant of the step's Jacobian by central differences
+        double *p2 = f.p, J[FD][FD], z3[FD] = {0.3, -0.2, 0.5}, zo[2][FD], ld2;
+        double *zp[2] = {z3, zo[0]};
+        for (int j = 0; j < FD; j++) {
+            for (int sgn = 0; sgn < 2; sgn++) {
+                z3[j] += sgn ? -1e-6 : 1e-6;
+                zp[1] = zo[sgn];
+                vae__flow_forward(type, 1, zp, &ld2, p2, FS, 1, 1, FD);
+                z3[j] -= sgn ? -1e-6 : 1e-6;
+            }
+            for (int i = 0; i < FD; i++) J[i][j] = (zo[0][i] - zo[1][i]) / 2e-6;
+        }
+        double det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1]) -
+                     J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0]) +
+                     J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
+        zp[1] = zo[0];
+        vae__flow_forward(type, 1, zp, &ld2, p2, FS, 1, 1, FD);
+        CHECK_NEAR(log(fabs(det)), ld2, 1e-8);
+    } else { // a reflection keeps lengths, and has log det 0
+        double n0 = 0, n1 = 0;
+        for (int i = 0; i < FD; i++) n0 += f.z0[i] * f.z0[i], n1 += zs[FT][i] * zs[FT][i];
+        CHECK_NEAR(n0, n1, 1e-9); // |v|^2 + 1e-12: a reflection up to that
+        CHECK(ld[0] == 0);
+    }
+    free(f.z0), free(f.p), free(f.a);
 }
 
 /* ------------------------------------------------------------------ bce */
@@ -434,12 +505,15 @@ static void check_net(vae_config cfg, double beta)
     // differences carry more absolute rounding error (up to ~3e-9 seen here,
     // 1.6e-8 under valgrind, whose BLAS kernel rounds differently): derivatives
     // below 0.1 are compared to 1e-7 absolute there. A wrong gradient is off
-    // by its own size (1e-3 and up), as the mutations tried were.
-    int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI;
+    // by its own size (1e-3 and up), as the mutations tried were. A flow's
+    // log-determinants and tanh add terms too (6e-10 absolute seen); its
+    // steps alone are checked tightly in test_flow.
+    int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI || cfg.flow;
     double err = max_err_floor(grads, num, c.net.n_params, loose ? 0.1 : 1e-6);
     if (err >= 1e-6)
-        fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d: max rel err %g\n",
-                arch, n_hidden, likelihood, cfg.model, err);
+        fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d, flow %d: max rel "
+                "err %g\n", arch, n_hidden, likelihood, cfg.model, cfg.flow, err);
+
     CHECK(err < 1e-6);
     free(params), free(grads), free(acts), free(num), free(c.x);
 }
@@ -450,6 +524,8 @@ int main(void)
     test_linear();
     test_relu();
     test_gauss();
+    test_flow(VAE_FLOW_PLANAR);
+    test_flow(VAE_FLOW_HOUSEHOLDER);
     test_bce();
     int h1[] = {5}, h2[] = {6, 4};
     check_net(net_cfg(VAE_ARCH_MLP, 0, NULL), 1.0);
@@ -485,6 +561,17 @@ int main(void)
     for (int arch = VAE_ARCH_MLP; arch <= VAE_ARCH_CONV; arch++) {
         vae_config cfg = arch == VAE_ARCH_MLP ? net_cfg(arch, 2, h2) : net_cfg(arch, 2, c2);
         cfg.model = VAE_MODEL_CVAE, cfg.n_classes = 3;
+        check_net(cfg, 1.0);
+    }
+    // flows in the posterior: VAE (MLP, conv) and CVAE
+    for (int flow = VAE_FLOW_PLANAR; flow <= VAE_FLOW_HOUSEHOLDER; flow++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.flow = flow, cfg.flow_steps = 2;
+        check_net(cfg, 1.0);
+        cfg.model = VAE_MODEL_CVAE, cfg.n_classes = 3;
+        check_net(cfg, 0.6);
+        cfg = net_cfg(VAE_ARCH_CONV, 1, c1);
+        cfg.flow = flow, cfg.flow_steps = 3;
         check_net(cfg, 1.0);
     }
     // the autoencoders: the code decoded directly; the sparse one's L1 weighs 0.3

@@ -178,7 +178,10 @@ void arch_text(const vae_config *c, char *buf, size_t len)
     if (conv) PUT("conv %dx%dx%d", c->channels, c->height, c->width);
     else PUT("%d", c->channels * c->height * c->width);
     for (int i = 0; i < c->n_hidden; i++) PUT("-%d", c->hidden[i]);
-    PUT("-[%d]", c->latent);
+    PUT("-[%d", c->latent);
+    if (c->flow != VAE_FLOW_NONE)
+        PUT(", %s flow x%d", c->flow == VAE_FLOW_PLANAR ? "planar" : "householder", c->flow_steps);
+    PUT("]");
     for (int i = c->n_hidden - 1; i >= 0; i--) PUT("-%d", c->hidden[i]);
     if (conv) PUT("-%dx%dx%d", c->channels, c->height, c->width);
     else PUT("-%d MLP", c->channels * c->height * c->width);

@@ -20,7 +20,7 @@
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -140,13 +140,18 @@ static void check_model_flags(train_opts *o)
     if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE) {
         // autoencoders have no KL; IWAE's bound has no beta
         static const struct { int opt; const char *flag; } vae_only[] = {
-            {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"}};
+            {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
+            {O_FLOW, "--flow"}};
         for (size_t i = 0; i < sizeof vae_only / sizeof *vae_only; i++)
             if (o->given[vae_only[i].opt])
-                usage_error("train", "%s applies to --model vae only (%s)", vae_only[i].flag,
-                            o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
-                                                           : "an autoencoder has no KL term");
+                usage_error("train", "%s applies to --model vae and cvae only (%s)",
+                            vae_only[i].flag, i == 3 ? "a flow transforms the Gaussian posterior"
+                            : o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
+                                                             : "an autoencoder has no KL term");
     }
+    if (o->cfg.flow != VAE_FLOW_NONE && o->cfg.free_bits > 0)
+        usage_error("train", "--free-bits cannot be combined with --flow: free bits act on each "
+                             "dimension's closed-form KL, which a flow's posterior has not");
     if (o->cfg.model == VAE_MODEL_IWAE && !o->given[O_IWAE_K]) o->cfg.iwae_k = 5;
     if (o->cfg.model == VAE_MODEL_SPARSE_AE && !o->given[O_L1]) o->cfg.l1 = 1e-3f;
     if (o->cfg.model == VAE_MODEL_DAE && !o->given[O_NOISE])
@@ -166,6 +171,8 @@ static const cli_opt train_table[] = {
     {"--k", O_IWAE_K, "K", "iwae: importance samples per image", NULL, "5"},
     {"--l1", O_L1, "F", "sparse-ae: weight of sum |code|", NULL, "0.001"},
     {"--noise", O_NOISE, "N", "dae: gaussian:SIGMA or mask:P, fresh every batch", NULL, "gaussian:0.2"},
+    {"--flow", O_FLOW, "F", "vae, cvae: a normalising flow in the posterior,\nplanar:N or "
+     "householder:N (N steps), its parameters\nper image from the encoder; or none", "none", NULL},
     {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
     {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
      "transposed convolutions up", "mlp", NULL},
@@ -280,6 +287,19 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
             usage_error("train", "--noise expects gaussian:SIGMA or mask:P, not '%s'", a);
         }
         break;
+    case O_FLOW: {
+        static const char *names[] = {"planar:", "householder:"};
+        o->cfg.flow = VAE_FLOW_NONE;
+        for (int k = 0; k < 2; k++)
+            if (!strncmp(a, names[k], strlen(names[k]))) {
+                o->cfg.flow = k + 1;
+                o->cfg.flow_steps = (int)parse_long("train", "--flow steps", a + strlen(names[k]),
+                                                    1, VAE_FLOW_MAX_STEPS);
+            }
+        if (o->cfg.flow == VAE_FLOW_NONE && strcmp(a, "none"))
+            usage_error("train", "--flow expects none, planar:N or householder:N, not '%s'", a);
+        break;
+    }
     case O_FREE_BITS:
         o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
         break;
@@ -333,7 +353,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
-            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}};
+            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",

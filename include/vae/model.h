@@ -60,6 +60,14 @@ typedef enum {
     VAE_ARCH_CONV = 1,  /* stride-2 convolutions down, transposed convolutions up */
 } vae_arch;
 
+typedef enum {
+    VAE_FLOW_NONE = 0,
+    VAE_FLOW_PLANAR = 1,      /* z + u tanh(w.z + b), u constrained so that it inverts */
+    VAE_FLOW_HOUSEHOLDER = 2, /* reflections (I - 2 v v^T / |v|^2) z: a full-covariance posterior */
+} vae_flow;
+
+#define VAE_FLOW_MAX_STEPS 64
+
 /* The conv architecture's layers: kernel 4, stride 2, padding 1 (each
  * halves the image, rounding down; the decoder's output padding restores
  * odd sizes exactly). */
@@ -89,6 +97,10 @@ typedef struct vae_config {
     float noise_level;             /* its sigma or masking probability */
     int iwae_k;                    /* IWAE: importance samples per image (1..4096) */
     int n_classes;                 /* CVAE: label classes (2..256); labels are 0..n-1 */
+    vae_flow flow;                 /* VAE, CVAE: a flow in the posterior, its parameters per image
+                                    * from the encoder's head (tensor fc_flow); the KL becomes the
+                                    * one-sample estimate log q(z|x) - log p(z) */
+    int flow_steps;                /* its steps (1..VAE_FLOW_MAX_STEPS) */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,

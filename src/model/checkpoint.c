@@ -19,6 +19,7 @@ static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
 static const char *arch_names[] = {"mlp", "conv"};
+static const char *flow_names[] = {"none", "planar", "householder"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
 static int add_meta(vae_model *m, const char *path, const char **kv, int n,
@@ -54,7 +55,7 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
-    char fb[32], l1[32], noise[48], iwk[16], ncls[16];
+    char fb[32], l1[32], noise[48], iwk[16], ncls[16], flow[32];
     if (c->model == VAE_MODEL_CVAE) {
         snprintf(ncls, sizeof ncls, "%d", c->n_classes);
         kv[n++] = "vae.n_classes", kv[n++] = ncls;
@@ -70,6 +71,10 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     if (c->model == VAE_MODEL_DAE) {
         snprintf(noise, sizeof noise, "%s:%.9g", noise_names[c->noise], (double)c->noise_level);
         kv[n++] = "vae.noise", kv[n++] = noise;
+    }
+    if (c->flow != VAE_FLOW_NONE) {
+        snprintf(flow, sizeof flow, "%s:%d", flow_names[c->flow], c->flow_steps);
+        kv[n++] = "vae.flow", kv[n++] = flow;
     }
     if (c->free_bits > 0) {
         snprintf(fb, sizeof fb, "%.9g", (double)c->free_bits);
@@ -171,6 +176,19 @@ static int parse_noise(const char *s, vae_config *c)
     return -1;
 }
 
+/* "planar:4" or "householder:8" (the steps' range is vae_config_validate's). */
+static int parse_flow(const char *s, vae_config *c)
+{
+    const char *colon = s ? strchr(s, ':') : NULL;
+    if (!colon) return -1;
+    for (int i = 1; i < 3; i++)
+        if ((size_t)(colon - s) == strlen(flow_names[i]) && !strncmp(s, flow_names[i], colon - s)) {
+            c->flow = i;
+            return parse_int(colon + 1, 1, VAE_FLOW_MAX_STEPS, &c->flow_steps);
+        }
+    return -1;
+}
+
 static int config_from_meta(const vae__st_file *f, const char *path, vae_config *c, vae_error *err)
 {
     vae_config_default(c);
@@ -209,6 +227,8 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (c->model == VAE_MODEL_CVAE &&
              parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
         bad = "vae.n_classes";
+    else if (vae__st_meta(f, "vae.flow") && parse_flow(vae__st_meta(f, "vae.flow"), c))
+        bad = "vae.flow";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

@@ -70,9 +70,10 @@ double vae_log_mean_exp(const double *logw, size_t n)
 typedef struct eval_ws {
     vae__net net;
     float *acts;
-    float *head;   /* (mb, 2d): that image's [mu | logvar] */
+    float *head;   /* (mb, hw): that image's [mu | logvar | flow] */
     lme *lw;       /* (tile): each image's log-weights */
     double *rec;   /* (tile): sum over its samples of -log p(x|z) */
+    double *kle;   /* (tile): a flow's: sum over its samples of log q(z|x) - log p(z) */
     vae_rng *rng;  /* (tile): each image's noise stream */
     uint8_t *lab;  /* (mb): a CVAE's label of each decoder row */
 } eval_ws;
@@ -83,6 +84,7 @@ static void ws_free(eval_ws *w)
     free(w->head);
     free(w->lw);
     free(w->rec);
+    free(w->kle);
     free(w->rng);
     free(w->lab);
 }
@@ -93,12 +95,13 @@ static int ws_init(eval_ws *w, const vae_model *m, int tile)
     w->net = m->net;
     size_t mb = (size_t)m->net.max_batch;
     w->acts = malloc(m->net.n_acts * sizeof(float));
-    w->head = malloc(mb * 2 * m->net.d * sizeof(float));
+    w->head = malloc(mb * m->net.out[m->net.k] * sizeof(float));
     w->lw = malloc((size_t)tile * sizeof *w->lw);
     w->rec = malloc((size_t)tile * sizeof *w->rec);
+    w->kle = malloc((size_t)tile * sizeof *w->kle);
     w->rng = malloc((size_t)tile * sizeof *w->rng);
     w->lab = malloc(mb);
-    if (!w->acts || !w->head || !w->lw || !w->rec || !w->rng || !w->lab) {
+    if (!w->acts || !w->head || !w->lw || !w->rec || !w->kle || !w->rng || !w->lab) {
         ws_free(w);
         return VAE_ENOMEM;
     }
@@ -117,11 +120,14 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     int D = net->D, d = net->d, mb = net->max_batch;
     const float *xt = x + (size_t)i0 * D;
 
-    // encode the tile: head (nt,2d) = [mu | logvar], kept while the decoder runs
+    // encode the tile: head (nt,hw) = [mu | logvar | flow], kept while the
+    // decoder runs. With a flow, kl_dim and mu are its base posterior's, and
+    // the KL is estimated from the k samples below.
     vae__net_encode(net, xt, labels ? labels + i0 : NULL, nt);
     const float *head = net->act[net->k];
+    int hw = net->out[net->k];
     for (int i = 0; i < nt; i++) {
-        const float *mu = head + (size_t)i * 2 * d, *lv = mu + d;
+        const float *mu = head + (size_t)i * hw, *lv = mu + d;
         double kl = 0;
         for (int j = 0; j < d; j++) {
             double klj = vae__gauss_kl(mu[j], lv[j]); // as training's
@@ -130,8 +136,8 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             kl += klj;
         }
         out[i].kl = kl;
-        memcpy(net->z + (size_t)i * d, mu, d * sizeof(float));
     }
+    vae__net_posterior_point(net, nt);
 
     // reconstruction error of the decoded posterior mean E[x | z = mu(x)]
     vae__net_decode(net, net->z, labels ? labels + i0 : NULL, nt);
@@ -149,7 +155,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     // importance sampling: rows (image i, sample s) in order, decoded mb at a time
     for (int i = 0; i < nt; i++) {
         lme_init(&w->lw[i]);
-        w->rec[i] = 0;
+        w->rec[i] = w->kle[i] = 0;
         vae__rng_stream(&w->rng[i], seed, i0 + i); // the split of the images cannot change a result
     }
     long R = (long)nt * k;
@@ -159,11 +165,11 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
             int i = (int)((r0 + r) / k);
             float *eps = net->eps + (size_t)r * d;
             for (int j = 0; j < d; j++) eps[j] = (float)vae_rng_normal(&w->rng[i]);
-            memcpy(w->head + (size_t)r * 2 * d, head + (size_t)i * 2 * d, 2 * d * sizeof(float));
+            memcpy(w->head + (size_t)r * hw, head + (size_t)i * hw, hw * sizeof(float));
             if (labels) w->lab[r] = labels[i0 + i];
         }
-        // z = mu + sigma * eps exactly as training draws it
-        vae__reparam_forward(net->z, w->head, net->eps, c, d, 1);
+        // z = mu + sigma * eps (and the flow) exactly as training draws it
+        vae__net_sample(net, w->head, c, 1);
         vae__net_decode(net, net->z, labels ? w->lab : NULL, c);
         // -log p(x|z) by the training loss, each image's rows against its pixels
         for (int r = 0; r < c;) {
@@ -174,16 +180,16 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
         }
         for (int r = 0; r < c; r++) {
             int i = (int)((r0 + r) / k);
-            const float *z = net->z + (size_t)r * d, *eps = net->eps + (size_t)r * d;
-            const float *lv = w->head + (size_t)r * 2 * d + d;
             // log w = log p(z) - log q(z|x) - (-log p(x|z)), as the IWAE's training loss
-            double rec = net->rec_img[r];
-            lme_add(&w->lw[i], vae__iwae_log_ratio(z, eps, lv, d) - rec);
+            double rec = net->rec_img[r], lr = vae__net_log_ratio(net, w->head, r, 1);
+            lme_add(&w->lw[i], lr - rec);
             w->rec[i] += rec;
+            w->kle[i] -= lr;
         }
     }
     for (int i = 0; i < nt; i++) {
         out[i].rec = w->rec[i] / k;
+        if (net->flow) out[i].kl = w->kle[i] / k;
         out[i].neg_elbo = out[i].rec + out[i].kl;
         out[i].log_px = lme_value(&w->lw[i]);
     }

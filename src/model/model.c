@@ -89,6 +89,19 @@ int vae_config_validate(const vae_config *c, vae_error *err)
     if (!isfinite(c->free_bits) || c->free_bits < 0)
         return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
                           (double)c->free_bits);
+    if (c->flow != VAE_FLOW_NONE) {
+        if (c->flow != VAE_FLOW_PLANAR && c->flow != VAE_FLOW_HOUSEHOLDER)
+            return vae__error(err, VAE_EUNSUPPORTED, "flow %d is not supported", c->flow);
+        if (c->model != VAE_MODEL_VAE && c->model != VAE_MODEL_CVAE)
+            return vae__error(err, VAE_EUNSUPPORTED, "a flow needs a Gaussian posterior to "
+                              "transform: use it with the VAE or the CVAE");
+        if (c->flow_steps < 1 || c->flow_steps > VAE_FLOW_MAX_STEPS)
+            return vae__error(err, VAE_EINVAL, "flow steps %d are outside 1..%d", c->flow_steps,
+                              VAE_FLOW_MAX_STEPS);
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "free bits act on the closed-form KL of "
+                              "each latent dimension, which a flow's posterior has not");
+    }
     // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
     vae__net net;
     if (vae__net_layout(&net, c, 1))
@@ -307,13 +320,19 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         vae__net_encode(&m->net, x + (size_t)i * m->net.D, labels ? labels + i : NULL, b);
-        const float *head = m->net.act[m->net.k];
-        int w = m->net.out[m->net.k]; // 2d, or d for an autoencoder's code
+        const float *head = m->net.act[m->net.k], *point = head;
+        int w = m->net.out[m->net.k], pw = w; // [mu | logvar | flow], or an autoencoder's code
+        if (m->net.flow) { // mu moved by the flow: the point the decoder reads
+            vae__net_posterior_point(&m->net, b);
+            point = m->net.z, pw = d;
+        }
         for (int r = 0; r < b; r++) {
             size_t o = (size_t)(i + r) * d;
-            if (mu) memcpy(mu + o, head + (size_t)r * w, d * sizeof(float));
-            if (logvar && w == 2 * d) memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
-            if (logvar && w == d) memset(logvar + o, 0, d * sizeof(float));
+            if (mu) memcpy(mu + o, point + (size_t)r * pw, d * sizeof(float));
+            if (logvar && !m->net.deterministic)
+                memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
+            else if (logvar)
+                memset(logvar + o, 0, d * sizeof(float));
         }
     }
     return VAE_OK;
@@ -340,7 +359,8 @@ size_t vae__view_numel(const vae__param_view *v)
 }
 
 /* Names follow the PyTorch twin (scripts/vae_twin.py): encoder.i, fc_mu,
- * fc_logvar (the two halves of the head), decoder.j. */
+ * fc_logvar (the two halves of the head; a flow's fc_flow after them),
+ * decoder.j. */
 int vae__model_tensors(vae_model *m, vae__param_view *v)
 {
     const vae__net *net = &m->net;
@@ -359,6 +379,11 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
             v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
             v[n++] = (vae__param_view){"fc_logvar.weight", 2, {d, IN}, w + (size_t)d * IN};
             v[n++] = (vae__param_view){"fc_logvar.bias", 1, {d}, b + d};
+            if (net->flow_params) { // the flow's parameters per image: the head's last rows
+                int F = net->flow_params;
+                v[n++] = (vae__param_view){"fc_flow.weight", 2, {F, IN}, w + (size_t)2 * d * IN};
+                v[n++] = (vae__param_view){"fc_flow.bias", 1, {F}, b + 2 * d};
+            }
             continue;
         }
         const char *part = l < net->k ? "encoder" : "decoder";

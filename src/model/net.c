@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/net.h"
+#include "nn/flow.h"
 #include "nn/latent.h"
 #include "nn/layers.h"
 #include "nn/loss.h"
@@ -15,7 +16,7 @@
 static double gauss_forward(vae__net *net, int B)
 {
     const real *head = net->act[net->k];
-    vae__reparam_forward(net->z, head, net->eps, B, net->d, 1);
+    vae__reparam_forward(net->z, head, 2 * net->d, net->eps, B, net->d, 1);
     return vae__gauss_kl_forward(head, B, net->d, net->kl_img);
 }
 
@@ -25,7 +26,76 @@ static void gauss_backward(vae__net *net, int B, real loss_scale, real beta)
     real *dhead = net->dact[net->k];
     vae__gauss_kl_backward(dhead, head, loss_scale * beta, net->free_bits > 0 ? net->kl_mask : NULL,
                            B, net->d);
-    vae__reparam_backward(dhead, head, net->eps, net->dz, B, net->d, 1);
+    vae__reparam_backward(dhead, head, 2 * net->d, net->eps, net->dz, B, net->d, 1);
+}
+
+/* The flow's z_0 .. z_T: fz's blocks, then z. */
+static void flow_zs(const vae__net *net, real **zs)
+{
+    size_t block = (size_t)net->max_batch * net->n_samples * net->d;
+    for (int t = 0; t < net->flow_steps; t++) zs[t] = net->fz + t * block;
+    zs[net->flow_steps] = net->z;
+}
+
+void vae__net_sample(vae__net *net, const real *head, int R, int K)
+{
+    int d = net->d, hw = net->out[net->k];
+    if (!net->flow) {
+        vae__reparam_forward(net->z, head, hw, net->eps, R / K, d, K);
+        return;
+    }
+    real *zs[VAE_FLOW_MAX_STEPS + 1];
+    flow_zs(net, zs);
+    vae__reparam_forward(zs[0], head, hw, net->eps, R / K, d, K);
+    vae__flow_forward(net->flow, net->flow_steps, zs, net->ld, head + 2 * d, hw, R, K, d);
+}
+
+double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K)
+{
+    int d = net->d;
+    const real *lv = head + (size_t)(r / K) * net->out[net->k] + d;
+    double lr = vae__iwae_log_ratio(net->z + (size_t)r * d, net->eps + (size_t)r * d, lv, d);
+    return net->flow ? lr + net->ld[r] : lr;
+}
+
+void vae__net_posterior_point(vae__net *net, int B)
+{
+    int d = net->d, hw = net->out[net->k];
+    const real *head = net->act[net->k];
+    real *zs[VAE_FLOW_MAX_STEPS + 1];
+    if (net->flow) flow_zs(net, zs);
+    real *z0 = net->flow ? zs[0] : net->z;
+    for (int b = 0; b < B; b++) memcpy(z0 + (size_t)b * d, head + (size_t)b * hw, d * sizeof *z0);
+    if (net->flow) vae__flow_forward(net->flow, net->flow_steps, zs, net->ld, head + 2 * d, hw, B, 1, d);
+}
+
+/* A flow in the Gaussian posterior (VAE, CVAE): z_T = f(z_0), and the KL's
+ * one-sample estimate log q_T(z_T|x) - log p(z_T) = -(log-ratio + log det). */
+static double flow_forward(vae__net *net, int B)
+{
+    const real *head = net->act[net->k];
+    vae__net_sample(net, head, B, 1);
+    double sum = 0;
+    for (int b = 0; b < B; b++) {
+        net->kl_img[b] = (real)-vae__net_log_ratio(net, head, b, 1);
+        sum += net->kl_img[b];
+    }
+    return sum;
+}
+
+static void flow_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    const real *head = net->act[net->k];
+    real *dhead = net->dact[net->k], *zs[VAE_FLOW_MAX_STEPS + 1];
+    int d = net->d, hw = net->out[net->k];
+    real c = loss_scale * beta;
+    flow_zs(net, zs);
+    // the estimate's terms: +z_T^2/2 (into dz), -logvar/2; then -log det through
+    // the steps, which carry dz back to z_0; then z_0 = mu + sigma eps
+    vae__iwae_log_ratio_backward(net->dz, dhead, hw, net->z, head, NULL, c, B, d, 1);
+    vae__flow_backward(net->flow, net->flow_steps, net->dz, dhead + 2 * d, (const real *const *)zs,
+                       head + 2 * d, hw, -c, B, 1, d);
+    vae__reparam_backward(dhead, head, hw, net->eps, net->dz, B, d, 1);
 }
 
 /* An autoencoder's code (AE, DAE): z is the head, no regulariser. */
@@ -62,16 +132,14 @@ static void code_backward(vae__net *net, int B, real loss_scale, real beta)
  * negative IWAE bound (for K = 1, kl is the one-sample KL estimate). */
 static double iwae_forward(vae__net *net, int B)
 {
-    vae__reparam_forward(net->z, net->act[net->k], net->eps, B, net->d, net->n_samples);
+    vae__net_sample(net, net->act[net->k], B * net->n_samples, net->n_samples);
     return 0; // the bound needs the likelihood first: iwae_finish
 }
 
-/* log w of decoder row r, a sample of image b, from rec_img[r]. */
-static double iwae_logw(const vae__net *net, int b, size_t r)
+/* log w of decoder row r from rec_img[r]. */
+static double iwae_logw(const vae__net *net, size_t r)
 {
-    int d = net->d;
-    const real *lv = net->act[net->k] + (size_t)b * 2 * d + d;
-    return vae__iwae_log_ratio(net->z + r * d, net->eps + r * d, lv, d) - net->rec_img[r];
+    return vae__net_log_ratio(net, net->act[net->k], (int)r, net->n_samples) - net->rec_img[r];
 }
 
 /* The bound from the rows' rec_img; iw gets the normalised weights. */
@@ -83,12 +151,12 @@ static void iwae_finish(vae__net *net, int B, double *rec, double *kl)
         size_t r0 = (size_t)b * K;
         double top = -INFINITY, sum = 0, recbar = 0;
         for (int i = 0; i < K; i++) {
-            top = fmax(top, iwae_logw(net, b, r0 + i));
+            top = fmax(top, iwae_logw(net, r0 + i));
             recbar += net->rec_img[r0 + i] / K;
         }
-        for (int i = 0; i < K; i++) sum += exp(iwae_logw(net, b, r0 + i) - top);
+        for (int i = 0; i < K; i++) sum += exp(iwae_logw(net, r0 + i) - top);
         double lse = top + log(sum), loss = log((double)K) - lse;
-        for (int i = 0; i < K; i++) net->iw[r0 + i] = (real)exp(iwae_logw(net, b, r0 + i) - lse);
+        for (int i = 0; i < K; i++) net->iw[r0 + i] = (real)exp(iwae_logw(net, r0 + i) - lse);
         net->rec_img[b] = (real)recbar; // rows of images < b are read: safe to overwrite
         net->kl_img[b] = (real)(loss - recbar);
         *rec += recbar;
@@ -110,8 +178,8 @@ static void iwae_backward(vae__net *net, int B, real loss_scale, real beta)
     const real *head = net->act[net->k];
     real *dhead = net->dact[net->k];
     int d = net->d, K = net->n_samples;
-    vae__iwae_log_ratio_backward(net->dz, dhead, net->z, head, net->iw, loss_scale, B, d, K);
-    vae__reparam_backward(dhead, head, net->eps, net->dz, B, d, K);
+    vae__iwae_log_ratio_backward(net->dz, dhead, 2 * d, net->z, head, net->iw, loss_scale, B, d, K);
+    vae__reparam_backward(dhead, head, 2 * d, net->eps, net->dz, B, d, K);
 }
 
 static const vae__latent_kind gaussian = {"gaussian", 2, 1, gauss_forward, NULL, NULL,
@@ -121,6 +189,8 @@ static const vae__latent_kind sparse_code = {"code + L1", 1, 0, code_l1_forward,
                                              code_l1_backward};
 static const vae__latent_kind iwae = {"gaussian, importance-weighted", 2, 1, iwae_forward,
                                       iwae_finish, iwae_weigh, iwae_backward};
+static const vae__latent_kind gaussian_flow = {"gaussian + flow", 2, 1, flow_forward, NULL, NULL,
+                                               flow_backward};
 
 /* Each model's latent kind. */
 static const vae__latent_kind *const latent_of_model[] = {
@@ -132,6 +202,7 @@ static const vae__latent_kind *latent_kind(const vae_config *cfg)
 {
     int n = (int)(sizeof latent_of_model / sizeof *latent_of_model), model = cfg->model;
     if (model == VAE_MODEL_IWAE && cfg->iwae_k == 1) return &gaussian; // one sample: the VAE's loss
+    if (cfg->flow != VAE_FLOW_NONE) return &gaussian_flow; // VAE, CVAE (vae_config_validate)
     return model >= 0 && model < n ? latent_of_model[model] : &gaussian;
 }
 
@@ -152,7 +223,7 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
     }
     int flat = c[k] * h[k] * w[k];
     net->in[k] = flat;
-    net->out[k] = net->latent->head_per_dim * net->d;
+    net->out[k] = net->latent->head_per_dim * net->d + net->flow_params;
     net->in[k + 1] = net->d;
     net->out[k + 1] = flat;
     for (int j = 0; j < k; j++) { // level k-j back up to level k-1-j
@@ -183,7 +254,7 @@ static void layout_mlp(vae__net *net, const vae_config *cfg)
         net->out[l] = w = cfg->hidden[l];
     }
     net->in[k] = w;
-    net->out[k] = net->latent->head_per_dim * net->d;
+    net->out[k] = net->latent->head_per_dim * net->d + net->flow_params;
     w = net->d;
     for (int l = 0; l < k; l++) {
         net->in[k + 1 + l] = w;
@@ -219,6 +290,11 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->n_samples = cfg->model == VAE_MODEL_IWAE ? cfg->iwae_k : 1;
     net->latent = latent_kind(cfg);
     net->deterministic = !net->latent->draws_noise;
+    if (net->latent == &gaussian_flow) {
+        net->flow = cfg->flow;
+        net->flow_steps = cfg->flow_steps;
+        net->flow_params = cfg->flow_steps * vae__flow_step_params(cfg->flow, net->d);
+    }
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
     } else {
@@ -260,7 +336,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
-                                            2 * (size_t)net->in[net->cond[1]]) : 0);
+                                            2 * (size_t)net->in[net->cond[1]]) : 0) +
+                  (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0);
     return 0;
 }
 
@@ -295,6 +372,10 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         size_t w = (size_t)net->in[net->cond[c]];
         net->cat[c] = acts, acts += B * w;
         net->dcat[c] = acts, acts += B * w;
+    }
+    if (net->flow) {
+        net->fz = acts, acts += (size_t)net->flow_steps * B * net->d;
+        net->ld = acts;
     }
 }
 

@@ -36,7 +36,8 @@ typedef struct vae__net vae__net;
  * prior) is one such pair and one entry in latent_of_model[] (net.c). */
 typedef struct vae__latent_kind {
     const char *name;
-    int head_per_dim; /* the head's width over d: 2 for [mu | logvar], 1 for a code */
+    int head_per_dim; /* the head's width over d: 2 for [mu | logvar], 1 for a code
+                         (a flow's parameters follow, net->flow_params per image) */
     int draws_noise;  /* whether forward reads eps (d values per decoder row) */
     /* head act[k] (B rows) -> z (B * n_samples rows from eps); the
      * regulariser of each image into kl_img, its sum returned */
@@ -67,6 +68,10 @@ struct vae__net {
     int model;                 /* vae_model_kind */
     const vae__latent_kind *latent; /* between head and decoder (from model) */
     int deterministic;         /* an autoencoder: the head is the code (d wide), no eps */
+    int flow, flow_steps;      /* vae_flow in the posterior and its steps (0: none) */
+    int flow_params;           /* the flow's parameters per image, after [mu | logvar] */
+    real *fz;                  /* flow: (flow_steps, rows, d) z_0 .. z_{T-1} (z_T is z) */
+    real *ld;                  /* flow: (rows) the sum of the steps' log|det| */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
@@ -108,6 +113,18 @@ void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
 /* out (B,D) = the means of p(x|z) from the decoder output of the last
  * vae__net_decode: probabilities for Bernoulli. */
 void vae__net_mean(const vae__net *net, real *out, int B);
+/* z (R rows, K per image) from head rows (out[k] wide: [mu | logvar |
+ * flow]) and net->eps: z_0 = mu + sigma eps, then the flow's steps, their
+ * log-determinants summed per row into net->ld (without a flow z is z_0). */
+void vae__net_sample(vae__net *net, const real *head, int R, int K);
+/* log p(z) - log q(z|x) of row r of the last vae__net_sample (up to the
+ * constants that cancel): the IWAE log-ratio plus the flow's log-det. */
+double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K);
+/* z (B,d) = the posterior's point of each image from act[k]: mu, moved by
+ * the flow when there is one (its eps = 0 sample); what encode reports and
+ * the decoded posterior mean decodes. */
+void vae__net_posterior_point(vae__net *net, int B);
+
 /* Full loss with noise net->eps: encode, the latent kind's forward, decode,
  * the likelihood, and the per-batch sums *rec and *kl (per image in
  * net->rec_img, net->kl_img); for autoencoders *kl is their regulariser. */

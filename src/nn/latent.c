@@ -6,11 +6,11 @@
 
 /* ------------------------------------------------------ reparameterisation */
 
-void vae__reparam_forward(real *z, const real *head, const real *eps, int B, int d, int K)
+void vae__reparam_forward(real *z, const real *head, int hw, const real *eps, int B, int d, int K)
 {
-    // head is (B,2d) = [mu | logvar]; eps and z are (B*K,d)
+    // head rows are [mu | logvar | ...] (hw wide); eps and z are (B*K,d)
     for (int r = 0; r < B * K; r++) {
-        const real *mu = head + (size_t)(r / K) * 2 * d, *lv = mu + d;
+        const real *mu = head + (size_t)(r / K) * hw, *lv = mu + d;
         const real *e = eps + (size_t)r * d;
         real *zr = z + (size_t)r * d;
         for (int j = 0; j < d; j++)
@@ -18,12 +18,12 @@ void vae__reparam_forward(real *z, const real *head, const real *eps, int B, int
     }
 }
 
-void vae__reparam_backward(real *dhead, const real *head, const real *eps, const real *dz, int B,
-                           int d, int K)
+void vae__reparam_backward(real *dhead, const real *head, int hw, const real *eps, const real *dz,
+                           int B, int d, int K)
 {
     for (int b = 0; b < B; b++) {
-        const real *lv = head + (size_t)b * 2 * d + d;
-        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d;
+        const real *lv = head + (size_t)b * hw + d;
+        real *dmu = dhead + (size_t)b * hw, *dlv = dmu + d;
         for (int j = 0; j < d; j++) {
             real l = vae__clamp_logvar(lv[j]), sigma = real_sqrt(real_exp(l));
             // the first sample starts the sums: with K = 1 they are dz itself
@@ -103,15 +103,15 @@ double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d
     return s;
 }
 
-void vae__iwae_log_ratio_backward(real *dz, real *dhead, const real *z, const real *head,
+void vae__iwae_log_ratio_backward(real *dz, real *dhead, int hw, const real *z, const real *head,
                                   const real *w, real scale, int B, int d, int K)
 {
     for (int b = 0; b < B; b++) {
-        const real *lv = head + (size_t)b * 2 * d + d;
-        real *dmu = dhead + (size_t)b * 2 * d, *dlv = dmu + d, csum = 0;
+        const real *lv = head + (size_t)b * hw + d;
+        real *dmu = dhead + (size_t)b * hw, *dlv = dmu + d, csum = 0;
         for (int i = 0; i < K; i++) {
             size_t r = (size_t)b * K + i;
-            real c = scale * w[r];
+            real c = w ? scale * w[r] : scale;
             csum += c;
             for (int j = 0; j < d; j++) dz[r * d + j] += c * z[r * d + j];
         }

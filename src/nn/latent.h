@@ -6,7 +6,8 @@
  * penalty on the code. The network (model/net.c) strings them together per
  * latent kind; evaluation (model/eval.c) calls the same functions.
  *
- * The encoder's head row of an image is [mu | logvar] (2d values). K rows of
+ * The encoder's head row of an image is [mu | logvar] (2d values; hw wide
+ * where a flow's parameters follow them, nn/flow.h). K rows of
  * z (or of eps) belong to each image: K = 1 for the VAE, the IWAE's k
  * samples otherwise; row r is a sample of image r / K.
  */
@@ -40,14 +41,14 @@ static inline double vae__gauss_kl(real mu, real lv)
 /* ------------------------------------------------------ reparameterisation */
 
 /* z (B*K,d): row r = mu + sigma eps_r with mu, logvar from head row r / K
- * (head (B,2d), eps (B*K,d)); sigma = sqrt(e^logvar), logvar clamped. */
-void vae__reparam_forward(real *z, const real *head, const real *eps, int B, int d, int K);
-/* dhead (B,2d) += the gradient through the reparameterisation of dz
+ * (head (B,hw), eps (B*K,d)); sigma = sqrt(e^logvar), logvar clamped. */
+void vae__reparam_forward(real *z, const real *head, int hw, const real *eps, int B, int d, int K);
+/* dhead (B,hw) += the gradient through the reparameterisation of dz
  * (B*K,d), summed over each image's K rows: dmu += dz, dlogvar += dz eps
  * sigma / 2, nothing where the clamp holds logvar. It adds: the latent
  * term's own backward (KL, IWAE log-ratio) writes dhead first. */
-void vae__reparam_backward(real *dhead, const real *head, const real *eps, const real *dz, int B,
-                           int d, int K);
+void vae__reparam_backward(real *dhead, const real *head, int hw, const real *eps, const real *dz,
+                           int B, int d, int K);
 
 /* ------------------------------------------------------------ Gaussian KL */
 
@@ -79,10 +80,11 @@ void vae__free_bits_mask(real *mask, const real *const *kl_dims, int n, int d, i
 double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d);
 /* The gradient of sum_r c_r * (-log-ratio_r), c_r = scale * w_r, with z
  * and logvar apart (the path through z = mu + sigma eps is
- * vae__reparam_backward's): dz (B*K,d) += c_r z_r, and dhead (B,2d) is
- * written: 0 for mu, -1/2 sum_r c_r for logvar (0 where the clamp holds
- * it). w: (B*K) weights (IWAE: the normalised importance weights). */
-void vae__iwae_log_ratio_backward(real *dz, real *dhead, const real *z, const real *head,
+ * vae__reparam_backward's): dz (B*K,d) += c_r z_r, and dhead's [mu | logvar]
+ * (B rows, hw wide) is written: 0 for mu, -1/2 sum_r c_r for logvar (0
+ * where the clamp holds it). w: (B*K) weights (IWAE: the normalised
+ * importance weights), or NULL for all 1. */
+void vae__iwae_log_ratio_backward(real *dz, real *dhead, int hw, const real *z, const real *head,
                                   const real *w, real scale, int B, int d, int K);
 
 /* ---------------------------------------------------------------- L1 */
