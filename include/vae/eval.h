@@ -41,7 +41,7 @@ VAE_API void vae_eval_opts_default(vae_eval_opts *o);
 typedef struct vae_eval_image {
     double neg_elbo;  /* rec + kl */
     double rec;       /* -(1/k) sum_i log p(x|z_i): Monte Carlo over the k samples */
-    double kl;        /* KL(q(z|x) || N(0,I)), closed form */
+    double kl;        /* KL(q(z|x) || N(0,I)): closed form; a flow's estimated from the k samples */
     double log_px;    /* log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x); -inf if every weight is 0 */
     double sse;       /* sum over pixels of (x - E[x|z = mu(x)])^2 */
 } vae_eval_image;
@@ -62,8 +62,9 @@ typedef struct vae_eval_result {
  * log p(x) (log-sum-exp accumulated in double), the reconstruction error
  * of the decoded posterior mean and the active units. The k samples of the
  * images of a tile go through the decoder as batches of the model's max
- * batch. Optional outputs (NULL to skip): kl_dim (latent) gets the mean KL
- * of each latent dimension, mu_var (latent) Var_x(mu_j(x)) (population
+ * batch. With a flow the KL is the mean of the k samples' log q(z|x) -
+ * log p(z). Optional outputs (NULL to skip): kl_dim (latent) gets the mean KL
+ * of each latent dimension (with a flow: of its base posterior), mu_var (latent) Var_x(mu_j(x)) (population
  * variance), per_image (n) each image's numbers. The weights are unchanged.
  * Returns VAE_EINVAL for bad arguments, VAE_ENOMEM, or VAE_ENUMERIC when a
  * result is NaN (the message names the first such image); the message is

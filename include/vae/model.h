@@ -181,7 +181,9 @@ VAE_API int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, 
                            vae_rng *rng, vae_stats *st);
 
 /* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
- * the code and logvar zeros (there is no posterior). */
+ * the code and logvar zeros (there is no posterior). With a flow, mu is the
+ * base posterior's mean moved through the flow (the point the decoder
+ * reads) and logvar the base posterior's. */
 VAE_API int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
                              float *mu, float *logvar);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
