@@ -294,6 +294,19 @@ static int member_codes(const server *s, const json_obj *o, const char *k, int m
 
 /* ------------------------------------------------------ model calls */
 
+/* One thread per model call. A request is one image or a few: OpenMP's
+ * team costs more than it saves there, and each worker thread would keep a
+ * team of its own spinning on the same two cores (tests/serve_load.sh's p99:
+ * 106 -> 18 ms for the MLP, on a busy shared machine). The setting is the
+ * calling thread's: made once per worker, with the lock held (BLAS's is
+ * process-wide). */
+static void model_thread(void)
+{
+    static _Thread_local int done;
+    if (!done) vae_set_threads(1);
+    done = 1;
+}
+
 /* Decodes n codes (all of class label, or -1) into a PNG grid of cols
  * columns. */
 static reply decode_png(server *s, const float *z, int n, long label, int cols, int scale)
@@ -307,6 +320,7 @@ static reply decode_png(server *s, const float *z, int n, long label, int cols, 
     }
     for (int i = 0; i < n; i++) lab[i] = (uint8_t)(label < 0 ? 0 : label);
     pthread_mutex_lock(&s->lock);
+    model_thread();
     int rc = vae_model_decode(s->m, z, s->C ? lab : NULL, n, img);
     pthread_mutex_unlock(&s->lock);
     free(lab);
@@ -478,6 +492,7 @@ static reply api_encode(server *s, struct MHD_Connection *c, const char *body, s
     if (!rc) {
         uint8_t lab = (uint8_t)(label < 0 ? 0 : label);
         pthread_mutex_lock(&s->lock);
+        model_thread();
         rc = vae_model_encode(s->m, x, s->C ? &lab : NULL, 1, z, z + s->d);
         pthread_mutex_unlock(&s->lock);
         if (rc) snprintf(e.msg, sizeof e.msg, "encoding failed: %s", vae_strerror(rc));
