@@ -4,7 +4,7 @@
 # usage: bash scripts/fuzz.sh [--seconds N] [--jobs J] [TARGET...]
 #   --seconds N  time per target [30]
 #   --jobs J     targets run side by side [1]
-#   TARGET       idx safetensors checkpoint roundtrip csv png [all]
+#   TARGET       idx safetensors checkpoint roundtrip csv png json [all]
 # Each target starts from a scratch copy of tests/fuzz/corpus/TARGET (the
 # committed seeds never grow) with its dictionary. Prints executions, final
 # coverage and the outcome per target; a crash's input is kept under
@@ -19,11 +19,11 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_PER=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    idx | safetensors | checkpoint | roundtrip | csv | png) TARGETS+=("$1"); shift ;;
+    idx | safetensors | checkpoint | roundtrip | csv | png | json) TARGETS+=("$1"); shift ;;
     *) echo "fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx safetensors checkpoint roundtrip csv png)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx safetensors checkpoint roundtrip csv png json)
 case $SECONDS_PER$JOBS in *[!0-9]*) echo "fuzz.sh: --seconds and --jobs take whole numbers" >&2; exit 2 ;; esac
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found (apt-get install clang libclang-rt-14-dev libomp-dev)" >&2; exit 2; }
 
@@ -46,6 +46,7 @@ run_one() { # run_one TARGET: fuzzes, then writes WORK/TARGET.result
     safetensors | checkpoint) dict=(-dict=tests/fuzz/safetensors.dict) ;;
     csv) dict=(-dict=tests/fuzz/csv.dict) ;;
     png) dict=(-dict=tests/fuzz/png.dict) ;;
+    json) dict=(-dict=tests/fuzz/json.dict) ;;
     esac
     mkdir -p "$WORK/$t/corpus" "$WORK/$t/tmp"
     cp tests/fuzz/corpus/"$t"/* "$WORK/$t/corpus/"

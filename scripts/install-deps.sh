@@ -10,5 +10,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake libopenblas-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libpng-dev \
     pkg-config libcairo2-dev fonts-dejavu-core \
     dataset-fashion-mnist time clang libclang-rt-14-dev libomp-dev valgrind >/dev/null
+# vae serve: libmicrohttpd (the HTTP server), curl (tests/test_serve.sh)
+$SUDO apt-get install -y -qq --no-install-recommends libmicrohttpd-dev curl >/dev/null
 # MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)
 $SUDO apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null

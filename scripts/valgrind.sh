@@ -63,7 +63,7 @@ report() {
 # side by side, JOBS at a time (default: the cores), longest first, and are
 # reported in that order once all have ended.
 JOBS=${VALGRIND_JOBS:-$(nproc)}
-TESTS=(test_cli.sh test_pictures.sh bad_inputs.sh test_resume.sh test_images.sh test_cli_eval.sh
+TESTS=(test_cli.sh test_pictures.sh bad_inputs.sh test_resume.sh test_images.sh test_cli_eval.sh test_serve.sh
        grad train eval shard gemm images ref conv lik idx safetensors latent pca)
 
 # The shell tests: vae is a wrapper that execs valgrind (so signals reach vae

@@ -3,6 +3,7 @@
 #ifndef VAE_CLI_H
 #define VAE_CLI_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,15 @@ int next_option(const char *cmd, int argc, char **argv, const char *shortopts,
 void check_output(const char *flag, const char *path);
 /* mkdir -p: dir and its missing parents; dies naming dir on failure. */
 void make_dirs(const char *dir);
+
+/* Clean stops on Ctrl-C and SIGTERM (vae train, vae serve; tools/cli.c has
+ * why a thread of its own takes them). stop_signals_block() before any other
+ * thread starts (they inherit the blocked set); until stop_signals_arm(), a
+ * signal ends the process as it would have; after it, the first sets
+ * stop_signal (to the signal's number) and a second exits 130 at once. */
+extern atomic_int stop_signal;
+void stop_signals_block(void);
+void stop_signals_arm(void);
 
 /* Whole-string numbers in [lo, hi], or a usage error naming the flag. */
 long parse_long(const char *cmd, const char *flag, const char *s, long lo, long hi);
@@ -167,6 +177,10 @@ vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae
 char *class_names(const vae_dataset *ds);
 
 int cmd_train(int argc, char **argv);
+/* issue 21, the latent-space explorer: tools/serve.c */
+int cmd_serve(int argc, char **argv);
+/* What vae info prints about a checkpoint (path: its name in the text). */
+void print_info(FILE *f, const char *path, const vae_model *m);
 
 /* issue 5, numbers: tools/eval.c, tools/pca.c */
 int cmd_eval(int argc, char **argv);

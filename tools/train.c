@@ -591,56 +591,6 @@ static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t 
     return active;
 }
 
-/* -------------------------------------------------------------- signals */
-
-/* SIGINT and SIGTERM are blocked in every thread of the process and taken,
- * with sigwait, by a thread of their own: with a handler, a signal delivered
- * to a thread running oneDNN's JIT matrix kernels made the product crash
- * (about 1 in 60 runs stopped by two SIGINTs in a row; tests/test_signals.sh).
- * The handler's frame on that thread's stack was the cause: on an alternate
- * stack the crashes stopped as well. Until the training loop is ready to stop
- * cleanly, a signal does what it would have done: nothing if it was ignored
- * (a background job's SIGINT), else end the process. */
-static atomic_int stop_signal, stop_armed;
-static sigset_t stop_set;
-static int stop_ignored[2]; // SIGINT, SIGTERM ignored when vae started
-
-static void *signal_thread(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int sig;
-        if (sigwait(&stop_set, &sig)) continue;
-        if (!atomic_load(&stop_armed)) {
-            if (stop_ignored[sig == SIGTERM]) continue;
-            signal(sig, SIG_DFL);
-            pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
-            raise(sig);
-        }
-        if (atomic_load(&stop_signal)) _exit(130); // the second one: every file on disk is whole
-        atomic_store(&stop_signal, sig);
-    }
-    return NULL;
-}
-
-/* Before any other thread starts (they inherit the blocked set). */
-static void block_signals(void)
-{
-    struct sigaction old;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    for (int i = 0; i < 2; i++)
-        stop_ignored[i] = !sigaction(i ? SIGTERM : SIGINT, NULL, &old) && old.sa_handler == SIG_IGN;
-    pthread_t th;
-    int rc = pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
-    if (!rc) rc = pthread_create(&th, NULL, signal_thread, NULL);
-    if (!rc) rc = pthread_detach(th);
-    if (rc)
-        die("cannot start the thread that handles Ctrl-C: %s (out of threads or memory?)",
-            strerror(rc));
-}
-
 /* ---------------------------------------------------------------- train */
 
 /* Creates dir (and its parents) and refuses to clobber an earlier run's
@@ -908,9 +858,9 @@ static int finish_run(run *r)
 int cmd_train(int argc, char **argv)
 {
     static run r; // large (the resume directory); one per process
-    block_signals();
+    stop_signals_block();
     start_run(&r, argc, argv);
-    atomic_store(&stop_armed, 1);
+    stop_signals_arm();
     for (int stopping = 0; r.rs.epoch < r.o.epochs && !stopping;) {
         vae_rng shuffle = r.rs.shuffle;
         double t0 = now();

@@ -119,43 +119,33 @@ static int cmd_reconstruct(int argc, char **argv)
 
 /* ---------------------------------------------------------------- info */
 
-static int cmd_info(int argc, char **argv)
+void print_info(FILE *f, const char *path, const vae_model *m)
 {
-    static const cli_opt none[] = {CLI_END};
-    static const cli_command info_cmd = {
-        "info",
-        "usage: vae info MODEL\n"
-        "Prints a checkpoint's architecture, size and metadata; MODEL is a checkpoint\n"
-        "or a run directory.\n",
-        none, NULL};
-    int first = cli_parse(&info_cmd, argc, argv, NULL, NULL);
-    if (first + 1 != argc) usage_error("info", "expects exactly one checkpoint path");
-    vae_model *m = load_model(argv[first], 1);
     const vae_config *c = vae_model_config(m);
-    printf("checkpoint   %s\n", argv[first]);
-    printf("model        %s, %s likelihood\n", vae_model_meta(m, "vae.model"),
+    fprintf(f, "checkpoint   %s\n", path);
+    fprintf(f, "model        %s, %s likelihood\n", vae_model_meta(m, "vae.model"),
            vae_model_meta(m, "vae.likelihood"));
-    printf("input        %dx%dx%d (D = %d)\n", c->channels, c->height, c->width,
+    fprintf(f, "input        %dx%dx%d (D = %d)\n", c->channels, c->height, c->width,
            vae_model_input_size(m));
     char arch[256];
     arch_text(c, arch, sizeof arch);
-    printf("architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
+    fprintf(f, "architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
            c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
-        printf("sigma        %g%s\n", (double)c->sigma,
+        fprintf(f, "sigma        %g%s\n", (double)c->sigma,
                c->sigma_mode == VAE_SIGMA_FIXED     ? " (fixed)"
                : c->sigma_mode == VAE_SIGMA_LEARNED ? " at the start; learned (tensor log_sigma)"
                                                     : " at the start; learned per pixel (tensor log_sigma)");
-    printf("parameters   %zu\n", vae_model_num_params(m));
-    printf("beta         %g\n", (double)c->beta);
+    fprintf(f, "parameters   %zu\n", vae_model_num_params(m));
+    fprintf(f, "beta         %g\n", (double)c->beta);
     static const char *keys[] = {"train.epoch", "train.adam_steps", "train.seed", "train.data",
                                  "train.test_neg_elbo"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const char *v = vae_model_meta(m, keys[i]);
-        if (v) printf("%-12s %s\n", keys[i] + 6, v);
+        if (v) fprintf(f, "%-12s %s\n", keys[i] + 6, v);
     }
     const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
-    if (split) printf("%-12s %s\n", "test split", split);
+    if (split) fprintf(f, "%-12s %s\n", "test split", split);
     if (dopt) { // only what differs from the defaults: an IDX model has no CSV settings
         data_args def;
         data_args_init(&def);
@@ -169,10 +159,25 @@ static int cmd_info(int argc, char **argv)
                          (int)len, p);
             p += len + (p[len] == ';');
         }
-        printf("%-12s %s\n", "data read", *out ? out : "the defaults");
+        fprintf(f, "%-12s %s\n", "data read", *out ? out : "the defaults");
     }
     const char *classes = vae_model_meta(m, "data.classes");
-    if (classes && *classes) printf("%-12s %s\n", "classes", classes);
+    if (classes && *classes) fprintf(f, "%-12s %s\n", "classes", classes);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    static const cli_opt none[] = {CLI_END};
+    static const cli_command info_cmd = {
+        "info",
+        "usage: vae info MODEL\n"
+        "Prints a checkpoint's architecture, size and metadata; MODEL is a checkpoint\n"
+        "or a run directory.\n",
+        none, NULL};
+    int first = cli_parse(&info_cmd, argc, argv, NULL, NULL);
+    if (first + 1 != argc) usage_error("info", "expects exactly one checkpoint path");
+    vae_model *m = load_model(argv[first], 1);
+    print_info(stdout, argv[first], m);
     vae_model_free(m);
     return 0;
 }
@@ -195,6 +200,7 @@ static const char main_help[] =
     "  curves       training curves from a run's metrics.jsonl (PNG plot)\n"
     "  eval         -ELBO, importance-sampled NLL, KL per dimension, active units\n"
     "  pca          the PCA (linear autoencoder) baseline's reconstruction error\n"
+    "  serve        a latent-space explorer in the browser, and its JSON API\n"
     "\n"
     "example:\n"
     "  vae train --epochs 10 --out runs/fmnist\n"
@@ -228,6 +234,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "curves")) return cmd_curves(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "pca")) return cmd_pca(argc, argv);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }

@@ -28,6 +28,22 @@ VAE_API int vae_write_file(const char *path, const void *data, size_t len, vae_e
 VAE_API int vae_write_png_grid(const char *path, const float *images, int n, int c, int h,
                                int w, int cols, int border, int scale, vae_error *err);
 
+/* The same grid as PNG bytes in memory: *png (malloc'd, caller frees) and
+ * *len; on failure *png is NULL. For a server, a pipe, an embedder. */
+VAE_API int vae_png_grid_encode(const float *images, int n, int c, int h, int w, int cols,
+                                int border, int scale, unsigned char **png, size_t *len,
+                                vae_error *err);
+
+/* Decodes one PNG held in memory into out (c x h x w floats in [0,1],
+ * planar, as vae_dataset_batch gives them), checked as strictly as a PNG
+ * folder's files: the same reader and limits (palettes expanded, 16 bits
+ * scaled, alpha composited onto black); it must be exactly w x h (checked
+ * from the header, before the pixels are decoded); c = 3 takes grey images
+ * (replicated), c = 1 refuses colour ones. VAE_EFORMAT for a bad PNG,
+ * VAE_ESHAPE for a wrong size. */
+VAE_API int vae_png_decode_image(const void *buf, size_t len, int c, int h, int w, float *out,
+                                 vae_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,22 +72,25 @@ static int encode_png(membuf *out, const unsigned char *pix, int W, int H, int c
     return out->oom ? vae__error(err, VAE_ENOMEM, "%s: out of memory", path) : VAE_OK;
 }
 
-int vae_write_png_grid(const char *path, const float *images, int n, int c, int h, int w, int cols,
-                       int border, int scale, vae_error *err)
+/* The grid's raster: checks the arguments, then draws each image's pixels
+ * scale x scale into a border-grey canvas. */
+static int grid_raster(const char *what, const float *images, int n, int c, int h, int w, int cols,
+                       int border, int scale, unsigned char **pix, int *W_out, int *H_out,
+                       vae_error *err)
 {
     if (n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || cols < 1 || border < 0 || scale < 1 ||
         scale > 64 || border > 64)
-        return vae__error(err, VAE_EINVAL, "%s: bad grid (n=%d c=%d %dx%d cols=%d)", path, n, c,
+        return vae__error(err, VAE_EINVAL, "%s: bad grid (n=%d c=%d %dx%d cols=%d)", what, n, c,
                           w, h, cols);
     if (cols > n) cols = n;
     int rows = (n + cols - 1) / cols;
     long long W = (long long)cols * (w * scale + border) + border;
     long long H = (long long)rows * (h * scale + border) + border;
     if (W > 100000 || H > 100000)
-        return vae__error(err, VAE_EINVAL, "%s: a %lldx%lld picture is too large", path, W, H);
-    unsigned char *pix = malloc((size_t)W * H * c);
-    if (!pix) return vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
-    memset(pix, BORDER_GREY, (size_t)W * H * c);
+        return vae__error(err, VAE_EINVAL, "%s: a %lldx%lld picture is too large", what, W, H);
+    unsigned char *p = malloc((size_t)W * H * c);
+    if (!p) return vae__error(err, VAE_ENOMEM, "%s: out of memory", what);
+    memset(p, BORDER_GREY, (size_t)W * H * c);
     for (int i = 0; i < n; i++) {
         const float *img = images + (size_t)i * c * h * w; // (c,h,w)
         long long x0 = border + (long long)(i % cols) * (w * scale + border);
@@ -95,11 +98,41 @@ int vae_write_png_grid(const char *path, const float *images, int n, int c, int 
         for (int y = 0; y < h * scale; y++)
             for (int x = 0; x < w * scale; x++)
                 for (int ch = 0; ch < c; ch++)
-                    pix[((y0 + y) * W + x0 + x) * c + ch] =
+                    p[((y0 + y) * W + x0 + x) * c + ch] =
                         to_byte(img[((size_t)ch * h + y / scale) * w + x / scale]);
     }
+    *pix = p, *W_out = (int)W, *H_out = (int)H;
+    return VAE_OK;
+}
+
+int vae_png_grid_encode(const float *images, int n, int c, int h, int w, int cols, int border,
+                        int scale, unsigned char **png, size_t *len, vae_error *err)
+{
+    unsigned char *pix;
+    int W, H;
+    *png = NULL, *len = 0;
+    int rc = grid_raster("PNG", images, n, c, h, w, cols, border, scale, &pix, &W, &H, err);
+    if (rc) return rc;
     membuf buf = {0};
-    int rc = encode_png(&buf, pix, (int)W, (int)H, c, err, path);
+    rc = encode_png(&buf, pix, W, H, c, err, "PNG");
+    free(pix);
+    if (rc) {
+        free(buf.data);
+        return rc;
+    }
+    *png = buf.data, *len = buf.len;
+    return VAE_OK;
+}
+
+int vae_write_png_grid(const char *path, const float *images, int n, int c, int h, int w, int cols,
+                       int border, int scale, vae_error *err)
+{
+    unsigned char *pix;
+    int W, H;
+    int rc = grid_raster(path, images, n, c, h, w, cols, border, scale, &pix, &W, &H, err);
+    if (rc) return rc;
+    membuf buf = {0};
+    rc = encode_png(&buf, pix, W, H, c, err, path);
     free(pix);
     if (!rc) rc = vae_write_file(path, buf.data, buf.len, err);
     free(buf.data);

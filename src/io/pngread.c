@@ -165,3 +165,25 @@ int vae__png_decode(const uint8_t *buf, size_t len, const char *name, int c, uin
     *h = H;
     return VAE_OK;
 }
+
+int vae_png_decode_image(const void *buf, size_t len, int c, int h, int w, float *out,
+                         vae_error *err)
+{
+    uint32_t pw, ph;
+    int pc;
+    uint8_t *pix;
+    if ((c != 1 && c != 3) || h < 1 || w < 1)
+        return vae__error(err, VAE_EINVAL, "PNG: bad image shape %dx%dx%d", c, h, w);
+    // the header first: a wrong size is refused before any pixel is allocated
+    int rc = vae__png_probe(buf, len, "PNG", &pw, &ph, &pc, err);
+    if (rc) return rc;
+    if ((int)pw != w || (int)ph != h)
+        return vae__error(err, VAE_ESHAPE, "PNG: the image is %ux%u, expected %dx%d", (unsigned)pw,
+                          (unsigned)ph, w, h);
+    rc = vae__png_decode(buf, len, "PNG", c, &pix, &pw, &ph, err);
+    if (rc) return rc;
+    for (size_t p = 0; p < (size_t)h * w; p++) // interleaved -> planar, [0, 1] as vae_dataset_batch
+        for (int k = 0; k < c; k++) out[(size_t)k * h * w + p] = pix[p * c + k] / 255.0f;
+    free(pix);
+    return VAE_OK;
+}

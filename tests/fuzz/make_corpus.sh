@@ -12,7 +12,7 @@ OUT=$PWD/tests/fuzz/corpus
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 rm -rf "$OUT"
-mkdir -p "$OUT"/{idx,safetensors,checkpoint,roundtrip,csv,png}
+mkdir -p "$OUT"/{idx,safetensors,checkpoint,roundtrip,csv,png,json}
 
 # shellcheck disable=SC2059 # the format is the escape being built
 byte() { printf "\\x$(printf %02x $(($1 & 255)))"; }
@@ -157,6 +157,17 @@ if [ -x "$GEN" ]; then
 else
     echo "make_corpus.sh: $GEN not found: no PNG seeds" >&2
 fi
+
+# ---------------------------------------------------------------- JSON
+# vae serve's request bodies (tools/json.c): what it takes, and near misses
+J=$OUT/json
+printf '{"z":[0.5,-1,2e-3]}' >"$J/decode"
+printf '{"z":[[0,1],[2,3]],"label":3,"scale":2}' >"$J/decode-batch"
+printf '{ "a" : [1, 2] , "b":[3,4],"steps":8,"slerp":1 }\n' >"$J/interpolate"
+printf '{}' >"$J/empty"
+printf '{"z":[NaN]}' >"$J/bad-nan"
+printf '{"z":[[1],[2,3]]}' >"$J/bad-ragged"
+printf '{"z":[1e999]}' >"$J/bad-huge"
 
 du -sh "$OUT"
 find "$OUT" -type f | wc -l
