@@ -18,6 +18,7 @@
  *   vae/data.h   data sets (MNIST layout, PNG folders, CSV, memory)
  *   vae/eval.h   ELBO, log-likelihood, KL per dimension, PCA
  *   vae/files.h  crash-safe writes, PNG grids
+ *   vae/score.h  a classifier of the data, Fréchet distance, latent probes
  */
 #ifndef VAE_H
 #define VAE_H
@@ -27,5 +28,6 @@
 #include "vae/eval.h"
 #include "vae/files.h"
 #include "vae/model.h"
+#include "vae/score.h"
 
 #endif /* VAE_H */

@@ -272,6 +272,46 @@ static void test_bce(void)
     free(c.x), free(c.t);
 }
 
+/* ------------------------------------------------ softmax cross-entropy */
+
+enum { XB = 4, XK = 6 };
+typedef struct { double *x; uint8_t y[XB]; } xent_ctx;
+
+static double xent_loss(void *p)
+{
+    xent_ctx *c = p;
+    double prob[XB * XK];
+    return 0.25 * vae__softmax_xent_forward(c->x, c->y, XB, XK, prob);
+}
+
+static void test_softmax_xent(void)
+{
+    xent_ctx c = {rand_vec(XB * XK, -8, 8), {0, 5, 2, 2}};
+    double g[XB * XK], num[XB * XK], prob[XB * XK];
+    vae__softmax_xent_forward(c.x, c.y, XB, XK, prob);
+    vae__softmax_xent_backward(g, prob, c.y, 0.25, XB, XK);
+    numeric_grad(num, c.x, XB * XK, xent_loss, &c);
+    // derivatives run from 1e-8 (a class 16 logits below the top) to 0.25:
+    // compared absolutely below 1e-3, where the differences' rounding dominates
+    double e = max_err_floor(g, num, XB * XK, 1e-3);
+    printf("softmax cross-entropy: max rel err %g\n", e);
+    CHECK(e < 1e-6);
+    for (int i = 0; i < XB; i++) { // rows of the softmax sum to 1
+        double s = 0;
+        for (int k = 0; k < XK; k++) s += prob[i * XK + k];
+        CHECK_NEAR(s, 1, 1e-12);
+    }
+    // stable at extreme logits: a confident right answer costs 0, a wrong one its margin
+    double big[4] = {1000, -1000, -1000, 1000}, pb[4], gb[4];
+    uint8_t yb[2] = {0, 0};
+    CHECK_NEAR(vae__softmax_xent_forward(big, yb, 2, 2, pb), 2000, 1e-9);
+    vae__softmax_xent_backward(gb, pb, yb, 1, 2, 2);
+    CHECK_NEAR(gb[0], 0, 1e-12);
+    CHECK_NEAR(gb[2], -1, 1e-12);
+    CHECK_NEAR(gb[3], 1, 1e-12);
+    free(c.x);
+}
+
 /* ------------------------------------------------- conv, transposed conv */
 
 typedef struct {
@@ -583,5 +623,6 @@ int main(void)
         cfg.model = model;
         check_net(cfg, 0.3);
     }
+    test_softmax_xent(); // last: its draws would move every later test's numbers
     return TEST_REPORT();
 }

@@ -185,6 +185,9 @@ void print_info(FILE *f, const char *path, const vae_model *m);
 /* issue 5, numbers: tools/eval.c, tools/pca.c */
 int cmd_eval(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
+/* issue 20, scoring samples: tools/classifier.c, tools/score.c */
+int cmd_classifier(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 /* The first n images of a split as floats in [0,1] (caller frees). */
 float *load_images(const vae_dataset *ds, long n);
 /* The same binarised as asked (dynamic: one stream seeded by seed). */

@@ -201,6 +201,8 @@ static const char main_help[] =
     "  eval         -ELBO, importance-sampled NLL, KL per dimension, active units\n"
     "  pca          the PCA (linear autoencoder) baseline's reconstruction error\n"
     "  serve        a latent-space explorer in the browser, and its JSON API\n"
+    "  classifier   train the classifier vae score measures samples with\n"
+    "  score        Fréchet distance of samples and reconstructions, latent probes\n"
     "\n"
     "example:\n"
     "  vae train --epochs 10 --out runs/fmnist\n"
@@ -235,6 +237,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "pca")) return cmd_pca(argc, argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
+    if (!strcmp(cmd, "classifier")) return cmd_classifier(argc, argv);
+    if (!strcmp(cmd, "score")) return cmd_score(argc, argv);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }

@@ -8,16 +8,7 @@
 #include <cblas.h>
 
 #include "internal.h"
-
-/* LAPACK's Fortran symbol, exported by OpenBLAS (Debian builds it with
- * LAPACK; LAPACKE is a separate package we do not need for one call).
- * gfortran passes the lengths of the three CHARACTER arguments as hidden
- * trailing size_t arguments; we pass them, as LAPACKE itself does. */
-void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a,
-             const int *lda, const double *vl, const double *vu, const int *il, const int *iu,
-             const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
-             double *work, const int *lwork, int *iwork, const int *liwork, int *info,
-             size_t jobz_len, size_t range_len, size_t uplo_len);
+#include "model/lapack.h"
 
 #define PCA_MAX_D 16384 /* the covariance is D x D doubles: 2 GiB at this size */
 #define PCA_CHUNK 1024  /* rows converted to double at a time */
@@ -97,16 +88,14 @@ int vae_pca_fit(const float *x, long n, int D, int K, vae_pca **out, vae_error *
     double *cov = malloc((size_t)D * D * sizeof *cov);
     double *xc = malloc((size_t)PCA_CHUNK * D * sizeof *xc);
     double *w = malloc((size_t)D * sizeof *w);
-    int *isuppz = malloc((size_t)2 * K * sizeof *isuppz);
-    double *work = NULL;
-    int *iwork = NULL, rc = VAE_OK;
+    int rc = VAE_OK;
     if (p) {
         p->D = D, p->K = K;
         p->mean = calloc((size_t)D, sizeof *p->mean);
         p->eig = malloc((size_t)K * sizeof *p->eig);
         p->basis = malloc((size_t)K * D * sizeof *p->basis);
     }
-    if (!p || !cov || !xc || !w || !isuppz || !p->mean || !p->eig || !p->basis) {
+    if (!p || !cov || !xc || !w || !p->mean || !p->eig || !p->basis) {
         rc = vae__error(err, VAE_ENOMEM, "out of memory for PCA of %d values per image", D);
         goto done;
     }
@@ -124,38 +113,15 @@ int vae_pca_fit(const float *x, long n, int D, int K, vae_pca **out, vae_error *
     p->total = 0;
     for (int j = 0; j < D; j++) p->total += cov[(size_t)j * D + j];
 
-    // The row-major upper triangle is LAPACK's (column-major) lower one.
-    // Eigenvalues il..iu in ascending order = the K largest.
-    int nn = D, il = D - K + 1, iu = D, m = 0, info = 0, lwork = -1, liwork = -1, iw_query;
-    double vl = 0, vu = 0, abstol = 0, w_query;
-    dsyevr_("V", "I", "L", &nn, cov, &nn, &vl, &vu, &il, &iu, &abstol, &m, w, p->basis, &nn,
-            isuppz, &w_query, &lwork, &iw_query, &liwork, &info, 1, 1, 1);
-    if (info == 0) {
-        lwork = (int)w_query;
-        liwork = iw_query;
-        work = malloc((size_t)lwork * sizeof *work);
-        iwork = malloc((size_t)liwork * sizeof *iwork);
-        if (!work || !iwork) {
-            rc = vae__error(err, VAE_ENOMEM, "out of memory for the eigensolver (D = %d)", D);
-            goto done;
-        }
-        dsyevr_("V", "I", "L", &nn, cov, &nn, &vl, &vu, &il, &iu, &abstol, &m, w, p->basis, &nn,
-                isuppz, work, &lwork, iwork, &liwork, &info, 1, 1, 1);
-    }
-    if (info != 0 || m != K) {
-        rc = vae__error(err, VAE_ENUMERIC, "PCA: the eigensolver failed (dsyevr info %d, %d of %d "
-                        "eigenvalues)", info, m, K);
-        goto done;
-    }
+    // eigenvalues D-K+1..D in ascending order = the K largest
+    rc = vae__sym_eigen(cov, D, D - K + 1, D, w, p->basis, "PCA", err);
+    if (rc) goto done;
     order_basis(p, w);
 
 done:
     free(cov);
     free(xc);
     free(w);
-    free(isuppz);
-    free(work);
-    free(iwork);
     if (rc) vae_pca_free(p);
     else *out = p;
     return rc;

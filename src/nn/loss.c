@@ -209,3 +209,32 @@ real vae__cb_mean(real eta)
     if (a < 1e-2) return (real)(0.5 + e / 12);
     return (real)(1 / (1 + exp(-e)) / tanh(e / 2) - 1 / e);
 }
+
+/* ------------------------------------------------ softmax cross-entropy */
+
+double vae__softmax_xent_forward(const real *logits, const uint8_t *labels, int B, int K,
+                                 real *prob)
+{
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        const real *l = logits + (size_t)i * K;
+        real *p = prob + (size_t)i * K;
+        real mx = l[0];
+        for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
+        double s = 0; // in double: the log of the normaliser is the loss's only rounding
+        for (int k = 0; k < K; k++) s += (double)(p[k] = real_exp(l[k] - mx));
+        for (int k = 0; k < K; k++) p[k] = (real)(p[k] / s);
+        total += log(s) - (double)(l[labels[i]] - mx);
+    }
+    return total;
+}
+
+void vae__softmax_xent_backward(real *dlogits, const real *prob, const uint8_t *labels, real scale,
+                                int B, int K)
+{
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++) {
+            size_t j = (size_t)i * K + k;
+            dlogits[j] = scale * (prob[j] - (k == labels[i] ? 1 : 0));
+        }
+}

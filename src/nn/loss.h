@@ -1,12 +1,14 @@
 /*
  * loss.h - the decoder's likelihoods p(x|z) as forward/backward pairs of
  * negative log densities: Bernoulli and continuous Bernoulli from logits,
- * Gaussian from means with a fixed or learned sigma (float or double).
+ * Gaussian from means with a fixed or learned sigma; and the classifier's
+ * softmax cross-entropy (float or double).
  */
 #ifndef VAE_LOSS_H
 #define VAE_LOSS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nn/real.h"
 
@@ -51,5 +53,15 @@ void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const
                       real scale, size_t n);
 /* The continuous Bernoulli's mean for a logit. */
 real vae__cb_mean(real eta);
+
+/* Softmax cross-entropy of K-class logits (B,K) against labels (B, each
+ * < K): -log softmax(logits)_label, stable for any logit (the row maximum
+ * is subtracted). Returns the sum over the batch; prob (B,K) gets the
+ * softmax for the backward pass and for the caller's predictions. Serial. */
+double vae__softmax_xent_forward(const real *logits, const uint8_t *labels, int B, int K,
+                                 real *prob);
+/* dlogits (B,K) = scale * (prob - onehot(label)), prob from the forward. */
+void vae__softmax_xent_backward(real *dlogits, const real *prob, const uint8_t *labels, real scale,
+                                int B, int K);
 
 #endif
