@@ -479,4 +479,19 @@ pc "-o into a missing directory" "$T/nodir/p.png" --components 5 -o "$T/nodir/p.
 expect_fail "pca missing data dir" "$T/nonexistent: no such directory" \
     "$VAE" pca --components 5 --data "$T/nonexistent" -o "$O/p.png"
 
+# --- classifier train and score (issue 20): flags, labels, files, before any work
+cl() { local name=$1 pat=$2; shift 2; expect_fail "classifier $name" "$pat" "$VAE" classifier train --data "$DATA" --quiet "$@"; }
+cl "without --out" "--out is required"
+cl "--out into a missing directory" "$T/nodir/c.safetensors" --out "$T/nodir/c.safetensors"
+cl "--epochs 0" "--epochs expects" --epochs 0 --out "$O/c.safetensors"
+mk; rm "$D/$TL.gz"
+expect_fail "classifier without labels" "$TI.gz: has no labels, and the classifier needs them" \
+    "$VAE" classifier train --data "$D" --quiet --out "$O/c.safetensors"
+expect_fail "classifier unknown subcommand" "the one subcommand is 'train'" "$VAE" classifier fit
+sc() { local name=$1 pat=$2; shift 2; expect_fail "score $name" "$pat" "$VAE" score --data "$DATA" "$@"; }
+sc "without --classifier" "--classifier is required" --model "$M"
+sc "--n 1" "--n expects" --model "$M" --classifier "$M" --n 1
+sc "a VAE for a classifier" "$M: not a classifier" --model "$M" --classifier "$M"
+sc "missing classifier" "$T/ck/missing.safetensors: cannot open" --model "$M" --classifier "$T/ck/missing.safetensors"
+
 report
