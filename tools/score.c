@@ -16,7 +16,7 @@ enum { S_CLS = 256, S_N, S_JSON, S_REF, S_SEED, S_K, S_THREADS, S_BATCH };
 static const cli_opt score_opts[] = {
     MODEL_OPTS,
     {"--classifier", S_CLS, "C", "a classifier from vae classifier train", NULL, "required"},
-    {"--n", S_N, "N", "generated samples (the distance is biased by N:\ncompare numbers of one N)",
+    {"--n", S_N, "N", "generated samples\n(the distance is biased by N: compare equal N)",
      "10000", NULL},
     {"--k", S_K, "K", "neighbours of the latent k-NN probe", "5", NULL},
     {"--seed", S_SEED, "N", "the samples' noise", "1", NULL},
@@ -272,7 +272,8 @@ int cmd_score(int argc, char **argv)
         }
         printf(",\"seconds\":%.3f}\n", secs);
     } else {
-        printf("classifier    %s (test accuracy %s), %d features\n", a.cls, acc ? acc : "?", s.H);
+        printf("classifier    %s (test accuracy %.2f%%), %d features\n", a.cls,
+               acc ? 100 * strtod(acc, NULL) : NAN, s.H);
         printf("frechet       samples %.3f (N = %ld against the %ld test images)\n", samples.fd, N,
                n_test);
         printf("              reconstructions %.3f (the %ld test images)\n", recon.fd, n_test);
