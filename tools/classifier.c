@@ -162,8 +162,8 @@ static int cmd_classifier_train(int argc, char **argv)
                           "train.seconds", secs_s, "train.seed", seed_s, "train.data", a.dargs.path,
                           "data.options", opts, NULL};
     if (vae_classifier_save(c, a.out, meta, &err)) die("%s", err.msg);
-    printf("test accuracy %.2f%% (%s test images) after %d epochs, %.1f s; wrote %s\n", 100 * acc,
-           n_s, a.epochs, secs, a.out);
+    printf("test accuracy %.2f%% (%s test images) after %d epoch%s, %.1f s; wrote %s\n", 100 * acc,
+           n_s, a.epochs, a.epochs == 1 ? "" : "s", secs, a.out);
     free(perm), free(x), free(y);
     vae_classifier_free(c);
     vae_dataset_free(train);
