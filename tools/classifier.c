@@ -77,12 +77,7 @@ static double classifier_accuracy(vae_classifier *c, const vae_dataset *ds, cons
     vae_error err;
     if (vae_classifier_predict(c, x, n, prob, NULL, &err)) die("%s", err.msg);
     long right = 0;
-    for (long i = 0; i < n; i++) {
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (prob[(size_t)i * K + k] > prob[(size_t)i * K + best]) best = k;
-        right += best == y[i];
-    }
+    for (long i = 0; i < n; i++) right += argmax(prob + (size_t)i * K, K) == y[i];
     free(x), free(prob);
     return (double)right / (double)n;
 }

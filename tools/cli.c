@@ -557,3 +557,11 @@ vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae
     check_data_fits(ds, m);
     return ds;
 }
+
+int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
+}

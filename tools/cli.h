@@ -188,6 +188,8 @@ int cmd_pca(int argc, char **argv);
 /* issue 20, scoring samples: tools/classifier.c, tools/score.c */
 int cmd_classifier(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+/* The index of the largest of n values (the first of equals): a predicted class. */
+int argmax(const float *v, int n);
 /* The first n images of a split as floats in [0,1] (caller frees). */
 float *load_images(const vae_dataset *ds, long n);
 /* The same binarised as asked (dynamic: one stream seeded by seed). */

@@ -175,12 +175,7 @@ int cmd_score(int argc, char **argv)
     double agree = NAN;
     if (ncls) {
         long right = 0;
-        for (long i = 0; i < N; i++) {
-            int best = 0;
-            for (int k = 1; k < s.K; k++)
-                if (prob[(size_t)i * s.K + k] > prob[(size_t)i * s.K + best]) best = k;
-            right += best == lab[i];
-        }
+        for (long i = 0; i < N; i++) right += argmax(prob + (size_t)i * s.K, s.K) == lab[i];
         agree = (double)right / N;
     }
     free(prob), free(lab);

@@ -302,17 +302,9 @@ int vae_classifier_predict(vae_classifier *c, const float *x, long n, float *pro
         long r0 = b * rows;
         int B = (int)(n - r0 < rows ? n - r0 : rows);
         forward(c, w, x + (size_t)r0 * c->D, B);
-        for (int i = 0; i < B; i++) {
-            const float *l = w->logits + (size_t)i * K;
-            if (prob) {
-                float *p = prob + (size_t)(r0 + i) * K, mx = l[argmax(l, K)];
-                double s = 0;
-                for (int k = 0; k < K; k++) s += (p[k] = expf(l[k] - mx));
-                for (int k = 0; k < K; k++) p[k] = (float)(p[k] / s);
-            }
-            if (features)
-                memcpy(features + (size_t)(r0 + i) * H, w->h + (size_t)i * H, H * sizeof *w->h);
-        }
+        if (prob) vae__softmax_rows(w->logits, B, K, prob + (size_t)r0 * K);
+        for (int i = 0; features && i < B; i++)
+            memcpy(features + (size_t)(r0 + i) * H, w->h + (size_t)i * H, H * sizeof *w->h);
     }
     return VAE_OK;
 }

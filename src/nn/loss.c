@@ -212,18 +212,33 @@ real vae__cb_mean(real eta)
 
 /* ------------------------------------------------ softmax cross-entropy */
 
-double vae__softmax_xent_forward(const real *logits, const uint8_t *labels, int B, int K,
-                                 real *prob)
+void vae__softmax_rows(const real *logits, int B, int K, real *prob)
 {
-    double total = 0;
     for (int i = 0; i < B; i++) {
         const real *l = logits + (size_t)i * K;
         real *p = prob + (size_t)i * K;
         real mx = l[0];
         for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
-        double s = 0; // in double: the log of the normaliser is the loss's only rounding
+        double s = 0;
         for (int k = 0; k < K; k++) s += (double)(p[k] = real_exp(l[k] - mx));
         for (int k = 0; k < K; k++) p[k] = (real)(p[k] / s);
+    }
+}
+
+double vae__softmax_xent_forward(const real *logits, const uint8_t *labels, int B, int K,
+                                 real *prob)
+{
+    // -log p_y = log sum_k e^(l_k - l_y), taken from the row's softmax: the
+    // largest logit's term is 1, so the sum is at least 1 and its log exact
+    // enough; p_y itself can underflow to 0, so its log is not taken
+    vae__softmax_rows(logits, B, K, prob);
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        const real *l = logits + (size_t)i * K;
+        real mx = l[0];
+        for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
+        double s = 0;
+        for (int k = 0; k < K; k++) s += exp((double)(l[k] - mx));
         total += log(s) - (double)(l[labels[i]] - mx);
     }
     return total;

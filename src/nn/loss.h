@@ -54,6 +54,9 @@ void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const
 /* The continuous Bernoulli's mean for a logit. */
 real vae__cb_mean(real eta);
 
+/* prob (B,K) = the softmax of each row of logits (B,K), stable for any
+ * logit (the row maximum is subtracted). Serial. */
+void vae__softmax_rows(const real *logits, int B, int K, real *prob);
 /* Softmax cross-entropy of K-class logits (B,K) against labels (B, each
  * < K): -log softmax(logits)_label, stable for any logit (the row maximum
  * is subtracted). Returns the sum over the batch; prob (B,K) gets the
