@@ -100,10 +100,10 @@ void vae_classifier_free(vae_classifier *c)
 
 static int check_config(const vae_classifier_config *g, vae_error *err)
 {
-    if (g->channels < 1 || g->channels > 3 || g->height < 3 || g->width < 3 ||
+    if (g->channels < 1 || g->channels > 3 || g->height < 1 || g->width < 1 ||
         g->height > VAE_MAX_SIDE || g->width > VAE_MAX_SIDE)
         return vae__error(err, VAE_EINVAL, "classifier: images of %dx%dx%d: need 1..3 channels "
-                          "and sides of 3..%d", g->channels, g->height, g->width, VAE_MAX_SIDE);
+                          "and sides of 1..%d", g->channels, g->height, g->width, VAE_MAX_SIDE);
     if (g->classes < 2 || g->classes > 256)
         return vae__error(err, VAE_EINVAL, "classifier: %d classes: need 2..256", g->classes);
     if (g->conv1 < 1 || g->conv2 < 1 || g->hidden < 1 || g->conv1 > 1024 || g->conv2 > 1024 ||
