@@ -64,7 +64,7 @@ report() {
 # reported in that order once all have ended.
 JOBS=${VALGRIND_JOBS:-$(nproc)}
 TESTS=(test_cli.sh test_pictures.sh bad_inputs.sh test_resume.sh test_images.sh test_cli_eval.sh test_serve.sh
-       grad train eval shard gemm images ref conv lik idx safetensors latent pca)
+       grad train eval shard gemm images ref conv lik idx safetensors latent pca score)
 
 # The shell tests: vae is a wrapper that execs valgrind (so signals reach vae
 # and the exit status is vae's, or 99 on memcheck errors) and logs to a file
