@@ -129,7 +129,8 @@ void print_info(FILE *f, const char *path, const vae_model *m)
            vae_model_input_size(m));
     char arch[256];
     arch_text(c, arch, sizeof arch);
-    fprintf(f, "architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
+    static const char *acts[] = {"ReLU", "tanh", "softplus"};
+    fprintf(f, "architecture %s (%s; latent as mu and log-variance%s)\n", arch, acts[c->activation],
            c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         fprintf(f, "sigma        %g%s\n", (double)c->sigma,
