@@ -10,5 +10,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake libopenblas-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libpng-dev \
     pkg-config libcairo2-dev fonts-dejavu-core \
     dataset-fashion-mnist time clang libclang-rt-14-dev libomp-dev valgrind >/dev/null
+# the package check (scripts/package-check.sh): cpack's dependency scan
+# (dpkg-shlibdeps, file) and man to read the installed pages
+$SUDO apt-get install -y -qq --no-install-recommends dpkg-dev file man-db >/dev/null
 # MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)
 $SUDO apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null
