@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# package-check.sh - the Debian package end to end, as a user gets it: builds
-# it from the build directory scripts/test.sh left (build/; configured and
-# built here if missing) and installs it with the README's commands, then,
-# from a scratch directory with nothing of the tree on any path, runs
-# vae --version, man vae, a one-epoch vae train, and the library example
-# built with pkg-config and with examples/cmake (find_package(vae)); finally
-# removes the package (--keep leaves it). Run as root or with sudo.
+# package-check.sh - the Debian package end to end, as a user gets it: made
+# from the build directory the README's quick start left (build/; configured
+# and built here if missing) and installed by the README's commands; then,
+# from a scratch directory with nothing of the tree on any path: vae
+# --version, man vae, a one-epoch vae train, and the library example built
+# with pkg-config and with examples/cmake (find_package(vae)). Finally the
+# package is removed (--keep leaves it). Run as root or with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,7 +19,7 @@ MAN_CFG=/etc/dpkg/dpkg.cfg.d/zz-vae-man
 cleanup() {
     rm -rf "$T"
     $SUDO rm -f "$MAN_CFG"
-    if [ $KEEP = 0 ] && dpkg -s vae >/dev/null 2>&1; then $SUDO apt-get remove -y -qq vae >/dev/null; fi
+    if [ $KEEP = 0 ] && dpkg -s vae >/dev/null 2>&1; then $SUDO apt-get purge -y -qq vae >/dev/null; fi
 }
 trap cleanup EXIT
 
@@ -34,6 +34,8 @@ if grep -qs '^path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
     printf 'path-include=/usr/share/man/man1/vae*\npath-include=/usr/share/man/man3/libvae*\n' |
         $SUDO tee "$MAN_CFG" >/dev/null
 fi
+# an earlier vae would stay: apt-get does not reinstall the same version
+if dpkg -s vae >/dev/null 2>&1; then $SUDO apt-get purge -y -qq vae >/dev/null; fi
 step "the package, installed by the README's commands"
 $SUDO bash scripts/readme.sh run package
 dpkg-deb -f build/vae_*.deb Depends
