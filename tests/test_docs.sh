@@ -29,9 +29,10 @@ for c in $commands; do
     [ -n "$words" ] && ok || bad "the completion lacks $c"
     # the flags at the start of --help's lines, and those a heading lists
     flags=$("$VAE" "$c" --help | grep -oE -- '^  --?[a-z][a-z0-9-]*|, --?[a-z][a-z0-9-]*' | sed 's/^[ ,]*//')
+    text=$(roff "$page")
     for f in $flags --help; do
-        roff "$page" | has_word "$f" && ok || bad "vae-$c.1 lacks $f"
-        echo "$words" | has_word "$f" && ok || bad "the completion of $c lacks $f"
+        has_word "$f" <<<"$text" && ok || bad "vae-$c.1 lacks $f"
+        has_word "$f" <<<"$words" && ok || bad "the completion of $c lacks $f"
     done
 done
 # the completion completes: commands, then a command's flags
