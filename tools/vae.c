@@ -1,7 +1,7 @@
 /*
- * vae.c - the command-line tool: train, sample, reconstruct, info; the
- * picture commands (interpolate, traverse, manifold, embed, curves) are in
- * pictures.c.
+ * vae.c - the command-line tool: main and its list of commands; sample,
+ * reconstruct, info here, train in train.c, the picture commands
+ * (interpolate, traverse, manifold, embed, curves) in pictures.c.
  * Everything user-facing lives here: flags, progress display, output files.
  * The library does the work and reports errors; this file prints them.
  */
@@ -189,10 +189,17 @@ static const struct {
     const cli_command *cmd;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {&train_cmd, cmd_train},       {&sample_cmd, cmd_sample},       {&recon_cmd, cmd_reconstruct},
-    {&info_cmd, cmd_info},         {&interpolate_cmd, cmd_interpolate}, {&traverse_cmd, cmd_traverse},
-    {&manifold_cmd, cmd_manifold}, {&embed_cmd, cmd_embed},         {&curves_cmd, cmd_curves},
-    {&eval_cmd, cmd_eval},         {&pca_cmd, cmd_pca},
+    {&train_cmd, cmd_train},
+    {&sample_cmd, cmd_sample},
+    {&recon_cmd, cmd_reconstruct},
+    {&info_cmd, cmd_info},
+    {&interpolate_cmd, cmd_interpolate},
+    {&traverse_cmd, cmd_traverse},
+    {&manifold_cmd, cmd_manifold},
+    {&embed_cmd, cmd_embed},
+    {&curves_cmd, cmd_curves},
+    {&eval_cmd, cmd_eval},
+    {&pca_cmd, cmd_pca},
 };
 enum { N_COMMANDS = sizeof commands / sizeof *commands };
 
