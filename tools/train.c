@@ -214,8 +214,9 @@ static const cli_opt train_table[] = {
     {"--quiet", O_QUIET, NULL, "no progress display", NULL, NULL},
     CLI_END};
 
-static const cli_command train_command = {
+const cli_command train_cmd = {
     "train",
+    "train a VAE on IDX, a PNG folder or CSV [Fashion-MNIST]",
     "usage: vae train [options]\n"
     "       vae train --resume CHECKPOINT [--epochs N] [options]\n"
     "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
@@ -345,7 +346,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     vae_adam_default(&o->adam);
     data_args_init(&o->dargs);
     o->data = DEFAULT_DATA;
-    int first = cli_parse(&train_command, argc, argv, take_train, o);
+    int first = cli_parse(&train_cmd, argc, argv, take_train, o);
     if (first < argc) usage_error("train", "unexpected argument '%s'", argv[first]);
     o->beta = o->cfg.beta;
     check_model_flags(o);
