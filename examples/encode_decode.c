@@ -6,7 +6,9 @@
  *
  * DATA_DIR is an MNIST-layout directory [/usr/share/datasets/fashion-mnist].
  * Build against the tree: cmake --build build (build/example_encode_decode),
- * or PKG_CONFIG_PATH=build cc encode_decode.c $(pkg-config --cflags --libs vae). */
+ * or PKG_CONFIG_PATH=build cc encode_decode.c $(pkg-config --cflags --libs vae);
+ * against the installed libvae: cc encode_decode.c $(pkg-config --cflags
+ * --libs vae), or with CMake, examples/cmake. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

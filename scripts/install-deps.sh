@@ -12,5 +12,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     dataset-fashion-mnist time clang libclang-rt-14-dev libomp-dev valgrind >/dev/null
 # vae serve: libmicrohttpd (the HTTP server), curl (tests/test_serve.sh)
 $SUDO apt-get install -y -qq --no-install-recommends libmicrohttpd-dev curl >/dev/null
+# the package check (scripts/package-check.sh): cpack's dependency scan
+# (dpkg-shlibdeps, file) and man to read the installed pages
+$SUDO apt-get install -y -qq --no-install-recommends dpkg-dev file man-db >/dev/null
 # MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)
 $SUDO apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null

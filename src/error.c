@@ -1,8 +1,13 @@
-/* error.c - status codes to text and the one-line error helper. */
+/* error.c - the version, status codes to text and the one-line error helper. */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "internal.h"
+
+const char *vae_version(void)
+{
+    return VAE_VERSION;
+}
 
 const char *vae_strerror(int code)
 {

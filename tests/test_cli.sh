@@ -140,6 +140,11 @@ for F in planar:2 householder:3; do
     "$VAE" traverse --model "$T/flow" -o "$T/fl_trav.png" 2>/dev/null && is_png "$T/fl_trav.png" && ok || bad "traverse flow $F"
     "$VAE" train --resume "$T/flow" --epochs 2 --quiet >/dev/null 2>"$T/fl_err.txt" && ok || bad "resume flow $F: $(cat "$T/fl_err.txt")"
 done
+"$VAE" train --data "$DATA" --activation tanh --latent 3 --hidden 32 --max-steps 3 --threads 2 \
+    --samples 4 --out "$T/tanh" --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "train tanh: $(cat "$T/act_err.txt")"
+"$VAE" info "$T/tanh" 2>/dev/null | grep -q "(tanh;" && ok || bad "info lacks the activation"
+expect_fail "bad activation" "--activation expects" "$VAE" train --data "$DATA" --activation gelu --out "$T/x2"
+expect_fail "activation changed on resume" "--activation cannot be changed" "$VAE" train --resume "$T/tanh" --activation relu --epochs 3
 expect_fail "flow with ae" "--flow applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model ae --flow planar:2 --out "$T/x2"
 expect_fail "flow 0 steps" "--flow steps" "$VAE" train --data "$DATA" --flow planar:0 --out "$T/x2"
 expect_fail "bad flow" "--flow expects" "$VAE" train --data "$DATA" --flow radial:2 --out "$T/x2"

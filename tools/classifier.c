@@ -21,8 +21,9 @@ static const cli_opt classifier_opts[] = {
     {"--quiet", C_QUIET, NULL, "no per-epoch lines on stderr", NULL, NULL},
     CLI_END};
 
-static const cli_command classifier_cmd = {
-    "classifier train",
+const cli_command classifier_cmd = {
+    "classifier",
+    "train the classifier vae score measures samples with",
     "usage: vae classifier train --out FILE [options]\n"
     "Trains a small convolutional classifier (conv 32, conv 64 stride 2, linear\n"
     "128, softmax) on a labelled data set's training split, prints its test\n"

@@ -176,16 +176,17 @@ vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae
 /* The class names (PNG class folders) joined by '/', or "" (caller frees). */
 char *class_names(const vae_dataset *ds);
 
+/* The commands in other files: each one's option table (for vae --help and
+ * the man pages) and its code. */
+extern const cli_command train_cmd, eval_cmd, pca_cmd, serve_cmd;
 int cmd_train(int argc, char **argv);
-/* issue 21, the latent-space explorer: tools/serve.c */
-int cmd_serve(int argc, char **argv);
+int cmd_eval(int argc, char **argv); /* tools/eval.c */
+int cmd_pca(int argc, char **argv);  /* tools/pca.c */
+int cmd_serve(int argc, char **argv); /* tools/serve.c: the latent-space explorer */
 /* What vae info prints about a checkpoint (path: its name in the text). */
 void print_info(FILE *f, const char *path, const vae_model *m);
-
-/* issue 5, numbers: tools/eval.c, tools/pca.c */
-int cmd_eval(int argc, char **argv);
-int cmd_pca(int argc, char **argv);
 /* issue 20, scoring samples: tools/classifier.c, tools/score.c */
+extern const cli_command classifier_cmd, score_cmd;
 int cmd_classifier(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 /* The index of the largest of n values (the first of equals): a predicted class. */

@@ -119,8 +119,9 @@ static const cli_opt eval_opts[] = {
     {"--quiet", E_QUIET, NULL, "no progress display", NULL, NULL},
     CLI_END};
 
-static const cli_command eval_cmd = {
+const cli_command eval_cmd = {
     "eval",
+    "-ELBO, importance-sampled NLL, KL per dimension, active units",
     "usage: vae eval --model M [options]\n"
     "Evaluates a model on a data split: the negative ELBO with its reconstruction\n"
     "and KL terms, the importance-sampled negative log-likelihood\n"

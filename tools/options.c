@@ -46,6 +46,14 @@ void cli_help(const cli_command *cmd, FILE *f)
     if (cmd->epilogue) fputs(cmd->epilogue, f);
 }
 
+void cli_program_help(const cli_program *p, FILE *f)
+{
+    fprintf(f, "%s\ncommands:\n", p->usage);
+    for (int i = 0; i < p->n_commands; i++)
+        fprintf(f, "  %-12s %s\n", p->commands[i]->name, p->commands[i]->summary);
+    fprintf(f, "\nexample:\n%s", p->examples);
+}
+
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_take take, void *ctx)
 {
     struct option longopts[MAX_OPTS + 2];

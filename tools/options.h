@@ -1,5 +1,6 @@
 /* options.h - a command's options as one table: it gives the parser
- * (getopt_long, spelled-out names only), the --help text and the defaults. */
+ * (getopt_long, spelled-out names only), the --help text, the defaults, the
+ * man page and the bash completion (docs.c). */
 #ifndef VAE_OPTIONS_H
 #define VAE_OPTIONS_H
 
@@ -21,7 +22,8 @@ typedef struct cli_opt {
 
 typedef struct cli_command {
     const char *name;     /* "train" */
-    const char *usage;    /* the lines before the options */
+    const char *summary;  /* its line in vae --help, and its man page's NAME */
+    const char *usage;    /* "usage: " lines ("       " continues them), then a description */
     const cli_opt *opts;  /* up to CLI_END; --help is added */
     const char *epilogue; /* after the options, or NULL */
 } cli_command;
@@ -37,5 +39,23 @@ typedef void (*cli_take)(int key, const char *value, int from_default, void *ctx
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_take take, void *ctx);
 
 void cli_help(const cli_command *cmd, FILE *f);
+
+/* The program: its usage and description (as a command's), the commands,
+ * and example lines; --help and the man page vae(1) say the same. */
+typedef struct cli_program {
+    const char *name;    /* "vae" */
+    const char *summary; /* the man page's NAME */
+    const char *usage;
+    const cli_command *const *commands;
+    int n_commands;
+    const char *examples;
+} cli_program;
+
+void cli_program_help(const cli_program *p, FILE *f);
+
+/* docs.c: the man pages DIR/man/man1/NAME.1 and NAME-COMMAND.1 for each
+ * command, and the bash completion DIR/bash-completion/completions/NAME, in
+ * the layout of an installed share/; dies naming the file on failure. */
+void cli_write_docs(const cli_program *p, const char *dir);
 
 #endif

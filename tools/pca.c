@@ -20,8 +20,9 @@ static const cli_opt pca_opts[] = {
     {"--json", P_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
     CLI_END};
 
-static const cli_command pca_cmd = {
+const cli_command pca_cmd = {
     "pca",
+    "the PCA (linear autoencoder) baseline's reconstruction error",
     "usage: vae pca --components K [options]\n"
     "Fits PCA (the linear autoencoder: the top K eigenvectors of the training\n"
     "images' covariance) and reports the test reconstruction error, to compare\n"

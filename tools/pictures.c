@@ -233,8 +233,9 @@ static const cli_opt interpolate_opts[] = {
     SCALE_OPT("2"),
     CLI_END};
 
-static const cli_command interpolate_cmd = {
+const cli_command interpolate_cmd = {
     "interpolate",
+    "decode the path between two test images' codes (PNG strip)",
     "usage: vae interpolate --model M --from I --to J [options]\n"
     "       vae interpolate --model M --from-image A.png --to-image B.png [options]\n"
     "Decodes the path between the codes (encoder means) of test images I and J\n"
@@ -329,8 +330,9 @@ static const cli_opt traverse_opts[] = {
     SCALE_OPT("1"),
     CLI_END};
 
-static const cli_command traverse_cmd = {
+const cli_command traverse_cmd = {
     "traverse",
+    "vary each latent dimension in turn, by KL (PNG grid)",
     "usage: vae traverse --model M [options]\n"
     "One row per latent dimension, most informative (largest KL over the test\n"
     "set) first: the dimension runs from -R to R while the others stay at the\n"
@@ -422,8 +424,9 @@ static const cli_opt manifold_opts[] = {
     SCALE_OPT("1"),
     CLI_END};
 
-static const cli_command manifold_cmd = {
+const cli_command manifold_cmd = {
     "manifold",
+    "decode a 2-D grid of normal quantiles (PNG grid)",
     "usage: vae manifold --model M [options]\n"
     "Decodes an N x N grid of codes: two latent dimensions take the inverse\n"
     "normal CDF of evenly spaced points (i + 1/2)/N in (0,1), the others are 0\n"
@@ -512,8 +515,9 @@ static const cli_opt embed_opts[] = {
     {"--plot", P_PLOT, "FILE", "also draw the scatter plot as PNG", NULL, "none"},
     CLI_END};
 
-static const cli_command embed_cmd = {
+const cli_command embed_cmd = {
     "embed",
+    "test-set latent codes as CSV, and a scatter plot by label",
     "usage: vae embed --model M [options]\n"
     "Writes the latent means of the test images as CSV (index, label, z0..)\n"
     "and, with --plot, a scatter plot coloured by label: z0 against z1 for a\n"
@@ -652,8 +656,9 @@ int cmd_embed(int argc, char **argv)
 
 static const cli_opt curves_opts[] = {OUT_OPT("curves.png", "output PNG"), CLI_END};
 
-static const cli_command curves_cmd = {
+const cli_command curves_cmd = {
     "curves",
+    "training curves from a run's metrics.jsonl (PNG plot)",
     "usage: vae curves METRICS [-o FILE]\n"
     "Draws the training curves of a run from its metrics log (metrics.jsonl, as\n"
     "vae train writes it; a run directory works too): loss and reconstruction,\n"

@@ -2,6 +2,10 @@
 #ifndef VAE_PICTURES_H
 #define VAE_PICTURES_H
 
+#include "options.h"
+
+extern const cli_command interpolate_cmd, traverse_cmd, manifold_cmd, embed_cmd, curves_cmd;
+
 int cmd_interpolate(int argc, char **argv);
 int cmd_traverse(int argc, char **argv);
 int cmd_manifold(int argc, char **argv);

@@ -28,8 +28,9 @@ static const cli_opt score_opts[] = {
     {"--json", S_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
     CLI_END};
 
-static const cli_command score_cmd = {
+const cli_command score_cmd = {
     "score",
+    "Fréchet distance of samples and reconstructions, latent probes",
     "usage: vae score --model M --classifier C [options]\n"
     "Fréchet distance between the classifier's features of N generated samples\n"
     "and of the test images, the same for the test images' reconstructions, the\n"

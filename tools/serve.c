@@ -20,6 +20,13 @@
 
 #ifndef VAE_HAVE_MHD
 
+static const cli_opt no_opts[] = {CLI_END};
+const cli_command serve_cmd = {
+    "serve", "a latent-space explorer in the browser (not in this build)",
+    "usage: vae serve --model M [options]\n"
+    "This vae was built without libmicrohttpd, so it cannot serve.\n",
+    no_opts, NULL};
+
 int cmd_serve(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -90,8 +97,9 @@ static const cli_opt serve_opts_table[] = {
     {"--workers", S_WORKERS, "N", "threads serving requests (model calls take turns)", "4", NULL},
     CLI_END};
 
-static const cli_command serve_cmd = {
+const cli_command serve_cmd = {
     "serve",
+    "a latent-space explorer in the browser, and its JSON API",
     "usage: vae serve --model M [options]\n"
     "Serves a latent-space explorer for the model in the browser, and the JSON API\n"
     "it uses (docs/serve.md): the test codes on a map, live decoding, interpolation,\n"

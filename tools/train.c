@@ -20,7 +20,7 @@
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -178,6 +178,7 @@ static const cli_opt train_table[] = {
      "transposed convolutions up", "mlp", NULL},
     {"--hidden", O_HIDDEN, "LIST", "hidden widths (mlp) or channels (conv)\ninput side first, "
      "e.g. 512,256; none for no hidden layer", "400", "400; conv: 32,64"},
+    {"--activation", O_ACT, "A", "of the hidden layers: relu, tanh or softplus", "relu", NULL},
     {"--beta", O_BETA, "B", "weight of the KL term", "1", NULL},
     {"--beta-schedule", O_SCHEDULE, "S", "constant, linear:N or cyclical:P[:R]\nlinear: beta "
      "rises from 0 to B over N epochs (Ns:\nN steps); cyclical: restarts every P epochs (Ps:\n"
@@ -213,8 +214,9 @@ static const cli_opt train_table[] = {
     {"--quiet", O_QUIET, NULL, "no progress display", NULL, NULL},
     CLI_END};
 
-static const cli_command train_command = {
+const cli_command train_cmd = {
     "train",
+    "train a VAE on IDX, a PNG folder or CSV [Fashion-MNIST]",
     "usage: vae train [options]\n"
     "       vae train --resume CHECKPOINT [--epochs N] [options]\n"
     "Trains a VAE and writes the checkpoint, metrics log and pictures to --out.\n"
@@ -249,6 +251,14 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
         else if (!strcmp(a, "conv")) o->cfg.arch = VAE_ARCH_CONV;
         else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
         break;
+    case O_ACT: {
+        static const char *names[] = {"relu", "tanh", "softplus"};
+        int k = 0;
+        while (k < 3 && strcmp(a, names[k])) k++;
+        if (k == 3) usage_error("train", "--activation expects relu, tanh or softplus, not '%s'", a);
+        o->cfg.activation = k;
+        break;
+    }
     case O_LIKELIHOOD:
         if (!strcmp(a, "bernoulli")) o->cfg.likelihood = VAE_LIKELIHOOD_BERNOULLI;
         else if (!strcmp(a, "gaussian")) o->cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
@@ -336,7 +346,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     vae_adam_default(&o->adam);
     data_args_init(&o->dargs);
     o->data = DEFAULT_DATA;
-    int first = cli_parse(&train_command, argc, argv, take_train, o);
+    int first = cli_parse(&train_cmd, argc, argv, take_train, o);
     if (first < argc) usage_error("train", "unexpected argument '%s'", argv[first]);
     o->beta = o->cfg.beta;
     check_model_flags(o);
@@ -353,7 +363,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
-            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"}};
+            {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"},
+            {O_ACT, "--activation"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",

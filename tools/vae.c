@@ -1,7 +1,7 @@
 /*
- * vae.c - the command-line tool: train, sample, reconstruct, info; the
- * picture commands (interpolate, traverse, manifold, embed, curves) are in
- * pictures.c.
+ * vae.c - the command-line tool: main and its list of commands; sample,
+ * reconstruct, info here, train in train.c, the picture commands
+ * (interpolate, traverse, manifold, embed, curves) in pictures.c.
  * Everything user-facing lives here: flags, progress display, output files.
  * The library does the work and reports errors; this file prints them.
  */
@@ -68,6 +68,7 @@ static const cli_opt sample_opts[] = {
 
 static const cli_command sample_cmd = {
     "sample",
+    "decode samples from the prior into a PNG grid",
     "usage: vae sample --model M [options]\n"
     "Decodes z ~ N(0, I) and writes a grid of the decoder's means.\n",
     sample_opts, NULL};
@@ -81,6 +82,7 @@ static const cli_opt recon_opts[] = {
 
 static const cli_command recon_cmd = {
     "reconstruct",
+    "test images and their reconstructions as a PNG grid",
     "usage: vae reconstruct --model M [options]\n"
     "Writes rows of test images (spread evenly over the model's test split),\n"
     "each followed by its reconstruction (the decoded posterior mean).\n",
@@ -119,6 +121,16 @@ static int cmd_reconstruct(int argc, char **argv)
 
 /* ---------------------------------------------------------------- info */
 
+static const cli_opt no_opts[] = {CLI_END};
+
+static const cli_command info_cmd = {
+    "info",
+    "a checkpoint's architecture and training metadata",
+    "usage: vae info MODEL\n"
+    "Prints a checkpoint's architecture, size and metadata; MODEL is a checkpoint\n"
+    "or a run directory.\n",
+    no_opts, NULL};
+
 void print_info(FILE *f, const char *path, const vae_model *m)
 {
     const vae_config *c = vae_model_config(m);
@@ -129,7 +141,8 @@ void print_info(FILE *f, const char *path, const vae_model *m)
            vae_model_input_size(m));
     char arch[256];
     arch_text(c, arch, sizeof arch);
-    fprintf(f, "architecture %s (ReLU; latent as mu and log-variance%s)\n", arch,
+    static const char *acts[] = {"ReLU", "tanh", "softplus"};
+    fprintf(f, "architecture %s (%s; latent as mu and log-variance%s)\n", arch, acts[c->activation],
            c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         fprintf(f, "sigma        %g%s\n", (double)c->sigma,
@@ -167,13 +180,6 @@ void print_info(FILE *f, const char *path, const vae_model *m)
 
 static int cmd_info(int argc, char **argv)
 {
-    static const cli_opt none[] = {CLI_END};
-    static const cli_command info_cmd = {
-        "info",
-        "usage: vae info MODEL\n"
-        "Prints a checkpoint's architecture, size and metadata; MODEL is a checkpoint\n"
-        "or a run directory.\n",
-        none, NULL};
     int first = cli_parse(&info_cmd, argc, argv, NULL, NULL);
     if (first + 1 != argc) usage_error("info", "expects exactly one checkpoint path");
     vae_model *m = load_model(argv[first], 1);
@@ -184,61 +190,64 @@ static int cmd_info(int argc, char **argv)
 
 /* ---------------------------------------------------------------- main */
 
-static const char main_help[] =
-    "usage: vae COMMAND [options]    (vae COMMAND --help for its options)\n"
-    "A Variational Autoencoder toolkit (version " VAE_VERSION ").\n"
-    "\n"
-    "commands:\n"
-    "  train        train a VAE on IDX, a PNG folder or CSV [Fashion-MNIST]\n"
-    "  sample       decode samples from the prior into a PNG grid\n"
-    "  reconstruct  test images and their reconstructions as a PNG grid\n"
-    "  info         a checkpoint's architecture and training metadata\n"
-    "  interpolate  decode the path between two test images' codes (PNG strip)\n"
-    "  traverse     vary each latent dimension in turn, by KL (PNG grid)\n"
-    "  manifold     decode a 2-D grid of normal quantiles (PNG grid)\n"
-    "  embed        test-set latent codes as CSV, and a scatter plot by label\n"
-    "  curves       training curves from a run's metrics.jsonl (PNG plot)\n"
-    "  eval         -ELBO, importance-sampled NLL, KL per dimension, active units\n"
-    "  pca          the PCA (linear autoencoder) baseline's reconstruction error\n"
-    "  serve        a latent-space explorer in the browser, and its JSON API\n"
-    "  classifier   train the classifier vae score measures samples with\n"
-    "  score        Fréchet distance of samples and reconstructions, latent probes\n"
-    "\n"
-    "example:\n"
-    "  vae train --epochs 10 --out runs/fmnist\n"
-    "  vae sample --model runs/fmnist/model.safetensors -o samples.png\n";
+/* The commands in the order vae --help lists them, each with its code. */
+static const struct {
+    const cli_command *cmd;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {&train_cmd, cmd_train},
+    {&sample_cmd, cmd_sample},
+    {&recon_cmd, cmd_reconstruct},
+    {&info_cmd, cmd_info},
+    {&interpolate_cmd, cmd_interpolate},
+    {&traverse_cmd, cmd_traverse},
+    {&manifold_cmd, cmd_manifold},
+    {&embed_cmd, cmd_embed},
+    {&curves_cmd, cmd_curves},
+    {&eval_cmd, cmd_eval},
+    {&pca_cmd, cmd_pca},
+    {&serve_cmd, cmd_serve},
+    {&classifier_cmd, cmd_classifier},
+    {&score_cmd, cmd_score},
+};
+enum { N_COMMANDS = sizeof commands / sizeof *commands };
 
 int main(int argc, char **argv)
 {
+    const cli_command *tables[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) tables[i] = commands[i].cmd;
+    const cli_program vae = {
+        "vae", "a Variational Autoencoder toolkit",
+        "usage: vae COMMAND [options]\n"
+        "       vae COMMAND --help\n"
+        "       vae --version\n"
+        "A Variational Autoencoder toolkit (version " VAE_VERSION "): trains VAEs and their\n"
+        "relatives on images and draws what they learned. vae COMMAND --help lists a\n"
+        "command's options with their defaults.\n",
+        tables, N_COMMANDS,
+        "  vae train --epochs 10 --out runs/fmnist\n"
+        "  vae sample --model runs/fmnist/model.safetensors -o samples.png\n"};
     if (argc < 2) {
-        fputs(main_help, stderr);
+        cli_program_help(&vae, stderr);
         return 2;
     }
     const char *cmd = argv[1];
     invoked_as = argv[0];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        fputs(main_help, stdout);
+        cli_program_help(&vae, stdout);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        puts("vae " VAE_VERSION);
+        printf("vae %s (libvae %s)\n", VAE_VERSION, vae_version());
         return 0;
     }
-    argv++, argc--;
-    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
-    if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
-    if (!strcmp(cmd, "reconstruct")) return cmd_reconstruct(argc, argv);
-    if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
-    if (!strcmp(cmd, "interpolate")) return cmd_interpolate(argc, argv);
-    if (!strcmp(cmd, "traverse")) return cmd_traverse(argc, argv);
-    if (!strcmp(cmd, "manifold")) return cmd_manifold(argc, argv);
-    if (!strcmp(cmd, "embed")) return cmd_embed(argc, argv);
-    if (!strcmp(cmd, "curves")) return cmd_curves(argc, argv);
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
-    if (!strcmp(cmd, "pca")) return cmd_pca(argc, argv);
-    if (!strcmp(cmd, "serve")) return cmd_serve(argc, argv);
-    if (!strcmp(cmd, "classifier")) return cmd_classifier(argc, argv);
-    if (!strcmp(cmd, "score")) return cmd_score(argc, argv);
+    if (!strcmp(cmd, "--write-docs")) { // the build's man pages and completion (docs.c)
+        if (argc != 3) usage_error(NULL, "--write-docs expects a directory");
+        cli_write_docs(&vae, argv[2]);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(cmd, commands[i].cmd->name)) return commands[i].run(argc - 1, argv + 1);
     usage_error(NULL, "unknown command '%s'", cmd);
     return 2;
 }

@@ -30,6 +30,10 @@
 extern "C" {
 #endif
 
+/* The library's version, "0.2.0": VAE_VERSION of the libvae the program runs
+ * with (a shared libvae may be newer than the header it was built with). */
+VAE_API const char *vae_version(void);
+
 /* ---------------------------------------------------------------- errors */
 
 #define VAE_ERRNO_MAP(XX)                                  \

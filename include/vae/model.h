@@ -61,6 +61,12 @@ typedef enum {
 } vae_arch;
 
 typedef enum {
+    VAE_ACT_RELU = 0,
+    VAE_ACT_TANH = 1,     /* as in Burda et al. 2015 */
+    VAE_ACT_SOFTPLUS = 2, /* log(1 + e^x) */
+} vae_activation;
+
+typedef enum {
     VAE_FLOW_NONE = 0,
     VAE_FLOW_PLANAR = 1,      /* z + u tanh(w.z + b), u constrained so that it inverts */
     VAE_FLOW_HOUSEHOLDER = 2, /* reflections (I - 2 v v^T / |v|^2) z: a full-covariance posterior */
@@ -101,6 +107,7 @@ typedef struct vae_config {
                                     * from the encoder's head (tensor fc_flow); the KL becomes the
                                     * one-sample estimate log q(z|x) - log p(z) */
     int flow_steps;                /* its steps (1..VAE_FLOW_MAX_STEPS) */
+    vae_activation activation;     /* of the hidden layers (encoder and decoder) */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,

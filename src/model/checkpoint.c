@@ -20,6 +20,7 @@ static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-be
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
 static const char *arch_names[] = {"mlp", "conv"};
 static const char *flow_names[] = {"none", "planar", "householder"};
+static const char *act_names[] = {"relu", "tanh", "softplus"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
 static int add_meta(vae_model *m, const char *path, const char **kv, int n,
@@ -72,6 +73,7 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         snprintf(noise, sizeof noise, "%s:%.9g", noise_names[c->noise], (double)c->noise_level);
         kv[n++] = "vae.noise", kv[n++] = noise;
     }
+    if (c->activation != VAE_ACT_RELU) kv[n++] = "vae.activation", kv[n++] = act_names[c->activation];
     if (c->flow != VAE_FLOW_NONE) {
         snprintf(flow, sizeof flow, "%s:%d", flow_names[c->flow], c->flow_steps);
         kv[n++] = "vae.flow", kv[n++] = flow;
@@ -229,6 +231,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.n_classes";
     else if (vae__st_meta(f, "vae.flow") && parse_flow(vae__st_meta(f, "vae.flow"), c))
         bad = "vae.flow";
+    else if (vae__st_meta(f, "vae.activation") && // absent: ReLU, all a vae before 0.2 wrote
+             (c->activation = lookup(vae__st_meta(f, "vae.activation"), act_names, 3)) < 0)
+        bad = "vae.activation";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
         bad = "vae.arch";

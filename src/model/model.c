@@ -89,6 +89,8 @@ int vae_config_validate(const vae_config *c, vae_error *err)
     if (!isfinite(c->free_bits) || c->free_bits < 0)
         return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
                           (double)c->free_bits);
+    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
+        return vae__error(err, VAE_EUNSUPPORTED, "activation %d is not supported", c->activation);
     if (c->flow != VAE_FLOW_NONE) {
         if (c->flow != VAE_FLOW_PLANAR && c->flow != VAE_FLOW_HOUSEHOLDER)
             return vae__error(err, VAE_EUNSUPPORTED, "flow %d is not supported", c->flow);

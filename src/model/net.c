@@ -287,6 +287,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->n_layers = 2 * k + 2;
     net->max_batch = max_batch;
     net->model = cfg->model;
+    net->activation = cfg->activation;
     net->n_samples = cfg->model == VAE_MODEL_IWAE ? cfg->iwae_k : 1;
     net->latent = latent_kind(cfg);
     net->deterministic = !net->latent->draws_noise;
@@ -433,13 +434,13 @@ static void layer_backward(vae__net *net, int l, real *dinp, const real *dout, c
     }
 }
 
-/* Layers first..last, ReLU after all but the last. */
+/* Layers first..last, the activation after all but the last. */
 static void forward_range(vae__net *net, const real *inp, const uint8_t *labels, int B, int first,
                           int last)
 {
     for (int l = first; l <= last; l++) {
         layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, labels, B) : inp, B);
-        if (l < last) vae__relu_forward(net->act[l], (size_t)B * net->out[l]);
+        if (l < last) vae__act_forward(net->activation, net->act[l], (size_t)B * net->out[l]);
         inp = net->act[l];
     }
 }
@@ -550,7 +551,7 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
 {
     for (int l = last; l >= first; l--) {
         real *dcur = net->dact[l], *dnext = l > first ? net->dact[l - 1] : dinp0;
-        if (l < last) vae__relu_backward(dcur, net->act[l], (size_t)B * net->out[l]);
+        if (l < last) vae__act_backward(net->activation, dcur, net->act[l], (size_t)B * net->out[l]);
         layer_ready(net, l);
         const real *inp = l == first ? inp0 : net->act[l - 1];
         if (!conditioned(net, l)) {

@@ -66,6 +66,7 @@ struct vae__net {
     real ls_fixed;             /* log sigma when fixed */
     real free_bits;            /* > 0: the backward pass applies kl_mask */
     int model;                 /* vae_model_kind */
+    int activation;            /* vae_activation of the hidden layers */
     const vae__latent_kind *latent; /* between head and decoder (from model) */
     int deterministic;         /* an autoencoder: the head is the code (d wide), no eps */
     int flow, flow_steps;      /* vae_flow in the posterior and its steps (0: none) */

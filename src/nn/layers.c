@@ -166,6 +166,32 @@ void vae__relu_backward(real *dx, const real *out, size_t n)
     for (size_t i = 0; i < n; i++) dx[i] = out[i] > 0 ? dx[i] : 0;
 }
 
+/* softplus(x) = log(1 + e^x), without overflow for large x */
+static real softplus(real x)
+{
+    return x > 0 ? x + real_log1p(real_exp(-x)) : real_log1p(real_exp(x));
+}
+
+void vae__act_forward(int act, real *x, size_t n)
+{
+    if (act == VAE_ACT_RELU) {
+        vae__relu_forward(x, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) x[i] = act == VAE_ACT_TANH ? real_tanh(x[i]) : softplus(x[i]);
+}
+
+void vae__act_backward(int act, real *dx, const real *out, size_t n)
+{
+    if (act == VAE_ACT_RELU) {
+        vae__relu_backward(dx, out, n);
+        return;
+    }
+    // tanh' = 1 - tanh^2; softplus' = sigmoid(x) = 1 - e^-softplus(x)
+    for (size_t i = 0; i < n; i++)
+        dx[i] *= act == VAE_ACT_TANH ? 1 - out[i] * out[i] : -real_expm1(-out[i]);
+}
+
 VAE_VECTOR_CLONES
 double vae__sum_squares(const real *x, size_t n)
 {

@@ -57,6 +57,11 @@ int vae__serial_here(size_t n);
 void vae__relu_forward(real *x, size_t n);
 /* dx *= (out > 0), where out is the forward output. */
 void vae__relu_backward(real *dx, const real *out, size_t n);
+/* The hidden layers' activation `act` (vae_activation: ReLU, tanh,
+ * softplus) in place on n values, and its backward from the forward's
+ * output: dx *= f'(x) written as a function of out = f(x). */
+void vae__act_forward(int act, real *x, size_t n);
+void vae__act_backward(int act, real *dx, const real *out, size_t n);
 
 /* The sum of n squares, in double. */
 double vae__sum_squares(const real *x, size_t n);

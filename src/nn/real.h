@@ -17,6 +17,8 @@ typedef double real;
 #define real_log log
 #define real_sqrt sqrt
 #define real_fabs fabs
+#define real_tanh tanh
+#define real_expm1 expm1
 #else
 typedef float real;
 #define real_gemm vae__sgemm
@@ -25,6 +27,8 @@ typedef float real;
 #define real_log logf
 #define real_sqrt sqrtf
 #define real_fabs fabsf
+#define real_tanh tanhf
+#define real_expm1 expm1f
 #endif
 
 /* cblas_sgemm's contract, through oneDNN where it can (gemm.c). */
