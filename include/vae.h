@@ -404,6 +404,18 @@ VAE_API const char *vae_dataset_class_name(const vae_dataset *ds, int k);
  * (a full disk included) path is untouched and no temporary is left. */
 VAE_API int vae_write_file(const char *path, const void *data, size_t len, vae_error *err);
 
+/* Removes the temporaries vae_write_file left beside path when its process
+ * was killed mid-write (their writer's PID is in their name; those of a
+ * running process are kept). Returns how many were removed, or a negative
+ * code. */
+VAE_API int vae_remove_stale_temps(const char *path, vae_error *err);
+
+/* Reads a whole regular file of at most max bytes into *data (malloc'd,
+ * NUL-terminated, caller frees), its length in *len. A FIFO, device,
+ * socket or directory is refused without blocking, the message saying what
+ * it is. */
+VAE_API int vae_read_file(const char *path, size_t max, void **data, size_t *len, vae_error *err);
+
 /* --------------------------------------------------------------- pictures */
 
 /* Writes n images (each c x h x w floats in [0,1], c = 1 or 3) as one PNG
