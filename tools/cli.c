@@ -99,6 +99,21 @@ void check_output(const char *flag, const char *path)
         die("%s %s: cannot write into %s: %s", flag, path, dir, strerror(errno));
 }
 
+void check_not_input(const char *flag, const char *out, const char *in_flag, const char *in)
+{
+    struct stat so, si;
+    if (!in || stat(out, &so) != 0 || stat(in, &si) != 0) return; // a new file is no input
+    char *model = NULL;
+    if (S_ISDIR(si.st_mode)) { // a run directory: the model file read from it
+        model = join(in, "model.safetensors");
+        if (stat(model, &si) != 0) si.st_ino = 0, si.st_dev = 0;
+    }
+    free(model);
+    if (so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+        die("%s %s: the same file as the input %s %s; writing it would destroy the input", flag,
+            out, in_flag, in);
+}
+
 void make_dirs(const char *dir)
 {
     char p[4096];
@@ -393,9 +408,9 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
     vae_dataset_info a;
     vae_dataset_describe(*train, &a);
     check_applies(cmd, d, a.kind, a.split);
-    if (d->max_memory_given && strcmp(a.kind, "PNG folder"))
-        usage_error(cmd, "--max-memory does not apply: %s is %s (kept in memory)", d->path,
-                    strcmp(a.kind, "CSV") ? "an IDX directory" : "a CSV file");
+    if (d->max_memory_given && !strcmp(a.kind, "IDX"))
+        usage_error(cmd, "--max-memory does not apply: %s is an IDX directory (kept in memory)",
+                    d->path);
     if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
         !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
         die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "
