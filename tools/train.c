@@ -522,9 +522,12 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
                           "run.beta", beta, "run.beta_schedule", o->sched.text, NULL};
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
-    if (vae_model_save_checkpoint(m, ck, full)) die("%s", vae_model_errmsg(m));
-    atomic_store(&out_state.saved, 1); // --out holds a run now: keep it, whatever follows
+    // the weights first: killed between the two, the checkpoint is a step
+    // behind and the resume redoes that step, rewriting both (the other order
+    // could leave a finished run's model.safetensors a step short for good)
     if (vae_model_save(m, mp, info)) die("%s", vae_model_errmsg(m));
+    atomic_store(&out_state.saved, 1); // --out holds a run now: keep it, whatever follows
+    if (vae_model_save_checkpoint(m, ck, full)) die("%s", vae_model_errmsg(m));
     free(ck);
     free(mp);
 }
@@ -806,11 +809,12 @@ static void open_model(run *r)
             die("%s: not the data this run was trained on (fingerprint %s, checkpoint has %s)",
                 vae_dataset_path(r->train), r->fp, want ? want : "none");
         if (r->rs.cursor > r->N) die("%s: run.cursor is past the end of the data", o->resume);
+        if (!o->out) o->out = r->resume_dir;
+        // locked and cleaned (a kill's temporaries) even when it then has nothing to do
+        if (r->root) prepare_out(o->out, o->force, !strcmp(o->out, r->resume_dir));
         if (r->rs.epoch >= o->epochs)
             die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
                 o->resume, r->rs.epoch, r->rs.epoch);
-        if (!o->out) o->out = r->resume_dir;
-        if (r->root) prepare_out(o->out, o->force, !strcmp(o->out, r->resume_dir));
         return;
     }
     o->cfg.channels = c, o->cfg.height = h, o->cfg.width = w;
