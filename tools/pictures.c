@@ -143,18 +143,23 @@ static void read_image_file(const char *flag, const char *path, int c, int h, in
     size_t len;
     vae_error err;
     if (vae_read_file(path, MAX_IMAGE_FILE, &file, &len, &err)) die("%s %s", flag, err.msg);
-    if (!png_image_begin_read_from_memory(&img, file, len))
+    if (!png_image_begin_read_from_memory(&img, file, len)) {
+        free(file);
         die("%s %s: cannot read it as a PNG image (%s)", flag, path, img.message);
+    }
     if ((int)img.width != w || (int)img.height != h) {
         png_image_free(&img);
+        free(file);
         die("%s %s: the image is %ux%u but the model takes %dx%d", flag, path, img.width,
             img.height, w, h);
     }
     img.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
     size_t n = (size_t)w * h;
     unsigned char *px = xmalloc(n * c);
-    if (!png_image_finish_read(&img, NULL, px, 0, NULL))
+    if (!png_image_finish_read(&img, NULL, px, 0, NULL)) {
+        free(px), free(file);
         die("%s %s: cannot decode the PNG image (%s)", flag, path, img.message);
+    }
     for (int ch = 0; ch < c; ch++) // interleaved -> planar (c, h, w)
         for (size_t p = 0; p < n; p++) out[ch * n + p] = px[p * c + ch] / 255.0f;
     free(px);

@@ -386,7 +386,8 @@ static void remove_unused_out(void)
  * never removed: removing it would race with the next run's open. */
 static void lock_out(const char *dir)
 {
-    char *p = join(dir, LOCK_FILE);
+    char p[4096]; // on the stack: the refusal below exits with nothing to free
+    snprintf(p, sizeof p, "%s/%s", dir, LOCK_FILE);
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) die("%s: cannot create the lock file: %s", p, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -405,7 +406,6 @@ static void lock_out(const char *dir)
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
         die("%s: cannot write the lock file: %s", p, strerror(errno));
-    free(p);
 }
 
 /* Creates dir (and its parents), locks it, removes the temporaries a killed
@@ -431,10 +431,11 @@ static void prepare_out(const char *dir, int force, int in_place)
     if (in_place) return;
     for (int k = 0; k < 2 && !force; k++) {
         char *ck = join(dir, out_files[k]);
-        if (lstat(ck, &st) == 0)
+        int held = lstat(ck, &st) == 0;
+        free(ck);
+        if (held)
             die("%s already holds a checkpoint (%s); choose another --out, pass --force, or "
                 "continue it with --resume %s", dir, out_files[k], dir);
-        free(ck);
     }
     // a new run's log starts empty (it is created at the first epoch's end)
     char *log = join(dir, "metrics.jsonl");
