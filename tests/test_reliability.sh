@@ -117,7 +117,7 @@ if [ $plain -eq 1 ] && command -v prlimit >/dev/null; then
     (trap '' XFSZ; exec prlimit --fsize=100000 "$VAE" train --data "$DATA" --hidden 32 --latent 4 \
         --batch 100 --threads 1 --quiet --epochs 1 --out "$T/full/run") >/dev/null 2>"$T/err"
     rc=$?
-    [ $rc -eq 1 ] && grep -q "checkpoint.safetensors: write failed" "$T/err" && ok ||
+    [ $rc -eq 1 ] && grep -q "run/model.safetensors: write failed" "$T/err" && ok ||
         bad "full disk: exit $rc: $(cat "$T/err")"
     [ ! -e "$T/full/run" ] && ok || bad "full disk left $(ls -A "$T/full/run" | tr '\n' ' ')"
 fi
