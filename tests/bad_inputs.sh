@@ -16,24 +16,46 @@ NAME=bad-inputs
 O=$T/o # every output a failing command is asked for goes here; it must stay empty
 mkdir -p "$O" "$T/ck" "$T/raw"
 
+# Peak memory: each case's maximum resident set (GNU time's %M) must stay
+# under MEM_BOUND_MB (default 400: the shipped subset and a small model take
+# about 100); a case that reads a hostile input's claims sets a tighter
+# bound for itself with BOUND_MB=N. Not under valgrind or a sanitizer (their
+# own memory), nor without /usr/bin/time (apt-get install time).
+MEM_BOUND_MB=${MEM_BOUND_MB:-400}
+MEASURE=()
+if [ -x /usr/bin/time ] && [ "$(head -c 2 "$VAE")" != '#!' ] && ! ldd "$VAE" 2>/dev/null | grep -q libasan; then
+    MEASURE=(/usr/bin/time -q -f %M -o "$T/rss.txt")
+else
+    echo "note: peak memory not checked (valgrind, a sanitizer, or no /usr/bin/time)"
+fi
+max_rss_kb=0
+
 # expect_fail NAME PATTERN CMD...: stricter than lib.sh's: exit 1 or 2, one
 # stderr line matching PATTERN (which names the file or flag), no output, no
-# temporary files
+# temporary files, peak memory within its bound; at most 20 s (a FIFO must
+# not block)
 expect_fail() {
-    local name=$1 pat=$2
+    local name=$1 pat=$2 bound=${BOUND_MB:-$MEM_BOUND_MB}
     shift 2
-    "$@" >"$T/out.txt" 2>"$T/err.txt" </dev/null
-    local rc=$? lines left tmps
+    : >"$T/rss.txt"
+    timeout -s KILL 20 "${MEASURE[@]}" "$@" >"$T/out.txt" 2>"$T/err.txt" </dev/null
+    local rc=$? lines left tmps rss
+    rss=$(tail -1 "$T/rss.txt")
+    if [ -n "$rss" ] && [ "$rss" -gt "$max_rss_kb" ] 2>/dev/null; then max_rss_kb=$rss; fi
     lines=$(wc -l <"$T/err.txt")
     left=$(ls -A "$O")
     tmps=$(find "$T" -name '*.tmp*' | head -3)
     rm -rf "$O" && mkdir "$O"
     find "$T" -name '*.tmp*' -exec rm -rf {} + 2>/dev/null
+    [ $rc -eq 137 ] && { bad "$name: still running after 20 s (blocked on a FIFO?)"; return; }
     if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then bad "$name: exit $rc: $(head -c 300 "$T/err.txt")"; return; fi
     if [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr: $(head -c 600 "$T/err.txt")"; return; fi
     if ! grep -qE -- "$pat" "$T/err.txt"; then bad "$name: message '$(cat "$T/err.txt")' lacks /$pat/"; return; fi
     if [ -n "$left" ]; then bad "$name: left output behind: $left"; return; fi
     if [ -n "$tmps" ]; then bad "$name: left temporary files: $tmps"; return; fi
+    if [ -n "$rss" ] && [ "$rss" -gt $((bound * 1024)) ] 2>/dev/null; then
+        bad "$name: peak memory $((rss / 1024)) MB, over its bound of $bound MB"; return
+    fi
     [ -n "${VERBOSE:-}" ] && echo "ok ($rc) $name: $(cat "$T/err.txt")"
     ok
 }
@@ -128,7 +150,7 @@ train_bad "missing test split" "$D: no t10k-images-idx3-ubyte\[.gz\]"
 mk; rm "$D/$TI.gz"
 train_bad "missing training split" "$D: no train-images-idx3-ubyte\[.gz\]"
 mk; rm "$D/$TI.gz"; mkdir "$D/$TI.gz"
-train_bad "images path is a directory" "$TI.gz: not a regular file"
+train_bad "images path is a directory" "$TI.gz: a directory, not a regular file"
 mk; rm "$D/$TI.gz"; ln -s "$T/nowhere" "$D/$TI.gz"
 train_bad "images path is a dangling link" "$TI.gz: cannot open"
 : >"$T/plainfile"
@@ -263,6 +285,67 @@ expect_fail "resume: NaN in optim.v" "$C/resume_nan.safetensors: .*non-finite" \
     "$VAE" train --resume "$C/resume_nan.safetensors" --epochs 2 --out "$O/run"
 expect_fail "resume: missing checkpoint" "$C/missing.safetensors" \
     "$VAE" train --resume "$C/missing.safetensors" --epochs 2 --out "$O/run"
+
+# checkpoint entries as strict as the flags they stand for (a resume reads them)
+CK=$T/m/checkpoint.safetensors
+CN=$(hlen "$CK")
+CH=$(tail -c +9 "$CK" | head -c "$CN" | sed 's/ *$//')
+tail -c +$((9 + CN)) "$CK" >"$C/ckdata.bin"
+# meta_bad NAME KEY VALUE PATTERN: the checkpoint with KEY's value replaced, resumed
+meta_bad() {
+    local name=$1 key=$2 val=$3 pat=$4 h
+    h=$(printf '%s' "$CH" | sed -E "s/\"$key\":\"[^\"]*\"/\"$key\":\"$val\"/")
+    [ "$h" != "$CH" ] || { bad "$name: checkpoint header lacks $key"; return; }
+    ck "meta_$name" "$h" "$C/ckdata.bin"
+    expect_fail "resume: $name" "$C/meta_$name.safetensors: .*$pat" \
+        "$VAE" train --resume "$C/meta_$name.safetensors" --epochs 5 --quiet --out "$O/run"
+}
+meta_bad adam_steps_max train.adam_steps 9223372036854775807 "train.adam_steps is missing or invalid"
+meta_bad adam_steps_neg train.adam_steps -1 "train.adam_steps is missing or invalid"
+meta_bad threads_neg run.threads -7 "run.threads is '-7', not a whole number in 0..1024"
+meta_bad threads_big run.threads 100000 "run.threads is '100000', not a whole number in 0..1024"
+meta_bad batch_zero run.batch 0 "run.batch is '0', not a whole number in 1..65536"
+meta_bad batch_junk run.batch 12abc "run.batch is '12abc'"
+meta_bad epochs_big run.epochs 99999999 "run.epochs is '99999999', not a whole number in 1..1000000"
+meta_bad epoch_neg train.epoch -2 "train.epoch is '-2'"
+meta_bad seed_neg train.seed -5 "train.seed is '-5'"
+meta_bad seed_huge train.seed 99999999999999999999 "train.seed is"
+meta_bad cursor_neg run.cursor -1 "run.cursor is '-1'"
+meta_bad beta_inf run.beta inf "checkpoint entry run.beta is invalid"
+meta_bad beta_big run.beta 1e9 "checkpoint entry run.beta is invalid"
+meta_bad sums_nan run.sums "nan,0x0p+0,0x0p+0,0" "checkpoint entry run.sums is invalid"
+meta_bad sums_neg run.sums "0x0p+0,0x0p+0,0x0p+0,-4" "checkpoint entry run.sums is invalid"
+meta_bad test_loss train.test_neg_elbo "1e999" "checkpoint entry train.test_neg_elbo is invalid"
+
+# an output that is one of the inputs: refused, the input untouched
+cp "$M" "$T/keep.safetensors"
+expect_fail "sample -o is the model" "-o $M: the same file as the input --model" \
+    "$VAE" sample --model "$M" -o "$M"
+expect_fail "sample -o is the run's model" "-o $M: the same file as the input --model $T/m" \
+    "$VAE" sample --model "$T/m" -o "$M"
+cmp -s "$M" "$T/keep.safetensors" && ok || bad "sample -o MODEL changed the model"
+expect_fail "curves -o is the log" "-o $T/m/metrics.jsonl: the same file as the input METRICS" \
+    "$VAE" curves "$T/m" -o "$T/m/metrics.jsonl"
+
+# FIFOs and devices where a file is read: refused at once, saying what they are
+mkfifo "$T/fifo" "$T/fifo.png" "$T/fifo.csv"
+mk; rm "$D/$TI.gz"; mkfifo "$D/$TI"
+train_bad "FIFO as IDX images" "$D/$TI: a FIFO \(named pipe\), not a regular file"
+expect_fail "FIFO as --data *.csv" "$T/fifo.csv: a FIFO \(named pipe\), not a data set" \
+    "$VAE" train --data "$T/fifo.csv" --epochs 1 --quiet --out "$O/run"
+ln -s /dev/zero "$T/zero.csv"
+expect_fail "device as --data *.csv" "$T/zero.csv: a character device, not a data set" \
+    "$VAE" train --data "$T/zero.csv" --epochs 1 --quiet --out "$O/run"
+expect_fail "FIFO as curves' input" "$T/fifo: a FIFO \(named pipe\), not a regular file" \
+    "$VAE" curves "$T/fifo" -o "$O/c.png"
+expect_fail "FIFO as --from-image" "--from-image $T/fifo.png: a FIFO" \
+    "$VAE" interpolate --model "$M" --from-image "$T/fifo.png" --to-image "$T/fifo.png" -o "$O/i.png"
+expect_fail "FIFO as --model" "$T/fifo: a FIFO \(named pipe\), not a regular file" \
+    "$VAE" sample --model "$T/fifo" -o "$O/s.png"
+expect_fail "FIFO as --resume" "$T/fifo: a FIFO \(named pipe\), not a regular file" \
+    "$VAE" train --resume "$T/fifo" --out "$O/run"
+expect_fail "device as --model" "/dev/zero: a character device, not a regular file" \
+    "$VAE" info /dev/zero
 
 # --- flags (nothing is read or written before they are all checked)
 tr_flag() { local name=$1 pat=$2; shift 2; expect_fail "$name" "$pat" "$VAE" train --data "$DATA" --out "$O/run" "$@"; }
@@ -433,6 +516,16 @@ csv_bad "header only" "no data rows" 'a,b,c,d\n'
 csv_bad "blank line inside" "line 2: an empty line inside the data" '1,2,3,4\n\n5,6,7,8\n'
 printf '1,2,3,4\n' | gzip | head -c 20 >"$C/t.csv.gz"
 img_bad "CSV: truncated gzip" "$C/t.csv.gz: truncated gzip stream" "$C/t.csv.gz"
+# memory follows the images found, not the text: a 64 MB line of digits
+# (64 kB of gzip) is refused after a few kB, not buffered whole
+head -c 64000000 /dev/zero | tr '\0' 7 | gzip -1 >"$C/line.csv.gz"
+BOUND_MB=160 img_bad "CSV: a 64 MB line (gzip)" "$C/line.csv.gz: line 1: more than 64 bytes per field" "$C/line.csv.gz"
+# two rows of 3x1024x1024 with a bad value at the end: 6 MB of images, not a
+# reservation of 1024 such rows (3 GiB)
+{ for r in 1 2; do head -c 3145727 /dev/zero | tr '\0' 0 | sed 's/0/0,/g'; echo x; done; } >"$C/wide.csv"
+BOUND_MB=160 img_bad "CSV: wide rows" "$C/wide.csv: line 2, field 3145728: 'x' is not a number" "$C/wide.csv" --shape 3x1024x1024
+# --max-memory bounds a CSV's images too
+BOUND_MB=160 img_bad "CSV over --max-memory" "$C/wide.csv: line 2: the images need more than the 1 MiB" "$C/wide.csv" --shape 3x1024x1024 --max-memory 1
 printf '1,2,3,4\n5,6,7,8\n' >"$C/ok.csv"
 img_bad "--resize on CSV" "--resize does not apply: $C/ok.csv is a CSV file" "$C/ok.csv" --resize 4x4
 img_bad "--csv-label middle" "--csv-label expects first, last or none" "$C/d.csv" --csv-label middle
@@ -494,4 +587,5 @@ sc "--n 1" "--n expects" --model "$M" --classifier "$M" --n 1
 sc "a VAE for a classifier" "$M: not a classifier" --model "$M" --classifier "$M"
 sc "missing classifier" "$T/ck/missing.safetensors: cannot open" --model "$M" --classifier "$T/ck/missing.safetensors"
 
+[ ${#MEASURE[@]} -gt 0 ] && echo "largest peak memory of a case: $((max_rss_kb / 1024)) MB"
 report

@@ -31,7 +31,7 @@ done
 [ "$(wc -l <"$T/run/metrics.jsonl")" -eq 2 ] && ok || bad "metrics.jsonl should have 2 lines"
 grep -q '"test_loss":' "$T/run/metrics.jsonl" && ok || bad "metrics lack test_loss"
 grep -q "epoch 2/2" "$T/train.txt" && ok || bad "no per-epoch line"
-ls -A "$T/run" | grep -q '^\.' && bad "temporary files left in the output directory" || ok
+ls -A "$T/run" | grep -v '^\.lock$' | grep -q '^\.' && bad "temporary files left in the output directory" || ok
 # 16 samples: 4x4 tiles of 28*2 px with 2 px borders -> 4*58+2 = 234
 is_png "$T/run/samples.png" && ok || bad "samples.png is not a PNG"
 [ "$(png_size "$T/run/samples.png")" = "234x234" ] && ok || bad "samples.png is $(png_size "$T/run/samples.png")"

@@ -102,6 +102,21 @@ void check_output(const char *flag, const char *path)
         die("%s %s: cannot write into %s: %s", flag, path, dir, strerror(errno));
 }
 
+void check_not_input(const char *flag, const char *out, const char *in_flag, const char *in)
+{
+    struct stat so, si;
+    if (!in || stat(out, &so) != 0 || stat(in, &si) != 0) return; // a new file is no input
+    char *model = NULL;
+    if (S_ISDIR(si.st_mode)) { // a run directory: the model file read from it
+        model = join(in, "model.safetensors");
+        if (stat(model, &si) != 0) si.st_ino = 0, si.st_dev = 0;
+    }
+    free(model);
+    if (so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+        die("%s %s: the same file as the input %s %s; writing it would destroy the input", flag,
+            out, in_flag, in);
+}
+
 void make_dirs(const char *dir)
 {
     char p[4096];
@@ -242,18 +257,28 @@ const uint8_t *need_labels(const vae_dataset *ds, const vae_model *m)
 
 /* -------------------------------------------------------------- signals */
 
-/* (vae train, vae serve) SIGINT and SIGTERM are blocked in every thread of the process and taken,
- * with sigwait, by a thread of their own: with a handler, a signal delivered
- * to a thread running oneDNN's JIT matrix kernels made the product crash
- * (about 1 in 60 runs stopped by two SIGINTs in a row; tests/test_signals.sh).
- * The handler's frame on that thread's stack was the cause: on an alternate
- * stack the crashes stopped as well. Until the training loop is ready to stop
- * cleanly, a signal does what it would have done: nothing if it was ignored
- * (a background job's SIGINT), else end the process. */
+/* (vae train, vae serve) SIGINT, SIGTERM and SIGHUP (a closed terminal: a
+ * run saves as for Ctrl-C) are blocked in every thread of the process and
+ * taken, with sigwait, by a thread of their own: with a handler, a signal
+ * delivered to a thread running oneDNN's JIT matrix kernels made the product
+ * crash (about 1 in 60 runs stopped by two SIGINTs in a row;
+ * tests/test_signals.sh). The handler's frame on that thread's stack was the
+ * cause: on an alternate stack the crashes stopped as well. Until the command
+ * is ready to stop cleanly, a signal does what it would have done: nothing if
+ * it was ignored (a background job's SIGINT, nohup's SIGHUP), else end the
+ * process. */
 atomic_int stop_signal;
 static atomic_int stop_armed;
 static sigset_t stop_set;
-static int stop_ignored[2]; // SIGINT, SIGTERM ignored when vae started
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static int stop_ignored[3]; // each ignored when vae started (nohup, a background job)
+
+static int ignored_at_start(int sig)
+{
+    for (int i = 0; i < 3; i++)
+        if (stop_signals[i] == sig) return stop_ignored[i];
+    return 0;
+}
 
 static void *signal_thread(void *arg)
 {
@@ -261,8 +286,8 @@ static void *signal_thread(void *arg)
     for (;;) {
         int sig;
         if (sigwait(&stop_set, &sig)) continue;
+        if (ignored_at_start(sig)) continue; // nohup: SIGHUP stays ignored
         if (!atomic_load(&stop_armed)) {
-            if (stop_ignored[sig == SIGTERM]) continue;
             signal(sig, SIG_DFL);
             pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
             raise(sig);
@@ -277,10 +302,13 @@ void stop_signals_block(void)
 {
     struct sigaction old;
     sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGINT);
-    sigaddset(&stop_set, SIGTERM);
-    for (int i = 0; i < 2; i++)
-        stop_ignored[i] = !sigaction(i ? SIGTERM : SIGINT, NULL, &old) && old.sa_handler == SIG_IGN;
+    for (int i = 0; i < 3; i++) {
+        sigaddset(&stop_set, stop_signals[i]);
+        stop_ignored[i] = !sigaction(stop_signals[i], NULL, &old) && old.sa_handler == SIG_IGN;
+    }
+    // a closed pipe on stdout or stderr (vae train | head) must not end the
+    // run: writes then fail with EPIPE, and the run stops printing
+    signal(SIGPIPE, SIG_IGN);
     pthread_t th;
     int rc = pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     if (!rc) rc = pthread_create(&th, NULL, signal_thread, NULL);
@@ -451,9 +479,9 @@ void open_data_args(const char *cmd, const data_args *d, vae_dataset **train, va
     vae_dataset_info a;
     vae_dataset_describe(*train, &a);
     check_applies(cmd, d, a.kind, a.split);
-    if (d->max_memory_given && strcmp(a.kind, "PNG folder"))
-        usage_error(cmd, "--max-memory does not apply: %s is %s (kept in memory)", d->path,
-                    strcmp(a.kind, "CSV") ? "an IDX directory" : "a CSV file");
+    if (d->max_memory_given && !strcmp(a.kind, "IDX"))
+        usage_error(cmd, "--max-memory does not apply: %s is an IDX directory (kept in memory)",
+                    d->path);
     if (!strcmp(a.kind, "IDX") && !strncmp(a.split, "held out", 8) &&
         !(d->given & GIVEN(DOPT_TEST_FRACTION)) && !d->held_out)
         die("%s: no t10k-images-idx3-ubyte[.gz] here (the test split); pass --test-fraction F "

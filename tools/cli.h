@@ -50,10 +50,13 @@ int next_option(const char *cmd, int argc, char **argv, const char *shortopts,
 /* Checks before any work that an output file can be written: its directory
  * exists and is writable, and the path is not a directory. */
 void check_output(const char *flag, const char *path);
+/* Dies when the output file out already is the input in (given by in_flag;
+ * a run directory stands for its model.safetensors; in may be NULL). */
+void check_not_input(const char *flag, const char *out, const char *in_flag, const char *in);
 /* mkdir -p: dir and its missing parents; dies naming dir on failure. */
 void make_dirs(const char *dir);
 
-/* Clean stops on Ctrl-C and SIGTERM (vae train, vae serve; tools/cli.c has
+/* Clean stops on Ctrl-C, SIGTERM and SIGHUP (vae train, vae serve; tools/cli.c has
  * why a thread of its own takes them). stop_signals_block() before any other
  * thread starts (they inherit the blocked set); until stop_signals_arm(), a
  * signal ends the process as it would have; after it, the first sets
@@ -111,7 +114,7 @@ enum { OPT_MODEL = 500, OPT_DATA, DOPT_CSV_LABEL = 512, DOPT_CSV_HEADER, DOPT_CS
      "square grey"},                                                                              \
     {"--max-memory", DOPT_MAX_MEMORY, "MB",                                                       \
      H("PNG folders: MB of images kept in memory\nmore are decoded into a temporary file the "   \
-       "kernel pages\n($VAE_TMPDIR, $TMPDIR or /var/tmp)"),                                       \
+       "kernel pages\n($VAE_TMPDIR, $TMPDIR or /var/tmp); CSV: the\nMB its images may take"),     \
      NULL, "half the RAM"}
 #define DATA_PATH_HELP                                                                             \
     "the images\nan MNIST-layout directory, a folder of PNG images\n(sub-folders per class; "     \

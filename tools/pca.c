@@ -87,6 +87,7 @@ int cmd_pca(int argc, char **argv)
     long n = pa.n;
     data_args dargs = pa.dargs;
     check_output("-o", out);
+    check_not_input("-o", out, "--data", dargs.path);
     vae_dataset *train, *test;
     open_data_args("pca", &dargs, &train, &test);
     int ch, h, w;

@@ -131,26 +131,39 @@ static void parse_dims(const char *cmd, const char *s, int *a, int *b)
 /* An image file (PNG, any bit depth or colour type) as c x h x w floats in
  * [0,1] for the model: grey for c = 1 (libpng mixes colour to grey), RGB for
  * c = 3; its size must be the model's. */
+#define MAX_IMAGE_FILE ((size_t)256 << 20) /* a PNG of at most 4096x4096 fits easily */
+
 static void read_image_file(const char *flag, const char *path, int c, int h, int w, float *out)
 {
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
+    // read whole first: a FIFO or device is refused, not waited on
+    void *file;
+    size_t len;
+    vae_error err;
+    if (vae_read_file(path, MAX_IMAGE_FILE, &file, &len, &err)) die("%s %s", flag, err.msg);
+    if (!png_image_begin_read_from_memory(&img, file, len)) {
+        free(file);
         die("%s %s: cannot read it as a PNG image (%s)", flag, path, img.message);
+    }
     if ((int)img.width != w || (int)img.height != h) {
         png_image_free(&img);
+        free(file);
         die("%s %s: the image is %ux%u but the model takes %dx%d", flag, path, img.width,
             img.height, w, h);
     }
     img.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
     size_t n = (size_t)w * h;
     unsigned char *px = xmalloc(n * c);
-    if (!png_image_finish_read(&img, NULL, px, 0, NULL))
+    if (!png_image_finish_read(&img, NULL, px, 0, NULL)) {
+        free(px), free(file);
         die("%s %s: cannot decode the PNG image (%s)", flag, path, img.message);
+    }
     for (int ch = 0; ch < c; ch++) // interleaved -> planar (c, h, w)
         for (size_t p = 0; p < n; p++) out[ch * n + p] = px[p * c + ch] / 255.0f;
     free(px);
+    free(file);
 }
 
 /* The basename of a path, for labels. */
@@ -214,6 +227,12 @@ static void picture_args_parse(const cli_command *c, int argc, char **argv, pict
     if (first < argc) usage_error(c->name, "unexpected argument '%s'", argv[first]);
     check_output("-o", p->out);
     if (p->plot) check_output("--plot", p->plot);
+    static const char *const in_flags[] = {"--model", "--data", "--from-image", "--to-image"};
+    const char *ins[] = {p->ma.model, p->ma.data, p->files[0], p->files[1]};
+    for (int i = 0; i < 4; i++) {
+        check_not_input("-o", p->out, in_flags[i], ins[i]);
+        if (p->plot) check_not_input("--plot", p->plot, in_flags[i], ins[i]);
+    }
 }
 
 #define OUT_OPT(file, what) {"-o", P_OUT, "FILE", what, file, NULL}
@@ -690,16 +709,14 @@ static double json_number(const char *line, const char *key)
  * file (and line) when it is not one. */
 static int read_metrics(const char *path, double *cols[NKEYS])
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) die("%s: cannot open the metrics log: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) die("%s: is a directory", path);
-    char *text = xmalloc(MAX_LOG_BYTES + 1);
-    size_t len = fread(text, 1, MAX_LOG_BYTES + 1, fp);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) die("%s: read failed", path);
-    if (len > MAX_LOG_BYTES) die("%s: larger than %ld MiB, not a metrics log", path, MAX_LOG_BYTES >> 20);
+    void *file;
+    size_t len;
+    vae_error err;
+    int rc = vae_read_file(path, MAX_LOG_BYTES, &file, &len, &err); // a regular file only
+    if (rc == VAE_EUNSUPPORTED) die("%s: larger than %ld MiB, not a metrics log", path, MAX_LOG_BYTES >> 20);
+    if (rc == VAE_ENOENT) die("%s: cannot open the metrics log: %s", path, strerror(ENOENT));
+    if (rc) die("%s", err.msg);
+    char *text = file;
     if (memchr(text, 0, len)) die("%s: binary data, not a metrics log (metrics.jsonl of vae train)", path);
     text[len] = 0;
     int n = 0, cap = 64, lineno = 0;
@@ -785,6 +802,7 @@ int cmd_curves(int argc, char **argv)
     struct stat st;
     char *path = stat(in, &st) == 0 && S_ISDIR(st.st_mode) ? join(in, "metrics.jsonl") : strdup(in);
     if (!path) die("out of memory");
+    check_not_input("-o", out, "METRICS", path);
     double *cols[NKEYS];
     int n = read_metrics(path, cols);
     int beta_varies = 0;

@@ -2,6 +2,8 @@
  * checkpoints, exact resume and clean interrupts. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +19,12 @@
 
 #include "cli.h"
 #include "dist.h"
+
+/* Flag limits, which the checkpoint's entries for the same settings obey too. */
+#define MAX_EPOCHS 1000000
+#define MAX_BATCH 65536
+#define MAX_THREADS 1024
+#define MAX_BETA 1e6
 
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
@@ -242,8 +251,8 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
     if (!from_default && c == OPT_DATA) o->given[O_DATA] = 1;
     switch (c) {
     case OPT_DATA: o->data = path_arg("train", "--data", a); break;
-    case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, 1000000); break;
-    case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, 65536); break;
+    case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, MAX_EPOCHS); break;
+    case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, MAX_BATCH); break;
     case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
     case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
     case O_ARCH:
@@ -318,8 +327,8 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
     case O_B2: o->adam.beta2 = (float)parse_double("train", "--adam-beta2", a, 0, 0.999999999); break;
     case O_EPS: o->adam.eps = (float)parse_double("train", "--adam-eps", a, 1e-30, 1); break;
     case O_CLIP: o->clip = (float)parse_double("train", "--clip-grad", a, 0, 1e30); break;
-    case O_SEED: o->seed = (uint64_t)parse_long("train", "--seed", a, 0, 0x7fffffffffffffffL); break;
-    case O_THREADS: o->threads = (int)parse_long("train", "--threads", a, 0, 1024); break;
+    case O_SEED: o->seed = (uint64_t)parse_long("train", "--seed", a, 0, LONG_MAX); break;
+    case O_THREADS: o->threads = (int)parse_long("train", "--threads", a, 0, MAX_THREADS); break;
     case O_OUT: o->out = path_arg("train", "--out", a); break;
     case O_SAMPLES: o->samples = (int)parse_long("train", "--samples", a, 1, 1024); break;
     case O_QUIET: o->quiet = 1; break;
@@ -330,7 +339,7 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
             usage_error("train", "--binarize expects none, dynamic or threshold[:T], not '%s'", a);
         }
         break;
-    case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, 1e6); break;
+    case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, MAX_BETA); break;
     case O_FORCE: o->force = 1; break;
     case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
     case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
@@ -374,6 +383,116 @@ static void parse_train(int argc, char **argv, train_opts *o)
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
                             data_flag_name(d));
     }
+}
+
+/* ------------------------------------------------------- the output directory */
+
+/* The files vae train writes into --out (vae_write_file's temporaries of
+ * them are cleaned up when their writer is gone). */
+static const char *const out_files[] = {"checkpoint.safetensors", "model.safetensors",
+                                        "metrics.jsonl", "samples.png", "recon.png"};
+#define LOCK_FILE ".lock"
+
+/* --out as this run found it: made by it (removed again should the run end
+ * before its first save), and whether anything was saved there yet. */
+static struct {
+    char *dir;
+    int made;
+    atomic_int saved;
+} out_state;
+
+static void remove_unused_out(void)
+{
+    if (!out_state.made || atomic_load(&out_state.saved)) return;
+    char *lock = join(out_state.dir, LOCK_FILE);
+    unlink(lock); // nothing else is in it: a full disk leaves no empty run behind
+    rmdir(out_state.dir);
+    free(lock);
+}
+
+/* Takes an exclusive flock on dir/.lock for the rest of the process (the
+ * descriptor stays open; the kernel drops the lock when the process ends,
+ * however it ends). A second vae train on the same directory is refused
+ * with the holder's PID, which the holder writes into the file. The file is
+ * never removed: removing it would race with the next run's open. */
+static void lock_out(const char *dir)
+{
+    char p[4096]; // on the stack: the refusal below exits with nothing to free
+    snprintf(p, sizeof p, "%s/%s", dir, LOCK_FILE);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) die("%s: cannot create the lock file: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) die("%s: cannot lock: %s", p, strerror(errno));
+        char pid[24] = "";
+        for (int i = 0; i < 100 && !pid[0]; i++) { // the holder may be writing its PID just now
+            ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+            pid[n > 0 ? n : 0] = 0;
+            pid[strcspn(pid, "\n")] = 0;
+            if (!pid[0]) usleep(10000);
+        }
+        die("%s: another vae train (PID %s) is writing into this directory; wait for it to end "
+            "or choose another --out", dir, pid[0] ? pid : "unknown");
+    }
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+        die("%s: cannot write the lock file: %s", p, strerror(errno));
+}
+
+/* Creates dir (and its parents), locks it, removes the temporaries a killed
+ * run left there and, unless this run continues in it (in_place) or --force
+ * says so, refuses to clobber an earlier run's checkpoint (either file). */
+static void prepare_out(const char *dir, int force, int in_place)
+{
+    struct stat st;
+    int existed = stat(dir, &st) == 0;
+    make_dirs(dir);
+    if (access(dir, W_OK) != 0) die("%s: cannot write into the output directory: %s", dir, strerror(errno));
+    lock_out(dir);
+    if (!existed && (out_state.dir = strdup(dir))) {
+        out_state.made = 1;
+        atexit(remove_unused_out);
+    }
+    vae_error err;
+    for (size_t i = 0; i < sizeof out_files / sizeof *out_files; i++) {
+        char *p = join(dir, out_files[i]);
+        if (vae_remove_stale_temps(p, &err) < 0) die("%s", err.msg);
+        free(p);
+    }
+    if (in_place) return;
+    for (int k = 0; k < 2 && !force; k++) {
+        char *ck = join(dir, out_files[k]);
+        int held = lstat(ck, &st) == 0;
+        free(ck);
+        if (held)
+            die("%s already holds a checkpoint (%s); choose another --out, pass --force, or "
+                "continue it with --resume %s", dir, out_files[k], dir);
+    }
+    // a new run's log starts empty (it is created at the first epoch's end)
+    char *log = join(dir, "metrics.jsonl");
+    if (unlink(log) != 0 && errno != ENOENT) die("%s: cannot remove: %s", log, strerror(errno));
+    free(log);
+}
+
+/* The metrics log, opened at its first line (a run that saves nothing leaves
+ * none), appending, never through a symbolic link. */
+static FILE *open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ELOOP)
+        die("%s: a symbolic link; vae train writes its metrics log only as a file of its own",
+            path);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "a");
+    if (!f) die("%s: cannot write the metrics log: %s", path, strerror(errno));
+    return f;
+}
+
+/* Stops printing to f once a write to it failed (a closed pipe: vae train |
+ * head); training goes on. */
+static int still_printing(FILE *f, int *gone)
+{
+    if (!*gone) *gone = fflush(f) != 0 || ferror(f);
+    return !*gone;
 }
 
 /* ------------------------------------------------------------ run state */
@@ -435,8 +554,12 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
                           "run.beta", beta, "run.beta_schedule", o->sched.text, NULL};
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
-    if (vae_model_save_checkpoint(m, ck, full) || vae_model_save(m, mp, info))
-        die("%s", vae_model_errmsg(m));
+    // the weights first: killed between the two, the checkpoint is a step
+    // behind and the resume redoes that step, rewriting both (the other order
+    // could leave a finished run's model.safetensors a step short for good)
+    if (vae_model_save(m, mp, info)) die("%s", vae_model_errmsg(m));
+    atomic_store(&out_state.saved, 1); // --out holds a run now: keep it, whatever follows
+    if (vae_model_save_checkpoint(m, ck, full)) die("%s", vae_model_errmsg(m));
     free(ck);
     free(mp);
 }
@@ -449,6 +572,19 @@ static const char *need_meta(const vae_model *m, const char *path, const char *k
     return v;
 }
 
+/* A whole-number checkpoint entry, in [lo, hi] as the flag it stands for is. */
+static long meta_long(const vae_model *m, const char *path, const char *key, long lo, long hi)
+{
+    const char *v = need_meta(m, path, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        die("%s: checkpoint entry %s is '%.40s', not a whole number in %ld..%ld", path, key, v, lo,
+            hi);
+    return x;
+}
+
 /* Loads a checkpoint for --resume: the model, the options it fixes, the state. */
 static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_t dirlen)
 {
@@ -459,28 +595,33 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     vae_model *m = load_model(path, 1);
     const char *p = path, *bad = NULL;
     need_meta(m, p, "train.rng"); // only checkpoints carry the optimiser and RNG state
-    o->batch = (int)strtol(need_meta(m, p, "run.batch"), NULL, 10);
+    o->batch = (int)meta_long(m, p, "run.batch", 1, MAX_BATCH);
     if (vae_model_set_max_batch(m, o->batch)) die("%s: run.batch: %s", p, vae_model_errmsg(m));
-    o->seed = strtoull(need_meta(m, p, "train.seed"), NULL, 10);
-    if (!o->given[O_EPOCHS]) o->epochs = (int)strtol(need_meta(m, p, "run.epochs"), NULL, 10);
-    if (!o->given[O_THREADS]) o->threads = (int)strtol(need_meta(m, p, "run.threads"), NULL, 10);
+    o->seed = (uint64_t)meta_long(m, p, "train.seed", 0, LONG_MAX);
+    long epochs = meta_long(m, p, "run.epochs", 1, MAX_EPOCHS);
+    long threads = meta_long(m, p, "run.threads", 0, MAX_THREADS);
+    if (!o->given[O_EPOCHS]) o->epochs = (int)epochs;
+    if (!o->given[O_THREADS]) o->threads = (int)threads;
     if (!o->given[O_DATA]) o->data = need_meta(m, p, "train.data");
+    if (!*o->data) bad = "train.data";
     data_args_from_model(&o->dargs, m);
     if (parse_binarize(need_meta(m, p, "run.binarize"), o)) bad = "run.binarize";
-    char *end;
-    rs->epoch = (int)strtol(need_meta(m, p, "train.epoch"), &end, 10);
-    if (*end || rs->epoch < 0) bad = "train.epoch";
-    rs->cursor = strtoull(need_meta(m, p, "run.cursor"), &end, 10);
-    if (*end) bad = "run.cursor";
-    if (sscanf(need_meta(m, p, "run.sums"), "%la,%la,%la,%ld", &rs->sums.loss, &rs->sums.rec,
-               &rs->sums.kl, &rs->sums.n) != 4)
+    char *end, tail;
+    rs->epoch = (int)meta_long(m, p, "train.epoch", 0, MAX_EPOCHS);
+    // the cursor is checked against the data's size once they are read
+    rs->cursor = (size_t)meta_long(m, p, "run.cursor", 0, LONG_MAX);
+    if (sscanf(need_meta(m, p, "run.sums"), "%la,%la,%la,%ld%c", &rs->sums.loss, &rs->sums.rec,
+               &rs->sums.kl, &rs->sums.n, &tail) != 4 || !isfinite(rs->sums.loss) ||
+        !isfinite(rs->sums.rec) || !isfinite(rs->sums.kl) || rs->sums.n < 0)
         bad = "run.sums";
+    const char *tl = vae_model_meta(m, "train.test_neg_elbo"); // "" before the first epoch's end
+    if (tl && *tl && !(isfinite(strtod(tl, &end)) && !*end)) bad = "train.test_neg_elbo";
     if (vae_rng_parse(&rs->shuffle, need_meta(m, p, "run.shuffle_rng"))) bad = "run.shuffle_rng";
     if (vae_rng_parse(&rs->data, need_meta(m, p, "run.data_rng"))) bad = "run.data_rng";
     // runs of vae 0.1.0 had no schedule: beta constant at the model's
     const char *beta = vae_model_meta(m, "run.beta"), *sched = vae_model_meta(m, "run.beta_schedule");
     o->beta = beta ? strtof(beta, &end) : vae_model_config(m)->beta;
-    if (beta && (*end || !(o->beta >= 0))) bad = "run.beta";
+    if (beta && (!*beta || *end || !(o->beta >= 0 && o->beta <= MAX_BETA))) bad = "run.beta";
     if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
     if (bad) die("%s: checkpoint entry %s is invalid", p, bad);
     const char *slash = strrchr(path, '/');
@@ -493,25 +634,22 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
  * crash between the log line and the checkpoint must not leave a duplicate). */
 static void trim_log(const char *logp, int epochs_done)
 {
-    FILE *f = fopen(logp, "r");
-    if (!f) return;
-    char line[4096];
-    size_t cap = 1 << 16, len = 0;
-    char *keep = xmalloc(cap);
-    while (fgets(line, sizeof line, f)) {
+    void *file;
+    size_t size, len = 0;
+    vae_error err;
+    int rc = vae_read_file(logp, (size_t)1 << 30, &file, &size, &err);
+    if (rc == VAE_ENOENT) return; // no log yet (stopped inside the first epoch)
+    if (rc) die("%s", err.msg);
+    char *text = file, *keep = xmalloc(size + 1);
+    for (char *line = text, *next; line < text + size; line = next) {
+        next = memchr(line, '\n', (size_t)(text + size - line));
+        next = next ? next + 1 : text + size;
         int e;
         if (sscanf(line, "{\"epoch\":%d", &e) != 1 || e > epochs_done) continue;
-        size_t n = strlen(line);
-        if (len + n > cap) {
-            while (len + n > cap) cap *= 2;
-            keep = realloc(keep, cap);
-            if (!keep) die("out of memory");
-        }
-        memcpy(keep + len, line, n);
-        len += n;
+        memcpy(keep + len, line, (size_t)(next - line));
+        len += (size_t)(next - line);
     }
-    fclose(f);
-    vae_error err;
+    free(file);
     if (vae_write_file(logp, keep, len, &err)) die("%s", err.msg);
     free(keep);
 }
@@ -532,6 +670,7 @@ static void progress_update(progress *p, int epoch, int epochs, long done, long 
     if (p->quiet || (t - p->t_last < (p->tty ? 0.25 : 10.0) && done < total)) return;
     if (done >= total && !p->tty) return;
     p->t_last = t;
+    if (!still_printing(stderr, &p->quiet)) return;
     double left = (total - done) / (ips + 1e-9) + (epochs - epoch) * t_epoch;
     double n = st->n ? (double)st->n : 1;
     fprintf(stderr, "%sepoch %d/%d %5.1f%% | %7.0f img/s | loss %.2f rec %.2f kl %.2f | ETA %.0fs%s",
@@ -604,18 +743,6 @@ static int active_units(vae_model *m, const vae_dataset *ds, float *x, uint32_t 
 
 /* ---------------------------------------------------------------- train */
 
-/* Creates dir (and its parents) and refuses to clobber an earlier run's
- * checkpoint. */
-static void prepare_out(const char *dir, int force)
-{
-    make_dirs(dir);
-    if (access(dir, W_OK) != 0) die("%s: cannot write into the output directory: %s", dir, strerror(errno));
-    char *ck = join(dir, "model.safetensors");
-    if (!force && access(ck, F_OK) == 0)
-        die("%s already holds a checkpoint; choose another --out, pass --force, or continue it "
-            "with --resume %s", dir, dir);
-    free(ck);
-}
 
 /* A run of vae train: its options, state, model, data and buffers. */
 typedef struct run {
@@ -634,6 +761,7 @@ typedef struct run {
     uint8_t *batch_labels;
     progress pr;
     double epoch_time, last_test;
+    int stdout_gone; /* a write to stdout failed: no more summary lines */
 } run;
 
 /* The model: the checkpoint's on --resume (checked against the data), else
@@ -650,11 +778,12 @@ static void open_model(run *r)
             die("%s: not the data this run was trained on (fingerprint %s, checkpoint has %s)",
                 vae_dataset_path(r->train), r->fp, want ? want : "none");
         if (r->rs.cursor > r->N) die("%s: run.cursor is past the end of the data", o->resume);
+        if (!o->out) o->out = r->resume_dir;
+        // locked and cleaned (a kill's temporaries) even when it then has nothing to do
+        if (r->root) prepare_out(o->out, o->force, !strcmp(o->out, r->resume_dir));
         if (r->rs.epoch >= o->epochs)
             die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
                 o->resume, r->rs.epoch, r->rs.epoch);
-        if (!o->out) o->out = r->resume_dir;
-        if (r->root && strcmp(o->out, r->resume_dir)) prepare_out(o->out, o->force);
         return;
     }
     o->cfg.channels = c, o->cfg.height = h, o->cfg.width = w;
@@ -674,7 +803,7 @@ static void open_model(run *r)
         strftime(outbuf, sizeof outbuf, "runs/vae-%Y%m%d-%H%M%S", localtime(&t));
         o->out = outbuf;
     }
-    if (r->root) prepare_out(o->out, o->force);
+    if (r->root) prepare_out(o->out, o->force, 0);
 }
 
 /* Everything that can fail on input, checked before anything is written;
@@ -712,8 +841,6 @@ static void start_run(run *r, int argc, char **argv)
 
     r->logp = join(o->out, "metrics.jsonl"), r->ckpt = join(o->out, "checkpoint.safetensors");
     if (o->resume && r->root) trim_log(r->logp, r->rs.epoch);
-    r->log = r->root ? fopen(r->logp, o->resume ? "a" : "w") : NULL;
-    if (r->root && !r->log) die("%s: cannot write the metrics log: %s", r->logp, strerror(errno));
     r->perm = xmalloc(r->N * sizeof *r->perm);
     r->eval_idx = xmalloc(o->batch * sizeof *r->eval_idx);
     r->x = xmalloc((size_t)o->batch * vae_model_input_size(m) * sizeof *r->x);
@@ -806,7 +933,7 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
     memset(&rs->sums, 0, sizeof rs->sums);
     rs->shuffle = shuffle;
     const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
-    if (r->root)
+    if (r->root && still_printing(stdout, &r->stdout_gone))
         fprintf(stdout,
                 "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s "
                 "%.3f | %.2fs, %.0f img/s\n",
@@ -818,10 +945,11 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
         fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
                         "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
                         "warm-up or --free-bits\n", au, d);
-    fflush(stdout);
+    still_printing(stdout, &r->stdout_gone);
     // the checkpoint first: a crash before the log line loses a line, not a run
     save_run(m, &r->o, rs, r->fp, r->last_test);
-    if (r->log) {
+    if (r->root) {
+        if (!r->log) r->log = open_log(r->logp);
         fprintf(r->log,
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"

@@ -55,6 +55,8 @@ static void grid_args_parse(const cli_command *c, int argc, char **argv, grid_ar
     int first = cli_parse(c, argc, argv, take_grid, g);
     if (first < argc) usage_error(c->name, "unexpected argument '%s'", argv[first]);
     check_output("-o", g->out);
+    check_not_input("-o", g->out, "--model", g->model ? g->model : g->ma.model);
+    check_not_input("-o", g->out, "--data", g->ma.data);
 }
 
 static const cli_opt sample_opts[] = {

@@ -1,5 +1,5 @@
 /*
- * vae/files.h - crash-safe writes and PNG grids of images.
+ * vae/files.h - crash-safe writes, safe whole-file reads and PNG grids of images.
  *
  *     // 64 decoded 28x28 images as an 8x8 grid, each pixel drawn 2x2
  *     vae_write_png_grid("samples.png", images, 64, 1, 28, 28, 8, 2, 2, &err);
@@ -19,6 +19,18 @@ extern "C" {
  * directory, fsync'd, renamed over path, the directory fsync'd. On failure
  * (a full disk included) path is untouched and no temporary is left. */
 VAE_API int vae_write_file(const char *path, const void *data, size_t len, vae_error *err);
+
+/* Removes the temporaries vae_write_file left beside path when its process
+ * was killed mid-write (their writer's PID is in their name; those of a
+ * running process are kept). Returns how many were removed, or a negative
+ * code. */
+VAE_API int vae_remove_stale_temps(const char *path, vae_error *err);
+
+/* Reads a whole regular file of at most max bytes into *data (malloc'd,
+ * NUL-terminated, caller frees), its length in *len. A FIFO, device,
+ * socket or directory is refused without blocking, the message saying what
+ * it is. */
+VAE_API int vae_read_file(const char *path, size_t max, void **data, size_t *len, vae_error *err);
 
 /* --------------------------------------------------------------- pictures */
 

@@ -87,9 +87,12 @@ int vae_data_open(const char *path, const vae_data_options *opt, vae_dataset **t
         rc = vae__open_pngdir(path, opt, &tr, &te, err);
     } else if (S_ISREG(st.st_mode) && is_csv_name(path)) {
         rc = vae__open_csv(path, opt, &tr, err);
-    } else {
+    } else if (S_ISREG(st.st_mode)) {
         return vae__error(err, VAE_EINVAL, "%s: not a directory (an MNIST-layout one or a folder "
                           "of PNG images) nor a *.csv file", path);
+    } else { // a FIFO or device, even when named *.csv: say what it is
+        return vae__error(err, VAE_EINVAL, "%s: %s, not a data set (a directory or a *.csv file)",
+                          path, vae__file_kind(st.st_mode));
     }
     if (rc == VAE_OK && !te) rc = vae__dataset_hold_out(tr, opt->test_fraction, opt->split_seed, &te, err);
     if (rc == VAE_OK && (tr->c != te->c || tr->h != te->h || tr->w != te->w))

@@ -97,14 +97,18 @@ fail:
     return rc;
 }
 
+size_t vae__memory_budget(size_t max_memory)
+{
+    if (max_memory) return max_memory;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
+}
+
 uint8_t *vae__images_alloc(size_t bytes, size_t budget, size_t *map_len, const char *name,
                            vae_error *err)
 {
     *map_len = 0;
-    if (!budget) { // half the physical memory
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        budget = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
-    }
+    budget = vae__memory_budget(budget);
     if (bytes <= budget) {
         uint8_t *p = malloc(bytes ? bytes : 1);
         if (!p) vae__error(err, VAE_ENOMEM, "%s: out of memory for %zu bytes of images", name, bytes);

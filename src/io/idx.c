@@ -87,17 +87,10 @@ int vae__idx_read_u8(const char *path, int want_ndim, uint8_t **data, uint32_t *
     if (!path || !data || !dims || want_ndim < 1 || want_ndim > IDX_MAX_RANK)
         return vae__error(err, VAE_EINVAL, "%s: bad arguments to the IDX reader",
                           path ? path : "(null)");
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return vae__error(err, errno == ENOENT ? VAE_ENOENT : VAE_EIO, "%s: cannot open: %s",
-                          path, strerror(errno));
+    int fd;
     struct stat st;
-    int bad = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR : 0;
-    if (bad) {
-        close(fd);
-        return vae__error(err, VAE_EIO, "%s: %s", path,
-                          bad == EISDIR ? "not a regular file" : strerror(bad));
-    }
+    int orc = vae__open_read(path, &fd, &st, err);
+    if (orc) return orc;
     gzFile gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);
@@ -139,6 +132,14 @@ int vae__idx_read_u8(const char *path, int want_ndim, uint8_t **data, uint32_t *
                             (unsigned long long)VAE_IDX_MAX_BYTES);
             goto done;
         }
+    }
+    /* The images are kept in memory: more than the memory budget (half the
+     * RAM) is refused now, not after decompressing gigabytes of it. */
+    size_t budget = vae__memory_budget(0);
+    if (total > budget) {
+        rc = vae__error(err, VAE_ENOMEM, "%s: dimensions declare %llu bytes, more than the %zu MiB "
+                        "of memory images may take", path, (unsigned long long)total, budget >> 20);
+        goto done;
     }
     /* A raw file must be exactly as long as its header says: know before malloc. */
     int direct = gzdirect(gz);

@@ -13,6 +13,15 @@
 
 /* ----------------------------------------------------------------- files */
 
+struct stat;
+/* Opens path for reading: a regular file, else an error saying what it is
+ * (opened with O_NONBLOCK, so a FIFO or device never blocks us). *fd is
+ * blocking again and close-on-exec; *st (may be NULL) its fstat. Every
+ * reader goes through here. */
+int vae__open_read(const char *path, int *fd, struct stat *st, vae_error *err);
+/* "a FIFO (named pipe)", "a directory", ...: what a stat mode is, for messages. */
+const char *vae__file_kind(unsigned mode);
+
 /* Test hook: when >= 0, vae_write_file (vae.h) fails with ENOSPC after
  * writing this many bytes, as on a full disk. -1 (normal) otherwise. */
 extern long vae__fault_write_after;
@@ -79,6 +88,10 @@ struct vae_dataset {
     size_t map_len;   /* images is a mapped temporary file of this length (0: malloc'd) */
     size_t budget;    /* image bytes it may keep in memory (0: no limit) */
 };
+
+/* Bytes of images a data set may keep in memory: max_memory, or when 0
+ * half the physical memory (SIZE_MAX if unknown). */
+size_t vae__memory_budget(size_t max_memory);
 
 /* Memory for `bytes` of images: malloc'd when they fit the budget (0: half
  * the physical memory), else a temporary file ($VAE_TMPDIR, $TMPDIR or

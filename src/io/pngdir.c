@@ -229,13 +229,10 @@ static int collect(const char *dir, const char *root, int new_classes_ok, char *
 static int read_file(const char *path, uint8_t **buf, size_t *len, vae_error *err)
 {
     *buf = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return vae__error(err, VAE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return vae__error(err, VAE_EIO, "%s: not a regular file", path);
-    }
+    int rc = vae__open_read(path, &fd, &st, err);
+    if (rc) return rc;
     if ((uint64_t)st.st_size > PNG_MAX_FILE) {
         close(fd);
         return vae__error(err, VAE_EUNSUPPORTED, "%s: %lld bytes, more than the %zu MiB a PNG may have",
@@ -444,11 +441,7 @@ int vae__open_pngdir(const char *dir, const vae_data_options *o, vae_dataset **t
     if (resize) w = o->resize_w, h = o->resize_h;
     vae_dataset *tr = NULL, *te = NULL;
     int labelled = ncl > 0;
-    size_t budget = o->max_memory;
-    if (!budget) { // half the physical memory, shared by both splits
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        budget = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : SIZE_MAX;
-    }
+    size_t budget = vae__memory_budget(o->max_memory); // shared by both splits
     if (!rc) rc = decode_all(&ftr, c, h, w, resize, trname, labelled, budget, &tr, err);
     if (!rc && trdir) rc = decode_all(&fte, c, h, w, resize, tedir, labelled, budget, &te, err);
     if (!rc) rc = set_classes(tr, classes, ncl, err);

@@ -726,12 +726,10 @@ int vae__st_read(const char *path, vae__st_file **out, vae_error *err)
     if (!out) return vae__error(err, VAE_EINVAL, "safetensors: no output given");
     *out = NULL;
     if (!path) return vae__error(err, VAE_EINVAL, "safetensors: no path given");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
-    if (fd < 0)
-        return fail(path, err, errno == ENOENT || errno == ENOTDIR ? VAE_ENOENT : VAE_EIO, "cannot open: %s",
-                    strerror(errno));
+    int fd, rc = vae__open_read(path, &fd, NULL, err);
+    if (rc) return rc;
     vae__st_file *f = calloc(1, sizeof *f);
-    int rc = f ? read_fd(path, fd, f, err) : fail(path, err, VAE_ENOMEM, "out of memory");
+    rc = f ? read_fd(path, fd, f, err) : fail(path, err, VAE_ENOMEM, "out of memory");
     close(fd);
     if (rc != VAE_OK) {
         vae__st_free(f);

@@ -13,6 +13,9 @@
 #define CKPT_FORMAT "vae-checkpoint"
 #define CKPT_VERSION "1"
 #define MAX_META 64
+/* Steps are counted in a long and raised to Adam's bias-correction powers:
+ * 2^53 (exact in a double) is far past any real run and far from overflow. */
+#define VAE_MAX_ADAM_STEPS ((long)1 << 53)
 
 static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
 static const char *noise_names[] = {"none", "gaussian", "mask"};
@@ -298,7 +301,8 @@ static int state_from_meta(const vae__st_file *f, const char *path, vae_model *m
     char *end;
     errno = 0;
     m->step = steps ? strtol(steps, &end, 10) : -1;
-    if (!steps || !*steps || *end || errno || m->step < 0) bad = "train.adam_steps";
+    if (!steps || !*steps || *end || errno || m->step < 0 || m->step > VAE_MAX_ADAM_STEPS)
+        bad = "train.adam_steps";
     else if (parse_float(vae__st_meta(f, "optim.lr"), 0, 10, &m->adam.lr)) bad = "optim.lr";
     else if (parse_float(vae__st_meta(f, "optim.beta1"), 0, 1, &m->adam.beta1)) bad = "optim.beta1";
     else if (parse_float(vae__st_meta(f, "optim.beta2"), 0, 1, &m->adam.beta2)) bad = "optim.beta2";
