@@ -286,8 +286,11 @@ static void *signal_thread(void *arg)
     for (;;) {
         int sig;
         if (sigwait(&stop_set, &sig)) continue;
-        if (ignored_at_start(sig)) continue; // nohup: SIGHUP stays ignored
-        if (!atomic_load(&stop_armed)) {
+        // ignored at start: a background job's SIGINT until the command is
+        // ready to stop (then a stop is asked for explicitly), nohup's SIGHUP always
+        int armed = atomic_load(&stop_armed);
+        if (ignored_at_start(sig) && (!armed || sig == SIGHUP)) continue;
+        if (!armed) {
             signal(sig, SIG_DFL);
             pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
             raise(sig);
