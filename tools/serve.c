@@ -315,6 +315,20 @@ static void model_thread(void)
     done = 1;
 }
 
+/* n images (freed here) as a PNG grid of cols columns, 1-pixel gaps. */
+static reply png_reply(server *s, float *img, int n, int cols, int scale)
+{
+    reply r = {200, "image/png", NULL, 0, 0, NULL};
+    unsigned char *png;
+    vae_error err;
+    int rc = vae_png_grid_encode(img, n, s->cfg->channels, s->cfg->height, s->cfg->width, cols,
+                                 n > 1 ? 1 : 0, scale, &png, &r.len, &err);
+    free(img);
+    if (rc) return fail(500, "%s", err.msg);
+    r.body = (char *)png;
+    return r;
+}
+
 /* Decodes n codes (all of class label, or -1) into a PNG grid of cols
  * columns. */
 static reply decode_png(server *s, const float *z, int n, long label, int cols, int scale)
@@ -337,15 +351,7 @@ static reply decode_png(server *s, const float *z, int n, long label, int cols, 
         return fail(500, "decoding failed: %s", vae_strerror(rc));
     }
     // a Gaussian decoder's means are not clipped: the PNG writer clamps
-    reply r = {200, "image/png", NULL, 0, 0, NULL};
-    unsigned char *png;
-    vae_error err;
-    rc = vae_png_grid_encode(img, n, s->cfg->channels, s->cfg->height, s->cfg->width, cols,
-                             n > 1 ? 1 : 0, scale, &png, &r.len, &err);
-    free(img);
-    if (rc) return fail(500, "%s", err.msg);
-    r.body = (char *)png;
-    return r;
+    return png_reply(s, img, n, cols, scale);
 }
 
 /* ---------------------------------------------------------- handlers */
@@ -396,15 +402,7 @@ static reply api_image(server *s, struct MHD_Connection *c)
     if (!x) return fail(500, "out of memory");
     uint32_t idx = (uint32_t)i;
     vae_dataset_batch(s->test, &idx, 1, VAE_BINARIZE_NONE, 0, NULL, x);
-    reply r = {200, "image/png", NULL, 0, 0, NULL};
-    unsigned char *png;
-    vae_error e;
-    int rc = vae_png_grid_encode(x, 1, s->cfg->channels, s->cfg->height, s->cfg->width, 1, 0,
-                                 (int)scale, &png, &r.len, &e);
-    free(x);
-    if (rc) return fail(500, "%s", e.msg);
-    r.body = (char *)png;
-    return r;
+    return png_reply(s, x, 1, 1, (int)scale);
 }
 
 /* GET /api/sample?n=N&seed=S: N codes from the prior N(0, I), drawn as vae

@@ -66,6 +66,9 @@ const vae__st_tensor *vae__st_find(const vae__st_file *f, const char *name);
 const vae__st_tensor *vae__st_at(const vae__st_file *f, int i);
 /* Metadata value for key, or NULL. */
 const char *vae__st_meta(const vae__st_file *f, const char *key);
+/* A metadata value (or part of one) as a whole decimal int in [lo, hi]:
+ * 0, or -1 when s is NULL, empty, not a number or out of range. */
+int vae__parse_int(const char *s, int lo, int hi, int *out);
 int vae__st_meta_count(const vae__st_file *f);
 void vae__st_meta_at(const vae__st_file *f, int i, const char **key, const char **value);
 

@@ -775,6 +775,17 @@ const char *vae__st_meta(const vae__st_file *f, const char *key)
     return NULL;
 }
 
+int vae__parse_int(const char *s, int lo, int hi, int *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
 int vae__st_meta_count(const vae__st_file *f) { return f ? f->nmeta : 0; }
 
 void vae__st_meta_at(const vae__st_file *f, int i, const char **key, const char **value)

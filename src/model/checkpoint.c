@@ -137,18 +137,6 @@ int vae_model_save_checkpoint(vae_model *m, const char *path, const char *const 
     return save(m, path, meta, 1);
 }
 
-/* Parses a whole decimal int in [lo, hi]. */
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int lookup(const char *s, const char **names, int n)
 {
     for (int i = 0; s && i < n; i++)
@@ -189,7 +177,7 @@ static int parse_flow(const char *s, vae_config *c)
     for (int i = 1; i < 3; i++)
         if ((size_t)(colon - s) == strlen(flow_names[i]) && !strncmp(s, flow_names[i], colon - s)) {
             c->flow = i;
-            return parse_int(colon + 1, 1, VAE_FLOW_MAX_STEPS, &c->flow_steps);
+            return vae__parse_int(colon + 1, 1, VAE_FLOW_MAX_STEPS, &c->flow_steps);
         }
     return -1;
 }
@@ -208,10 +196,10 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
                           "%s: checkpoint format version %s; this vae reads version %s", path,
                           ver ? ver : "(none)", CKPT_VERSION);
     const char *bad = NULL;
-    if (parse_int(vae__st_meta(f, "vae.channels"), 1, 3, &c->channels)) bad = "vae.channels";
-    else if (parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
-    else if (parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
-    else if (parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
+    if (vae__parse_int(vae__st_meta(f, "vae.channels"), 1, 3, &c->channels)) bad = "vae.channels";
+    else if (vae__parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
+    else if (vae__parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
+    else if (vae__parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
     else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 6)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
@@ -227,10 +215,10 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.l1";
     else if (c->model == VAE_MODEL_DAE && parse_noise(vae__st_meta(f, "vae.noise"), c))
         bad = "vae.noise";
-    else if (c->model == VAE_MODEL_IWAE && parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
+    else if (c->model == VAE_MODEL_IWAE && vae__parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
         bad = "vae.iwae_k";
     else if (c->model == VAE_MODEL_CVAE &&
-             parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
+             vae__parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
         bad = "vae.n_classes";
     else if (vae__st_meta(f, "vae.flow") && parse_flow(vae__st_meta(f, "vae.flow"), c))
         bad = "vae.flow";
@@ -259,7 +247,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
             }
             memcpy(part, h, len);
             part[len] = 0;
-            if (parse_int(part, 1, 65536, &c->hidden[c->n_hidden++])) bad = "vae.hidden";
+            if (vae__parse_int(part, 1, 65536, &c->hidden[c->n_hidden++])) bad = "vae.hidden";
             h += len + (h[len] == ',');
         }
     }

@@ -345,18 +345,6 @@ int vae_classifier_save(const vae_classifier *c, const char *path, const char *c
     return vae__st_write(path, t, N_TENSORS, kv, err);
 }
 
-static int meta_int(const vae__st_file *f, const char *key, int lo, int hi, int *out)
-{
-    const char *s = vae__st_meta(f, key);
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* The file's metadata kept for vae_classifier_meta. */
 static int keep_meta(vae_classifier *c, const vae__st_file *f)
 {
@@ -395,7 +383,7 @@ int vae_classifier_load(const char *path, int max_batch, vae_classifier **out, v
         goto done;
     }
     for (int i = 0; i < 7; i++)
-        if (meta_int(f, keys[i], 0, 1 << 20, &v[i])) {
+        if (vae__parse_int(vae__st_meta(f, keys[i]), 0, 1 << 20, &v[i])) {
             rc = vae__error(err, VAE_EFORMAT, "%s: metadata %s is missing or not a number", path,
                             keys[i]);
             goto done;
