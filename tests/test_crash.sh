@@ -20,8 +20,9 @@ for i in $(seq 100); do # each round: start or resume, kill -9 at a random momen
         "$VAE" info "$R/checkpoint.safetensors" >/dev/null 2>"$T/err" ||
             { bad "after kill $kills: the checkpoint does not load: $(cat "$T/err")"; break; }
         args=(--resume "$R" --quiet)
-    else
-        args=("${FLAGS[@]}" --out "$R")
+    else # a kill before the first checkpoint may leave model.safetensors alone: the
+        # guard then asks for --force, as a user would be told
+        args=("${FLAGS[@]}" --out "$R" --force)
     fi
     # exec: the signal must reach vae, not a subshell waiting for it
     (exec "$VAE" train "${args[@]}" >/dev/null 2>"$T/err") &
@@ -46,7 +47,7 @@ if [ -f "$R/checkpoint.safetensors" ]; then
     "$VAE" train --resume "$R" --quiet >/dev/null 2>"$T/err" || grep -q "already trained 3 epochs" "$T/err" ||
         bad "the final resume: $(cat "$T/err")"
 else
-    "$VAE" train "${FLAGS[@]}" --out "$R" >/dev/null 2>"$T/err" || bad "the final run: $(cat "$T/err")"
+    "$VAE" train "${FLAGS[@]}" --out "$R" --force >/dev/null 2>"$T/err" || bad "the final run: $(cat "$T/err")"
 fi
 cmp -s "$T/straight/checkpoint.safetensors" "$R/checkpoint.safetensors" && ok ||
     bad "after $kills kills: the checkpoint differs from the straight run's"
