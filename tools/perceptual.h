@@ -7,7 +7,7 @@
 #include "vae.h"
 
 #define PERCEPTUAL_DEFAULT_LAYERS "conv1,conv2"
-#define PERCEPTUAL_DEFAULT_WEIGHT "0.01"
+#define PERCEPTUAL_DEFAULT_WEIGHT "0.1"
 
 typedef struct perceptual_opt {
     char *path;          /* the classifier file; NULL: no term */
