@@ -567,6 +567,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.beta", beta, "run.beta_schedule", o->sched.text,
                           "train.perceptual", o->perc.text, "train.perceptual_crc32", o->perc.crc,
                           NULL};
+    if (!o->perc.path) // no term, no entries: the files of runs without it stay as they were
+        info[sizeof info / sizeof *info - 5] = full[sizeof full / sizeof *full - 5] = NULL;
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     // the weights first: killed between the two, the checkpoint is a step
     // behind and the resume redoes that step, rewriting both (the other order
