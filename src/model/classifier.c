@@ -189,6 +189,7 @@ int vae_classifier_create(const vae_classifier_config *cfg, int max_batch, uint6
     return VAE_OK;
 }
 
+const float *vae__classifier_tensor(const vae_classifier *c, int t) { return P(c, c->params, t); }
 const vae_classifier_config *vae_classifier_get_config(const vae_classifier *c) { return &c->cfg; }
 size_t vae_classifier_num_params(const vae_classifier *c) { return c->n_params; }
 void vae_classifier_set_adam(vae_classifier *c, const vae_adam *a) { c->adam = *a; }

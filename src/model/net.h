@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "nn/conv.h"
+#include "nn/perceptual.h"
 #include "nn/real.h"
 #include "vae.h"
 
@@ -92,6 +93,10 @@ struct vae__net {
     real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
     int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
                                   the step's schedule (model/schedule.c) */
+    const vae__percep *percep; /* training's perceptual term on the decoder's mean (set on
+                                  the step's workers only: evaluation stays the ELBO) */
+    real *pwork;               /* its work area: the mean and its gradient (B, D) each, then
+                                  vae__percep_work_size(percep, B) */
     atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
                                   gradient at layer l's output is final: shared by the
                                   slices of a batch, for the schedule */

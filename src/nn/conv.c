@@ -138,18 +138,20 @@ void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, cons
     patch_map p = conv_map(g);
     int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW;
     size_t in_size = (size_t)g->C * g->H * g->W;
-    if (B < 1) memset(dw, 0, (size_t)g->OC * ckk * sizeof *dw);
+    if (B < 1 && dw) memset(dw, 0, (size_t)g->OC * ckk * sizeof *dw);
     for (int i = 0; i < B; i++) {
         const real *dout_i = dout + (size_t)i * g->OC * ohw;
-        im2col(col, inp + (size_t)i * in_size, &p);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->OC, ckk, ohw, 1, dout_i, ohw, col,
-                  ohw, i ? 1 : 0, dw, ckk);
+        if (dw) {
+            im2col(col, inp + (size_t)i * in_size, &p);
+            real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->OC, ckk, ohw, 1, dout_i, ohw,
+                      col, ohw, i ? 1 : 0, dw, ckk);
+        }
         if (!dinp) continue;
         real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw, g->OC, 1, w, ckk, dout_i, ohw,
                   0, col, ohw);
         col2im(dinp + (size_t)i * in_size, col, &p);
     }
-    bias_grad(db, dout, B, g->OC, (size_t)ohw);
+    if (db) bias_grad(db, dout, B, g->OC, (size_t)ohw);
 }
 
 void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,

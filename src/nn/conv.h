@@ -33,7 +33,8 @@ size_t vae__conv_col_size(const vae__conv_geom *g);
 /* out (B,OC,OH,OW) = conv(inp (B,C,H,W), w (OC,C,K,K)) + b (OC). */
 void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                          const vae__conv_geom *g, real *col);
-/* dinp (B,C,H,W) (skipped when NULL), dw (OC,C,K,K), db (OC) from dout. */
+/* dinp (B,C,H,W), dw (OC,C,K,K), db (OC) from dout; each skipped when NULL
+ * (a frozen layer's data gradient alone needs neither inp nor dw, db). */
 void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, const vae__conv_geom *g, real *col);
 
