@@ -85,52 +85,58 @@ static void inside(int n_grid, int n_img, int S, int off, int *lo, int *hi)
     if (*hi < *lo) *hi = *lo;
 }
 
+/* The loops run over kernel offsets, then channels: col row (c, ki, kj) sits
+ * at ((c*K + ki)*K + kj) * ld, and the bounds of an offset (two divisions
+ * each way) serve every channel. */
 static void im2col(real *col, const real *img, const patch_map *p)
 {
-    for (int c = 0; c < p->ch; c++)
-        for (int ki = 0; ki < p->K; ki++)
-            for (int kj = 0; kj < p->K; kj++) {
-                const real *plane = img + (size_t)c * p->ih * p->iw;
-                int y0, y1, x0, x1, S = p->S;
-                inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
-                inside(p->gw, p->iw, S, kj - p->P, &x0, &x1);
+    size_t plane_size = (size_t)p->ih * p->iw;
+    for (int ki = 0; ki < p->K; ki++)
+        for (int kj = 0; kj < p->K; kj++) {
+            int y0, y1, x0, x1, S = p->S, off = kj - p->P;
+            inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
+            inside(p->gw, p->iw, S, off, &x0, &x1);
+            for (int c = 0; c < p->ch; c++) {
+                const real *plane = img + c * plane_size;
+                real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
                 for (int gy = 0; gy < p->gh; gy++) {
-                    real *row = col + (size_t)gy * p->gw;
+                    real *row = rows + (size_t)gy * p->gw;
                     if (gy < y0 || gy >= y1) {
                         memset(row, 0, (size_t)p->gw * sizeof *row);
                         continue;
                     }
                     const real *src = plane + (size_t)(gy * S - p->P + ki) * p->iw;
-                    int off = kj - p->P;
                     for (int gx = 0; gx < x0; gx++) row[gx] = 0;
                     for (int gx = x0; gx < x1; gx++) row[gx] = src[gx * S + off];
                     for (int gx = x1; gx < p->gw; gx++) row[gx] = 0;
                 }
-                col += p->ld;
             }
+        }
 }
 
 /* The adjoint of im2col: img (zeroed here) gets each col value added back
- * to the pixel it came from, in the same order as before the bounds were
- * hoisted (the same bits). */
+ * to the pixel it came from. A pixel of channel c takes its values in
+ * (ki, kj, gy, gx) order, as when the channel loop was the outer one (the
+ * same bits). */
 static void col2im(real *img, const real *col, const patch_map *p)
 {
-    memset(img, 0, (size_t)p->ch * p->ih * p->iw * sizeof *img);
-    for (int c = 0; c < p->ch; c++)
-        for (int ki = 0; ki < p->K; ki++)
-            for (int kj = 0; kj < p->K; kj++) {
-                real *plane = img + (size_t)c * p->ih * p->iw;
-                int y0, y1, x0, x1, S = p->S;
-                inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
-                inside(p->gw, p->iw, S, kj - p->P, &x0, &x1);
+    size_t plane_size = (size_t)p->ih * p->iw;
+    memset(img, 0, (size_t)p->ch * plane_size * sizeof *img);
+    for (int ki = 0; ki < p->K; ki++)
+        for (int kj = 0; kj < p->K; kj++) {
+            int y0, y1, x0, x1, S = p->S, off = kj - p->P;
+            inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
+            inside(p->gw, p->iw, S, off, &x0, &x1);
+            for (int c = 0; c < p->ch; c++) {
+                real *plane = img + c * plane_size;
+                const real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
                 for (int gy = y0; gy < y1; gy++) {
-                    const real *row = col + (size_t)gy * p->gw;
+                    const real *row = rows + (size_t)gy * p->gw;
                     real *dst = plane + (size_t)(gy * S - p->P + ki) * p->iw;
-                    int off = kj - p->P;
                     for (int gx = x0; gx < x1; gx++) dst[gx * S + off] += row[gx];
                 }
-                col += p->ld;
             }
+        }
 }
 
 /* n images (n, ch, hw) to planes (ch, n*hw): each channel's planes side by
