@@ -382,7 +382,7 @@ static void check_conv(int transposed, int C, int H, int W, int OC, int K, int S
     c.b = rand_vec(c.g.OC, -1, 1);
     c.dout = rand_vec(conv_out(&c), -1, 1);
     c.out = malloc(conv_out(&c) * sizeof *c.out);
-    c.col = malloc(vae__conv_col_size(&c.g) * sizeof *c.col);
+    c.col = malloc(vae__conv_col_size(&c.g, c.B) * sizeof *c.col);
     double *dinp = malloc(conv_in(&c) * sizeof *dinp), *dw = malloc(conv_w(&c) * sizeof *dw);
     double *db = malloc(c.g.OC * sizeof *db);
     size_t n_num = conv_in(&c) > conv_w(&c) ? conv_in(&c) : conv_w(&c);

@@ -144,8 +144,8 @@ static int alloc_classifier(const vae_classifier_config *cfg, int max_batch, vae
     int ok = c->params && c->grad && c->m && c->v && c->w;
     size_t rows = (size_t)(max_batch + c->T - 1) / c->T;
     size_t n1 = rows * cfg->conv1 * c->g1.OH * c->g1.OW, n2 = rows * c->F;
-    size_t col = vae__conv_col_size(&c->g1) > vae__conv_col_size(&c->g2)
-                   ? vae__conv_col_size(&c->g1) : vae__conv_col_size(&c->g2);
+    size_t col1 = vae__conv_col_size(&c->g1, (int)rows), col2 = vae__conv_col_size(&c->g2, (int)rows);
+    size_t col = col1 > col2 ? col1 : col2;
     for (int t = 0; ok && t < c->T; t++) {
         worker *w = &c->w[t];
         w->a1 = malloc(n1 * sizeof *w->a1), w->d1 = malloc(n1 * sizeof *w->d1);

@@ -239,8 +239,6 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
             const vae__conv_geom *g = &net->geom[l];
             net->in[l] = g->C * g->H * g->W;
             net->out[l] = g->OC * g->OH * g->OW;
-            size_t col = vae__conv_col_size(g);
-            if (col > net->col_size) net->col_size = col;
         }
     return 0;
 }
@@ -312,6 +310,11 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
 
     size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] != VAE_LAYER_LINEAR) {
+            size_t col = vae__conv_col_size(&net->geom[l], (int)rows);
+            if (col > net->col_size) net->col_size = col;
+        }
     for (int l = 0; l < net->n_layers; l++) {
         net->w_off[l] = off;
         off += weight_size(net, l);

@@ -44,7 +44,7 @@ static views carve(const vae__percep *p, real *work, int rows)
 
 size_t vae__percep_work_size(const vae__percep *p, int rows)
 {
-    size_t c1 = vae__conv_col_size(&p->g1), c2 = vae__conv_col_size(&p->g2);
+    size_t c1 = vae__conv_col_size(&p->g1, rows), c2 = vae__conv_col_size(&p->g2, rows);
     return 3 * (size_t)rows * (n1(p) + (size_t)p->F + (size_t)p->hidden) + (c1 > c2 ? c1 : c2);
 }
 
