@@ -143,6 +143,12 @@ done
 "$VAE" train --data "$DATA" --activation tanh --latent 3 --hidden 32 --max-steps 3 --threads 2 \
     --samples 4 --out "$T/tanh" --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "train tanh: $(cat "$T/act_err.txt")"
 "$VAE" info "$T/tanh" 2>/dev/null | grep -q "(tanh;" && ok || bad "info lacks the activation"
+"$VAE" train --data "$DATA" --activation gated --latent 3 --hidden 32,16 --max-steps 3 --threads 2 \
+    --samples 4 --out "$T/gated" --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "train gated: $(cat "$T/act_err.txt")"
+"$VAE" info "$T/gated" 2>/dev/null | grep -q "(gated;" && ok || bad "info lacks the gated activation"
+"$VAE" train --resume "$T/gated" --max-steps 6 --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "resume gated: $(cat "$T/act_err.txt")"
+"$VAE" eval --model "$T/gated" --k 5 >/dev/null 2>&1 && ok || bad "eval gated"
+expect_fail "gated conv" "--activation gated is a dense layer's" "$VAE" train --data "$DATA" --arch conv --activation gated --out "$T/x2"
 expect_fail "bad activation" "--activation expects" "$VAE" train --data "$DATA" --activation gelu --out "$T/x2"
 expect_fail "activation changed on resume" "--activation cannot be changed" "$VAE" train --resume "$T/tanh" --activation relu --epochs 3
 expect_fail "flow with ae" "--flow applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model ae --flow planar:2 --out "$T/x2"

@@ -641,6 +641,18 @@ int main(void)
         cfg.activation = act;
         check_net(cfg, 1.0);
     }
+    // gated dense layers (MLP only): the VAE, and the CVAE and IWAE, whose
+    // conditioned layers and K decoder rows read the gated outputs
+    static const int gated_models[] = {VAE_MODEL_VAE, VAE_MODEL_CVAE, VAE_MODEL_IWAE};
+    for (int i = 0; i < 3; i++) {
+        int model = gated_models[i];
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.activation = VAE_ACT_GATED;
+        cfg.model = model;
+        cfg.iwae_k = 3;
+        cfg.n_classes = 3;
+        check_net(cfg, 1.0);
+    }
     test_softmax_xent();
     return TEST_REPORT();
 }

@@ -187,7 +187,8 @@ static const cli_opt train_table[] = {
      "transposed convolutions up", "mlp", NULL},
     {"--hidden", O_HIDDEN, "LIST", "hidden widths (mlp) or channels (conv)\ninput side first, "
      "e.g. 512,256; none for no hidden layer", "400", "400; conv: 32,64"},
-    {"--activation", O_ACT, "A", "of the hidden layers: relu, tanh or softplus", "relu", NULL},
+    {"--activation", O_ACT, "A", "of the hidden layers: relu, tanh, softplus or gated (MLP)", "relu",
+     NULL},
     {"--beta", O_BETA, "B", "weight of the KL term", "1", NULL},
     {"--beta-schedule", O_SCHEDULE, "S", "constant, linear:N or cyclical:P[:R]\nlinear: beta "
      "rises from 0 to B over N epochs (Ns:\nN steps); cyclical: restarts every P epochs (Ps:\n"
@@ -261,10 +262,11 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
         else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
         break;
     case O_ACT: {
-        static const char *names[] = {"relu", "tanh", "softplus"};
+        static const char *names[] = {"relu", "tanh", "softplus", "gated"};
         int k = 0;
-        while (k < 3 && strcmp(a, names[k])) k++;
-        if (k == 3) usage_error("train", "--activation expects relu, tanh or softplus, not '%s'", a);
+        while (k < 4 && strcmp(a, names[k])) k++;
+        if (k == 4)
+            usage_error("train", "--activation expects relu, tanh, softplus or gated, not '%s'", a);
         o->cfg.activation = k;
         break;
     }
@@ -365,6 +367,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
         parse_hidden("train", "32,64", &o->cfg);
     if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
         usage_error("train", "--arch conv needs at least one conv layer in --hidden");
+    if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.activation == VAE_ACT_GATED)
+        usage_error("train", "--activation gated is a dense layer's: use it with --arch mlp");
     if (o->resume) { // the checkpoint fixes the model, the optimiser and the data order
         static const struct { int opt; const char *name; } fixed[] = {
             {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},

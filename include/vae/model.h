@@ -64,6 +64,8 @@ typedef enum {
     VAE_ACT_RELU = 0,
     VAE_ACT_TANH = 1,     /* as in Burda et al. 2015 */
     VAE_ACT_SOFTPLUS = 2, /* log(1 + e^x) */
+    VAE_ACT_GATED = 3,    /* MLP only: (W1 x + b1) * sigmoid(W2 x + b2), the VampPrior paper's
+                           * gated dense layer (tensors encoder.i.h and encoder.i.g) */
 } vae_activation;
 
 typedef enum {

@@ -89,8 +89,11 @@ int vae_config_validate(const vae_config *c, vae_error *err)
     if (!isfinite(c->free_bits) || c->free_bits < 0)
         return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
                           (double)c->free_bits);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
+    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_GATED)
         return vae__error(err, VAE_EUNSUPPORTED, "activation %d is not supported", c->activation);
+    if (c->activation == VAE_ACT_GATED && c->arch != VAE_ARCH_MLP)
+        return vae__error(err, VAE_EUNSUPPORTED, "the gated activation is a dense layer's: use "
+                          "it with the MLP architecture");
     if (c->flow != VAE_FLOW_NONE) {
         if (c->flow != VAE_FLOW_PLANAR && c->flow != VAE_FLOW_HOUSEHOLDER)
             return vae__error(err, VAE_EUNSUPPORTED, "flow %d is not supported", c->flow);
@@ -391,6 +394,19 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         const char *part = l < net->k ? "encoder" : "decoder";
         int idx = l < net->k ? l : l - net->k - 1;
         const vae__conv_geom *g = &net->geom[l];
+        if (net->activation == VAE_ACT_GATED && l != net->n_layers - 1) {
+            // a gated layer's two linear maps, h (the value) and g (the gate),
+            // as the twin's GatedDense names them: the first and second halves
+            int H = OUT / 2;
+            const char *half[2] = {"h", "g"};
+            for (int i = 0; i < 2; i++) {
+                v[n] = (vae__param_view){"", 2, {H, IN}, w + (size_t)i * H * IN};
+                snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.weight", part, idx, half[i]);
+                v[n] = (vae__param_view){"", 1, {H}, b + (size_t)i * H};
+                snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.bias", part, idx, half[i]);
+            }
+            continue;
+        }
         if (net->kind[l] == VAE_LAYER_LINEAR)
             v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
         else if (net->kind[l] == VAE_LAYER_CONV)

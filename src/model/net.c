@@ -206,6 +206,12 @@ static const vae__latent_kind *latent_kind(const vae_config *cfg)
     return model >= 0 && model < n ? latent_of_model[model] : &gaussian;
 }
 
+/* Whether hidden layer l is gated (then act[l] is its linear part). */
+static int gated(const vae__net *net, int l)
+{
+    return net->activation == VAE_ACT_GATED && l != net->k && l != net->n_layers - 1;
+}
+
 /* The conv architecture's layer shapes: convolutions down from the image,
  * one linear layer each side of the latent, transposed convolutions back to
  * exactly the image size. */
@@ -248,17 +254,19 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
 /* MLP widths along the encoder, then mirrored along the decoder. */
 static void layout_mlp(vae__net *net, const vae_config *cfg)
 {
-    int k = cfg->n_hidden, w = net->D;
-    for (int l = 0; l < k; l++) {
+    int k = cfg->n_hidden, w = net->D, g = cfg->activation == VAE_ACT_GATED ? 2 : 1;
+    for (int l = 0; l < k; l++) { // a gated layer's linear part is twice as wide: [a | g]
         net->in[l] = w;
-        net->out[l] = w = cfg->hidden[l];
+        w = cfg->hidden[l];
+        net->out[l] = g * w;
     }
     net->in[k] = w;
     net->out[k] = net->latent->head_per_dim * net->d + net->flow_params;
     w = net->d;
     for (int l = 0; l < k; l++) {
         net->in[k + 1 + l] = w;
-        net->out[k + 1 + l] = w = cfg->hidden[k - 1 - l];
+        w = cfg->hidden[k - 1 - l];
+        net->out[k + 1 + l] = g * w;
     }
     net->in[2 * k + 1] = w;
     net->out[2 * k + 1] = net->D;
@@ -333,6 +341,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     // z, probabilities, per-row rec and kl, im2col, the fixed log sigma, the
     // free-bits KL sums and mask; IWAE: the targets repeated for each sample
     // and the samples' normalised weights
+    for (int l = 0; l < net->n_layers && cfg->activation == VAE_ACT_GATED; l++)
+        if (gated(net, l)) acts += rows * (size_t)net->out[l] / 2; // gate[l] and dgate[l]
     net->n_acts = 2 * acts + 3 * rows * net->d + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
@@ -358,6 +368,11 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         acts += B * net->out[l];
     }
     net->dz = acts, acts += B * net->d;
+    for (int l = 0; l < net->n_layers; l++)
+        if (gated(net, l)) {
+            net->gate[l] = acts, acts += B * net->out[l] / 2;
+            net->dgate[l] = acts, acts += B * net->out[l] / 2;
+        }
     net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
     net->kl_img = acts, acts += B;
@@ -378,6 +393,17 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         net->fz = acts, acts += (size_t)net->flow_steps * B * net->d;
         net->ld = acts;
     }
+}
+
+/* Layer l's output, what the next layer reads, and the gradient there. */
+static real *layer_out(const vae__net *net, int l)
+{
+    return gated(net, l) ? net->gate[l] : net->act[l];
+}
+
+static real *layer_dout(const vae__net *net, int l)
+{
+    return gated(net, l) ? net->dgate[l] : net->dact[l];
 }
 
 /* The conditioned layer l's input: inp (B, in[l] - C) rows, each followed
@@ -440,8 +466,11 @@ static void forward_range(vae__net *net, const real *inp, const uint8_t *labels,
 {
     for (int l = first; l <= last; l++) {
         layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, labels, B) : inp, B);
-        if (l < last) vae__act_forward(net->activation, net->act[l], (size_t)B * net->out[l]);
-        inp = net->act[l];
+        if (l < last && gated(net, l))
+            vae__gate_forward(net->gate[l], net->act[l], B, net->out[l] / 2);
+        else if (l < last)
+            vae__act_forward(net->activation, net->act[l], (size_t)B * net->out[l]);
+        inp = layer_out(net, l);
     }
 }
 
@@ -550,10 +579,13 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
                            int last)
 {
     for (int l = last; l >= first; l--) {
-        real *dcur = net->dact[l], *dnext = l > first ? net->dact[l - 1] : dinp0;
-        if (l < last) vae__act_backward(net->activation, dcur, net->act[l], (size_t)B * net->out[l]);
+        real *dcur = net->dact[l], *dnext = l > first ? layer_dout(net, l - 1) : dinp0;
+        if (l < last && gated(net, l))
+            vae__gate_backward(dcur, net->dgate[l], net->act[l], B, net->out[l] / 2);
+        else if (l < last)
+            vae__act_backward(net->activation, dcur, net->act[l], (size_t)B * net->out[l]);
         layer_ready(net, l);
-        const real *inp = l == first ? inp0 : net->act[l - 1];
+        const real *inp = l == first ? inp0 : layer_out(net, l - 1);
         if (!conditioned(net, l)) {
             layer_backward(net, l, dnext, dcur, inp, B);
         } else { // through [inp | label]: the label's columns need no gradient
@@ -569,7 +601,7 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
 const real *vae__net_layer_input(const vae__net *net, int l, const real *x)
 {
     if (conditioned(net, l)) return net->cat[l == net->cond[1]];
-    return l == 0 ? x : l == net->k + 1 ? net->z : net->act[l - 1];
+    return l == 0 ? x : l == net->k + 1 ? net->z : layer_out(net, l - 1);
 }
 
 int vae__net_layer_rows(const vae__net *net, int l, int B)

@@ -76,6 +76,9 @@ struct vae__net {
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
+    real *gate[VAE_MAX_LAYERS], *dgate[VAE_MAX_LAYERS]; /* gated hidden layers: act[l] keeps
+                                  the linear part's [a | g] (B, out[l]) and gate[l] is the
+                                  layer's output (B, out[l] / 2); dgate[l] the gradient there */
     real *eps, *z;             /* (B, d) */
     real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
     real *dz;                  /* (B, d) and at z */
