@@ -29,7 +29,7 @@
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PRIOR, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -158,6 +158,13 @@ static void check_model_flags(train_opts *o)
                             : o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
                                                              : "an autoencoder has no KL term");
     }
+    if (o->cfg.vamp_k && o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_IWAE)
+        usage_error("train", "--prior vamp applies to --model vae and iwae only (%s)",
+                    o->cfg.model == VAE_MODEL_CVAE ? "its pseudo-inputs carry no label"
+                                                   : "an autoencoder has no prior");
+    if (o->cfg.vamp_k && o->cfg.free_bits > 0)
+        usage_error("train", "--free-bits cannot be combined with --prior vamp: free bits act on "
+                             "each dimension's closed-form KL to N(0, I)");
     if (o->cfg.flow != VAE_FLOW_NONE && o->cfg.free_bits > 0)
         usage_error("train", "--free-bits cannot be combined with --flow: free bits act on each "
                              "dimension's closed-form KL, which a flow's posterior has not");
@@ -182,6 +189,8 @@ static const cli_opt train_table[] = {
     {"--noise", O_NOISE, "N", "dae: gaussian:SIGMA or mask:P, fresh every batch", NULL, "gaussian:0.2"},
     {"--flow", O_FLOW, "F", "vae, cvae: a normalising flow in the posterior,\nplanar:N or "
      "householder:N (N steps), its parameters\nper image from the encoder; or none", "none", NULL},
+    {"--prior", O_PRIOR, "P", "vae, iwae: p(z), standard (N(0, I)) or vamp:K (the\nVampPrior: "
+     "a mixture of the encoder's posteriors at K\nlearned pseudo-inputs)", "standard", NULL},
     {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
     {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
      "transposed convolutions up", "mlp", NULL},
@@ -321,6 +330,14 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
             usage_error("train", "--flow expects none, planar:N or householder:N, not '%s'", a);
         break;
     }
+    case O_PRIOR:
+        if (!strncmp(a, "vamp:", 5))
+            o->cfg.vamp_k = (int)parse_long("train", "--prior vamp:K", a + 5, 1, VAE_VAMP_MAX_K);
+        else if (!strcmp(a, "standard"))
+            o->cfg.vamp_k = 0;
+        else
+            usage_error("train", "--prior expects standard or vamp:K, not '%s'", a);
+        break;
     case O_FREE_BITS:
         o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
         break;
@@ -377,7 +394,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
             {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"},
-            {O_ACT, "--activation"}};
+            {O_ACT, "--activation"}, {O_PRIOR, "--prior"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",

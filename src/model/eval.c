@@ -189,7 +189,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     }
     for (int i = 0; i < nt; i++) {
         out[i].rec = w->rec[i] / k;
-        if (net->flow) out[i].kl = w->kle[i] / k;
+        if (net->flow || net->n_pseudo) out[i].kl = w->kle[i] / k; // no closed form
         out[i].neg_elbo = out[i].rec + out[i].kl;
         out[i].log_px = lme_value(&w->lw[i]);
     }
