@@ -149,9 +149,9 @@ done
 "$VAE" train --resume "$T/gated" --max-steps 6 --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "resume gated: $(cat "$T/act_err.txt")"
 "$VAE" eval --model "$T/gated" --k 5 >/dev/null 2>&1 && ok || bad "eval gated"
 # the VampPrior: train, info, eval's NLL, samples from the mixture, resume; IWAE with it
-"$VAE" train --data "$DATA" --prior vamp:5 --latent 3 --hidden 32 --max-steps 3 --threads 2 \
+"$VAE" train --data "$DATA" --prior vamp:40 --batch 16 --latent 3 --hidden 32 --max-steps 3 --threads 2 \
     --samples 4 --out "$T/vamp" --quiet >/dev/null 2>"$T/vamp_err.txt" && ok || bad "train vamp: $(cat "$T/vamp_err.txt")"
-"$VAE" info "$T/vamp" 2>/dev/null | grep -q "VampPrior K=5" && ok || bad "info lacks the VampPrior"
+"$VAE" info "$T/vamp" 2>/dev/null | grep -q "VampPrior K=40" && ok || bad "info lacks the VampPrior"
 "$VAE" eval --model "$T/vamp" --k 20 >"$T/vamp_eval.txt" 2>/dev/null && grep -q "^nll" "$T/vamp_eval.txt" && ok || bad "eval vamp"
 "$VAE" sample --model "$T/vamp" -n 8 -o "$T/vamp_s.png" 2>/dev/null && is_png "$T/vamp_s.png" && ok || bad "sample vamp"
 "$VAE" train --resume "$T/vamp" --max-steps 6 --quiet >/dev/null 2>"$T/vamp_err.txt" && ok || bad "resume vamp: $(cat "$T/vamp_err.txt")"
