@@ -532,7 +532,7 @@ static void forward_range(vae__net *net, const real *inp, const uint8_t *labels,
 
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
 {
-    if (!net->n_pseudo) {
+    if (!net->n_pseudo || net->comp_kept) {
         forward_range(net, x, labels, B, 0, net->k);
         return;
     }

@@ -76,6 +76,8 @@ struct vae__net {
     real *xin, *dxin;          /* VampPrior: (B + K, D) the encoder's rows [x | pseudo-inputs]
                                   and the gradient there */
     const real *comp;          /* VampPrior: the K components' head rows of the last encode */
+    int comp_kept;             /* evaluation: comp (and vamp_iv, vamp_c) stay as they are, the
+                                  weights being fixed: encode passes the images alone */
     real *vamp_iv, *vamp_c, *vamp_resp; /* (K,d), (K), (K): nn/prior.h's per-component values */
     real *fz;                  /* flow: (flow_steps, rows, d) z_0 .. z_{T-1} (z_T is z) */
     real *ld;                  /* flow: (rows) the sum of the steps' log|det| */
