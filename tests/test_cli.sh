@@ -143,6 +143,28 @@ done
 "$VAE" train --data "$DATA" --activation tanh --latent 3 --hidden 32 --max-steps 3 --threads 2 \
     --samples 4 --out "$T/tanh" --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "train tanh: $(cat "$T/act_err.txt")"
 "$VAE" info "$T/tanh" 2>/dev/null | grep -q "(tanh;" && ok || bad "info lacks the activation"
+"$VAE" train --data "$DATA" --activation gated --latent 3 --hidden 32,16 --max-steps 3 --threads 2 \
+    --samples 4 --out "$T/gated" --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "train gated: $(cat "$T/act_err.txt")"
+"$VAE" info "$T/gated" 2>/dev/null | grep -q "(gated;" && ok || bad "info lacks the gated activation"
+"$VAE" train --resume "$T/gated" --max-steps 6 --quiet >/dev/null 2>"$T/act_err.txt" && ok || bad "resume gated: $(cat "$T/act_err.txt")"
+"$VAE" eval --model "$T/gated" --k 5 >/dev/null 2>&1 && ok || bad "eval gated"
+# the VampPrior: train, info, eval's NLL, samples from the mixture, resume; IWAE with it
+"$VAE" train --data "$DATA" --prior vamp:40 --batch 16 --latent 3 --hidden 32 --max-steps 3 --threads 2 \
+    --samples 4 --out "$T/vamp" --quiet >/dev/null 2>"$T/vamp_err.txt" && ok || bad "train vamp: $(cat "$T/vamp_err.txt")"
+"$VAE" info "$T/vamp" 2>/dev/null | grep -q "VampPrior K=40" && ok || bad "info lacks the VampPrior"
+"$VAE" eval --model "$T/vamp" --k 20 >"$T/vamp_eval.txt" 2>/dev/null && grep -q "^nll" "$T/vamp_eval.txt" && ok || bad "eval vamp"
+"$VAE" sample --model "$T/vamp" -n 8 -o "$T/vamp_s.png" 2>/dev/null && is_png "$T/vamp_s.png" && ok || bad "sample vamp"
+"$VAE" train --resume "$T/vamp" --max-steps 6 --quiet >/dev/null 2>"$T/vamp_err.txt" && ok || bad "resume vamp: $(cat "$T/vamp_err.txt")"
+"$VAE" train --data "$DATA" --model iwae --k 3 --prior vamp:4 --latent 3 --hidden 32 --max-steps 3 --threads 2 \
+    --samples 4 --out "$T/vamp_iw" --quiet >/dev/null 2>"$T/vamp_err.txt" && ok || bad "train iwae vamp: $(cat "$T/vamp_err.txt")"
+expect_fail "vamp 0" "--prior vamp:K" "$VAE" train --data "$DATA" --prior vamp:0 --out "$T/x2"
+expect_fail "bad prior" "--prior expects standard or vamp:K" "$VAE" train --data "$DATA" --prior flat --out "$T/x2"
+for PM in ae dae sparse-ae; do
+    expect_fail "vamp with $PM" "--prior vamp applies to --model vae and iwae only" "$VAE" train --data "$DATA" --model $PM --prior vamp:3 --out "$T/x2"
+done
+expect_fail "vamp with free bits" "--free-bits cannot be combined with --prior vamp" "$VAE" train --data "$DATA" --prior vamp:3 --free-bits 0.5 --out "$T/x2"
+expect_fail "prior changed on resume" "--prior cannot be changed" "$VAE" train --resume "$T/vamp" --prior standard --epochs 3
+expect_fail "gated conv" "--activation gated is a dense layer's" "$VAE" train --data "$DATA" --arch conv --activation gated --out "$T/x2"
 expect_fail "bad activation" "--activation expects" "$VAE" train --data "$DATA" --activation gelu --out "$T/x2"
 expect_fail "activation changed on resume" "--activation cannot be changed" "$VAE" train --resume "$T/tanh" --activation relu --epochs 3
 expect_fail "flow with ae" "--flow applies to --model vae and cvae only" "$VAE" train --data "$DATA" --model ae --flow planar:2 --out "$T/x2"

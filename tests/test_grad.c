@@ -10,6 +10,7 @@
 #include "nn/layers.h"
 #include "nn/loss.h"
 #include "nn/perceptual.h"
+#include "nn/prior.h"
 #include "test.h"
 
 static vae_rng rng;
@@ -171,6 +172,68 @@ static void test_gauss(void)
     double kl = gauss_forward(z, head, eps, 1, 1);
     CHECK_NEAR(kl, -0.5 * (1 - 0.4 - 0.09 - exp(-0.4)), 1e-15);
     free(c.head), free(c.eps), free(c.dz);
+}
+
+/* -------------------------------------------------------------- VampPrior */
+
+/* K = 3 components in head rows of stride VS (a flow's column after
+ * [mu | logvar]), R = 4 rows of z with weights w: L = sum_r s w_r log p(z_r). */
+enum { VK = 3, VD = 3, VS = 2 * VD + 1, VR = 4 };
+static const double two_pi = 6.283185307179586477;
+typedef struct { double *z, *comp, w[VR], s; } vamp_ctx;
+
+static double vamp_loss(void *p)
+{
+    vamp_ctx *v = p;
+    double iv[VK * VD], c[VK], L = 0;
+    vae__vamp_prepare(iv, c, v->comp, VS, VK, VD);
+    for (int r = 0; r < VR; r++)
+        L += v->s * v->w[r] * vae__vamp_log_prior(v->z + r * VD, v->comp, VS, iv, c, VK, VD);
+    return L;
+}
+
+static void test_vamp(void)
+{
+    vamp_ctx v = {rand_vec(VR * VD, -2, 2), rand_vec(VK * VS, -1, 1), {0.1, 0.5, 0.3, 0.1}, -0.7};
+    v.comp[1 * VS + VD + 2] = -35; // a clamped log-variance: no gradient flows there
+    double iv[VK * VD], c[VK], resp[VK];
+    vae__vamp_prepare(iv, c, v.comp, VS, VK, VD);
+    // the density against its definition, 1/K sum_k prod_j N(z_j; mu_kj, e^lv_kj),
+    // with the -d/2 log 2 pi it leaves out, and at a point far from every
+    // component, where the plain sum underflows and the log-sum-exp must not
+    for (int r = 0; r < VR; r++) {
+        const double *z = v.z + r * VD;
+        double sum = 0;
+        for (int k = 0; k < VK; k++) {
+            double prod = 1;
+            for (int j = 0; j < VD; j++) {
+                double mu = v.comp[k * VS + j], lv = fmax(v.comp[k * VS + VD + j], VAE_LOGVAR_MIN);
+                prod *= exp(-0.5 * (z[j] - mu) * (z[j] - mu) / exp(lv)) / sqrt(two_pi * exp(lv));
+            }
+            sum += prod / VK;
+        }
+        CHECK_NEAR(vae__vamp_log_prior(z, v.comp, VS, iv, c, VK, VD) - 0.5 * VD * log(two_pi),
+                   log(sum), 1e-12);
+    }
+    double far[VD] = {40, -40, 40};
+    double lp = vae__vamp_log_prior(far, v.comp, VS, iv, c, VK, VD);
+    CHECK(isfinite(lp) && lp < -100);
+    // the gradient with respect to z and to the components' mu and logvar
+    double dz[VR * VD], dcomp[VK * VS], nz[VR * VD], nc[VK * VS];
+    for (int i = 0; i < VR * VD; i++) dz[i] = 0.25; // added to
+    for (int i = 0; i < VK * VS; i++) dcomp[i] = i % VS == 2 * VD ? 12345 : 0;
+    vae__vamp_log_prior_backward(dz, dcomp, VS, v.z, v.comp, iv, c, v.w, v.s, VR, VK, VD, resp);
+    for (int i = 0; i < VR * VD; i++) dz[i] -= 0.25;
+    numeric_grad(nz, v.z, VR * VD, vamp_loss, &v);
+    numeric_grad(nc, v.comp, VK * VS, vamp_loss, &v);
+    CHECK(max_rel_err(dz, nz, VR * VD) < 1e-7);
+    for (int k = 0; k < VK; k++) {
+        CHECK(max_rel_err(dcomp + k * VS, nc + k * VS, 2 * VD) < 1e-7);
+        CHECK(dcomp[k * VS + 2 * VD] == 12345); // the flow's column is left alone
+    }
+    CHECK(dcomp[1 * VS + VD + 2] == 0);
+    fprintf(stderr, "VampPrior: log-density and gradients (z, mu, logvar) checked\n");
+    free(v.z), free(v.comp);
 }
 
 /* ------------------------------------------------------------------ flow */
@@ -630,12 +693,13 @@ static void check_net(vae_config cfg, double beta)
     // A perceptual term sums the classifier's feature maps as well (up to
     // 8e-10 absolute seen); alone it is checked tightly in test_perceptual.
     int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI || cfg.flow ||
-                cfg.activation != VAE_ACT_RELU || net_percep;
+                cfg.activation != VAE_ACT_RELU || net_percep || cfg.vamp_k;
     double err = max_err_floor(grads, num, c.net.n_params, loose ? 0.1 : 1e-6);
     if (err >= 1e-6)
         fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d, flow %d, "
-                "activation %d, perceptual %u: max rel err %g\n", arch, n_hidden, likelihood,
-                cfg.model, cfg.flow, cfg.activation, net_percep ? net_percep->layers : 0, err);
+                "activation %d, perceptual %u, vamp %d: max rel err %g\n", arch, n_hidden,
+                likelihood, cfg.model, cfg.flow, cfg.activation,
+                net_percep ? net_percep->layers : 0, cfg.vamp_k, err);
 
     CHECK(err < 1e-6);
     free(params), free(grads), free(acts), free(num), free(c.x), free(c.net.pwork);
@@ -724,6 +788,41 @@ int main(void)
         check_net(cfg, 1.0);
         cfg = net_cfg(VAE_ARCH_CONV, 2, c2);
         cfg.activation = act;
+        check_net(cfg, 1.0);
+    }
+    // the VampPrior: the mixture's log p(z) through the encoder's pass over
+    // the pseudo-inputs to the pseudo-inputs themselves (params), for the VAE
+    // (MLP, conv, gated), the IWAE (the weights reach the prior's gradient)
+    // and a flow (the prior's gradient at z_T goes back through the steps)
+    test_vamp();
+    {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.vamp_k = 3;
+        check_net(cfg, 1.0);
+        cfg.activation = VAE_ACT_GATED;
+        check_net(cfg, 0.7);
+        cfg.activation = VAE_ACT_RELU;
+        cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = 3;
+        check_net(cfg, 1.0);
+        cfg.iwae_k = 1;
+        check_net(cfg, 1.0);
+        cfg = net_cfg(VAE_ARCH_MLP, 1, h1);
+        cfg.vamp_k = 2, cfg.flow = VAE_FLOW_PLANAR, cfg.flow_steps = 2;
+        check_net(cfg, 1.0);
+        cfg = net_cfg(VAE_ARCH_CONV, 1, c1);
+        cfg.vamp_k = 2;
+        check_net(cfg, 1.0);
+    }
+    // gated dense layers (MLP only): the VAE, and the CVAE and IWAE, whose
+    // conditioned layers and K decoder rows read the gated outputs
+    static const int gated_models[] = {VAE_MODEL_VAE, VAE_MODEL_CVAE, VAE_MODEL_IWAE};
+    for (int i = 0; i < 3; i++) {
+        int model = gated_models[i];
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.activation = VAE_ACT_GATED;
+        cfg.model = model;
+        cfg.iwae_k = 3;
+        cfg.n_classes = 3;
         check_net(cfg, 1.0);
     }
     test_softmax_xent();

@@ -46,6 +46,21 @@ same_run "cyclical beta, free bits, conv" "$T/cyc" "$T/cyc2"
 betas=$(grep -o '"beta":[0-9.e-]*' "$T/cyc/metrics.jsonl" | cut -d: -f2 | tr '\n' ' ')
 [ "$betas" = "1 0.6 " ] && ok || bad "cyclical betas: $betas"
 
+# validation and early stopping (lr 0.05 stops after epoch 9, best 7): stopped inside
+# an epoch after the best and resumed, the run ends as the straight one, model.safetensors
+# the best epoch's weights in both; a stopped run refuses to go on unless told
+val=(--valid-fraction 0.25 --early-stop 2 --lr 0.05 --epochs 12)
+train "${val[@]}" --out "$T/val" >/dev/null 2>"$T/err" && grep -q "stopped early after epoch 9" "$T/err" \
+    && ok || bad "early stop: $(cat "$T/err")"
+[ "$(grep -c '"valid_loss"' "$T/val/metrics.jsonl")" = 9 ] && ok || bad "early stop: not 9 epochs logged"
+grep -q '"epoch":9,.*"best_epoch":7' "$T/val/metrics.jsonl" && ok || bad "early stop: best epoch not 7"
+train "${val[@]}" --max-steps 125 --out "$T/val2" >/dev/null 2>&1 # epoch 9 of 15 steps, 8 of them done
+"$VAE" train --resume "$T/val2" --quiet >/dev/null 2>&1 && ok || bad "resume, validation"
+same_run "validation, early stop" "$T/val" "$T/val2"
+expect_fail "resume an early-stopped run" "stopped early at epoch 9" "$VAE" train --resume "$T/val" --epochs 20
+expect_fail "valid-fraction changed on resume" "--valid-fraction cannot be changed" "$VAE" train --resume "$T/val" --valid-fraction 0.1
+expect_fail "early-stop without validation" "--early-stop needs --valid-fraction" "$VAE" train --data "$DATA" --early-stop 3 --out "$T/x"
+
 # SIGINT / SIGTERM: finish the step, save, say how to go on, exit 130
 for sig in INT TERM; do
     # exec: the signal must reach vae, not a subshell waiting for it

@@ -199,6 +199,7 @@ void arch_text(const vae_config *c, char *buf, size_t len)
     PUT("-[%d", c->latent);
     if (c->flow != VAE_FLOW_NONE)
         PUT(", %s flow x%d", c->flow == VAE_FLOW_PLANAR ? "planar" : "householder", c->flow_steps);
+    if (c->vamp_k) PUT(", VampPrior K=%d", c->vamp_k);
     PUT("]");
     for (int i = c->n_hidden - 1; i >= 0; i--) PUT("-%d", c->hidden[i]);
     if (conv) PUT("-%dx%dx%d", c->channels, c->height, c->width);

@@ -163,9 +163,9 @@ int cmd_score(int argc, char **argv)
     vae_rng_seed(&rng, a.seed);
     for (long i = 0; i < N; i += B) {
         int b = (int)(N - i < B ? N - i : B);
-        for (size_t j = 0; j < (size_t)b * d; j++) z[j] = (float)vae_rng_normal(&rng);
         for (int j = 0; j < b; j++) lab[i + j] = (uint8_t)(ncls ? (i + j) % ncls : 0);
-        if (vae_model_decode(m, z, ncls ? lab + i : NULL, b, xs + (size_t)i * D))
+        if (vae_model_prior_sample(m, &rng, b, z) ||
+            vae_model_decode(m, z, ncls ? lab + i : NULL, b, xs + (size_t)i * D))
             die("%s", vae_model_errmsg(m));
     }
     clip01(xs, (size_t)N * D);

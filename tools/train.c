@@ -30,7 +30,8 @@
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PERCEPTUAL, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PERCEPTUAL, O_PRIOR, O_VALID, O_EARLY,
+       O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -45,6 +46,8 @@ typedef struct train_opts {
     const char *data, *out, *resume;
     int epochs, batch, threads, samples, quiet, force, binarize;
     long save_every, max_steps;
+    double valid_fraction; /* of the training split held out for validation (0: none) */
+    int early_stop;        /* stop after this many epochs without a better validation -ELBO */
     float threshold, clip;
     uint64_t seed;
     vae_config cfg;
@@ -102,6 +105,8 @@ typedef struct run_state {
     vae_rng shuffle;    /* shuffling RNG at the start of the current epoch */
     vae_rng data;       /* binarisation draws, now */
     vae_stats sums;     /* the current epoch's training sums so far */
+    int best_epoch;     /* validation: the epoch of the best -ELBO so far (0: none yet) */
+    double best_valid;  /* and that -ELBO, the weights model.safetensors holds */
 } run_state;
 
 /* "none", "dynamic", "threshold" or "threshold:T" (T in [0,1]) into o; -1 if
@@ -160,6 +165,13 @@ static void check_model_flags(train_opts *o)
                             : o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
                                                              : "an autoencoder has no KL term");
     }
+    if (o->cfg.vamp_k && o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_IWAE)
+        usage_error("train", "--prior vamp applies to --model vae and iwae only (%s)",
+                    o->cfg.model == VAE_MODEL_CVAE ? "its pseudo-inputs carry no label"
+                                                   : "an autoencoder has no prior");
+    if (o->cfg.vamp_k && o->cfg.free_bits > 0)
+        usage_error("train", "--free-bits cannot be combined with --prior vamp: free bits act on "
+                             "each dimension's closed-form KL to N(0, I)");
     if (o->cfg.flow != VAE_FLOW_NONE && o->cfg.free_bits > 0)
         usage_error("train", "--free-bits cannot be combined with --flow: free bits act on each "
                              "dimension's closed-form KL, which a flow's posterior has not");
@@ -184,12 +196,15 @@ static const cli_opt train_table[] = {
     {"--noise", O_NOISE, "N", "dae: gaussian:SIGMA or mask:P, fresh every batch", NULL, "gaussian:0.2"},
     {"--flow", O_FLOW, "F", "vae, cvae: a normalising flow in the posterior,\nplanar:N or "
      "householder:N (N steps), its parameters\nper image from the encoder; or none", "none", NULL},
+    {"--prior", O_PRIOR, "P", "vae, iwae: p(z), standard (N(0, I)) or vamp:K (the\nVampPrior: "
+     "a mixture of the encoder's posteriors at K\nlearned pseudo-inputs)", "standard", NULL},
     {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
     {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
      "transposed convolutions up", "mlp", NULL},
     {"--hidden", O_HIDDEN, "LIST", "hidden widths (mlp) or channels (conv)\ninput side first, "
      "e.g. 512,256; none for no hidden layer", "400", "400; conv: 32,64"},
-    {"--activation", O_ACT, "A", "of the hidden layers: relu, tanh or softplus", "relu", NULL},
+    {"--activation", O_ACT, "A", "of the hidden layers: relu, tanh, softplus or gated (MLP)", "relu",
+     NULL},
     {"--beta", O_BETA, "B", "weight of the KL term", "1", NULL},
     {"--beta-schedule", O_SCHEDULE, "S", "constant, linear:N or cyclical:P[:R]\nlinear: beta "
      "rises from 0 to B over N epochs (Ns:\nN steps); cyclical: restarts every P epochs (Ps:\n"
@@ -215,6 +230,11 @@ static const cli_opt train_table[] = {
     {"--seed", O_SEED, "N", "seeds weights, shuffling, noise", "1", NULL},
     {"--threads", O_THREADS, "N", "training threads; 0 = all cores (under mpirun:\nthis rank's "
      "share of its host's cores)", "0", NULL},
+    {"--valid-fraction", O_VALID, "F", "hold out F of the training split (seeded by\n"
+     "--split-seed) for validation: its -ELBO every epoch,\nand model.safetensors keeps the "
+     "best epoch's weights", "0", NULL},
+    {"--early-stop", O_EARLY, "N", "with --valid-fraction: stop after N epochs without\na better "
+     "validation -ELBO; 0 = never", "0", NULL},
     CLI_HEADING("checkpoints:"),
     {"--resume", O_RESUME, "PATH", "continue the run in a checkpoint.safetensors (or its\n"
      "directory) exactly where it stopped; only --epochs,\n--out, --data, --threads and output "
@@ -267,10 +287,11 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
         else usage_error("train", "--arch expects mlp or conv, not '%s'", a);
         break;
     case O_ACT: {
-        static const char *names[] = {"relu", "tanh", "softplus"};
+        static const char *names[] = {"relu", "tanh", "softplus", "gated"};
         int k = 0;
-        while (k < 3 && strcmp(a, names[k])) k++;
-        if (k == 3) usage_error("train", "--activation expects relu, tanh or softplus, not '%s'", a);
+        while (k < 4 && strcmp(a, names[k])) k++;
+        if (k == 4)
+            usage_error("train", "--activation expects relu, tanh, softplus or gated, not '%s'", a);
         o->cfg.activation = k;
         break;
     }
@@ -325,6 +346,16 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
             usage_error("train", "--flow expects none, planar:N or householder:N, not '%s'", a);
         break;
     }
+    case O_VALID: o->valid_fraction = parse_double("train", "--valid-fraction", a, 0, 0.9); break;
+    case O_EARLY: o->early_stop = (int)parse_long("train", "--early-stop", a, 0, MAX_EPOCHS); break;
+    case O_PRIOR:
+        if (!strncmp(a, "vamp:", 5))
+            o->cfg.vamp_k = (int)parse_long("train", "--prior vamp:K", a + 5, 1, VAE_VAMP_MAX_K);
+        else if (!strcmp(a, "standard"))
+            o->cfg.vamp_k = 0;
+        else
+            usage_error("train", "--prior expects standard or vamp:K, not '%s'", a);
+        break;
     case O_FREE_BITS:
         o->cfg.free_bits = (float)parse_double("train", "--free-bits", a, 0, 1000);
         break;
@@ -375,6 +406,10 @@ static void parse_train(int argc, char **argv, train_opts *o)
         parse_hidden("train", "32,64", &o->cfg);
     if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
         usage_error("train", "--arch conv needs at least one conv layer in --hidden");
+    if (o->early_stop && !o->valid_fraction && !o->resume)
+        usage_error("train", "--early-stop needs --valid-fraction: it watches the validation -ELBO");
+    if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.activation == VAE_ACT_GATED)
+        usage_error("train", "--activation gated is a dense layer's: use it with --arch mlp");
     if (o->resume) { // the checkpoint fixes the model, the optimiser and the data order
         static const struct { int opt; const char *name; } fixed[] = {
             {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},
@@ -383,7 +418,8 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
             {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"},
-            {O_ACT, "--activation"}, {O_PERCEPTUAL, "--perceptual"}};
+            {O_ACT, "--activation"}, {O_PERCEPTUAL, "--perceptual"}, {O_PRIOR, "--prior"},
+            {O_VALID, "--valid-fraction"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -529,10 +565,21 @@ static const char *binarize_text(const train_opts *o, char *buf, size_t len)
     return buf;
 }
 
-/* Writes checkpoint.safetensors (to continue) and model.safetensors (the
- * weights, for sample/reconstruct/PyTorch); each atomically. */
+/* Appends key, value to a NULL-terminated metadata list of cap entries
+ * (the lists below leave room for their optional entries). */
+static void meta_append(const char **list, size_t cap, const char *key, const char *value)
+{
+    size_t n = 0;
+    while (list[n]) n += 2;
+    if (n + 2 < cap) list[n] = key, list[n + 1] = value;
+}
+#define meta_add(list, key, value) meta_append(list, sizeof list / sizeof *list, key, value)
+
+/* Writes checkpoint.safetensors (to continue) and, when with_model,
+ * model.safetensors (the weights, for sample/reconstruct/PyTorch; with
+ * validation only the best epoch's); each atomically. */
 static void save_run(vae_model *m, const train_opts *o, const run_state *rs, const char *fp,
-                     double test_loss)
+                     double test_loss, int with_model)
 {
     char ep[16], cur[32], seed[32], loss[32], epochs[16], batch[16], threads[16], bin[48];
     char sums[128], shuf[VAE_RNG_TEXT], data[VAE_RNG_TEXT], beta[32];
@@ -552,11 +599,14 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     vae_rng_format(&rs->shuffle, shuf);
     vae_rng_format(&rs->data, data);
     const char *tl = test_loss >= 0 ? loss : "";
+    char valid[64], early[16], best[64];
+    snprintf(valid, sizeof valid, "%.17g", o->valid_fraction);
+    snprintf(early, sizeof early, "%d", o->early_stop);
+    snprintf(best, sizeof best, "%d,%a", rs->best_epoch, rs->best_valid); // hex: exact back
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
                           "data.split", o->data_split, "data.classes", o->data_classes,
-                          "train.perceptual", o->perc.text, "train.perceptual_crc32", o->perc.crc,
-                          NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
                           "data.split", o->data_split, "data.classes", o->data_classes,
@@ -565,15 +615,25 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
                           "run.beta", beta, "run.beta_schedule", o->sched.text,
-                          "train.perceptual", o->perc.text, "train.perceptual_crc32", o->perc.crc,
-                          NULL};
-    if (!o->perc.path) // no term, no entries: the files of runs without it stay as they were
-        info[sizeof info / sizeof *info - 5] = full[sizeof full / sizeof *full - 5] = NULL;
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    // the optional entries: runs without a term or a validation split keep their files as before
+    if (o->perc.path) {
+        meta_add(info, "train.perceptual", o->perc.text);
+        meta_add(info, "train.perceptual_crc32", o->perc.crc);
+        meta_add(full, "train.perceptual", o->perc.text);
+        meta_add(full, "train.perceptual_crc32", o->perc.crc);
+    }
+    if (o->valid_fraction) { // what the resume must hold out again, and the best so far
+        meta_add(info, "train.valid_fraction", valid);
+        meta_add(full, "run.valid_fraction", valid);
+        meta_add(full, "run.early_stop", early);
+        meta_add(full, "run.best_valid", best);
+    }
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     // the weights first: killed between the two, the checkpoint is a step
     // behind and the resume redoes that step, rewriting both (the other order
     // could leave a finished run's model.safetensors a step short for good)
-    if (vae_model_save(m, mp, info)) die("%s", vae_model_errmsg(m));
+    if (with_model && vae_model_save(m, mp, info)) die("%s", vae_model_errmsg(m));
     atomic_store(&out_state.saved, 1); // --out holds a run now: keep it, whatever follows
     if (vae_model_save_checkpoint(m, ck, full)) die("%s", vae_model_errmsg(m));
     free(ck);
@@ -641,6 +701,20 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
     const char *perc = vae_model_meta(m, "train.perceptual"); // absent before --perceptual
     if (perc && *perc) perceptual_parse("checkpoint entry train.perceptual", perc, &o->perc);
+    const char *vf = vae_model_meta(m, "run.valid_fraction"); // absent: no validation
+    if (vf) {
+        o->valid_fraction = strtod(vf, &end);
+        if (!*vf || *end || !(o->valid_fraction > 0 && o->valid_fraction <= 0.9))
+            bad = "run.valid_fraction";
+        long es = meta_long(m, p, "run.early_stop", 0, MAX_EPOCHS);
+        if (!o->given[O_EARLY]) o->early_stop = (int)es;
+        if (sscanf(need_meta(m, p, "run.best_valid"), "%d,%la%c", &rs->best_epoch,
+                   &rs->best_valid, &tail) != 2 || rs->best_epoch < 0 ||
+            rs->best_epoch > rs->epoch || !isfinite(rs->best_valid))
+            bad = "run.best_valid";
+    } else if (o->early_stop) {
+        die("%s: --early-stop needs a run with --valid-fraction; this one has no validation", p);
+    }
     if (bad) die("%s: checkpoint entry %s is invalid", p, bad);
     const char *slash = strrchr(path, '/');
     snprintf(resume_dir, dirlen, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
@@ -767,8 +841,9 @@ typedef struct run {
     train_opts o;
     run_state rs;
     vae_model *m;
-    vae_dataset *train, *test;
+    vae_dataset *train, *test, *valid; /* valid: held out of train (--valid-fraction) */
     size_t N;
+    int stopped_early;                 /* --early-stop ended the run */
     int root; /* rank 0 alone prints and writes files */
     char fp[96], resume_dir[4096];
     char *logp, *ckpt;
@@ -802,6 +877,10 @@ static void open_model(run *r)
         if (r->rs.epoch >= o->epochs)
             die("%s: the run already trained %d epochs; pass --epochs N (N > %d) to go on",
                 o->resume, r->rs.epoch, r->rs.epoch);
+        if (o->early_stop && r->rs.best_epoch && r->rs.epoch - r->rs.best_epoch >= o->early_stop)
+            die("%s: the run stopped early at epoch %d (its best validation -ELBO was epoch %d's); "
+                "pass --early-stop N (N > %d) or 0 to go on", o->resume, r->rs.epoch,
+                r->rs.best_epoch, r->rs.epoch - r->rs.best_epoch);
         return;
     }
     o->cfg.channels = c, o->cfg.height = h, o->cfg.width = w;
@@ -856,6 +935,15 @@ static void start_run(run *r, int argc, char **argv)
         fingerprint(r->test, tfp, sizeof tfp);
         dist_check_same("test data", tfp);
     }
+    if (o->valid_fraction > 0) { // from the split seed: a resume holds out the same images
+        vae_dataset *rest;
+        vae_error err;
+        uint64_t vseed = o->dargs.opt.split_seed ^ 0x76616c6964ull; // "valid": not the test split's
+        if (vae_dataset_split(r->train, o->valid_fraction, vseed, &rest, &r->valid, &err))
+            die("--valid-fraction: %s", err.msg);
+        vae_dataset_free(r->train);
+        r->train = rest;
+    }
     r->N = vae_dataset_count(r->train);
     open_model(r);
     vae_model *m = r->m;
@@ -887,6 +975,9 @@ static void start_run(run *r, int argc, char **argv)
         if (o->perc.path)
             fprintf(stderr, "perceptual term: %s (classifier CRC-32 %s)\n", o->perc.text,
                     o->perc.crc);
+        if (r->valid)
+            fprintf(stderr, "validation: %zu images held out of the training split%s\n",
+                    vae_dataset_count(r->valid), o->early_stop ? "; early stopping" : "");
         if (o->resume)
             fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", r->rs.epoch + 1,
                     r->rs.cursor, r->N, vae_model_step(m));
@@ -937,7 +1028,7 @@ static int train_epoch(run *r, vae_rng *shuffle, double t0, size_t first)
         progress_update(&r->pr, rs->epoch + 1, o->epochs, (long)rs->cursor, (long)N, &rs->sums,
                         (rs->cursor - first) / (now() - t0 + 1e-9), r->epoch_time);
         if ((stopping || (o->save_every && step % o->save_every == 0)) && rs->cursor < N)
-            save_run(m, o, rs, r->fp, r->last_test);
+            save_run(m, o, rs, r->fp, r->last_test, !o->valid_fraction || !rs->best_epoch);
     }
     return stopping;
 }
@@ -958,6 +1049,15 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
     int iwae = cfg->model == VAE_MODEL_IWAE;
     int is_vae = cfg->model == VAE_MODEL_VAE || iwae || cfg->model == VAE_MODEL_CVAE;
     r->last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
+    vae_stats ve = {0};
+    double valid = 0;
+    int improved = 0;
+    if (r->valid) { // the validation -ELBO (an autoencoder's loss) picks the weights to keep
+        evaluate_split(m, r->valid, r->o.seed + 23456, r->x, r->eval_idx, &ve);
+        valid = (is_vae ? ve.rec + ve.kl : ve.loss) / (double)ve.n;
+        improved = !rs->best_epoch || valid < rs->best_valid;
+        if (improved) rs->best_epoch = rs->epoch + 1, rs->best_valid = valid;
+    }
     rs->epoch++;
     rs->cursor = 0;
     memset(&rs->sums, 0, sizeof rs->sums);
@@ -970,6 +1070,10 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
                 rs->epoch, r->o.epochs, st.loss / n, st.rec / n, reg, st.kl / n,
                 iwae ? "-iwae" : is_vae ? "-elbo" : "loss", r->last_test, te.rec / tn, reg,
                 te.kl / tn, secs, ips);
+    if (r->valid && r->root && still_printing(stdout, &r->stdout_gone))
+        fprintf(stdout, "epoch %d/%d  valid: %s %.3f%s\n", rs->epoch, r->o.epochs,
+                iwae ? "-iwae" : is_vae ? "-elbo" : "loss", valid,
+                improved ? " (best: model.safetensors)" : "");
     int au = r->root ? active_units(m, r->test, r->x, r->eval_idx) : 0, d = cfg->latent;
     if (r->root && (cfg->model != VAE_MODEL_VAE || cfg->beta > 0) && 10 * au < d)
         fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
@@ -977,15 +1081,19 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
                         "warm-up or --free-bits\n", au, d);
     still_printing(stdout, &r->stdout_gone);
     // the checkpoint first: a crash before the log line loses a line, not a run
-    save_run(m, &r->o, rs, r->fp, r->last_test);
+    save_run(m, &r->o, rs, r->fp, r->last_test, !r->valid || improved);
     if (r->root) {
         if (!r->log) r->log = open_log(r->logp);
+        char vtext[96] = "";
+        if (r->valid)
+            snprintf(vtext, sizeof vtext, ",\"valid_loss\":%.6f,\"best_epoch\":%d", valid,
+                     rs->best_epoch);
         fprintf(r->log,
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
-                "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f,"
+                "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f%s,"
                 "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
                 rs->epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, au, secs, ips);
+                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, vtext, au, secs, ips);
         fflush(r->log);
     }
 }
@@ -997,7 +1105,11 @@ static int finish_run(run *r)
     train_opts *o = &r->o;
     int status = 0;
     if (r->log && fclose(r->log) != 0) die("%s: write failed: %s", r->logp, strerror(errno));
-    if (r->rs.epoch < o->epochs) { // interrupted or --max-steps
+    if (r->stopped_early && r->root)
+        fprintf(stderr, "stopped early after epoch %d: no better validation -ELBO in %d epochs; "
+                "model.safetensors holds epoch %d's weights (%.3f)\n", r->rs.epoch, o->early_stop,
+                r->rs.best_epoch, r->rs.best_valid);
+    if (r->rs.epoch < o->epochs && !r->stopped_early) { // interrupted or --max-steps
         progress_clear(&r->pr, 0);
         if (r->root)
             fprintf(stderr, "%s at epoch %d, image %zu of %zu, step %ld; saved %s\n"
@@ -1021,6 +1133,7 @@ static int finish_run(run *r)
     vae_classifier_free(o->perc.cls), free(o->perc.path);
     vae_dataset_free(r->train);
     vae_dataset_free(r->test);
+    vae_dataset_free(r->valid);
     dist_finalize();
     return status;
 }
@@ -1039,6 +1152,8 @@ int cmd_train(int argc, char **argv)
         if (r.rs.cursor < r.N) break; // stopped inside the epoch, saved there
         end_epoch(&r, shuffle, now() - t0, first);
         stopping = stopping || dist_stop(stop_signal);
+        if (r.o.early_stop && r.rs.epoch - r.rs.best_epoch >= r.o.early_stop && r.rs.epoch < r.o.epochs)
+            r.stopped_early = 1, stopping = 1;
     }
     return finish_run(&r);
 }

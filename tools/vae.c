@@ -143,7 +143,7 @@ void print_info(FILE *f, const char *path, const vae_model *m)
            vae_model_input_size(m));
     char arch[256];
     arch_text(c, arch, sizeof arch);
-    static const char *acts[] = {"ReLU", "tanh", "softplus"};
+    static const char *acts[] = {"ReLU", "tanh", "softplus", "gated"};
     fprintf(f, "architecture %s (%s; latent as mu and log-variance%s)\n", arch, acts[c->activation],
            c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)

@@ -64,6 +64,8 @@ typedef enum {
     VAE_ACT_RELU = 0,
     VAE_ACT_TANH = 1,     /* as in Burda et al. 2015 */
     VAE_ACT_SOFTPLUS = 2, /* log(1 + e^x) */
+    VAE_ACT_GATED = 3,    /* MLP only: (W1 x + b1) * sigmoid(W2 x + b2), the VampPrior paper's
+                           * gated dense layer (tensors encoder.i.h and encoder.i.g) */
 } vae_activation;
 
 typedef enum {
@@ -73,6 +75,7 @@ typedef enum {
 } vae_flow;
 
 #define VAE_FLOW_MAX_STEPS 64
+#define VAE_VAMP_MAX_K 4096
 
 /* The conv architecture's layers: kernel 4, stride 2, padding 1 (each
  * halves the image, rounding down; the decoder's output padding restores
@@ -108,6 +111,9 @@ typedef struct vae_config {
                                     * one-sample estimate log q(z|x) - log p(z) */
     int flow_steps;                /* its steps (1..VAE_FLOW_MAX_STEPS) */
     vae_activation activation;     /* of the hidden layers (encoder and decoder) */
+    int vamp_k;                    /* VAE, IWAE: the VampPrior's pseudo-inputs K (tensor
+                                    * prior.pseudo_inputs), 1..VAE_VAMP_MAX_K; 0: p(z) = N(0, I).
+                                    * The KL becomes the one-sample estimate log q(z|x) - log p(z) */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -193,6 +199,11 @@ VAE_API int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, 
  * reads) and logvar the base posterior's. */
 VAE_API int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
                              float *mu, float *logvar);
+/* z: n x latent drawn from the model's prior p(z): N(0, I) (the n * latent
+ * normals of rng in order), or with a VampPrior (cfg.vamp_k) a pseudo-input
+ * k chosen uniformly and z = mu_k + sigma_k eps from the encoder's posterior
+ * there. An autoencoder's "prior" is N(0, I) too: decode what it gives. */
+VAE_API int vae_model_prior_sample(vae_model *m, vae_rng *rng, int n, float *z);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
  * Gaussian means are not clipped to [0,1]). */
 VAE_API int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B,

@@ -23,7 +23,7 @@ static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-be
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
 static const char *arch_names[] = {"mlp", "conv"};
 static const char *flow_names[] = {"none", "planar", "householder"};
-static const char *act_names[] = {"relu", "tanh", "softplus"};
+static const char *act_names[] = {"relu", "tanh", "softplus", "gated"};
 
 /* Copies the caller's key, value pairs after the n already in kv. */
 static int add_meta(vae_model *m, const char *path, const char **kv, int n,
@@ -59,7 +59,7 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
         "vae.model", model_names[c->model], "vae.likelihood", likelihood_names[c->likelihood],
         "vae.beta", num[4], "train.adam_steps", num[5], "vae.arch", arch_names[c->arch]};
     int n = 24;
-    char fb[32], l1[32], noise[48], iwk[16], ncls[16], flow[32];
+    char fb[32], l1[32], noise[48], iwk[16], ncls[16], flow[32], prior[32];
     if (c->model == VAE_MODEL_CVAE) {
         snprintf(ncls, sizeof ncls, "%d", c->n_classes);
         kv[n++] = "vae.n_classes", kv[n++] = ncls;
@@ -80,6 +80,10 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     if (c->flow != VAE_FLOW_NONE) {
         snprintf(flow, sizeof flow, "%s:%d", flow_names[c->flow], c->flow_steps);
         kv[n++] = "vae.flow", kv[n++] = flow;
+    }
+    if (c->vamp_k) { // absent: the standard normal prior
+        snprintf(prior, sizeof prior, "vamp:%d", c->vamp_k);
+        kv[n++] = "vae.prior", kv[n++] = prior;
     }
     if (c->free_bits > 0) {
         snprintf(fb, sizeof fb, "%.9g", (double)c->free_bits);
@@ -107,8 +111,8 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     if (rc) return rc;
 
     // the weights, then (for a checkpoint) the moments under the same names
-    vae__param_view v[3][4 * VAE_MAX_LAYERS];
-    vae__st_tensor t[3 * 4 * VAE_MAX_LAYERS];
+    vae__param_view v[3][VAE_MAX_TENSORS];
+    vae__st_tensor t[3 * VAE_MAX_TENSORS];
     int nv = vae__model_tensors(m, v[0]), nt = 0;
     for (int k = 0; k < (with_state ? 3 : 1); k++)
         for (int i = 0; i < nv; i++) {
@@ -222,8 +226,12 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.n_classes";
     else if (vae__st_meta(f, "vae.flow") && parse_flow(vae__st_meta(f, "vae.flow"), c))
         bad = "vae.flow";
+    else if (vae__st_meta(f, "vae.prior") && // absent: N(0, I), all a vae before 0.3 wrote
+             (strncmp(vae__st_meta(f, "vae.prior"), "vamp:", 5) ||
+              vae__parse_int(vae__st_meta(f, "vae.prior") + 5, 1, VAE_VAMP_MAX_K, &c->vamp_k)))
+        bad = "vae.prior";
     else if (vae__st_meta(f, "vae.activation") && // absent: ReLU, all a vae before 0.2 wrote
-             (c->activation = lookup(vae__st_meta(f, "vae.activation"), act_names, 3)) < 0)
+             (c->activation = lookup(vae__st_meta(f, "vae.activation"), act_names, 4)) < 0)
         bad = "vae.activation";
     else if (vae__st_meta(f, "vae.arch") && // absent in files of vae 0.1.0: the MLP
              (c->arch = lookup(vae__st_meta(f, "vae.arch"), arch_names, 2)) < 0)
@@ -333,7 +341,7 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
     }
     if ((rc = vae_model_create(&cfg, max_batch, 0, &m, err))) goto fail;
 
-    vae__param_view v[4 * VAE_MAX_LAYERS];
+    vae__param_view v[VAE_MAX_TENSORS];
     int nv = vae__model_tensors(m, v);
     // weights alone, or weights and both Adam moments (a training checkpoint)
     int with_state = vae__st_find(f, "optim.m.fc_mu.weight") != NULL;

@@ -71,6 +71,7 @@ typedef struct eval_ws {
     vae__net net;
     float *acts;
     float *head;   /* (mb, hw): that image's [mu | logvar | flow] */
+    float *comp;   /* (K, hw): a VampPrior's components, encoded once (net.comp_kept) */
     lme *lw;       /* (tile): each image's log-weights */
     double *rec;   /* (tile): sum over its samples of -log p(x|z) */
     double *kle;   /* (tile): a flow's: sum over its samples of log q(z|x) - log p(z) */
@@ -82,6 +83,7 @@ static void ws_free(eval_ws *w)
 {
     free(w->acts);
     free(w->head);
+    free(w->comp);
     free(w->lw);
     free(w->rec);
     free(w->kle);
@@ -106,6 +108,17 @@ static int ws_init(eval_ws *w, const vae_model *m, int tile)
         return VAE_ENOMEM;
     }
     vae__net_bind(&w->net, m->params, NULL, w->acts); // forward only: no gradients
+    if (w->net.n_pseudo) { // the prior's components: the pseudo-inputs encoded once, not per tile
+        size_t n = (size_t)w->net.n_pseudo * m->net.out[m->net.k];
+        if (!(w->comp = malloc(n * sizeof(float)))) {
+            ws_free(w);
+            return VAE_ENOMEM;
+        }
+        vae__net_encode(&w->net, NULL, NULL, 0);
+        memcpy(w->comp, w->net.comp, n * sizeof(float));
+        w->net.comp = w->comp;
+        w->net.comp_kept = 1;
+    }
     return VAE_OK;
 }
 
@@ -189,7 +202,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     }
     for (int i = 0; i < nt; i++) {
         out[i].rec = w->rec[i] / k;
-        if (net->flow) out[i].kl = w->kle[i] / k;
+        if (net->flow || net->n_pseudo) out[i].kl = w->kle[i] / k; // no closed form
         out[i].neg_elbo = out[i].rec + out[i].kl;
         out[i].log_px = lme_value(&w->lw[i]);
     }

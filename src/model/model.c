@@ -89,8 +89,11 @@ int vae_config_validate(const vae_config *c, vae_error *err)
     if (!isfinite(c->free_bits) || c->free_bits < 0)
         return vae__error(err, VAE_EINVAL, "free bits must be a finite number >= 0, not %g",
                           (double)c->free_bits);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
+    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_GATED)
         return vae__error(err, VAE_EUNSUPPORTED, "activation %d is not supported", c->activation);
+    if (c->activation == VAE_ACT_GATED && c->arch != VAE_ARCH_MLP)
+        return vae__error(err, VAE_EUNSUPPORTED, "the gated activation is a dense layer's: use "
+                          "it with the MLP architecture");
     if (c->flow != VAE_FLOW_NONE) {
         if (c->flow != VAE_FLOW_PLANAR && c->flow != VAE_FLOW_HOUSEHOLDER)
             return vae__error(err, VAE_EUNSUPPORTED, "flow %d is not supported", c->flow);
@@ -103,6 +106,17 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         if (c->free_bits > 0)
             return vae__error(err, VAE_EUNSUPPORTED, "free bits act on the closed-form KL of "
                               "each latent dimension, which a flow's posterior has not");
+    }
+    if (c->vamp_k) {
+        if (c->vamp_k < 0 || c->vamp_k > VAE_VAMP_MAX_K)
+            return vae__error(err, VAE_EINVAL, "VampPrior pseudo-inputs K = %d are outside 1..%d",
+                              c->vamp_k, VAE_VAMP_MAX_K);
+        if (c->model != VAE_MODEL_VAE && c->model != VAE_MODEL_IWAE)
+            return vae__error(err, VAE_EUNSUPPORTED, "the VampPrior is a prior over a Gaussian "
+                              "posterior's z: use it with the VAE or the IWAE");
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "free bits act on the closed-form KL to "
+                              "N(0, I) of each latent dimension, which the VampPrior has not");
     }
     // parameter count, overflow-safe: every layer is at most 2^16 x 2^26
     vae__net net;
@@ -177,6 +191,10 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
             p[i] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
     }
     for (int i = 0; i < net->n_ls; i++) m->params[net->ls_off + i] = net->ls_fixed;
+    // the VampPrior's pseudo-inputs as the paper's code starts them (its
+    // MNIST default): N(0.05, 0.01^2) per pixel, near a dark image
+    for (size_t i = 0; i < (size_t)net->n_pseudo * net->D; i++)
+        m->params[net->pi_off + i] = (float)(0.05 + 0.01 * vae_rng_normal(&init));
     vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
     *out = m;
     return VAE_OK;
@@ -392,6 +410,19 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         const char *part = l < net->k ? "encoder" : "decoder";
         int idx = l < net->k ? l : l - net->k - 1;
         const vae__conv_geom *g = &net->geom[l];
+        if (net->activation == VAE_ACT_GATED && l != net->n_layers - 1) {
+            // a gated layer's two linear maps, h (the value) and g (the gate),
+            // as the twin's GatedDense names them: the first and second halves
+            int H = OUT / 2;
+            const char *half[2] = {"h", "g"};
+            for (int i = 0; i < 2; i++) {
+                v[n] = (vae__param_view){"", 2, {H, IN}, w + (size_t)i * H * IN};
+                snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.weight", part, idx, half[i]);
+                v[n] = (vae__param_view){"", 1, {H}, b + (size_t)i * H};
+                snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.bias", part, idx, half[i]);
+            }
+            continue;
+        }
         if (net->kind[l] == VAE_LAYER_LINEAR)
             v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
         else if (net->kind[l] == VAE_LAYER_CONV)
@@ -404,5 +435,9 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
     }
     if (net->n_ls) v[n++] = (vae__param_view){"log_sigma", 1, {net->n_ls}, m->params + net->ls_off};
+    if (net->n_pseudo) // image-shaped, before the clamp to [0, 1] that the encoder sees
+        v[n++] = (vae__param_view){"prior.pseudo_inputs", 4,
+                                   {net->n_pseudo, m->cfg.channels, m->cfg.height, m->cfg.width},
+                                   m->params + net->pi_off};
     return n;
 }

@@ -108,7 +108,11 @@ typedef struct vae__param_view {
 /* The number of values a view holds. */
 size_t vae__view_numel(const vae__param_view *v);
 
-/* Fills views (room for 4 * VAE_MAX_LAYERS) and returns their count. */
+/* The most tensors a model has: four per gated layer, six in a flow's head,
+ * log sigma and the VampPrior's pseudo-inputs. */
+#define VAE_MAX_TENSORS (4 * VAE_MAX_LAYERS + 4)
+
+/* Fills views (room for VAE_MAX_TENSORS) and returns their count. */
 int vae__model_tensors(vae_model *m, vae__param_view *views);
 
 #endif

@@ -9,6 +9,7 @@
 #include "nn/latent.h"
 #include "nn/layers.h"
 #include "nn/loss.h"
+#include "nn/prior.h"
 
 /* ------------------------------------------------------------ latent kinds */
 
@@ -37,6 +38,33 @@ static void flow_zs(const vae__net *net, real **zs)
     zs[net->flow_steps] = net->z;
 }
 
+/* The VampPrior in place of N(0, I): log p(z) - log N(z; 0, I), added to
+ * the IWAE log-ratio (which has -|z|^2/2 for log N(z; 0, I)) ... */
+static double prior_shift(const vae__net *net, const real *z)
+{
+    double zz = 0;
+    for (int j = 0; j < net->d; j++) zz += (double)z[j] * z[j];
+    return vae__vamp_log_prior(z, net->comp, net->out[net->k], net->vamp_iv, net->vamp_c,
+                               net->n_pseudo, net->d) + 0.5 * zz;
+}
+
+/* ... and its gradient for the loss sum_r c_r (-log-ratio_r), c_r = scale *
+ * w_r over R rows of z: dz -= c_r (dlog p/dz + z) (the IWAE backward added
+ * c_r z), and the components' head rows dact[k][B..B+K) get the mixture's
+ * gradient, written (their flow columns stay zero). */
+static void prior_shift_backward(vae__net *net, int B, int R, const real *w, real scale)
+{
+    int d = net->d, hw = net->out[net->k];
+    real *dcomp = net->dact[net->k] + (size_t)B * hw;
+    memset(dcomp, 0, (size_t)net->n_pseudo * hw * sizeof *dcomp);
+    vae__vamp_log_prior_backward(net->dz, dcomp, hw, net->z, net->comp, net->vamp_iv, net->vamp_c,
+                                 w, -scale, R, net->n_pseudo, d, net->vamp_resp);
+    for (int r = 0; r < R; r++) {
+        real c = w ? scale * w[r] : scale;
+        for (int j = 0; j < d; j++) net->dz[(size_t)r * d + j] -= c * net->z[(size_t)r * d + j];
+    }
+}
+
 void vae__net_sample(vae__net *net, const real *head, int R, int K)
 {
     int d = net->d, hw = net->out[net->k];
@@ -54,7 +82,9 @@ double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K)
 {
     int d = net->d;
     const real *lv = head + (size_t)(r / K) * net->out[net->k] + d;
-    double lr = vae__iwae_log_ratio(net->z + (size_t)r * d, net->eps + (size_t)r * d, lv, d);
+    const real *z = net->z + (size_t)r * d;
+    double lr = vae__iwae_log_ratio(z, net->eps + (size_t)r * d, lv, d);
+    if (net->n_pseudo) lr += prior_shift(net, z);
     return net->flow ? lr + net->ld[r] : lr;
 }
 
@@ -93,8 +123,10 @@ static void flow_backward(vae__net *net, int B, real loss_scale, real beta)
     // the estimate's terms: +z_T^2/2 (into dz), -logvar/2; then -log det through
     // the steps, which carry dz back to z_0; then z_0 = mu + sigma eps
     vae__iwae_log_ratio_backward(net->dz, dhead, hw, net->z, head, NULL, c, B, d, 1);
-    vae__flow_backward(net->flow, net->flow_steps, net->dz, dhead + 2 * d, (const real *const *)zs,
-                       head + 2 * d, hw, -c, B, 1, d);
+    if (net->n_pseudo) prior_shift_backward(net, B, B, NULL, c); // at z_T, before the flow
+    if (net->flow)
+        vae__flow_backward(net->flow, net->flow_steps, net->dz, dhead + 2 * d,
+                           (const real *const *)zs, head + 2 * d, hw, -c, B, 1, d);
     vae__reparam_backward(dhead, head, hw, net->eps, net->dz, B, d, 1);
 }
 
@@ -179,6 +211,7 @@ static void iwae_backward(vae__net *net, int B, real loss_scale, real beta)
     real *dhead = net->dact[net->k];
     int d = net->d, K = net->n_samples;
     vae__iwae_log_ratio_backward(net->dz, dhead, 2 * d, net->z, head, net->iw, loss_scale, B, d, K);
+    if (net->n_pseudo) prior_shift_backward(net, B, B * K, net->iw, loss_scale);
     vae__reparam_backward(dhead, head, 2 * d, net->eps, net->dz, B, d, K);
 }
 
@@ -189,8 +222,8 @@ static const vae__latent_kind sparse_code = {"code + L1", 1, 0, code_l1_forward,
                                              code_l1_backward};
 static const vae__latent_kind iwae = {"gaussian, importance-weighted", 2, 1, iwae_forward,
                                       iwae_finish, iwae_weigh, iwae_backward};
-static const vae__latent_kind gaussian_flow = {"gaussian + flow", 2, 1, flow_forward, NULL, NULL,
-                                               flow_backward};
+static const vae__latent_kind gaussian_flow = {"gaussian, estimated KL (flow, VampPrior)", 2, 1,
+                                               flow_forward, NULL, NULL, flow_backward};
 
 /* Each model's latent kind. */
 static const vae__latent_kind *const latent_of_model[] = {
@@ -201,9 +234,18 @@ static const vae__latent_kind *const latent_of_model[] = {
 static const vae__latent_kind *latent_kind(const vae_config *cfg)
 {
     int n = (int)(sizeof latent_of_model / sizeof *latent_of_model), model = cfg->model;
-    if (model == VAE_MODEL_IWAE && cfg->iwae_k == 1) return &gaussian; // one sample: the VAE's loss
-    if (cfg->flow != VAE_FLOW_NONE) return &gaussian_flow; // VAE, CVAE (vae_config_validate)
+    if (model == VAE_MODEL_IWAE && cfg->iwae_k == 1 && !cfg->vamp_k)
+        return &gaussian; // one sample: the VAE's loss
+    if (model == VAE_MODEL_IWAE && cfg->iwae_k > 1) return &iwae; // with either prior
+    // a flow (VAE, CVAE: vae_config_validate) or the VampPrior: the KL's one-sample estimate
+    if (cfg->flow != VAE_FLOW_NONE || cfg->vamp_k) return &gaussian_flow;
     return model >= 0 && model < n ? latent_of_model[model] : &gaussian;
+}
+
+/* Whether hidden layer l is gated (then act[l] is its linear part). */
+static int gated(const vae__net *net, int l)
+{
+    return net->activation == VAE_ACT_GATED && l != net->k && l != net->n_layers - 1;
 }
 
 /* The conv architecture's layer shapes: convolutions down from the image,
@@ -243,20 +285,31 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
     return 0;
 }
 
+/* The rows each activation buffer holds: the decoder's (IWAE: K per image),
+ * or the encoder's with a VampPrior's pseudo-inputs, whichever is more. */
+static size_t net_rows(const vae__net *net)
+{
+    size_t dec = (size_t)net->max_batch * net->n_samples;
+    size_t enc = (size_t)net->max_batch + (size_t)net->n_pseudo;
+    return dec > enc ? dec : enc;
+}
+
 /* MLP widths along the encoder, then mirrored along the decoder. */
 static void layout_mlp(vae__net *net, const vae_config *cfg)
 {
-    int k = cfg->n_hidden, w = net->D;
-    for (int l = 0; l < k; l++) {
+    int k = cfg->n_hidden, w = net->D, g = cfg->activation == VAE_ACT_GATED ? 2 : 1;
+    for (int l = 0; l < k; l++) { // a gated layer's linear part is twice as wide: [a | g]
         net->in[l] = w;
-        net->out[l] = w = cfg->hidden[l];
+        w = cfg->hidden[l];
+        net->out[l] = g * w;
     }
     net->in[k] = w;
     net->out[k] = net->latent->head_per_dim * net->d + net->flow_params;
     w = net->d;
     for (int l = 0; l < k; l++) {
         net->in[k + 1 + l] = w;
-        net->out[k + 1 + l] = w = cfg->hidden[k - 1 - l];
+        w = cfg->hidden[k - 1 - l];
+        net->out[k + 1 + l] = g * w;
     }
     net->in[2 * k + 1] = w;
     net->out[2 * k + 1] = net->D;
@@ -289,7 +342,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->n_samples = cfg->model == VAE_MODEL_IWAE ? cfg->iwae_k : 1;
     net->latent = latent_kind(cfg);
     net->deterministic = !net->latent->draws_noise;
-    if (net->latent == &gaussian_flow) {
+    net->n_pseudo = cfg->vamp_k;
+    if (net->latent == &gaussian_flow && cfg->flow != VAE_FLOW_NONE) {
         net->flow = cfg->flow;
         net->flow_steps = cfg->flow_steps;
         net->flow_params = cfg->flow_steps * vae__flow_step_params(cfg->flow, net->d);
@@ -309,7 +363,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->in[net->cond[1]] += net->n_classes;
     }
 
-    size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
+    size_t off = 0, acts = 0, rows = net_rows(net); // decoder rows, or encoder rows
     for (int l = 0; l < net->n_layers; l++)
         if (net->kind[l] != VAE_LAYER_LINEAR) {
             size_t col = vae__conv_col_size(&net->geom[l], (int)rows);
@@ -331,23 +385,27 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->n_ls = net->sigma_learned ? (net->sigma_per_pixel ? net->D : 1) : 0;
         net->ls_fixed = real_log((real)cfg->sigma);
     }
-    net->n_params = off + (size_t)net->n_ls;
+    net->pi_off = off + (size_t)net->n_ls;
+    net->n_params = net->pi_off + (size_t)net->n_pseudo * net->D;
     // the layers' outputs and the gradients there, eps, z and the gradient at
     // z, probabilities, per-row rec and kl, im2col, the fixed log sigma, the
     // free-bits KL sums and mask; IWAE: the targets repeated for each sample
     // and the samples' normalised weights
+    for (int l = 0; l < net->n_layers && cfg->activation == VAE_ACT_GATED; l++)
+        if (gated(net, l)) acts += rows * (size_t)net->out[l] / 2; // gate[l] and dgate[l]
     net->n_acts = 2 * acts + 3 * rows * net->d + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
-                  (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0);
+                  (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
+                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (net->d + 2)) : 0);
     return 0;
 }
 
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
 {
-    size_t B = (size_t)net->max_batch * net->n_samples;
+    size_t B = net_rows(net);
     net->params = params;
     net->grads = grads;
     for (int l = 0; l < net->n_layers; l++) {
@@ -361,6 +419,11 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         acts += B * net->out[l];
     }
     net->dz = acts, acts += B * net->d;
+    for (int l = 0; l < net->n_layers; l++)
+        if (gated(net, l)) {
+            net->gate[l] = acts, acts += B * net->out[l] / 2;
+            net->dgate[l] = acts, acts += B * net->out[l] / 2;
+        }
     net->prob = acts, acts += B * net->D;
     net->rec_img = acts, acts += B;
     net->kl_img = acts, acts += B;
@@ -379,8 +442,27 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     }
     if (net->flow) {
         net->fz = acts, acts += (size_t)net->flow_steps * B * net->d;
-        net->ld = acts;
+        net->ld = acts, acts += B;
     }
+    if (net->n_pseudo) {
+        size_t K = (size_t)net->n_pseudo;
+        net->xin = acts, acts += B * net->D;
+        net->dxin = acts, acts += B * net->D;
+        net->vamp_iv = acts, acts += K * net->d;
+        net->vamp_c = acts, acts += K;
+        net->vamp_resp = acts;
+    }
+}
+
+/* Layer l's output, what the next layer reads, and the gradient there. */
+static real *layer_out(const vae__net *net, int l)
+{
+    return gated(net, l) ? net->gate[l] : net->act[l];
+}
+
+static real *layer_dout(const vae__net *net, int l)
+{
+    return gated(net, l) ? net->dgate[l] : net->dact[l];
 }
 
 /* The conditioned layer l's input: inp (B, in[l] - C) rows, each followed
@@ -443,14 +525,31 @@ static void forward_range(vae__net *net, const real *inp, const uint8_t *labels,
 {
     for (int l = first; l <= last; l++) {
         layer_forward(net, l, conditioned(net, l) ? with_label(net, l, inp, labels, B) : inp, B);
-        if (l < last) vae__act_forward(net->activation, net->act[l], (size_t)B * net->out[l]);
-        inp = net->act[l];
+        if (l < last && gated(net, l))
+            vae__gate_forward(net->gate[l], net->act[l], B, net->out[l] / 2);
+        else if (l < last)
+            vae__act_forward(net->activation, net->act[l], (size_t)B * net->out[l]);
+        inp = layer_out(net, l);
     }
 }
 
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
 {
-    forward_range(net, x, labels, B, 0, net->k);
+    if (!net->n_pseudo || net->comp_kept) {
+        forward_range(net, x, labels, B, 0, net->k);
+        return;
+    }
+    // the pseudo-inputs after the images, clamped to [0, 1] as the paper's
+    // hardtanh does, then the mixture's components from their head rows
+    size_t D = (size_t)net->D, K = (size_t)net->n_pseudo;
+    if (B) memcpy(net->xin, x, (size_t)B * D * sizeof *x);
+    const real *u = net->params + net->pi_off;
+    real *xu = net->xin + (size_t)B * D;
+    for (size_t i = 0; i < K * D; i++) xu[i] = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
+    forward_range(net, net->xin, labels, B + net->n_pseudo, 0, net->k);
+    int hw = net->out[net->k];
+    net->comp = net->act[net->k] + (size_t)B * hw;
+    vae__vamp_prepare(net->vamp_iv, net->vamp_c, net->comp, hw, net->n_pseudo, net->d);
 }
 
 void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B)
@@ -579,10 +678,13 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
                            int last)
 {
     for (int l = last; l >= first; l--) {
-        real *dcur = net->dact[l], *dnext = l > first ? net->dact[l - 1] : dinp0;
-        if (l < last) vae__act_backward(net->activation, dcur, net->act[l], (size_t)B * net->out[l]);
+        real *dcur = net->dact[l], *dnext = l > first ? layer_dout(net, l - 1) : dinp0;
+        if (l < last && gated(net, l))
+            vae__gate_backward(dcur, net->dgate[l], net->act[l], B, net->out[l] / 2);
+        else if (l < last)
+            vae__act_backward(net->activation, dcur, net->act[l], (size_t)B * net->out[l]);
         layer_ready(net, l);
-        const real *inp = l == first ? inp0 : net->act[l - 1];
+        const real *inp = l == first ? inp0 : layer_out(net, l - 1);
         if (!conditioned(net, l)) {
             layer_backward(net, l, dnext, dcur, inp, B);
         } else { // through [inp | label]: the label's columns need no gradient
@@ -598,12 +700,14 @@ static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, 
 const real *vae__net_layer_input(const vae__net *net, int l, const real *x)
 {
     if (conditioned(net, l)) return net->cat[l == net->cond[1]];
-    return l == 0 ? x : l == net->k + 1 ? net->z : net->act[l - 1];
+    if (l == 0) return net->n_pseudo ? net->xin : x;
+    return l == net->k + 1 ? net->z : layer_out(net, l - 1);
 }
 
 int vae__net_layer_rows(const vae__net *net, int l, int B)
 {
-    return B * (l > net->k ? net->n_samples : 1); // IWAE: n_samples decoder rows per image
+    // IWAE: n_samples decoder rows per image; a VampPrior's pseudo-inputs after the encoder's
+    return l > net->k ? B * net->n_samples : B + net->n_pseudo;
 }
 
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
@@ -617,7 +721,17 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     if (L->weigh) L->weigh(net, dlik, B);
     backward_range(net, net->dz, net->z, rows, k + 1, out);
     L->backward(net, B, loss_scale, beta);
-    backward_range(net, NULL, x, B, 0, k);
+    if (net->n_pseudo) {
+        // the encoder's pass over the pseudo-inputs too, down to them; their
+        // gradient is nought where the clamp holds them
+        backward_range(net, net->dxin, net->xin, B + net->n_pseudo, 0, k);
+        const real *u = net->params + net->pi_off, *du = net->dxin + (size_t)B * net->D;
+        real *gu = net->grads + net->pi_off;
+        for (size_t i = 0; i < (size_t)net->n_pseudo * net->D; i++)
+            gu[i] = u[i] >= 0 && u[i] <= 1 ? du[i] : 0;
+    } else {
+        backward_range(net, NULL, x, B, 0, k);
+    }
     for (int l = 0; l < net->n_layers && !net->defer_wgrad; l++) // else the step's schedule's
         if (net->kind[l] == VAE_LAYER_LINEAR)
             vae__linear_backward_weights(net->grads + net->w_off[l], net->grads + net->b_off[l],

@@ -72,11 +72,22 @@ struct vae__net {
     int deterministic;         /* an autoencoder: the head is the code (d wide), no eps */
     int flow, flow_steps;      /* vae_flow in the posterior and its steps (0: none) */
     int flow_params;           /* the flow's parameters per image, after [mu | logvar] */
+    int n_pseudo;              /* VampPrior: its pseudo-inputs K (0: the prior is N(0, I)) */
+    size_t pi_off;             /* where they are in params (K, D), after log sigma */
+    real *xin, *dxin;          /* VampPrior: (B + K, D) the encoder's rows [x | pseudo-inputs]
+                                  and the gradient there */
+    const real *comp;          /* VampPrior: the K components' head rows of the last encode */
+    int comp_kept;             /* evaluation: comp (and vamp_iv, vamp_c) stay as they are, the
+                                  weights being fixed: encode passes the images alone */
+    real *vamp_iv, *vamp_c, *vamp_resp; /* (K,d), (K), (K): nn/prior.h's per-component values */
     real *fz;                  /* flow: (flow_steps, rows, d) z_0 .. z_{T-1} (z_T is z) */
     real *ld;                  /* flow: (rows) the sum of the steps' log|det| */
     /* views, set by vae__net_bind */
     real *params, *grads;
     real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
+    real *gate[VAE_MAX_LAYERS], *dgate[VAE_MAX_LAYERS]; /* gated hidden layers: act[l] keeps
+                                  the linear part's [a | g] (B, out[l]) and gate[l] is the
+                                  layer's output (B, out[l] / 2); dgate[l] the gradient there */
     real *eps, *z;             /* (B, d) */
     real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
     real *dz;                  /* (B, d) and at z */
@@ -108,7 +119,9 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
 /* Points the views into params, grads (n_params each) and acts (n_acts). */
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 
-/* x (B,D) -> act[k] = [mu | logvar] (B,2d); labels (B): a CVAE's, else NULL. */
+/* x (B,D) -> act[k] = [mu | logvar] (B,2d); labels (B): a CVAE's, else NULL.
+ * With a VampPrior the pseudo-inputs are encoded too, as K more rows after
+ * the B images' (net->comp points at their head rows); B may be 0. */
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B);
 /* z (B,d) -> act[2k+1] = logits (B,D); labels as for encode (one per image,
  * n_samples rows each). */
@@ -124,7 +137,9 @@ void vae__net_mean(const vae__net *net, real *out, int B);
  * log-determinants summed per row into net->ld (without a flow z is z_0). */
 void vae__net_sample(vae__net *net, const real *head, int R, int K);
 /* log p(z) - log q(z|x) of row r of the last vae__net_sample (up to the
- * constants that cancel): the IWAE log-ratio plus the flow's log-det. */
+ * constants that cancel): the IWAE log-ratio plus the flow's log-det, with
+ * the VampPrior's log p(z) in place of N(0, I)'s when there is one (the
+ * components of the last vae__net_encode). */
 double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K);
 /* z (B,d) = the posterior's point of each image from act[k]: mu, moved by
  * the flow when there is one (its eps = 0 sample); what encode reports and

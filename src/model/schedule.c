@@ -76,9 +76,8 @@ static int unit_count(const vae__net *net)
 static size_t unit_scratch(const vae__net *net)
 {
     size_t most = 0;
-    int B = net->max_batch * net->n_samples;
-    for (int l = 0; l < net->n_layers; l++) {
-        int C = unit_chunks(net, l);
+    for (int l = 0; l < net->n_layers; l++) { // rows: IWAE's samples, a VampPrior's pseudo-inputs
+        int C = unit_chunks(net, l), B = vae__net_layer_rows(net, l, net->max_batch);
         size_t n = vae__wgrad_work(B, net->in[l], (net->out[l] + C - 1) / C);
         if (net->kind[l] == VAE_LAYER_LINEAR && n > most) most = n;
     }

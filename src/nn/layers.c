@@ -192,6 +192,36 @@ void vae__act_backward(int act, real *dx, const real *out, size_t n)
         dx[i] *= act == VAE_ACT_TANH ? 1 - out[i] * out[i] : -real_expm1(-out[i]);
 }
 
+/* sigmoid without overflow: e^x is only taken of x <= 0 */
+static real sigmoid(real x)
+{
+    if (x >= 0) return 1 / (1 + real_exp(-x));
+    real e = real_exp(x);
+    return e / (1 + e);
+}
+
+void vae__gate_forward(real *out, const real *pre, int B, int H)
+{
+    for (int b = 0; b < B; b++) {
+        const real *a = pre + (size_t)b * 2 * H, *g = a + H;
+        real *o = out + (size_t)b * H;
+        for (int j = 0; j < H; j++) o[j] = a[j] * sigmoid(g[j]);
+    }
+}
+
+void vae__gate_backward(real *dpre, const real *dout, const real *pre, int B, int H)
+{
+    for (int b = 0; b < B; b++) {
+        const real *a = pre + (size_t)b * 2 * H, *g = a + H, *dy = dout + (size_t)b * H;
+        real *da = dpre + (size_t)b * 2 * H, *dg = da + H;
+        for (int j = 0; j < H; j++) {
+            real s = sigmoid(g[j]);
+            da[j] = dy[j] * s;
+            dg[j] = dy[j] * a[j] * s * (1 - s);
+        }
+    }
+}
+
 VAE_VECTOR_CLONES
 double vae__sum_squares(const real *x, size_t n)
 {

@@ -62,6 +62,14 @@ void vae__relu_backward(real *dx, const real *out, size_t n);
  * output: dx *= f'(x) written as a function of out = f(x). */
 void vae__act_forward(int act, real *x, size_t n);
 void vae__act_backward(int act, real *dx, const real *out, size_t n);
+/* The gated dense layer's gate (Dauphin et al. 2017; the hidden layers of
+ * Tomczak & Welling's VampPrior paper): out (B,H) = a * sigmoid(g), where
+ * pre (B,2H) holds each row's [a | g], the outputs of the layer's two linear
+ * maps stacked as one (2H, IN) weight (as fc_mu and fc_logvar are) ... */
+void vae__gate_forward(real *out, const real *pre, int B, int H);
+/* ... and its backward: dpre (B,2H) written from dout (B,H): da = dout
+ * sigmoid(g), dg = dout a sigmoid(g) (1 - sigmoid(g)). */
+void vae__gate_backward(real *dpre, const real *dout, const real *pre, int B, int H);
 
 /* The sum of n squares, in double. */
 double vae__sum_squares(const real *x, size_t n);
