@@ -42,6 +42,8 @@ struct vae_model {
     vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
+    double *vq_usage;     /* VQ-VAE: (K) codes chosen by the training steps since the
+                             last vae_model_vq_usage reset */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae_grad_reduce_fn reduce; /* data-parallel: combines the processes' gradients */
     void *reduce_ctx;
@@ -101,5 +103,15 @@ size_t vae__view_numel(const vae__param_view *v);
 
 /* Fills views (room for 4 * VAE_MAX_LAYERS) and returns their count. */
 int vae__model_tensors(vae_model *m, vae__param_view *views);
+
+/* VQ-VAE (model/vq.c): the configuration's checks; the codebook's start and
+ * its EMA state; the tensors vq.codebook, vq.ema_count, vq.ema_sum (returns
+ * 3); after a step that updated the weights, the EMA update, the usage
+ * counts and the dead codes' restarts from the batch's encoder outputs
+ * (the slices' nets hold them). */
+int vae__vq_validate(const vae_config *c, vae_error *err);
+int vae__vq_init(vae_model *m, vae_rng *init); /* VAE_ENOMEM or VAE_OK */
+int vae__vq_tensors(vae_model *m, vae__param_view *v);
+void vae__vq_after_step(vae_model *m, int B, int T);
 
 #endif

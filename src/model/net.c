@@ -196,6 +196,7 @@ static const vae__latent_kind gaussian_flow = {"gaussian + flow", 2, 1, flow_for
 static const vae__latent_kind *const latent_of_model[] = {
     [VAE_MODEL_VAE] = &gaussian, [VAE_MODEL_AE] = &code,    [VAE_MODEL_SPARSE_AE] = &sparse_code,
     [VAE_MODEL_DAE] = &code,     [VAE_MODEL_IWAE] = &iwae, [VAE_MODEL_CVAE] = &gaussian,
+    [VAE_MODEL_VQVAE] = &vae__vq_kind,
 };
 
 static const vae__latent_kind *latent_kind(const vae_config *cfg)
@@ -298,6 +299,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
+        if (net->latent == &vae__vq_kind && vae__vq_layout(net, cfg)) return -1;
     } else {
         layout_mlp(net, cfg);
     }
@@ -328,7 +330,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->n_ls = net->sigma_learned ? (net->sigma_per_pixel ? net->D : 1) : 0;
         net->ls_fixed = real_log((real)cfg->sigma);
     }
-    net->n_params = off + (size_t)net->n_ls;
+    net->cb_off = off + (size_t)net->n_ls;
+    net->n_params = net->cb_off + vae__vq_params(net);
     // the layers' outputs and the gradients there, eps, z and the gradient at
     // z, probabilities, per-row rec and kl, im2col, the fixed log sigma, the
     // free-bits KL sums and mask; IWAE: the targets repeated for each sample
@@ -338,7 +341,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
-                  (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0);
+                  (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
+                  vae__vq_acts(net);
     return 0;
 }
 
@@ -376,8 +380,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     }
     if (net->flow) {
         net->fz = acts, acts += (size_t)net->flow_steps * B * net->d;
-        net->ld = acts;
+        net->ld = acts, acts += B;
     }
+    if (net->vq_K) vae__vq_bind(net, acts);
 }
 
 /* The conditioned layer l's input: inp (B, in[l] - C) rows, each followed
