@@ -392,7 +392,7 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
             v[n++] = (vae__param_view){"fc_code.bias", 1, {net->d}, b};
             continue;
         }
-        if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
+        if (l == net->k && !net->vq_K) { // head: fc_mu is the first d rows, fc_logvar the rest
             int d = net->d;
             v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
             v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
