@@ -114,4 +114,8 @@ int vae__vq_init(vae_model *m, vae_rng *init); /* VAE_ENOMEM or VAE_OK */
 int vae__vq_tensors(vae_model *m, vae__param_view *v);
 void vae__vq_after_step(vae_model *m, int B, int T);
 
+/* The prior's logits (B, K, cells) for B grids of codes (B <= its max
+ * batch), or NULL with its message set: for the tests (model/prior.c). */
+const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B);
+
 #endif
