@@ -41,5 +41,10 @@ int cmd_codes(int argc, char **argv);
 void vq_write_samples(vae_model *m, const char *model_path, const char *prior_path,
                       const char *png, int n, unsigned long long seed, double temperature,
                       int scale);
+/* vae eval on a VQ-VAE: reconstruction MSE and PSNR of the n images x, and
+ * the prior's NLL of their codes (prior_path, or the one beside the model
+ * when there is one) in nats and bits per code cell. */
+void vq_eval(vae_model *m, const char *model_path, const char *prior_path, const vae_dataset *ds,
+             const float *x, long n, int json);
 
 #endif
