@@ -157,8 +157,15 @@ void print_info(FILE *f, const char *path, const vae_model *m)
     char arch[256];
     arch_text(c, arch, sizeof arch);
     static const char *acts[] = {"ReLU", "tanh", "softplus"};
-    fprintf(f, "architecture %s (%s; latent as mu and log-variance%s)\n", arch, acts[c->activation],
-           c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    int vq = c->model == VAE_MODEL_VQVAE;
+    fprintf(f, "architecture %s (%s; latent as %s%s)\n", arch, acts[c->activation],
+           vq ? "the nearest codebook entries, 1x1 convolutions around them"
+              : "mu and log-variance", c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    if (vq)
+        fprintf(f, "codebook     %d codes of %d, commitment %g, update %s (decay %g), restarts "
+                "below %g\n", c->codebook, c->code_dim, (double)c->commitment,
+                c->codebook_update == VAE_CODEBOOK_EMA ? "ema" : "loss", (double)c->ema_decay,
+                (double)c->restart_dead);
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         fprintf(f, "sigma        %g%s\n", (double)c->sigma,
                c->sigma_mode == VAE_SIGMA_FIXED     ? " (fixed)"
