@@ -128,11 +128,13 @@ const cli_command prior_cmd = {
 
 int cmd_prior(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "train"))
-        usage_error("prior", "expects the subcommand train (vae prior train --model M)");
     prior_args pa;
     memset(&pa, 0, sizeof pa);
     model_args_init(&pa.ma);
+    for (int i = 1; i < argc && strcmp(argv[1], "train"); i++)
+        if (!strcmp(argv[i], "--help")) cli_parse(&prior_cmd, argc, argv, take_prior, &pa); // exits
+    if (argc < 2 || strcmp(argv[1], "train"))
+        usage_error("prior", "expects the subcommand train (vae prior train --model M)");
     int first = cli_parse(&prior_cmd, argc - 1, argv + 1, take_prior, &pa);
     if (first < argc - 1) usage_error("prior", "unexpected argument '%s'", argv[first + 1]);
     vae_model *m = model_load("prior", &pa.ma, 256);
