@@ -416,11 +416,20 @@ int cmd_codes(int argc, char **argv)
     snprintf(title, sizeof title, "codebook usage over %ld test images: %d of %d codes used, "
              "perplexity %.1f", N, used, K, pp);
     axes_draw(h, &a, "code", "cells assigned", title);
-    double bw = fmax(1, 0.8 * a.pw / K);
+    // each bar an RGB tile of its height in pixels (plot_line would dot its ends)
+    int bw = (int)fmax(1, 0.8 * a.pw / K), bh_max = (int)ceil(a.ph) + 1;
+    float *bar = xmalloc((size_t)3 * bh_max * bw * sizeof *bar);
     for (int k = 0; k < K; k++) {
-        double xs[2] = {kx[k], kx[k]}, ys[2] = {0, count[k]};
-        if (count[k] > 0) plot_line(h, &a, xs, ys, 2, plot_palette[0], bw, 0);
+        int bh = (int)lround(axes_py(&a, 0) - axes_py(&a, count[k]));
+        if (count[k] <= 0 || bh < 1) continue;
+        if (bh > bh_max) bh = bh_max;
+        const double rgb[3] = {plot_palette[0].r, plot_palette[0].g, plot_palette[0].b};
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < bh * bw; i++) bar[(size_t)j * bh * bw + i] = (float)rgb[j];
+        fig_tiles(h, (int)lround(axes_px(&a, kx[k]) - bw / 2.0), (int)lround(axes_py(&a, count[k])),
+                  bar, 1, 3, bh, bw, 1, 0, 1);
     }
+    free(bar);
     fig_save(h, ca.hist);
     fig_free(h);
     report_data(&ca.ma.dargs, NULL, ds);
