@@ -215,7 +215,9 @@ static void prior_learns_saves_samples(void)
     int32_t badc[9] = {0, 0, 0, 0, 9, 0, 0, 0, 0};
     CHECK_EQ(vae_prior_nll(q, badc, 1, n1), VAE_EINVAL);
     CHECK(strstr(vae_prior_errmsg(q), "outside") != NULL);
-    CHECK(vae_prior_load("/nonexistent/prior", 8, &q, &err) != VAE_OK);
+    vae_prior *none;
+    CHECK(vae_prior_load("/nonexistent/prior", 8, &none, &err) != VAE_OK);
+    CHECK(none == NULL);
     vae_prior_free(p);
     vae_prior_free(q);
 }
