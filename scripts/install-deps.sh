@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# install-deps.sh - Debian 12 packages vae builds, tests and trains with.
-# Run as root or with sudo available. Nothing else is fetched, ever.
+# install-deps.sh [--test] - Debian 12 packages vae builds, tests and trains with.
+# Run as root or with sudo available. With --test (scripts/test.sh) also what
+# the browser test of `vae serve` needs: Debian's chromium and node, and npm's
+# puppeteer-core at the version tests/browser/package-lock.json pins, into
+# tests/browser/node_modules. Nothing is fetched at run time.
 set -euo pipefail
+case ${1:-} in
+--test | '') ;;
+*) echo "install-deps.sh: unknown argument '$1' (use --test, or nothing)" >&2; exit 2 ;;
+esac
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
@@ -17,3 +24,9 @@ $SUDO apt-get install -y -qq --no-install-recommends libmicrohttpd-dev curl >/de
 $SUDO apt-get install -y -qq --no-install-recommends dpkg-dev file man-db >/dev/null
 # MPI for data-parallel training (mpirun -np N vae train; tests/test_mpi.sh)
 $SUDO apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev >/dev/null
+if [ "${1:-}" = --test ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    # node and npm: Debian's, unless the machine already has a node with its npm
+    command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -17,7 +17,8 @@ case ${1:-} in
 esac
 step() { echo "==== $1 ($(date +%T), $SECONDS s in)"; }
 step "dependencies"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
+export VAE_REQUIRE_BROWSER=1 # the browser test runs (tests/serve_browser.sh), never skips
 step "optimised build and ctest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVAE_FATAL_WARNINGS=ON >/dev/null
 cmake --build build -j"$JOBS"

@@ -3,6 +3,7 @@
  * gradient of nn.Conv2d and nn.ConvTranspose2d, then the forward values,
  * loss terms and parameter gradients of vae_twin.ConvVAE. Exits non-zero on
  * any mismatch. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +51,7 @@ static void run_case(const char *name, int B)
     const float *b = get(name, "bias", OC), *dout = get(name, "dout", n_out);
     float *out = malloc(n_out * sizeof *out), *dx = malloc(n_in * sizeof *dx);
     float *dw = malloc(n_w * sizeof *dw), *db = malloc(OC * sizeof *db);
-    float *col = malloc(vae__conv_col_size(&g) * sizeof *col);
+    float *col = malloc(vae__conv_col_size(&g, B) * sizeof *col);
     if (t) {
         vae__convt2d_forward(out, x, w, b, B, &g, col);
         vae__convt2d_backward(dx, dw, db, dout, x, w, B, &g, col);
@@ -113,6 +114,65 @@ static void run_vae(int B)
     vae_model_free(m);
 }
 
+/* Images go through a layer in groups of a fixed size (conv.c); a batch of
+ * several groups must give each image's output and input gradient as that
+ * image alone does, and the sum of their weight and bias gradients. The
+ * geometry is large enough for groups of 2, so 5 images make groups 2, 2, 1. */
+static void check_groups(int transposed)
+{
+    enum { B = 5 };
+    vae__conv_geom g;
+    int bad = transposed ? vae__convt_geom_init(&g, 8, 24, 24, 8, 4, 2, 1, 0, 0)
+                         : vae__conv_geom_init(&g, 8, 48, 48, 8, 4, 2, 1);
+    CHECK(!bad);
+    if (bad) return;
+    size_t col1 = vae__conv_col_size(&g, 1), colB = vae__conv_col_size(&g, B);
+    CHECK(colB > col1 && colB < B * col1); // several images per group, not all of them
+    size_t n_in = (size_t)g.C * g.H * g.W, n_out = (size_t)g.OC * g.OH * g.OW;
+    size_t n_w = (size_t)g.C * g.OC * g.K * g.K;
+    float *x = malloc(B * n_in * sizeof *x), *dout = malloc(B * n_out * sizeof *dout);
+    float *w = malloc(n_w * sizeof *w), *b = malloc(g.OC * sizeof *b);
+    float *out = malloc(B * n_out * sizeof *out), *dx = malloc(B * n_in * sizeof *dx);
+    float *dw = malloc(n_w * sizeof *dw), *db = malloc(g.OC * sizeof *db);
+    float *out1 = malloc(n_out * sizeof *out1), *dx1 = malloc(n_in * sizeof *dx1);
+    float *dw1 = malloc(n_w * sizeof *dw1), *db1 = malloc(g.OC * sizeof *db1);
+    double *dw_sum = calloc(n_w, sizeof *dw_sum), *db_sum = calloc(g.OC, sizeof *db_sum);
+    float *col = malloc(colB * sizeof *col);
+    for (size_t i = 0; i < B * n_in; i++) x[i] = (float)((i * 7919) % 201) / 100 - 1;
+    for (size_t i = 0; i < B * n_out; i++) dout[i] = (float)((i * 104729) % 199) / 100 - 1;
+    for (size_t i = 0; i < n_w; i++) w[i] = (float)((i * 31) % 97) / 97 - 0.5f;
+    for (int i = 0; i < g.OC; i++) b[i] = (float)i / 10;
+    void (*fwd)(float *, const float *, const float *, const float *, int,
+                const vae__conv_geom *, float *) = transposed ? vae__convt2d_forward
+                                                              : vae__conv2d_forward;
+    void (*bwd)(float *, float *, float *, const float *, const float *, const float *, int,
+                const vae__conv_geom *, float *) = transposed ? vae__convt2d_backward
+                                                              : vae__conv2d_backward;
+    fwd(out, x, w, b, B, &g, col);
+    bwd(dx, dw, db, dout, x, w, B, &g, col);
+    double worst = 0, scale = 1;
+    for (int i = 0; i < B; i++) {
+        fwd(out1, x + i * n_in, w, b, 1, &g, col);
+        bwd(dx1, dw1, db1, dout + i * n_out, x + i * n_in, w, 1, &g, col);
+        for (size_t j = 0; j < n_out; j++)
+            worst = fmax(worst, fabs(out1[j] - out[i * n_out + j]));
+        for (size_t j = 0; j < n_in; j++) worst = fmax(worst, fabs(dx1[j] - dx[i * n_in + j]));
+        for (size_t j = 0; j < n_w; j++) dw_sum[j] += dw1[j];
+        for (int j = 0; j < g.OC; j++) db_sum[j] += db1[j];
+    }
+    for (size_t j = 0; j < n_w; j++) {
+        worst = fmax(worst, fabs(dw_sum[j] - dw[j]) / (1 + fabs(dw_sum[j])));
+        scale = fmax(scale, fabs(dw_sum[j]));
+    }
+    for (int j = 0; j < g.OC; j++) worst = fmax(worst, fabs(db_sum[j] - db[j]) / (1 + fabs(db_sum[j])));
+    if (worst > 1e-4)
+        fprintf(stderr, "%s groups: worst difference %g (weight gradients up to %g)\n",
+                transposed ? "convt" : "conv", worst, scale);
+    CHECK(worst <= 1e-4);
+    free(x), free(dout), free(w), free(b), free(out), free(dx), free(dw), free(db);
+    free(out1), free(dx1), free(dw1), free(db1), free(dw_sum), free(db_sum), free(col);
+}
+
 int main(int argc, char **argv)
 {
     fixture_open(argc, argv, "ref_conv.safetensors");
@@ -120,6 +180,8 @@ int main(int argc, char **argv)
     static const char *cases[] = {"enc1", "enc2", "dec1", "dec2", "odd", "oddt"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i], B);
     run_vae(B);
+    check_groups(0);
+    check_groups(1);
     vae__st_free(fixture);
     return TEST_REPORT();
 }

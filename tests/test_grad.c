@@ -9,6 +9,7 @@
 #include "nn/latent.h"
 #include "nn/layers.h"
 #include "nn/loss.h"
+#include "nn/perceptual.h"
 #include "nn/vq.h"
 #include "test.h"
 
@@ -382,7 +383,7 @@ static void check_conv(int transposed, int C, int H, int W, int OC, int K, int S
     c.b = rand_vec(c.g.OC, -1, 1);
     c.dout = rand_vec(conv_out(&c), -1, 1);
     c.out = malloc(conv_out(&c) * sizeof *c.out);
-    c.col = malloc(vae__conv_col_size(&c.g) * sizeof *c.col);
+    c.col = malloc(vae__conv_col_size(&c.g, c.B) * sizeof *c.col);
     double *dinp = malloc(conv_in(&c) * sizeof *dinp), *dw = malloc(conv_w(&c) * sizeof *dw);
     double *db = malloc(c.g.OC * sizeof *db);
     size_t n_num = conv_in(&c) > conv_w(&c) ? conv_in(&c) : conv_w(&c);
@@ -589,7 +590,73 @@ static void test_vq(void)
     free(c.ze), free(c.cb);
 }
 
+/* ------------------------------------------------------------ perceptual */
+
+/* A random frozen classifier for C x H x W images (widths 3, 2, 4): its
+ * weights in one buffer the caller frees (p->w1). */
+static void percep_random(vae__percep *p, int C, int H, int W, unsigned layers, double weight)
+{
+    vae__percep_init(p, C, H, W, 3, 2, 4);
+    size_t n[6] = {(size_t)3 * C * 9, 3, 2 * 3 * 9, 2, (size_t)4 * p->F, 4}, total = 0;
+    for (int i = 0; i < 6; i++) total += n[i];
+    // weights around zero, biases mostly positive: most ReLUs on, some off
+    double *w = rand_vec(total, -0.6, 0.6);
+    const double **t[6] = {&p->w1, &p->b1, &p->w2, &p->b2, &p->w3, &p->b3};
+    for (int i = 0, at = 0; i < 6; at += (int)n[i++]) {
+        *t[i] = w + at;
+        if (i % 2) for (size_t j = 0; j < n[i]; j++) w[at + j] += 0.2;
+    }
+    p->layers = layers, p->weight = weight;
+}
+
+enum { PB = 2, PC = 2, PH = 5, PW = 4 };
+typedef struct { vae__percep p; double *x, *xhat, *work; } percep_ctx;
+
+static double percep_loss(void *v)
+{
+    percep_ctx *c = v;
+    return 0.5 * vae__percep_forward(&c->p, c->work, c->x, c->xhat, PB, NULL);
+}
+
+/* The term's gradient at xhat through the frozen classifier, for every
+ * choice of layers; and that the per-image terms add up to the sum. */
+static void test_perceptual(void)
+{
+    size_t D = (size_t)PC * PH * PW;
+    for (unsigned layers = 1; layers <= 7; layers++) {
+        percep_ctx c;
+        percep_random(&c.p, PC, PH, PW, layers, 0.7);
+        c.x = rand_vec(PB * D, 0, 1), c.xhat = rand_vec(PB * D, 0, 1);
+        c.work = malloc(vae__percep_work_size(&c.p, PB) * sizeof *c.work);
+        double g[PB * PC * PH * PW], num[PB * PC * PH * PW], per[PB] = {0, 0};
+        double sum = vae__percep_forward(&c.p, c.work, c.x, c.xhat, PB, per);
+        CHECK(sum > 0);
+        CHECK_NEAR(per[0] + per[1], sum, 1e-12 * sum);
+        vae__percep_backward(&c.p, c.work, g, PB, 0.5);
+        numeric_grad(num, c.xhat, PB * D, percep_loss, &c);
+        double err = max_rel_err(g, num, PB * D);
+        if (err >= 1e-6) fprintf(stderr, "perceptual, layers %u: max rel err %g\n", layers, err);
+        CHECK(err < 1e-6);
+        // the same images: no distance, no gradient
+        CHECK(vae__percep_forward(&c.p, c.work, c.x, c.x, PB, NULL) == 0);
+        free((void *)c.p.w1), free(c.x), free(c.xhat), free(c.work);
+    }
+    // the continuous Bernoulli mean's derivative, which the term chains through
+    double etas[] = {0, 4e-3, -9e-3, 0.02, -0.7, 3, -25};
+    for (size_t i = 0; i < sizeof etas / sizeof *etas; i++) {
+        double h = 1e-5, e = etas[i];
+        double num1 = (vae__cb_mean(e + h) - vae__cb_mean(e - h)) / (2 * h);
+        if (fabs(e) < 2e-2) continue; // the mean's own series is only O(eta^2) there
+        CHECK_NEAR(vae__cb_mean_grad(e), num1, 1e-8);
+    }
+    CHECK_NEAR(vae__cb_mean_grad(0), 1.0 / 12, 1e-15);
+    CHECK_NEAR(vae__cb_mean_grad(0.0099), vae__cb_mean_grad(0.0101), 1e-6);
+}
+
 /* ------------------------------------------------------------ whole net */
+
+/* check_net's perceptual term when set (its weights from percep_random). */
+static vae__percep *net_percep;
 
 typedef struct { vae__net net; double *x; const uint8_t *labels; int B; double beta; } net_ctx;
 
@@ -626,6 +693,11 @@ static void check_net(vae_config cfg, double beta)
     for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
     static const uint8_t labels[4] = {0, 2, 1, 2};
     c.labels = labels;
+    if (net_percep) {
+        c.net.percep = net_percep;
+        c.net.pwork = malloc((2 * (size_t)c.B * c.net.D + vae__percep_work_size(net_percep, c.B)) *
+                             sizeof *c.net.pwork);
+    }
     net_loss(&c);
     vae__net_backward(&c.net, c.x, c.x, c.B, beta, 1.0 / c.B);
     numeric_grad(num, params, c.net.n_params, net_loss, &c);
@@ -638,16 +710,29 @@ static void check_net(vae_config cfg, double beta)
     // log-determinants and tanh add terms too (6e-10 absolute seen); its
     // steps alone are checked tightly in test_flow. tanh and softplus leave no
     // derivative exactly zero, as ReLU does, so tiny ones carry the same noise.
+    // A perceptual term sums the classifier's feature maps as well (up to
+    // 8e-10 absolute seen); alone it is checked tightly in test_perceptual.
     int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI || cfg.flow ||
-                cfg.activation != VAE_ACT_RELU;
+                cfg.activation != VAE_ACT_RELU || net_percep;
     double err = max_err_floor(grads, num, c.net.n_params, loose ? 0.1 : 1e-6);
     if (err >= 1e-6)
         fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d, flow %d, "
-                "activation %d: max rel err %g\n", arch, n_hidden, likelihood, cfg.model, cfg.flow,
-                cfg.activation, err);
+                "activation %d, perceptual %u: max rel err %g\n", arch, n_hidden, likelihood,
+                cfg.model, cfg.flow, cfg.activation, net_percep ? net_percep->layers : 0, err);
 
     CHECK(err < 1e-6);
-    free(params), free(grads), free(acts), free(num), free(c.x);
+    free(params), free(grads), free(acts), free(num), free(c.x), free(c.net.pwork);
+}
+
+/* The whole net with a perceptual term on its decoder's mean. */
+static void check_net_percep(vae_config cfg, unsigned layers)
+{
+    vae__percep p;
+    percep_random(&p, cfg.channels, cfg.height, cfg.width, layers, 0.4);
+    net_percep = &p;
+    check_net(cfg, 1.0);
+    net_percep = NULL;
+    free((void *)p.w1);
 }
 
 /* The VQ-VAE's loss as its gradient sees it, with the base point's codes
@@ -798,6 +883,25 @@ int main(void)
         check_net(cfg, 1.0);
     }
     test_softmax_xent();
+    // the perceptual term alone, then through each likelihood's mean, the
+    // conv decoder, a CVAE and a DAE-like autoencoder
+    test_perceptual();
+    for (int i = 0; i < 4; i++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.likelihood = lik[i][0], cfg.sigma_mode = lik[i][1];
+        check_net_percep(cfg, 7);
+    }
+    check_net_percep(net_cfg(VAE_ARCH_MLP, 1, h1), VAE__PERC_CONV1);
+    check_net_percep(net_cfg(VAE_ARCH_CONV, 2, c2), VAE__PERC_CONV2 | VAE__PERC_FC1);
+    {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.model = VAE_MODEL_CVAE, cfg.n_classes = 3;
+        check_net_percep(cfg, 7);
+        cfg = net_cfg(VAE_ARCH_MLP, 1, h1);
+        cfg.model = VAE_MODEL_AE;
+        check_net_percep(cfg, VAE__PERC_FC1);
+    }
+    // last: the other checks draw the random numbers they drew before these came
     test_vq();
     check_vq_net(0);
     check_vq_net(1);

@@ -1,7 +1,8 @@
 /* test_score.c - the scores of vae/score.h: the Fréchet distance against
  * closed forms, the probes on separable data, the classifier's training,
  * file round trip and refusals, and on the shipped Fashion-MNIST subset the
- * distance rising with blur and with noise. */
+ * distance rising with blur and with noise; the perceptual term's refusals
+ * and reproducibility on a model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,64 @@ static void test_classifier(const char *data, const char *tmp)
     vae_dataset_free(test);
 }
 
+/* The perceptual term on a model (vae_model_set_perceptual): its refusals;
+ * and a step's bits, the same for a seed and thread count, other than
+ * without the term, the same as none for weight 0 or once removed. */
+static void test_perceptual(void)
+{
+    vae_error err;
+    vae_classifier_config cc;
+    vae_classifier_config_default(&cc);
+    cc.height = cc.width = 8, cc.conv1 = 4, cc.conv2 = 4, cc.hidden = 8;
+    vae_classifier *c, *wide;
+    CHECK(vae_classifier_create(&cc, 16, 3, &c, &err) == VAE_OK);
+    cc.width = 6;
+    CHECK(vae_classifier_create(&cc, 16, 3, &wide, &err) == VAE_OK);
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.height = cfg.width = 8, cfg.latent = 3, cfg.n_hidden = 1, cfg.hidden[0] = 16;
+    enum { N = 16 };
+    float x[N * 64];
+    for (int i = 0; i < N * 64; i++) x[i] = (float)vae_rng_uniform(&rng);
+    uint32_t sums[5];
+    for (int run = 0; run < 5; run++) { // none, term, term again, weight 0, set and removed
+        vae_model *m;
+        CHECK(vae_model_create(&cfg, N, 7, &m, &err) == VAE_OK);
+        if (run == 1 || run == 2 || run == 4)
+            CHECK(vae_model_set_perceptual(m, c, VAE_PERCEPTUAL_CONV1 | VAE_PERCEPTUAL_FC1, 0.5f) ==
+                  VAE_OK);
+        if (run == 3) CHECK(vae_model_set_perceptual(m, c, 7, 0) == VAE_OK);
+        for (int s = 0; s < 3; s++) {
+            if (run == 4 && s == 1) CHECK(vae_model_set_perceptual(m, NULL, 0, 0) == VAE_OK);
+            CHECK(vae_model_train_step(m, x, NULL, N, NULL) == VAE_OK);
+        }
+        sums[run] = vae_model_checksum(m);
+        vae_model_free(m);
+    }
+    CHECK(sums[1] == sums[2]);
+    CHECK(sums[0] != sums[1]);
+    CHECK(sums[0] == sums[3]);
+    CHECK(sums[4] != sums[0] && sums[4] != sums[1]);
+    // refusals: another image shape, layers, weights, the IWAE's k samples
+    vae_model *m;
+    CHECK(vae_model_create(&cfg, N, 7, &m, &err) == VAE_OK);
+    CHECK(vae_model_set_perceptual(m, wide, 1, 1) == VAE_EINVAL);
+    CHECK(strstr(vae_model_errmsg(m), "1x8x6 images, the model 1x8x8") != NULL);
+    CHECK(vae_model_set_perceptual(m, c, 0, 1) == VAE_EINVAL);
+    CHECK(vae_model_set_perceptual(m, c, 8, 1) == VAE_EINVAL);
+    CHECK(vae_model_set_perceptual(m, c, 1, -1) == VAE_EINVAL);
+    CHECK(vae_model_set_perceptual(m, c, 1, NAN) == VAE_EINVAL);
+    CHECK(vae_model_set_perceptual(m, c, 1, INFINITY) == VAE_EINVAL);
+    CHECK(strstr(vae_model_errmsg(m), "weight") != NULL);
+    vae_model_free(m);
+    cfg.model = VAE_MODEL_IWAE, cfg.iwae_k = 3;
+    CHECK(vae_model_create(&cfg, N, 7, &m, &err) == VAE_OK);
+    CHECK(vae_model_set_perceptual(m, c, 1, 1) == VAE_EINVAL);
+    CHECK(strstr(vae_model_errmsg(m), "k = 3") != NULL);
+    vae_model_free(m);
+    vae_classifier_free(c), vae_classifier_free(wide);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -253,6 +312,7 @@ int main(int argc, char **argv)
     test_stats();
     test_entropy();
     test_probes();
+    test_perceptual();
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     test_classifier(argv[1], tmp);
     return TEST_REPORT();

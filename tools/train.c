@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "dist.h"
+#include "perceptual.h"
 #include "vq.h"
 
 /* Flag limits, which the checkpoint's entries for the same settings obey too. */
@@ -30,8 +31,8 @@
 enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, O_BATCH, O_LATENT, O_HIDDEN, O_LR, O_B1, O_B2, O_EPS, O_SEED,
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
-       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_CODEBOOK, O_CODE_DIM, O_COMMIT,
-       O_CB_UPDATE, O_RESTART, O_LAST };
+       O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PERCEPTUAL, O_CODEBOOK, O_CODE_DIM,
+       O_COMMIT, O_CB_UPDATE, O_RESTART, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -56,6 +57,7 @@ typedef struct train_opts {
     data_args dargs;    /* how --data is read */
     char data_opts[256], data_split[96]; /* for the checkpoint: data.options, data.split */
     char *data_classes; /* data.classes: class folder names joined by '/' (never in a name) */
+    perceptual_opt perc; /* --perceptual (tools/perceptual.c) */
 } train_opts;
 
 /* "constant", "linear:5", "linear:1000s", "cyclical:4", "cyclical:4:0.5". */
@@ -202,6 +204,10 @@ static const cli_opt train_table[] = {
      "continuous-bernoulli\n(normalised for grey levels)", "bernoulli", NULL},
     {"--sigma", O_SIGMA, "S", "gaussian: a fixed sigma, or learned[:S0] (one) or\n"
      "learned-pixel[:S0] (one per pixel), starting at S0", "0.1", NULL},
+    {"--perceptual", O_PERCEPTUAL, "C[:L][:W]", "adds W x the squared distance between the\n"
+     "frozen classifier C's feature maps (layers L of\nconv1, conv2, fc1, joined by ',') of each "
+     "image\nand of its decoded mean to the reconstruction\nterm; C from vae classifier train; "
+     "not iwae k > 1", NULL, "none; L " PERCEPTUAL_DEFAULT_LAYERS ", W " PERCEPTUAL_DEFAULT_WEIGHT},
     CLI_HEADING("training:"),
     {"--epochs", O_EPOCHS, "N", "passes over the training set", "10", NULL},
     {"--batch", O_BATCH, "N", "images per step", "128", NULL},
@@ -349,6 +355,7 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
     case O_BETA: o->cfg.beta = (float)parse_double("train", "--beta", a, 0, MAX_BETA); break;
     case O_FORCE: o->force = 1; break;
     case O_RESUME: o->resume = path_arg("train", "--resume", a); break;
+    case O_PERCEPTUAL: perceptual_parse("--perceptual", a, &o->perc); break;
     case O_SAVE_EVERY: o->save_every = parse_long("train", "--save-every", a, 0, 1L << 40); break;
     case O_MAX_STEPS: o->max_steps = parse_long("train", "--max-steps", a, 0, 1L << 40); break;
     default: data_flag("train", c, a, &o->dargs); // the table holds no other keys
@@ -368,6 +375,9 @@ static void parse_train(int argc, char **argv, train_opts *o)
     check_model_flags(o);
     if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
         usage_error("train", "--sigma applies to --likelihood gaussian only");
+    if (o->perc.path && o->cfg.model == VAE_MODEL_IWAE && o->cfg.iwae_k > 1)
+        usage_error("train", "--perceptual needs one mean image per input: not --model iwae "
+                             "with --k > 1");
     if (o->cfg.arch == VAE_ARCH_CONV && !o->given[O_HIDDEN])
         parse_hidden("train", "32,64", &o->cfg);
     if (o->cfg.arch == VAE_ARCH_CONV && o->cfg.n_hidden == 0)
@@ -380,9 +390,9 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
             {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"},
-            {O_ACT, "--activation"}, {O_CODEBOOK, "--codebook"}, {O_CODE_DIM, "--code-dim"},
-            {O_COMMIT, "--commitment"}, {O_CB_UPDATE, "--codebook-update"},
-            {O_RESTART, "--restart-dead"}};
+            {O_ACT, "--activation"}, {O_PERCEPTUAL, "--perceptual"}, {O_CODEBOOK, "--codebook"},
+            {O_CODE_DIM, "--code-dim"}, {O_COMMIT, "--commitment"},
+            {O_CB_UPDATE, "--codebook-update"}, {O_RESTART, "--restart-dead"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -553,7 +563,9 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     const char *tl = test_loss >= 0 ? loss : "";
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
-                          "data.split", o->data_split, "data.classes", o->data_classes, NULL};
+                          "data.split", o->data_split, "data.classes", o->data_classes,
+                          "train.perceptual", o->perc.text, "train.perceptual_crc32", o->perc.crc,
+                          NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
                           "data.split", o->data_split, "data.classes", o->data_classes,
@@ -561,7 +573,11 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.batch", batch, "run.threads", threads,
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
-                          "run.beta", beta, "run.beta_schedule", o->sched.text, NULL};
+                          "run.beta", beta, "run.beta_schedule", o->sched.text,
+                          "train.perceptual", o->perc.text, "train.perceptual_crc32", o->perc.crc,
+                          NULL};
+    if (!o->perc.path) // no term, no entries: the files of runs without it stay as they were
+        info[sizeof info / sizeof *info - 5] = full[sizeof full / sizeof *full - 5] = NULL;
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     // the weights first: killed between the two, the checkpoint is a step
     // behind and the resume redoes that step, rewriting both (the other order
@@ -632,6 +648,8 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     o->beta = beta ? strtof(beta, &end) : vae_model_config(m)->beta;
     if (beta && (!*beta || *end || !(o->beta >= 0 && o->beta <= MAX_BETA))) bad = "run.beta";
     if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
+    const char *perc = vae_model_meta(m, "train.perceptual"); // absent before --perceptual
+    if (perc && *perc) perceptual_parse("checkpoint entry train.perceptual", perc, &o->perc);
     if (bad) die("%s: checkpoint entry %s is invalid", p, bad);
     const char *slash = strrchr(path, '/');
     snprintf(resume_dir, dirlen, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
@@ -826,6 +844,9 @@ static void start_run(run *r, int argc, char **argv)
     dist_init();
     r->root = dist_rank() == 0;
     if (o->resume) r->m = load_run(o, &r->rs, r->resume_dir, sizeof r->resume_dir);
+    if (o->perc.path) // on resume: the checkpoint's classifier, byte for byte
+        perceptual_load(&o->perc, o->resume ? need_meta(r->m, o->resume, "train.perceptual_crc32")
+                                            : NULL);
     vae_set_threads(dist_threads(o->threads));
     o->dargs.path = o->data;
     open_data_args("train", &o->dargs, &r->train, &r->test);
@@ -835,6 +856,11 @@ static void start_run(run *r, int argc, char **argv)
     snprintf(o->data_split, sizeof o->data_split, "%s", dinfo.split);
     o->data_classes = class_names(r->train);
     fingerprint(r->train, r->fp, sizeof r->fp);
+    if (o->perc.path) { // before --out is made
+        int c, h, w;
+        vae_dataset_shape(r->train, &c, &h, &w);
+        perceptual_check_shape(&o->perc, c, h, w);
+    }
     dist_check_same("training data", r->fp);
     if (dist_size() > 1) { // the ranks split the evaluation: their test sets must agree too
         char tfp[96];
@@ -844,6 +870,7 @@ static void start_run(run *r, int argc, char **argv)
     r->N = vae_dataset_count(r->train);
     open_model(r);
     vae_model *m = r->m;
+    if (o->perc.path) perceptual_attach(&o->perc, m);
     check_data_fits(r->test, m);
     if (dist_size() > 1 && vae_model_config(m)->free_bits > 0) // the mask needs whole-batch means
         die("--free-bits is not supported across MPI ranks: train it in one process");
@@ -869,6 +896,9 @@ static void start_run(run *r, int argc, char **argv)
         fprintf(stderr, "%s %s %s (%zu parameters) on %zu images of %dx%d from %s\n",
                 o->resume ? "resuming" : "training", arch, kinds[cfg->model],
                 vae_model_num_params(m), r->N, cfg->width, cfg->height, o->data);
+        if (o->perc.path)
+            fprintf(stderr, "perceptual term: %s (classifier CRC-32 %s)\n", o->perc.text,
+                    o->perc.crc);
         if (o->resume)
             fprintf(stderr, "at epoch %d, image %zu of %zu, step %ld\n", r->rs.epoch + 1,
                     r->rs.cursor, r->N, vae_model_step(m));
@@ -1009,6 +1039,7 @@ static int finish_run(run *r)
     free(r->ckpt), free(r->logp), free(r->perm), free(r->eval_idx), free(r->x);
     free(r->batch_labels), free(o->data_classes);
     vae_model_free(r->m);
+    vae_classifier_free(o->perc.cls), free(o->perc.path);
     vae_dataset_free(r->train);
     vae_dataset_free(r->test);
     dist_finalize();

@@ -180,6 +180,8 @@ void print_info(FILE *f, const char *path, const vae_model *m)
         if (v) fprintf(f, "%-12s %s\n", keys[i] + 6, v);
     }
     const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
+    const char *perc = vae_model_meta(m, "train.perceptual"); // "" without --perceptual
+    if (perc && *perc) fprintf(f, "%-12s %s\n", "perceptual", perc);
     if (split) fprintf(f, "%-12s %s\n", "test split", split);
     if (dopt) { // only what differs from the defaults: an IDX model has no CSV settings
         data_args def;

@@ -79,6 +79,23 @@ VAE_API int vae_classifier_load(const char *path, int max_batch, vae_classifier 
 /* A metadata value of a loaded classifier, or NULL. */
 VAE_API const char *vae_classifier_meta(const vae_classifier *c, const char *key);
 
+/* ------------------------------------------------------ perceptual loss */
+
+/* The classifier's layers a perceptual term compares (bits). */
+enum { VAE_PERCEPTUAL_CONV1 = 1, VAE_PERCEPTUAL_CONV2 = 2, VAE_PERCEPTUAL_FC1 = 4 };
+/* Adds weight * sum over the chosen layers of ||phi(x) - phi(xhat)||^2 to
+ * each training image's reconstruction term: phi the classifier's feature
+ * maps (after ReLU), x the target, xhat the decoder's mean (Bernoulli: the
+ * sigmoid of the logits; Gaussian: the mean; continuous Bernoulli: its
+ * mean). The gradient reaches the decoder through the classifier, whose
+ * weights never change. Training steps only: evaluation stays the ELBO.
+ * The classifier must read the model's image shape and outlive the term (or
+ * the model); c = NULL removes the term. Errors (VAE_EINVAL): another image
+ * shape, no layer or an unknown bit, a weight < 0 or not finite, an IWAE
+ * with k > 1 (its samples' bound has no single mean image). */
+VAE_API int vae_model_set_perceptual(vae_model *m, const vae_classifier *c, unsigned layers,
+                                     float weight);
+
 /* ----------------------------------------------------- Fréchet distance */
 
 /* The mean (d) and the covariance (d x d, divided by n - 1) of n >= 2

@@ -144,8 +144,8 @@ static int alloc_classifier(const vae_classifier_config *cfg, int max_batch, vae
     int ok = c->params && c->grad && c->m && c->v && c->w;
     size_t rows = (size_t)(max_batch + c->T - 1) / c->T;
     size_t n1 = rows * cfg->conv1 * c->g1.OH * c->g1.OW, n2 = rows * c->F;
-    size_t col = vae__conv_col_size(&c->g1) > vae__conv_col_size(&c->g2)
-                   ? vae__conv_col_size(&c->g1) : vae__conv_col_size(&c->g2);
+    size_t col1 = vae__conv_col_size(&c->g1, (int)rows), col2 = vae__conv_col_size(&c->g2, (int)rows);
+    size_t col = col1 > col2 ? col1 : col2;
     for (int t = 0; ok && t < c->T; t++) {
         worker *w = &c->w[t];
         w->a1 = malloc(n1 * sizeof *w->a1), w->d1 = malloc(n1 * sizeof *w->d1);
@@ -189,6 +189,7 @@ int vae_classifier_create(const vae_classifier_config *cfg, int max_batch, uint6
     return VAE_OK;
 }
 
+const float *vae__classifier_tensor(const vae_classifier *c, int t) { return P(c, c->params, t); }
 const vae_classifier_config *vae_classifier_get_config(const vae_classifier *c) { return &c->cfg; }
 size_t vae_classifier_num_params(const vae_classifier *c) { return c->n_params; }
 void vae_classifier_set_adam(vae_classifier *c, const vae_adam *a) { c->adam = *a; }

@@ -214,6 +214,7 @@ void vae_model_free(vae_model *m)
 {
     if (!m) return;
     vae__schedule_free(m);
+    free(m->percep);
     free(m->params);
     free(m->grads);
     free(m->adam_m);

@@ -45,6 +45,8 @@ struct vae_model {
     double *vq_usage;     /* VQ-VAE: (K) codes chosen by the training steps since the
                              last vae_model_vq_usage reset */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
+    vae__percep *percep;  /* the perceptual term (model/perceptual.c), or NULL; its
+                             weights are the caller's classifier's */
     vae_grad_reduce_fn reduce; /* data-parallel: combines the processes' gradients */
     void *reduce_ctx;
     int reduce_rc;        /* the callback's answer in the current step */
@@ -89,6 +91,13 @@ void vae__stats_add(vae_stats *st, double rec, double kl, float beta, int B);
 
 /* Sets m->err and returns code. */
 int vae__model_error(vae_model *m, int code, const char *fmt, ...) VAE_PRINTF(3, 4);
+
+/* The perceptual term's work area for a worker of up to `rows` images
+ * (model/perceptual.c): the decoder's mean, its gradient and the term's. */
+real *vae__percep_work_alloc(const vae_model *m, int rows);
+/* Tensor t of a classifier (0..5: conv1, conv2, fc1, each weight then
+ * bias), for the perceptual term (model/classifier.c). */
+const float *vae__classifier_tensor(const vae_classifier *c, int t);
 
 /* PyTorch names of the parameter tensors: tensor i of vae__model_tensors. */
 typedef struct vae__param_view {

@@ -240,8 +240,6 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
             const vae__conv_geom *g = &net->geom[l];
             net->in[l] = g->C * g->H * g->W;
             net->out[l] = g->OC * g->OH * g->OW;
-            size_t col = vae__conv_col_size(g);
-            if (col > net->col_size) net->col_size = col;
         }
     return 0;
 }
@@ -314,6 +312,11 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
 
     size_t off = 0, acts = 0, rows = (size_t)max_batch * net->n_samples; // decoder rows
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] != VAE_LAYER_LINEAR) {
+            size_t col = vae__conv_col_size(&net->geom[l], (int)rows);
+            if (col > net->col_size) net->col_size = col;
+        }
     for (int l = 0; l < net->n_layers; l++) {
         net->w_off[l] = off;
         off += weight_size(net, l);
@@ -501,6 +504,31 @@ static const real *row_targets(vae__net *net, const real *target, int B)
     return net->xk;
 }
 
+/* The perceptual term (nn/perceptual.c) of the decoder's mean against the
+ * targets, added to rec_img; one decoder row per image (no IWAE samples). */
+static double percep_forward(vae__net *net, const real *target, int B)
+{
+    size_t n = (size_t)B * net->D;
+    vae__net_mean(net, net->pwork, B);
+    return vae__percep_forward(net->percep, net->pwork + 2 * n, target, net->pwork, B,
+                               net->rec_img);
+}
+
+/* dlik += the perceptual term's gradient through the mean: sigmoid's
+ * derivative (Bernoulli), 1 (Gaussian), the continuous Bernoulli mean's. */
+static void percep_backward(vae__net *net, real *dlik, int B, real scale)
+{
+    size_t n = (size_t)B * net->D;
+    const real *mean = net->pwork, *y = net->act[net->n_layers - 1];
+    real *dmean = net->pwork + n;
+    vae__percep_backward(net->percep, net->pwork + 2 * n, dmean, B, scale);
+    int lik = net->likelihood;
+    for (size_t i = 0; i < n; i++)
+        dlik[i] += dmean[i] * (lik == VAE_LIKELIHOOD_GAUSSIAN        ? 1
+                               : lik == VAE_LIKELIHOOD_CONT_BERNOULLI ? vae__cb_mean_grad(y[i])
+                                                                      : mean[i] * (1 - mean[i]));
+}
+
 void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
                       int B, double *rec, double *kl)
 {
@@ -509,6 +537,7 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, const ui
     *kl = L->forward(net, B);
     vae__net_decode(net, net->z, labels, B * net->n_samples);
     *rec = lik_forward(net, row_targets(net, target, B), B * net->n_samples);
+    if (net->percep) *rec += percep_forward(net, target, B);
     if (L->finish) L->finish(net, B, rec, kl);
 }
 
@@ -589,6 +618,7 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     int out = net->n_layers - 1, k = net->k, rows = B * net->n_samples;
     real *dlik = net->dact[out];
     lik_backward(net, dlik, net->n_samples > 1 ? net->xk : target, loss_scale, rows);
+    if (net->percep) percep_backward(net, dlik, B, loss_scale);
     if (L->weigh) L->weigh(net, dlik, B);
     backward_range(net, net->dz, net->z, rows, k + 1, out);
     L->backward(net, B, loss_scale, beta);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "nn/conv.h"
+#include "nn/perceptual.h"
 #include "nn/real.h"
 #include "vae.h"
 
@@ -101,6 +102,10 @@ struct vae__net {
     real *cb, *ema_count, *ema_sum; /* views into params: (K,C), (K), (K,C) */
     real *codes;               /* (B, P) the last forward's codes */
     real *vq_count, *vq_sum;   /* (K), (K,C) the slice's EMA statistics */
+    const vae__percep *percep; /* training's perceptual term on the decoder's mean (set on
+                                  the step's workers only: evaluation stays the ELBO) */
+    real *pwork;               /* its work area: the mean and its gradient (B, D) each, then
+                                  vae__percep_work_size(percep, B) */
     atomic_int *ready;         /* when set, the backward pass counts ready[l] up once its
                                   gradient at layer l's output is final: shared by the
                                   slices of a batch, for the schedule */

@@ -107,7 +107,7 @@ int vae_prior_create(const vae_prior_config *pc, int max_batch, uint64_t seed, v
         p->w_off[l] = off, off += (size_t)outc * in * k * k;
         p->b_off[l] = off, off += (size_t)outc;
         acts += (size_t)max_batch * outc * p->P;
-        size_t cs = vae__conv_col_size(&p->geom[l]);
+        size_t cs = vae__conv_col_size(&p->geom[l], max_batch);
         if (cs > col) col = cs;
     }
     p->emb_off = off, off += (size_t)pc->codebook * pc->embed;

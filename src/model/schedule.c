@@ -158,6 +158,7 @@ void vae__schedule_free(vae_model *m)
 {
     for (int t = 0; m->workers && t < m->n_workers; t++) {
         free(m->workers[t].scratch);
+        free(m->workers[t].net.pwork); // never the model's own net's
         if (t == 0) continue; // the model's own buffers
         free(m->workers[t].grads);
         free(m->workers[t].acts);
@@ -194,7 +195,11 @@ static int ensure_workers(vae_model *m, int n)
             w->grads = malloc(m->net.n_params * sizeof(float));
             w->acts = malloc(m->net.n_acts * sizeof(float));
         }
-        if (!w->scratch || !w->grads || !w->acts) {
+        if (m->percep) { // a slice has at most this many rows
+            w->net.percep = m->percep;
+            w->net.pwork = vae__percep_work_alloc(m, (m->net.max_batch + n - 1) / n);
+        }
+        if (!w->scratch || !w->grads || !w->acts || (m->percep && !w->net.pwork)) {
             vae__schedule_free(m);
             return VAE_ENOMEM;
         }

@@ -26,7 +26,7 @@ int vae__vq_layout(vae__net *net, const vae_config *cfg)
         net->kind[l] = VAE_LAYER_CONV;
         net->in[l] = g->C * g->H * g->W;
         net->out[l] = g->OC * g->OH * g->OW;
-        size_t col = vae__conv_col_size(g);
+        size_t col = vae__conv_col_size(g, net->max_batch);
         if (col > net->col_size) net->col_size = col;
     }
     net->vq_K = cfg->codebook;

@@ -1,5 +1,6 @@
 /* conv.c - convolution and transposed convolution layers, forward and
- * backward, as im2col/col2im around one GEMM per image (float or double). */
+ * backward, as im2col/col2im around one GEMM per group of images (float or
+ * double). */
 #include <string.h>
 
 #include "nn/conv.h"
@@ -8,7 +9,8 @@ int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, i
 {
     if (C < 1 || H < 1 || W < 1 || OC < 1 || K < 1 || S < 1 || P < 0) return -1;
     if (H + 2 * P < K || W + 2 * P < K) return -1;
-    *g = (vae__conv_geom){C, H, W, OC, (H + 2 * P - K) / S + 1, (W + 2 * P - K) / S + 1, K, S, P};
+    *g = (vae__conv_geom){C, H, W, OC, (H + 2 * P - K) / S + 1, (W + 2 * P - K) / S + 1, K, S, P,
+                          0};
     return 0;
 }
 
@@ -19,67 +21,148 @@ int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, 
     if (OPH < 0 || OPH >= S || OPW < 0 || OPW >= S) return -1;
     int OH = (H - 1) * S - 2 * P + K + OPH, OW = (W - 1) * S - 2 * P + K + OPW;
     if (OH < 1 || OW < 1) return -1;
-    *g = (vae__conv_geom){C, H, W, OC, OH, OW, K, S, P};
+    *g = (vae__conv_geom){C, H, W, OC, OH, OW, K, S, P, 1};
     return 0;
 }
 
-size_t vae__conv_col_size(const vae__conv_geom *g)
+/* Images go through a layer in groups, side by side in the columns of one
+ * product: the first layer's per-image products (C = 1: a 32x16 by 16x196
+ * product) ran at a fraction of the GEMM kernels' speed, and the weight
+ * gradients gain a long inner dimension. A group's scratch is capped at
+ * 2^18 values (1 MB in float: it stays in a core's L2 between im2col and the
+ * product; 2^21 measured no faster), so memory stays bounded however large
+ * the slice; the group size depends on the geometry only, so a slice's bits
+ * depend on its size alone. */
+enum { GROUP_VALUES = 1 << 18 };
+
+/* Scratch values per image: its columns, (CKK, OHW) for a convolution and
+ * (OCKK, HW) for a transposed one, and one image's worth of planes in
+ * (channel, image, pixel) order. */
+static size_t col_per_image(const vae__conv_geom *g)
 {
-    // a convolution's col is (C*K*K, OH*OW); a transposed one's (OC*K*K, H*W)
-    size_t a = (size_t)g->C * g->K * g->K * g->OH * g->OW;
-    size_t b = (size_t)g->OC * g->K * g->K * g->H * g->W;
+    if (g->transposed) return (size_t)g->OC * g->K * g->K * g->H * g->W;
+    return (size_t)g->C * g->K * g->K * g->OH * g->OW;
+}
+
+static size_t planes_per_image(const vae__conv_geom *g)
+{
+    size_t a = (size_t)g->C * g->H * g->W, b = (size_t)g->OC * g->OH * g->OW;
     return a > b ? a : b;
+}
+
+/* Images per group. */
+static int group_size(const vae__conv_geom *g)
+{
+    size_t n = GROUP_VALUES / (col_per_image(g) + planes_per_image(g));
+    return n < 1 ? 1 : n > 65536 ? 65536 : (int)n;
+}
+
+size_t vae__conv_col_size(const vae__conv_geom *g, int max_B)
+{
+    int n = group_size(g);
+    if (max_B < n) n = max_B < 1 ? 1 : max_B;
+    return (size_t)n * (col_per_image(g) + planes_per_image(g));
 }
 
 /* The image side of both layers: a (ch, ih, iw) image and a (gh, gw) grid of
  * kernel positions; col row (c, ki, kj), column (gy, gx) holds the pixel
- * (c, gy*S - P + ki, gx*S - P + kj), zero outside the image. */
+ * (c, gy*S - P + ki, gx*S - P + kj), zero outside the image. Col rows are ld
+ * values apart: a group's images sit side by side, gh*gw columns each. */
 typedef struct patch_map {
     int ch, ih, iw, gh, gw, K, S, P;
+    size_t ld;
 } patch_map;
 
+/* The grid positions g in [*lo, *hi) whose pixel g*S + off falls inside
+ * 0..n_img-1: the loops below run without a bounds test per pixel (a third
+ * of a conv step went to that test). */
+static void inside(int n_grid, int n_img, int S, int off, int *lo, int *hi)
+{
+    *lo = off >= 0 ? 0 : (-off + S - 1) / S;
+    *hi = n_img - 1 - off < 0 ? 0 : (n_img - 1 - off) / S + 1;
+    if (*lo > n_grid) *lo = n_grid;
+    if (*hi > n_grid) *hi = n_grid;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* The loops run over kernel offsets, then channels: col row (c, ki, kj) sits
+ * at ((c*K + ki)*K + kj) * ld, and the bounds of an offset (two divisions
+ * each way) serve every channel. */
 static void im2col(real *col, const real *img, const patch_map *p)
 {
-    for (int c = 0; c < p->ch; c++)
-        for (int ki = 0; ki < p->K; ki++)
-            for (int kj = 0; kj < p->K; kj++) {
-                const real *plane = img + (size_t)c * p->ih * p->iw;
+    size_t plane_size = (size_t)p->ih * p->iw;
+    for (int ki = 0; ki < p->K; ki++)
+        for (int kj = 0; kj < p->K; kj++) {
+            int y0, y1, x0, x1, S = p->S, off = kj - p->P;
+            inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
+            inside(p->gw, p->iw, S, off, &x0, &x1);
+            for (int c = 0; c < p->ch; c++) {
+                const real *plane = img + c * plane_size;
+                real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
                 for (int gy = 0; gy < p->gh; gy++) {
-                    int y = gy * p->S - p->P + ki;
-                    real *row = col + (size_t)gy * p->gw;
-                    if (y < 0 || y >= p->ih) {
+                    real *row = rows + (size_t)gy * p->gw;
+                    if (gy < y0 || gy >= y1) {
                         memset(row, 0, (size_t)p->gw * sizeof *row);
                         continue;
                     }
-                    for (int gx = 0; gx < p->gw; gx++) {
-                        int x = gx * p->S - p->P + kj;
-                        row[gx] = x >= 0 && x < p->iw ? plane[(size_t)y * p->iw + x] : 0;
-                    }
+                    const real *src = plane + (size_t)(gy * S - p->P + ki) * p->iw;
+                    for (int gx = 0; gx < x0; gx++) row[gx] = 0;
+                    for (int gx = x0; gx < x1; gx++) row[gx] = src[gx * S + off];
+                    for (int gx = x1; gx < p->gw; gx++) row[gx] = 0;
                 }
-                col += (size_t)p->gh * p->gw;
             }
+        }
 }
 
 /* The adjoint of im2col: img (zeroed here) gets each col value added back
- * to the pixel it came from. */
+ * to the pixel it came from. A pixel of channel c takes its values in
+ * (ki, kj, gy, gx) order, as when the channel loop was the outer one (the
+ * same bits). */
 static void col2im(real *img, const real *col, const patch_map *p)
 {
-    memset(img, 0, (size_t)p->ch * p->ih * p->iw * sizeof *img);
-    for (int c = 0; c < p->ch; c++)
-        for (int ki = 0; ki < p->K; ki++)
-            for (int kj = 0; kj < p->K; kj++) {
-                real *plane = img + (size_t)c * p->ih * p->iw;
-                for (int gy = 0; gy < p->gh; gy++) {
-                    int y = gy * p->S - p->P + ki;
-                    const real *row = col + (size_t)gy * p->gw;
-                    if (y < 0 || y >= p->ih) continue;
-                    for (int gx = 0; gx < p->gw; gx++) {
-                        int x = gx * p->S - p->P + kj;
-                        if (x >= 0 && x < p->iw) plane[(size_t)y * p->iw + x] += row[gx];
-                    }
+    size_t plane_size = (size_t)p->ih * p->iw;
+    memset(img, 0, (size_t)p->ch * plane_size * sizeof *img);
+    for (int ki = 0; ki < p->K; ki++)
+        for (int kj = 0; kj < p->K; kj++) {
+            int y0, y1, x0, x1, S = p->S, off = kj - p->P;
+            inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
+            inside(p->gw, p->iw, S, off, &x0, &x1);
+            for (int c = 0; c < p->ch; c++) {
+                real *plane = img + c * plane_size;
+                const real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
+                for (int gy = y0; gy < y1; gy++) {
+                    const real *row = rows + (size_t)gy * p->gw;
+                    real *dst = plane + (size_t)(gy * S - p->P + ki) * p->iw;
+                    for (int gx = x0; gx < x1; gx++) dst[gx * S + off] += row[gx];
                 }
-                col += (size_t)p->gh * p->gw;
             }
+        }
+}
+
+/* n images (n, ch, hw) to planes (ch, n*hw): each channel's planes side by
+ * side, the layout of a group's product. */
+static void to_planes(real *planes, const real *img, int n, int ch, size_t hw)
+{
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < ch; c++)
+            memcpy(planes + ((size_t)c * n + i) * hw, img + ((size_t)i * ch + c) * hw,
+                   hw * sizeof *img);
+}
+
+/* The inverse: planes (ch, n*hw) back to images (n, ch, hw), plus b (ch)
+ * when b is not NULL. */
+static void from_planes(real *img, const real *planes, const real *b, int n, int ch, size_t hw)
+{
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < ch; c++) {
+            const real *src = planes + ((size_t)c * n + i) * hw;
+            real *dst = img + ((size_t)i * ch + c) * hw;
+            if (!b) {
+                memcpy(dst, src, hw * sizeof *dst);
+                continue;
+            }
+            for (size_t j = 0; j < hw; j++) dst[j] = src[j] + b[c];
+        }
 }
 
 static void add_bias(real *out, const real *b, int B, int OC, size_t HW)
@@ -103,66 +186,88 @@ static void bias_grad(real *db, const real *dout, int B, int OC, size_t HW)
         }
 }
 
-/* A convolution reads patches of its input on its output grid. */
-static patch_map conv_map(const vae__conv_geom *g)
+/* A convolution reads patches of its input on its output grid, for a group
+ * of n images. */
+static patch_map conv_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->P};
+    return (patch_map){g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->P,
+                       (size_t)n * g->OH * g->OW};
 }
 
 /* A transposed convolution is the adjoint of the convolution from its output
  * back to its input: patches of its output on its input grid. */
-static patch_map convt_map(const vae__conv_geom *g)
+static patch_map convt_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->OC, g->OH, g->OW, g->H, g->W, g->K, g->S, g->P};
+    return (patch_map){g->OC, g->OH, g->OW, g->H, g->W, g->K, g->S, g->P,
+                       (size_t)n * g->H * g->W};
+}
+
+/* The scratch of a group of n images: its columns, then its planes. */
+static real *planes_of(const vae__conv_geom *g, real *col, int n)
+{
+    return col + (size_t)n * col_per_image(g);
 }
 
 void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                          const vae__conv_geom *g, real *col)
 {
-    // per image: col (CKK, OHW) = im2col(inp); out (OC, OHW) = w (OC, CKK) . col
-    patch_map p = conv_map(g);
-    int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW;
-    for (int i = 0; i < B; i++) {
-        im2col(col, inp + (size_t)i * g->C * g->H * g->W, &p);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->OC, ohw, ckk, 1, w, ckk, col, ohw,
-                  0, out + (size_t)i * g->OC * ohw, ohw);
+    // per group of n images (N = n*OHW columns): col (CKK, N) = im2col(inp);
+    // planes (OC, N) = w (OC, CKK) . col; out = planes + b, image by image
+    int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW, G = group_size(g);
+    size_t in_size = (size_t)g->C * g->H * g->W, out_size = (size_t)g->OC * ohw;
+    for (int i0 = 0; i0 < B; i0 += G) {
+        int n = B - i0 < G ? B - i0 : G, N = n * ohw;
+        patch_map p = conv_map(g, n);
+        real *planes = planes_of(g, col, n);
+        for (int i = 0; i < n; i++) im2col(col + (size_t)i * ohw, inp + (i0 + i) * in_size, &p);
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->OC, N, ckk, 1, w, ckk, col, N, 0,
+                  planes, N);
+        from_planes(out + i0 * out_size, planes, b, n, g->OC, (size_t)ohw);
     }
-    add_bias(out, b, B, g->OC, (size_t)ohw);
 }
 
 void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, const vae__conv_geom *g, real *col)
 {
-    // per image: dw (OC, CKK) += dout (OC, OHW) . col^T;
-    // dcol (CKK, OHW) = w^T . dout, folded back into dinp by col2im
-    patch_map p = conv_map(g);
-    int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW;
-    size_t in_size = (size_t)g->C * g->H * g->W;
-    if (B < 1) memset(dw, 0, (size_t)g->OC * ckk * sizeof *dw);
-    for (int i = 0; i < B; i++) {
-        const real *dout_i = dout + (size_t)i * g->OC * ohw;
-        im2col(col, inp + (size_t)i * in_size, &p);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->OC, ckk, ohw, 1, dout_i, ohw, col,
-                  ohw, i ? 1 : 0, dw, ckk);
+    // per group: planes (OC, N) = dout; dw (OC, CKK) += planes . im2col(inp)^T (skipped when
+    // dw is NULL: the frozen classifier's input gradient); dcol (CKK, N) = w^T . planes,
+    // folded back into dinp by col2im
+    int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW, G = group_size(g);
+    size_t in_size = (size_t)g->C * g->H * g->W, out_size = (size_t)g->OC * ohw;
+    if (B < 1 && dw) memset(dw, 0, (size_t)g->OC * ckk * sizeof *dw);
+    for (int i0 = 0; i0 < B; i0 += G) {
+        int n = B - i0 < G ? B - i0 : G, N = n * ohw;
+        patch_map p = conv_map(g, n);
+        real *planes = planes_of(g, col, n);
+        to_planes(planes, dout + i0 * out_size, n, g->OC, (size_t)ohw);
+        if (dw) {
+            for (int i = 0; i < n; i++) im2col(col + (size_t)i * ohw, inp + (i0 + i) * in_size, &p);
+            real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->OC, ckk, N, 1, planes, N, col, N,
+                      i0 ? 1 : 0, dw, ckk);
+        }
         if (!dinp) continue;
-        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw, g->OC, 1, w, ckk, dout_i, ohw,
-                  0, col, ohw);
-        col2im(dinp + (size_t)i * in_size, col, &p);
+        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, N, g->OC, 1, w, ckk, planes, N, 0,
+                  col, N);
+        for (int i = 0; i < n; i++) col2im(dinp + (i0 + i) * in_size, col + (size_t)i * ohw, &p);
     }
-    bias_grad(db, dout, B, g->OC, (size_t)ohw);
+    if (db) bias_grad(db, dout, B, g->OC, (size_t)ohw);
 }
 
 void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                           const vae__conv_geom *g, real *col)
 {
-    // per image: col (OCKK, HW) = w^T (OCKK, C) . inp (C, HW), scattered into out by col2im
-    patch_map p = convt_map(g);
-    int okk = g->OC * g->K * g->K, hw = g->H * g->W;
-    size_t out_size = (size_t)g->OC * g->OH * g->OW;
-    for (int i = 0; i < B; i++) {
-        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, okk, hw, g->C, 1, w, okk,
-                  inp + (size_t)i * g->C * hw, hw, 0, col, hw);
-        col2im(out + (size_t)i * out_size, col, &p);
+    // per group (N = n*HW columns): planes (C, N) = inp;
+    // col (OCKK, N) = w^T (OCKK, C) . planes, scattered into out by col2im
+    int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);
+    size_t in_size = (size_t)g->C * hw, out_size = (size_t)g->OC * g->OH * g->OW;
+    for (int i0 = 0; i0 < B; i0 += G) {
+        int n = B - i0 < G ? B - i0 : G, N = n * hw;
+        patch_map p = convt_map(g, n);
+        real *planes = planes_of(g, col, n);
+        to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
+        real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, okk, N, g->C, 1, w, okk, planes, N, 0,
+                  col, N);
+        for (int i = 0; i < n; i++) col2im(out + (i0 + i) * out_size, col + (size_t)i * hw, &p);
     }
     add_bias(out, b, B, g->OC, (size_t)g->OH * g->OW);
 }
@@ -170,20 +275,23 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                            const real *w, int B, const vae__conv_geom *g, real *col)
 {
-    // per image: dcol (OCKK, HW) = im2col(dout); dinp (C, HW) = w (C, OCKK) . dcol;
-    // dw (C, OCKK) += inp (C, HW) . dcol^T
-    patch_map p = convt_map(g);
-    int okk = g->OC * g->K * g->K, hw = g->H * g->W;
-    size_t out_size = (size_t)g->OC * g->OH * g->OW;
+    // per group: dcol (OCKK, N) = im2col(dout); planes (C, N) = inp;
+    // dw (C, OCKK) += planes . dcol^T; dinp = w (C, OCKK) . dcol, image by image
+    int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);
+    size_t in_size = (size_t)g->C * hw, out_size = (size_t)g->OC * g->OH * g->OW;
     if (B < 1) memset(dw, 0, (size_t)g->C * okk * sizeof *dw);
-    for (int i = 0; i < B; i++) {
-        const real *inp_i = inp + (size_t)i * g->C * hw;
-        im2col(col, dout + (size_t)i * out_size, &p);
-        if (dinp)
-            real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->C, hw, okk, 1, w, okk, col, hw,
-                      0, dinp + (size_t)i * g->C * hw, hw);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->C, okk, hw, 1, inp_i, hw, col, hw,
-                  i ? 1 : 0, dw, okk);
+    for (int i0 = 0; i0 < B; i0 += G) {
+        int n = B - i0 < G ? B - i0 : G, N = n * hw;
+        patch_map p = convt_map(g, n);
+        real *planes = planes_of(g, col, n);
+        for (int i = 0; i < n; i++) im2col(col + (size_t)i * hw, dout + (i0 + i) * out_size, &p);
+        to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->C, okk, N, 1, planes, N, col, N,
+                  i0 ? 1 : 0, dw, okk);
+        if (!dinp) continue;
+        real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->C, N, okk, 1, w, okk, col, N, 0,
+                  planes, N);
+        from_planes(dinp + i0 * in_size, planes, NULL, n, g->C, (size_t)hw);
     }
     bias_grad(db, dout, B, g->OC, (size_t)g->OH * g->OW);
 }

@@ -19,6 +19,7 @@
  * width) in [0, S). */
 typedef struct vae__conv_geom {
     int C, H, W, OC, OH, OW, K, S, P;
+    int transposed; /* set by vae__convt_geom_init */
 } vae__conv_geom;
 
 /* Fills g's output size; returns -1 when the geometry is impossible
@@ -27,13 +28,15 @@ int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, i
 int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, int S, int P,
                          int OPH, int OPW);
 
-/* Scratch values (col) a layer's forward or backward needs for one image. */
-size_t vae__conv_col_size(const vae__conv_geom *g);
+/* Scratch values (col) a layer's forward or backward needs for batches of
+ * up to max_B images (bounded: the images go in groups of a fixed size). */
+size_t vae__conv_col_size(const vae__conv_geom *g, int max_B);
 
 /* out (B,OC,OH,OW) = conv(inp (B,C,H,W), w (OC,C,K,K)) + b (OC). */
 void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                          const vae__conv_geom *g, real *col);
-/* dinp (B,C,H,W) (skipped when NULL), dw (OC,C,K,K), db (OC) from dout. */
+/* dinp (B,C,H,W), dw (OC,C,K,K), db (OC) from dout; each skipped when NULL
+ * (a frozen layer's data gradient alone needs neither inp nor dw, db). */
 void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, const vae__conv_geom *g, real *col);
 

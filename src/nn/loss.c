@@ -210,6 +210,17 @@ real vae__cb_mean(real eta)
     return (real)(1 / (1 + exp(-e)) / tanh(e / 2) - 1 / e);
 }
 
+real vae__cb_mean_grad(real eta)
+{
+    // E[x] = 1 / (1 - e^-eta) - 1/eta, so d/deta = 1/eta^2 - 1 / (4 sinh^2(eta/2)),
+    // 1/12 - eta^2/240 near 0 (where the difference cancels)
+    double e = eta, a = fabs(e);
+    if (a < 1e-2) return (real)(1.0 / 12 - e * e / 240);
+    if (a > 700) return (real)(1 / (e * e)); // sinh overflows: its term is 0
+    double s = sinh(e / 2);
+    return (real)(1 / (e * e) - 1 / (4 * s * s));
+}
+
 /* ------------------------------------------------ softmax cross-entropy */
 
 void vae__softmax_rows(const real *logits, int B, int K, real *prob)

@@ -53,6 +53,8 @@ void vae__cb_backward(real *dlogits, const real *logits, const real *prob, const
                       real scale, size_t n);
 /* The continuous Bernoulli's mean for a logit. */
 real vae__cb_mean(real eta);
+/* Its derivative d E[x] / d eta (the perceptual term's chain through it). */
+real vae__cb_mean_grad(real eta);
 
 /* prob (B,K) = the softmax of each row of logits (B,K), stable for any
  * logit (the row maximum is subtracted). Serial. */

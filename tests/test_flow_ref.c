@@ -1,0 +1,76 @@
+/* test_flow_ref.c - the flows in the posterior (--flow planar, householder)
+ * against the PyTorch fixture written by scripts/make_flow_ref.py: z_T, the
+ * logits, the reconstruction and KL estimate per image, the loss and every
+ * gradient, on one thread and with the batch split over 3. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "model/model.h"
+
+static void check_flow(const char *name, vae_flow flow, int threads)
+{
+    vae_error err;
+    vae_config cfg;
+    vae_config_default(&cfg);
+    cfg.channels = fixture_meta_int("channels");
+    cfg.height = fixture_meta_int("height");
+    cfg.width = fixture_meta_int("width");
+    cfg.latent = fixture_meta_int("latent");
+    cfg.n_hidden = 2;
+    sscanf(vae__st_meta(fixture, "hidden"), "%d,%d", &cfg.hidden[0], &cfg.hidden[1]);
+    cfg.flow = flow;
+    cfg.flow_steps = fixture_meta_int("flow_steps");
+    int B = fixture_meta_int("batch");
+    printf("%s, %d step(s), %d thread(s)\n", name, cfg.flow_steps, threads);
+    vae_set_threads(threads);
+    vae_model *m;
+    CHECK_EQ(vae_model_create(&cfg, B, 0, &m, &err), VAE_OK);
+    if (!m) return;
+    vae__param_view v[4 * VAE_MAX_LAYERS];
+    int nv = vae__model_tensors(m, v);
+    char key[96], label[96];
+    for (int i = 0; i < nv; i++) {
+        snprintf(key, sizeof key, "%s.init.%.47s", name, v[i].name);
+        memcpy(v[i].data, fixture_get(key, vae__view_numel(&v[i])),
+               vae__view_numel(&v[i]) * sizeof(float));
+    }
+    const float *x = fixture_get("x", 0);
+    int d = cfg.latent, D = vae_model_input_size(m);
+    vae__net *net = &m->net;
+    snprintf(key, sizeof key, "%s.eps", name);
+    memcpy(net->eps, fixture_get(key, (size_t)B * d), (size_t)B * d * sizeof(float));
+    vae_stats st = {0};
+    CHECK_EQ(vae__model_step(m, x, NULL, B, 0, &st), VAE_OK);
+    if (threads == 1) { // one slice: every activation is in m->net
+        snprintf(key, sizeof key, "%s.z", name);
+        fixture_check("z_T", net->z, key, d, 0, d, 1e-5, 1e-5);
+        snprintf(key, sizeof key, "%s.logits", name);
+        fixture_check("logits", net->act[net->n_layers - 1], key, D, 0, D, 1e-5, 1e-5);
+        snprintf(key, sizeof key, "%s.rec", name);
+        fixture_check("rec (per image)", net->rec_img, key, 1, 0, 1, 1e-4, 1e-6);
+        snprintf(key, sizeof key, "%s.kl", name);
+        fixture_check("kl estimate (per image)", net->kl_img, key, 1, 0, 1, 1e-4, 1e-5);
+    }
+    float loss = (float)(st.loss / B);
+    snprintf(key, sizeof key, "%s.loss", name);
+    fixture_check("loss", &loss, key, 1, 0, 1, 1e-4, 1e-6);
+    for (int i = 0; i < nv; i++) {
+        snprintf(key, sizeof key, "%s.grad.%.47s", name, v[i].name);
+        snprintf(label, sizeof label, "grad.%.47s", v[i].name);
+        size_t w = v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1;
+        fixture_check(label, m->grads + (v[i].data - m->params), key, w, 0, w, 1e-5, 1e-4);
+    }
+    vae_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    fixture_open(argc, argv, "ref_flow.safetensors");
+    for (int threads = 1; threads <= 3; threads += 2) {
+        check_flow("planar", VAE_FLOW_PLANAR, threads);
+        check_flow("householder", VAE_FLOW_HOUSEHOLDER, threads);
+    }
+    vae__st_free(fixture);
+    return TEST_REPORT();
+}
