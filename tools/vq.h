@@ -1,5 +1,5 @@
 /* vq.h - the VQ-VAE's part of the CLI: vae train's flags for it, the
- * codebook's health per epoch, and the prior's commands (prior.c). */
+ * codebook's health per epoch, and the prior's commands (vqprior.c). */
 #ifndef VAE_TOOLS_VQ_H
 #define VAE_TOOLS_VQ_H
 
@@ -37,7 +37,7 @@ int vq_health(const double *counts, int K, double *perplexity);
 extern const cli_command prior_cmd, codes_cmd;
 int cmd_prior(int argc, char **argv);
 int cmd_codes(int argc, char **argv);
-/* vae sample and eval on a VQ-VAE: through its prior (prior.c). */
+/* vae sample and eval on a VQ-VAE: through its prior (vqprior.c). */
 void vq_write_samples(vae_model *m, const char *model_path, const char *prior_path,
                       const char *png, int n, unsigned long long seed, double temperature,
                       int scale);

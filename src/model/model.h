@@ -124,7 +124,7 @@ int vae__vq_tensors(vae_model *m, vae__param_view *v);
 void vae__vq_after_step(vae_model *m, int B, int T);
 
 /* The prior's logits (B, K, cells) for B grids of codes (B <= its max
- * batch), or NULL with its message set: for the tests (model/prior.c). */
+ * batch), or NULL with its message set: for the tests (model/codeprior.c). */
 const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B);
 
 #endif

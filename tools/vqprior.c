@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-/* prior.c - the VQ-VAE's commands: `vae prior train` (the PixelCNN prior
+/* vqprior.c - the VQ-VAE's commands: `vae prior train` (the PixelCNN prior
  * over the codes of the training images), sampling through the prior (vae
  * sample), its evaluation (vae eval) and `vae codes` (the codebook's usage
  * histogram and the code grids of test images). */

@@ -1,4 +1,4 @@
-/* prior.c - the PixelCNN prior over a VQ-VAE's code grids: a learned
+/* codeprior.c - the PixelCNN prior over a VQ-VAE's code grids: a learned
  * embedding of each code, a 5x5 mask-A convolution (a cell sees only the
  * cells before it in raster order), 3x3 mask-B convolutions (and itself),
  * two 1x1 convolutions to K logits per cell; its training step, likelihood,
