@@ -28,6 +28,7 @@
 #include "vae/eval.h"
 #include "vae/files.h"
 #include "vae/model.h"
+#include "vae/prior.h"
 #include "vae/score.h"
 
 #endif /* VAE_H */

@@ -11,6 +11,7 @@
 #include "nn/loss.h"
 #include "nn/perceptual.h"
 #include "nn/prior.h"
+#include "nn/vq.h"
 #include "test.h"
 
 static vae_rng rng;
@@ -570,6 +571,88 @@ static void test_cont_bernoulli(void)
     free(c.t);
 }
 
+/* ------------------------------------------------------- vector quantiser */
+
+/* ||ze - zq||^2 with the codes of the base point held: differentiable in ze
+ * and the codebook wherever no vector is equidistant from two codes. */
+enum { VQ_B = 3, VQ_C = 4, VQ_P = 5, VQ_K = 6 };
+typedef struct { double *ze, *cb, codes[VQ_B * VQ_P]; } vq_ctx;
+
+static double vq_loss(void *p)
+{
+    vq_ctx *c = p;
+    double sum = 0;
+    for (int b = 0; b < VQ_B; b++)
+        for (int ch = 0; ch < VQ_C; ch++)
+            for (int q = 0; q < VQ_P; q++) {
+                int k = (int)c->codes[b * VQ_P + q];
+                double t = c->ze[(b * VQ_C + ch) * VQ_P + q] - c->cb[k * VQ_C + ch];
+                sum += t * t;
+            }
+    return sum;
+}
+
+static void test_vq(void)
+{
+    size_t n = (size_t)VQ_B * VQ_C * VQ_P, KC = (size_t)VQ_K * VQ_C;
+    vq_ctx c = {rand_vec(n, -1, 1), rand_vec(KC, -1, 1), {0}};
+    double zq[VQ_B * VQ_C * VQ_P], img[VQ_B], dze[VQ_B * VQ_C * VQ_P], num[VQ_B * VQ_C * VQ_P];
+    double dcb[VQ_K * VQ_C], numcb[VQ_K * VQ_C], zero[VQ_B * VQ_C * VQ_P] = {0};
+    double total = vae__vq_forward(zq, c.codes, c.ze, c.cb, VQ_B, VQ_C, VQ_P, VQ_K, img);
+    // every code the nearest, by a scan of its own; zq its entry; the sums agree
+    for (int b = 0; b < VQ_B; b++)
+        for (int q = 0; q < VQ_P; q++) {
+            int k = (int)c.codes[b * VQ_P + q];
+            for (int j = 0; j < VQ_K; j++) {
+                double dj = 0, dk = 0;
+                for (int ch = 0; ch < VQ_C; ch++) {
+                    double x = c.ze[(b * VQ_C + ch) * VQ_P + q];
+                    dj += (x - c.cb[j * VQ_C + ch]) * (x - c.cb[j * VQ_C + ch]);
+                    dk += (x - c.cb[k * VQ_C + ch]) * (x - c.cb[k * VQ_C + ch]);
+                }
+                CHECK(dk <= dj);
+            }
+            for (int ch = 0; ch < VQ_C; ch++)
+                CHECK(zq[(b * VQ_C + ch) * VQ_P + q] == c.cb[k * VQ_C + ch]);
+        }
+    CHECK_NEAR(total, vq_loss(&c), 1e-12);
+    CHECK_NEAR(img[0] + img[1] + img[2], total, 1e-12);
+    // d/dze: the commitment term's gradient, with no decoder gradient (dzq = 0)
+    vae__vq_backward(dze, zero, c.ze, zq, 1.0, n);
+    numeric_grad(num, c.ze, n, vq_loss, &c);
+    CHECK(max_rel_err(dze, num, n) < 1e-7);
+    // d/dcb: the codebook term's gradient
+    vae__vq_codebook_grad(dcb, c.ze, c.cb, c.codes, 1.0, VQ_B, VQ_C, VQ_P, VQ_K);
+    numeric_grad(numcb, c.cb, KC, vq_loss, &c);
+    CHECK(max_err_floor(dcb, numcb, KC, 1e-6) < 1e-7);
+
+    // straight through, by hand: dze = dzq + 2 commit (ze - zq)
+    double ze1[2] = {0.5, -1.0}, zq1[2] = {0.25, -2.0}, dzq1[2] = {3.0, 7.0}, d1[2];
+    vae__vq_backward(d1, dzq1, ze1, zq1, 0.0, 2);
+    CHECK(d1[0] == 3.0);
+    CHECK(d1[1] == 7.0);
+    vae__vq_backward(d1, dzq1, ze1, zq1, 0.25, 2);
+    CHECK_NEAR(d1[0], 3.0 + 0.5 * 0.25, 1e-15);
+    CHECK_NEAR(d1[1], 7.0 + 0.5 * 1.0, 1e-15);
+
+    // EMA, by hand: K = 2 codes of C = 1, decay 0.5, eps 0.1. Two vectors
+    // 1 and 3 chose code 0, none code 1. N = (0.5*1 + 0.5*2, 0.5*1 + 0) =
+    // (1.5, 0.5), n = 2; m = (0.5*0.2 + 0.5*4, 0.5*(-0.4)) = (2.1, -0.2);
+    // N' = (N + 0.1) / (2 + 0.2) * 2 = (1.6/1.1, 0.6/1.1); e = m / N'
+    double ecb[2] = {0.2, -0.4}, ecount[2] = {1, 1}, esum[2] = {0.2, -0.4};
+    double eze[2] = {1, 3}, ecodes[2] = {0, 0}, bcount[2], bsum[2];
+    vae__vq_stats(bcount, bsum, eze, ecodes, 2, 1, 1, 2);
+    CHECK(bcount[0] == 2.0 && bcount[1] == 0.0 && bsum[0] == 4.0 && bsum[1] == 0.0);
+    vae__vq_ema_update(ecb, ecount, esum, bcount, bsum, 2, 1, 0.5, 0.1);
+    CHECK_NEAR(ecount[0], 1.5, 1e-15);
+    CHECK_NEAR(ecount[1], 0.5, 1e-15);
+    CHECK_NEAR(esum[0], 2.1, 1e-15);
+    CHECK_NEAR(esum[1], -0.2, 1e-15);
+    CHECK_NEAR(ecb[0], 2.1 / (1.6 / 1.1), 1e-12);
+    CHECK_NEAR(ecb[1], -0.2 / (0.6 / 1.1), 1e-12);
+    free(c.ze), free(c.cb);
+}
+
 /* ------------------------------------------------------------ perceptual */
 
 /* A random frozen classifier for C x H x W images (widths 3, 2, 4): its
@@ -716,6 +799,79 @@ static void check_net_percep(vae_config cfg, unsigned layers)
     free((void *)p.w1);
 }
 
+/* The VQ-VAE's loss as its gradient sees it, with the base point's codes
+ * held (the straight-through estimator's surrogate): the decoder reads
+ * ze + (zq0 - ze0), the commitment term is commit ||ze - zq0||^2 and, for
+ * the loss update, the codebook term ||ze0 - e_code||^2. Its central
+ * differences are the gradient vae__net_backward writes for every parameter:
+ * the encoder's through the straight-through path, the decoder's, the
+ * codebook's (and 0 for the EMA state). */
+typedef struct { vae__net net; double *x, *ze0, *zq0, *codes0; int B; } st_ctx;
+
+static double st_loss(void *p)
+{
+    st_ctx *c = p;
+    vae__net *net = &c->net;
+    size_t n = (size_t)c->B * net->d;
+    int C = net->vq_C, P = net->vq_P;
+    vae__net_encode(net, c->x, NULL, c->B);
+    const double *ze = net->act[net->k];
+    double reg = 0;
+    for (size_t i = 0; i < n; i++) {
+        net->z[i] = ze[i] + (c->zq0[i] - c->ze0[i]);
+        reg += net->vq_commit * (ze[i] - c->zq0[i]) * (ze[i] - c->zq0[i]);
+    }
+    for (int b = 0; b < c->B && !net->vq_ema; b++)
+        for (int q = 0; q < P; q++)
+            for (int ch = 0; ch < C; ch++) {
+                double t = c->ze0[(size_t)b * net->d + (size_t)ch * P + q] -
+                           net->cb[(size_t)c->codes0[b * P + q] * C + ch];
+                reg += t * t;
+            }
+    vae__net_decode(net, net->z, NULL, c->B);
+    double rec = vae__bce_logits_forward(net->act[net->n_layers - 1], c->x, c->B, net->D,
+                                         net->rec_img, net->prob);
+    return (rec + reg) / c->B;
+}
+
+static void check_vq_net(int ema)
+{
+    vae_config cfg = {.channels = 2, .height = 6, .width = 5, .n_hidden = 1, .hidden = {3},
+                      .arch = VAE_ARCH_CONV, .model = VAE_MODEL_VQVAE, .codebook = 5,
+                      .code_dim = 2, .commitment = 0.3f, .codebook_update = ema,
+                      .ema_decay = 0.9f};
+    st_ctx c = {.B = 3};
+    CHECK(vae__net_layout(&c.net, &cfg, c.B) == 0);
+    vae__net *net = &c.net;
+    CHECK(net->d == 2 * 3 * 2); // a 3x2 grid of 2-D codes
+    double *params = rand_vec(net->n_params, -0.8, 0.8);
+    double *grads = calloc(net->n_params, sizeof *grads);
+    double *acts = calloc(net->n_acts, sizeof *acts);
+    double *num = malloc(net->n_params * sizeof *num);
+    vae__net_bind(net, params, grads, acts);
+    c.x = rand_vec((size_t)c.B * net->D, 0, 1);
+    double rec, reg;
+    vae__net_forward(net, c.x, c.x, NULL, c.B, &rec, &reg);
+    size_t n = (size_t)c.B * net->d;
+    c.ze0 = malloc(n * sizeof *c.ze0), c.zq0 = malloc(n * sizeof *c.zq0);
+    c.codes0 = malloc((size_t)c.B * net->vq_P * sizeof *c.codes0);
+    memcpy(c.ze0, net->act[net->k], n * sizeof *c.ze0);
+    memcpy(c.zq0, net->z, n * sizeof *c.zq0);
+    memcpy(c.codes0, net->codes, (size_t)c.B * net->vq_P * sizeof *c.codes0);
+    double base = (rec + reg) / c.B;
+    CHECK_NEAR(st_loss(&c), base, 1e-12); // the surrogate's value is the loss's
+    vae__net_forward(net, c.x, c.x, NULL, c.B, &rec, &reg);
+    vae__net_backward(net, c.x, c.x, c.B, 1.0, 1.0 / c.B);
+    numeric_grad(num, params, net->n_params, st_loss, &c);
+    double err = max_err_floor(grads, num, net->n_params, 0.1); // conv: as check_net's
+    if (err >= 1e-6) fprintf(stderr, "VQ-VAE net (ema %d): max rel err %g\n", ema, err);
+    CHECK(err < 1e-6);
+    for (size_t i = net->cb_off + (size_t)net->vq_K * net->vq_C; i < net->n_params; i++)
+        CHECK(grads[i] == 0); // the EMA state
+    free(params), free(grads), free(acts), free(num), free(c.x), free(c.ze0), free(c.zq0),
+        free(c.codes0);
+}
+
 int main(void)
 {
     vae_rng_seed(&rng, 20261125);
@@ -844,5 +1000,9 @@ int main(void)
         cfg.model = VAE_MODEL_AE;
         check_net_percep(cfg, VAE__PERC_FC1);
     }
+    // last: the other checks draw the random numbers they drew before these came
+    test_vq();
+    check_vq_net(0);
+    check_vq_net(1);
     return TEST_REPORT();
 }

@@ -196,7 +196,11 @@ void arch_text(const vae_config *c, char *buf, size_t len)
     if (conv) PUT("conv %dx%dx%d", c->channels, c->height, c->width);
     else PUT("%d", c->channels * c->height * c->width);
     for (int i = 0; i < c->n_hidden; i++) PUT("-%d", c->hidden[i]);
-    PUT("-[%d", c->latent);
+    int gh, gw;
+    if (c->model == VAE_MODEL_VQVAE && vae_config_vq_latent(c, &gh, &gw))
+        PUT("-[%dx%dx%d codes of %d", c->code_dim, gh, gw, c->codebook);
+    else
+        PUT("-[%d", c->latent);
     if (c->flow != VAE_FLOW_NONE)
         PUT(", %s flow x%d", c->flow == VAE_FLOW_PLANAR ? "planar" : "householder", c->flow_steps);
     if (c->vamp_k) PUT(", VampPrior K=%d", c->vamp_k);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vq.h"
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -101,7 +102,7 @@ static int parse_binarize_mode(const char *s, int *mode, float *t)
     return 0;
 }
 
-enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_BIN, E_N };
+enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_BIN, E_N, E_PRIOR };
 
 static const cli_opt eval_opts[] = {
     MODEL_OPTS,
@@ -117,6 +118,8 @@ static const cli_opt eval_opts[] = {
     {"--batch", E_BATCH, "N", "samples decoded per GEMM", "512", NULL},
     {"--json", E_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
     {"--quiet", E_QUIET, NULL, "no progress display", NULL, NULL},
+    {"--prior", E_PRIOR, "FILE", "a VQ-VAE's prior over its codes (vae prior train)", NULL,
+     "prior.safetensors beside the model"},
     CLI_END};
 
 const cli_command eval_cmd = {
@@ -127,12 +130,14 @@ const cli_command eval_cmd = {
     "and KL terms, the importance-sampled negative log-likelihood\n"
     "-log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), the KL of each\n"
     "latent dimension, the active units (Var_x E_q[z_j|x] > 0.01) and the mean\n"
-    "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n",
+    "squared error of the decoded posterior mean. Nats per image, summed over pixels.\n"
+    "A VQ-VAE: the reconstruction MSE and PSNR, and its prior's negative\n"
+    "log-likelihood of the codes in nats per image and bits per code cell.\n",
     eval_opts, "Results depend on the seed, k and --batch, not on --threads.\n"};
 
 typedef struct eval_args {
     model_args ma;
-    const char *split, *bin_text;
+    const char *split, *bin_text, *prior;
     int bin, json, quiet, threads, batch;
     float threshold;
     long n;
@@ -164,6 +169,7 @@ static void take_eval(int key, const char *a, int from_default, void *ctx)
         e->bin_text = a;
         break;
     case E_N: e->n = parse_long("eval", "-n", a, 0, 1L << 40); break;
+    case E_PRIOR: e->prior = path_arg("eval", "--prior", a); break;
     default: model_flag("eval", key, a, &e->ma);
     }
 }
@@ -262,6 +268,14 @@ int cmd_eval(int argc, char **argv)
     float *x = load_images_binarized(ds, n, bin, threshold, opt.seed);
 
     vae_set_threads(threads);
+    if (vae_model_config(m)->model == VAE_MODEL_VQVAE) { // no ELBO: codes and their prior
+        vq_eval(m, model, ea.prior, ds, x, n, ea.json);
+        free(x);
+        vae_dataset_free(ds);
+        vae_model_free(m);
+        return 0;
+    }
+    if (ea.prior) usage_error("eval", "--prior applies to a VQ-VAE only");
     int d = vae_model_config(m)->latent;
     double *kl_dim = xmalloc((size_t)d * sizeof *kl_dim), *mu_var = xmalloc((size_t)d * sizeof *mu_var);
     vae_eval_image *img = xmalloc((size_t)n * sizeof *img);

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "dist.h"
 #include "perceptual.h"
+#include "vq.h"
 
 /* Flag limits, which the checkpoint's entries for the same settings obey too. */
 #define MAX_EPOCHS 1000000
@@ -31,7 +32,7 @@ enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, 
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
        O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PERCEPTUAL, O_PRIOR, O_VALID, O_EARLY,
-       O_LAST };
+       O_CODEBOOK, O_CODE_DIM, O_COMMIT, O_CB_UPDATE, O_RESTART, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -153,6 +154,7 @@ static void check_model_flags(train_opts *o)
     for (size_t i = 0; i < sizeof only / sizeof *only; i++)
         if (o->given[only[i].opt] && o->cfg.model != only[i].model)
             usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
+    vq_check_flags(&o->cfg, o->given + O_CODEBOOK, o->given[O_ARCH], o->given[O_LATENT]);
     if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE) {
         // autoencoders have no KL; IWAE's bound has no beta
         static const struct { int opt; const char *flag; } vae_only[] = {
@@ -163,12 +165,14 @@ static void check_model_flags(train_opts *o)
                 usage_error("train", "%s applies to --model vae and cvae only (%s)",
                             vae_only[i].flag, i == 3 ? "a flow transforms the Gaussian posterior"
                             : o->cfg.model == VAE_MODEL_IWAE ? "the IWAE bound has no KL weight"
+                            : o->cfg.model == VAE_MODEL_VQVAE ? "a VQ-VAE has no KL term"
                                                              : "an autoencoder has no KL term");
     }
     if (o->cfg.vamp_k && o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_IWAE)
         usage_error("train", "--prior vamp applies to --model vae and iwae only (%s)",
-                    o->cfg.model == VAE_MODEL_CVAE ? "its pseudo-inputs carry no label"
-                                                   : "an autoencoder has no prior");
+                    o->cfg.model == VAE_MODEL_CVAE    ? "its pseudo-inputs carry no label"
+                    : o->cfg.model == VAE_MODEL_VQVAE ? "a VQ-VAE's prior is over its codes: vae prior train"
+                                                      : "an autoencoder has no prior");
     if (o->cfg.vamp_k && o->cfg.free_bits > 0)
         usage_error("train", "--free-bits cannot be combined with --prior vamp: free bits act on "
                              "each dimension's closed-form KL to N(0, I)");
@@ -198,6 +202,7 @@ static const cli_opt train_table[] = {
      "householder:N (N steps), its parameters\nper image from the encoder; or none", "none", NULL},
     {"--prior", O_PRIOR, "P", "vae, iwae: p(z), standard (N(0, I)) or vamp:K (the\nVampPrior: "
      "a mixture of the encoder's posteriors at K\nlearned pseudo-inputs)", "standard", NULL},
+    VQ_TRAIN_OPTS(O_CODEBOOK, O_CODE_DIM, O_COMMIT, O_CB_UPDATE, O_RESTART),
     {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
     {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
      "transposed convolutions up", "mlp", NULL},
@@ -310,13 +315,16 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
             usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
                                  "cyclical:P[s][:R] (N, P > 0; 0 < R <= 1), not '%s'", a);
         break;
+    case O_CODEBOOK: case O_CODE_DIM: case O_COMMIT: case O_CB_UPDATE: case O_RESTART:
+        vq_take(&o->cfg, c - O_CODEBOOK, a);
+        break;
     case O_MODEL: {
-        static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
+        static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae"};
         int k = 0;
-        while (k < 6 && strcmp(a, names[k])) k++;
-        if (k == 6)
-            usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae or cvae, not "
-                                 "'%s'", a);
+        while (k < 7 && strcmp(a, names[k])) k++;
+        if (k == 7)
+            usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae, cvae or vqvae, "
+                                 "not '%s'", a);
         o->cfg.model = k;
         break;
     }
@@ -419,7 +427,9 @@ static void parse_train(int argc, char **argv, train_opts *o)
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
             {O_MODEL, "--model"}, {O_L1, "--l1"}, {O_NOISE, "--noise"}, {O_FLOW, "--flow"},
             {O_ACT, "--activation"}, {O_PERCEPTUAL, "--perceptual"}, {O_PRIOR, "--prior"},
-            {O_VALID, "--valid-fraction"}};
+            {O_VALID, "--valid-fraction"}, {O_CODEBOOK, "--codebook"}, {O_CODE_DIM, "--code-dim"},
+            {O_COMMIT, "--commitment"}, {O_CB_UPDATE, "--codebook-update"},
+            {O_RESTART, "--restart-dead"}};
         for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
             if (o->given[fixed[i].opt])
                 usage_error("train", "%s cannot be changed when resuming: the checkpoint fixes it",
@@ -752,6 +762,7 @@ static void trim_log(const char *logp, int epochs_done)
 typedef struct progress {
     int tty, quiet;
     double t_start, t_last;
+    char extra[48]; /* a VQ-VAE's codes used so far this epoch */
 } progress;
 
 static void progress_update(progress *p, int epoch, int epochs, long done, long total,
@@ -765,9 +776,9 @@ static void progress_update(progress *p, int epoch, int epochs, long done, long 
     if (!still_printing(stderr, &p->quiet)) return;
     double left = (total - done) / (ips + 1e-9) + (epochs - epoch) * t_epoch;
     double n = st->n ? (double)st->n : 1;
-    fprintf(stderr, "%sepoch %d/%d %5.1f%% | %7.0f img/s | loss %.2f rec %.2f kl %.2f | ETA %.0fs%s",
+    fprintf(stderr, "%sepoch %d/%d %5.1f%% | %7.0f img/s | loss %.2f rec %.2f kl %.2f%s | ETA %.0fs%s",
             p->tty ? "\r" : "", epoch, epochs, 100.0 * done / total, ips, st->loss / n,
-            st->rec / n, st->kl / n, left, p->tty ? "\033[K" : "\n");
+            st->rec / n, st->kl / n, p->extra, left, p->tty ? "\033[K" : "\n");
     if (p->tty && done >= total && !isatty(1)) fputc('\n', stderr); // the summary goes elsewhere
 }
 
@@ -889,6 +900,7 @@ static void open_model(run *r)
         for (size_t i = 0; i < r->N; i++)
             if (l[i] + 1 > o->cfg.n_classes) o->cfg.n_classes = l[i] + 1;
     }
+    if (o->cfg.model == VAE_MODEL_VQVAE) o->cfg.latent = vae_config_vq_latent(&o->cfg, NULL, NULL);
     if (vae_model_create(&o->cfg, o->batch, o->seed, &r->m, &err)) usage_error("train", "%s", err.msg);
     vae_model_set_adam(r->m, &o->adam);
     vae_model_set_grad_clip(r->m, o->clip);
@@ -964,7 +976,8 @@ static void start_run(run *r, int argc, char **argv)
     need_labels(r->test, m);
     if (r->root) {
         static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
-                                      "denoising autoencoder", "IWAE", "conditional VAE"};
+                                      "denoising autoencoder", "IWAE", "conditional VAE",
+                                      "VQ-VAE"};
         const vae_config *cfg = vae_model_config(m);
         char arch[256];
         arch_text(cfg, arch, sizeof arch);
@@ -983,7 +996,7 @@ static void start_run(run *r, int argc, char **argv)
                     r->rs.cursor, r->N, vae_model_step(m));
     }
     dist_describe(dist_threads(o->threads), o->batch);
-    r->pr = (progress){isatty(2), o->quiet || !r->root, now(), 0};
+    r->pr = (progress){isatty(2), o->quiet || !r->root, now(), 0, ""};
     r->last_test = -1;
     const char *prev = vae_model_meta(m, "train.test_neg_elbo");
     if (prev && *prev) r->last_test = atof(prev);
@@ -1022,6 +1035,7 @@ static int train_epoch(run *r, vae_rng *shuffle, double t0, size_t first)
                                        &rs->sums))
             die("%s (the last good checkpoint is %s)", vae_model_errmsg(m), r->ckpt);
         rs->cursor += b;
+        vq_progress(m, r->pr.extra, sizeof r->pr.extra);
         long step = vae_model_step(m);
         if (step % DIST_CHECK_EVERY == 0) dist_check_weights(m);
         stopping = dist_stop(stop_signal) || (o->max_steps && step >= o->max_steps);
@@ -1062,7 +1076,9 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
     rs->cursor = 0;
     memset(&rs->sums, 0, sizeof rs->sums);
     rs->shuffle = shuffle;
-    const char *reg = iwae ? "rest" : is_vae ? "kl" : "reg";
+    const char *reg = iwae ? "rest" : is_vae ? "kl" : cfg->model == VAE_MODEL_VQVAE ? "vq" : "reg";
+    char vqj[96] = ""; // a VQ-VAE's codebook health over the epoch, then the counts reset
+    vq_epoch_end(m, r->root, vqj, sizeof vqj);
     if (r->root && still_printing(stdout, &r->stdout_gone))
         fprintf(stdout,
                 "epoch %d/%d  train: loss %.3f rec %.3f %s %.3f | test: %s %.3f rec %.3f %s "
@@ -1075,7 +1091,8 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
                 iwae ? "-iwae" : is_vae ? "-elbo" : "loss", valid,
                 improved ? " (best: model.safetensors)" : "");
     int au = r->root ? active_units(m, r->test, r->x, r->eval_idx) : 0, d = cfg->latent;
-    if (r->root && (cfg->model != VAE_MODEL_VAE || cfg->beta > 0) && 10 * au < d)
+    if (r->root && (cfg->model != VAE_MODEL_VAE || cfg->beta > 0) && 10 * au < d &&
+        cfg->model != VAE_MODEL_VQVAE) // its health is the codes used (vq_epoch_end)
         fprintf(stderr, "warning: only %d of %d latent units are active (Var_x E[z|x] > "
                         "0.01): posterior collapse; try a smaller --beta, a --beta-schedule "
                         "warm-up or --free-bits\n", au, d);
@@ -1091,9 +1108,9 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
         fprintf(r->log,
                 "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f%s,"
-                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f}\n",
+                "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f%s}\n",
                 rs->epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
-                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, vtext, au, secs, ips);
+                st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, vtext, au, secs, ips, vqj);
         fflush(r->log);
     }
 }
@@ -1120,10 +1137,15 @@ static int finish_run(run *r)
         status = dist_stop(stop_signal) ? 130 : 0;
     } else if (r->root) {
         char *sp = join(o->out, "samples.png"), *rp = join(o->out, "recon.png");
-        write_samples(r->m, sp, o->samples, o->seed, 2, -1);
+        // a VQ-VAE samples through a prior over its codes, trained after it
+        int vq = vae_model_config(r->m)->model == VAE_MODEL_VQVAE;
+        if (!vq) write_samples(r->m, sp, o->samples, o->seed, 2, -1);
         write_recon(r->m, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
-                "metrics.jsonl, samples.png, recon.png}\n", now() - r->pr.t_start, o->out);
+                "metrics.jsonl, %srecon.png}\n", now() - r->pr.t_start, o->out,
+                vq ? "" : "samples.png, ");
+        if (vq) fprintf(stderr, "samples need a prior over the codes: %s prior train --model %s\n",
+                        invoked_as, o->out);
         free(sp);
         free(rp);
     }

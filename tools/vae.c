@@ -18,18 +18,20 @@
 
 #include "cli.h"
 #include "pictures.h"
+#include "vq.h"
 
 /* ------------------------------------------------- sample / reconstruct */
 
 /* The options of sample and reconstruct. */
 typedef struct grid_args {
-    const char *cmd, *model, *out;
+    const char *cmd, *model, *out, *prior;
     model_args ma;
     int n, scale, label;
     uint64_t seed;
+    double temperature;
 } grid_args;
 
-enum { G_MODEL = 256, G_N, G_OUT, G_SEED, G_SCALE, G_LABEL };
+enum { G_MODEL = 256, G_N, G_OUT, G_SEED, G_SCALE, G_LABEL, G_PRIOR, G_TEMP };
 
 static void take_grid(int key, const char *a, int from_default, void *ctx)
 {
@@ -42,6 +44,8 @@ static void take_grid(int key, const char *a, int from_default, void *ctx)
     case G_SEED: g->seed = (uint64_t)parse_long(g->cmd, "--seed", a, 0, 0x7fffffffffffffffL); break;
     case G_SCALE: g->scale = (int)parse_long(g->cmd, "--scale", a, 1, 16); break;
     case G_LABEL: g->label = (int)parse_long(g->cmd, "--label", a, 0, 255); break;
+    case G_PRIOR: g->prior = path_arg(g->cmd, "--prior", a); break;
+    case G_TEMP: g->temperature = parse_double(g->cmd, "--temperature", a, 1e-3, 100); break;
     default: model_flag(g->cmd, key, a, &g->ma);
     }
 }
@@ -51,6 +55,7 @@ static void grid_args_parse(const cli_command *c, int argc, char **argv, grid_ar
     memset(g, 0, sizeof *g);
     g->cmd = c->name;
     g->label = -1;
+    g->temperature = 1;
     model_args_init(&g->ma);
     int first = cli_parse(c, argc, argv, take_grid, g);
     if (first < argc) usage_error(c->name, "unexpected argument '%s'", argv[first]);
@@ -66,13 +71,17 @@ static const cli_opt sample_opts[] = {
     {"--seed", G_SEED, "N", "the noise seed", "1", NULL},
     {"--scale", G_SCALE, "K", "draw each pixel KxK", "2", NULL},
     {"--label", G_LABEL, "K", "a conditional VAE's class to draw", NULL, "a row per class"},
+    {"--prior", G_PRIOR, "FILE", "a VQ-VAE's prior over its codes (vae prior train)", NULL,
+     "prior.safetensors beside the model"},
+    {"--temperature", G_TEMP, "T", "a VQ-VAE's prior: sample softmax(logits / T)", NULL, "1"},
     CLI_END};
 
 static const cli_command sample_cmd = {
     "sample",
     "decode samples from the prior into a PNG grid",
     "usage: vae sample --model M [options]\n"
-    "Decodes z ~ N(0, I) and writes a grid of the decoder's means.\n",
+    "Decodes z ~ N(0, I) and writes a grid of the decoder's means. A VQ-VAE draws\n"
+    "its code grids from its prior (vae prior train) and decodes those.\n",
     sample_opts, NULL};
 
 static const cli_opt recon_opts[] = {
@@ -101,7 +110,11 @@ static int cmd_sample(int argc, char **argv)
                                                     : "--label %d: the model is not conditional "
                                                       "(train with --model cvae)",
                     g.label, vae_model_num_classes(m) - 1);
-    write_samples(m, g.out, g.n, g.seed, g.scale, g.label);
+    int vq = vae_model_config(m)->model == VAE_MODEL_VQVAE;
+    if (!vq && (g.prior || g.temperature != 1))
+        usage_error(g.cmd, "--prior and --temperature apply to a VQ-VAE only");
+    if (vq) vq_write_samples(m, g.model, g.prior, g.out, g.n, g.seed, g.temperature, g.scale);
+    else write_samples(m, g.out, g.n, g.seed, g.scale, g.label);
     fprintf(stderr, "wrote %s\n", g.out);
     vae_model_free(m);
     return 0;
@@ -144,8 +157,15 @@ void print_info(FILE *f, const char *path, const vae_model *m)
     char arch[256];
     arch_text(c, arch, sizeof arch);
     static const char *acts[] = {"ReLU", "tanh", "softplus", "gated"};
-    fprintf(f, "architecture %s (%s; latent as mu and log-variance%s)\n", arch, acts[c->activation],
-           c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    int vq = c->model == VAE_MODEL_VQVAE;
+    fprintf(f, "architecture %s (%s; latent as %s%s)\n", arch, acts[c->activation],
+           vq ? "the nearest codebook entries, 1x1 convolutions around them"
+              : "mu and log-variance", c->arch == VAE_ARCH_CONV ? "; kernel 4, stride 2" : "");
+    if (vq)
+        fprintf(f, "codebook     %d codes of %d, commitment %g, update %s (decay %g), restarts "
+                "below %g\n", c->codebook, c->code_dim, (double)c->commitment,
+                c->codebook_update == VAE_CODEBOOK_EMA ? "ema" : "loss", (double)c->ema_decay,
+                (double)c->restart_dead);
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         fprintf(f, "sigma        %g%s\n", (double)c->sigma,
                c->sigma_mode == VAE_SIGMA_FIXED     ? " (fixed)"
@@ -213,6 +233,8 @@ static const struct {
     {&serve_cmd, cmd_serve},
     {&classifier_cmd, cmd_classifier},
     {&score_cmd, cmd_score},
+    {&prior_cmd, cmd_prior},
+    {&codes_cmd, cmd_codes},
 };
 enum { N_COMMANDS = sizeof commands / sizeof *commands };
 

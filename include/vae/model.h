@@ -34,7 +34,15 @@ typedef enum {
     VAE_MODEL_DAE = 3,       /* AE that reconstructs the clean input from a corrupted one */
     VAE_MODEL_IWAE = 4,      /* VAE trained on the importance-weighted bound with iwae_k samples */
     VAE_MODEL_CVAE = 5,      /* conditional VAE: a one-hot label joins encoder and decoder */
+    VAE_MODEL_VQVAE = 6,     /* vector-quantised AE (van den Oord et al. 2017): a conv encoder's
+                              * grid of code_dim vectors, each replaced by its nearest codebook
+                              * entry; conv only; latent = code_dim x grid cells */
 } vae_model_kind;
+
+typedef enum {
+    VAE_CODEBOOK_LOSS = 0, /* the codebook learns from ||sg[z_e] - e||^2 through Adam */
+    VAE_CODEBOOK_EMA = 1,  /* exponential moving averages of the assigned encoder outputs */
+} vae_codebook_update;
 
 typedef enum {
     VAE_NOISE_NONE = 0,
@@ -114,6 +122,15 @@ typedef struct vae_config {
     int vamp_k;                    /* VAE, IWAE: the VampPrior's pseudo-inputs K (tensor
                                     * prior.pseudo_inputs), 1..VAE_VAMP_MAX_K; 0: p(z) = N(0, I).
                                     * The KL becomes the one-sample estimate log q(z|x) - log p(z) */
+    /* VQ-VAE (model VAE_MODEL_VQVAE; ignored otherwise) */
+    int codebook;                  /* K codes (2..65536) */
+    int code_dim;                  /* their dimension, the encoder's channels on the grid */
+    float commitment;              /* beta of the commitment loss beta ||z_e - sg[e]||^2 */
+    vae_codebook_update codebook_update;
+    float ema_decay;               /* of the EMA update and of the usage counts (0, 1) */
+    float restart_dead;            /* codes whose EMA usage (assignments per batch) falls below
+                                    * this are restarted from random encoder outputs of the
+                                    * batch after each step (Jukebox); 0 = off */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -268,6 +285,23 @@ VAE_API int vae_model_load(const char *path, int max_batch, vae_model **out, vae
 
 /* Metadata value from the loaded checkpoint, or NULL. */
 VAE_API const char *vae_model_meta(const vae_model *m, const char *key);
+
+/* ---------------------------------------------------------------- VQ-VAE */
+
+/* The latent size (code_dim x grid cells) a VQ-VAE configuration needs in
+ * cfg->latent, and its grid (either pointer may be NULL); 0 when the conv
+ * layers do not fit the image. */
+VAE_API int vae_config_vq_latent(const vae_config *cfg, int *grid_h, int *grid_w);
+
+/* codes (B x grid cells, row-major over the grid) = the nearest codebook
+ * entry of each encoder output of the B images x. VAE_EUNSUPPORTED for
+ * other models. */
+VAE_API int vae_model_vq_codes(vae_model *m, const float *x, int B, int32_t *codes);
+/* out (B x D) = the decoder's means for B grids of codes (each in 0..K-1). */
+VAE_API int vae_model_vq_decode(vae_model *m, const int32_t *codes, int B, float *out);
+/* counts (K) = how often each code was chosen by the training steps since
+ * the last reset (reset != 0 clears the counts after copying them). */
+VAE_API int vae_model_vq_usage(vae_model *m, double *counts, int reset);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,8 @@
  * 2^53 (exact in a double) is far past any real run and far from overflow. */
 #define VAE_MAX_ADAM_STEPS ((long)1 << 53)
 
-static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae"};
+static const char *codebook_update_names[] = {"loss", "ema"};
 static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
 static const char *sigma_names[] = {"fixed", "learned", "learned-pixel"};
@@ -75,6 +76,19 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     if (c->model == VAE_MODEL_DAE) {
         snprintf(noise, sizeof noise, "%s:%.9g", noise_names[c->noise], (double)c->noise_level);
         kv[n++] = "vae.noise", kv[n++] = noise;
+    }
+    char vq[5][32];
+    if (c->model == VAE_MODEL_VQVAE) {
+        snprintf(vq[0], 32, "%d", c->codebook);
+        snprintf(vq[1], 32, "%d", c->code_dim);
+        snprintf(vq[2], 32, "%.9g", (double)c->commitment);
+        snprintf(vq[3], 32, "%.9g", (double)c->restart_dead);
+        snprintf(vq[4], 32, "%s:%.9g", codebook_update_names[c->codebook_update],
+                 (double)c->ema_decay);
+        const char *q[] = {"vae.codebook", vq[0], "vae.code_dim", vq[1], "vae.commitment", vq[2],
+                           "vae.restart_dead", vq[3], "vae.codebook_update", vq[4]};
+        memcpy(kv + n, q, sizeof q);
+        n += 10;
     }
     if (c->activation != VAE_ACT_RELU) kv[n++] = "vae.activation", kv[n++] = act_names[c->activation];
     if (c->flow != VAE_FLOW_NONE) {
@@ -186,6 +200,27 @@ static int parse_flow(const char *s, vae_config *c)
     return -1;
 }
 
+/* A VQ-VAE's entries; the name of a bad one, or NULL (ranges are
+ * vae_config_validate's). */
+static const char *vq_from_meta(const vae__st_file *f, vae_config *c)
+{
+    const char *u = vae__st_meta(f, "vae.codebook_update"), *colon = u ? strchr(u, ':') : NULL;
+    if (vae__parse_int(vae__st_meta(f, "vae.codebook"), 2, 65536, &c->codebook)) return "vae.codebook";
+    if (vae__parse_int(vae__st_meta(f, "vae.code_dim"), 1, 4096, &c->code_dim)) return "vae.code_dim";
+    if (parse_float(vae__st_meta(f, "vae.commitment"), 0, 100, &c->commitment))
+        return "vae.commitment";
+    if (parse_float(vae__st_meta(f, "vae.restart_dead"), 0, 1e30f, &c->restart_dead))
+        return "vae.restart_dead";
+    if (!colon || parse_float(colon + 1, 0, 1, &c->ema_decay)) return "vae.codebook_update";
+    for (int i = 0; i < 2; i++)
+        if ((size_t)(colon - u) == strlen(codebook_update_names[i]) &&
+            !strncmp(u, codebook_update_names[i], colon - u)) {
+            c->codebook_update = i;
+            return NULL;
+        }
+    return "vae.codebook_update";
+}
+
 static int config_from_meta(const vae__st_file *f, const char *path, vae_config *c, vae_error *err)
 {
     vae_config_default(c);
@@ -204,7 +239,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (vae__parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (vae__parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (vae__parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 6)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 7)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
@@ -259,6 +294,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
             h += len + (h[len] == ',');
         }
     }
+    if (!bad && c->model == VAE_MODEL_VQVAE) bad = vq_from_meta(f, c);
     if (bad)
         return vae__error(err, VAE_EFORMAT, "%s: metadata entry %s is missing or invalid", path,
                           bad);
@@ -344,7 +380,9 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
     vae__param_view v[VAE_MAX_TENSORS];
     int nv = vae__model_tensors(m, v);
     // weights alone, or weights and both Adam moments (a training checkpoint)
-    int with_state = vae__st_find(f, "optim.m.fc_mu.weight") != NULL;
+    char first[64]; // the first tensor's moment: fc_mu's before the VQ-VAE's were any
+    snprintf(first, sizeof first, "optim.m.%.40s", v[0].name);
+    int with_state = vae__st_find(f, first) != NULL;
     if (vae__st_count(f) != (with_state ? 3 : 1) * nv) {
         rc = vae__error(err, VAE_ESHAPE, "%s: %d tensors, but this model has %d (%d with its "
                         "optimiser state)", path, vae__st_count(f), nv, 3 * nv);

@@ -32,6 +32,10 @@ void vae_config_default(vae_config *cfg)
     cfg->beta = 1.0f;
     cfg->sigma = 0.1f;
     cfg->sigma_mode = VAE_SIGMA_FIXED;
+    cfg->codebook = 128; // the VQ-VAE's: the Keras MNIST example's K and D, the paper's beta
+    cfg->code_dim = 16;
+    cfg->commitment = 0.25f;
+    cfg->ema_decay = 0.99f;
 }
 
 int vae_config_validate(const vae_config *c, vae_error *err)
@@ -54,8 +58,12 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
     if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
-    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_CVAE)
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_VQVAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
+    if (c->model == VAE_MODEL_VQVAE) {
+        int rc = vae__vq_validate(c, err);
+        if (rc) return rc;
+    }
     if (c->model == VAE_MODEL_CVAE && (c->n_classes < 2 || c->n_classes > 256))
         return vae__error(err, VAE_EINVAL, "a conditional VAE needs 2..256 label classes, not %d",
                           c->n_classes);
@@ -195,6 +203,10 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
     // MNIST default): N(0.05, 0.01^2) per pixel, near a dark image
     for (size_t i = 0; i < (size_t)net->n_pseudo * net->D; i++)
         m->params[net->pi_off + i] = (float)(0.05 + 0.01 * vae_rng_normal(&init));
+    if (net->vq_K && vae__vq_init(m, &init)) {
+        vae_model_free(m);
+        return vae__error(err, VAE_ENOMEM, "out of memory for the codebook's usage counts");
+    }
     vae_rng_seed(&m->rng, seed ^ 0x5eed5eed5eed5eedull);
     *out = m;
     return VAE_OK;
@@ -227,6 +239,7 @@ void vae_model_free(vae_model *m)
     free(m->adam_v);
     free(m->acts);
     free(m->noisy);
+    free(m->vq_usage);
     if (m->meta)
         for (char **p = m->meta; *p; p++) free(*p);
     free(m->meta);
@@ -270,6 +283,7 @@ float vae__model_reg_weight(const vae_model *m)
     case VAE_MODEL_AE:
     case VAE_MODEL_DAE: return 0;
     case VAE_MODEL_IWAE: return 1; // rec + kl is its loss
+    case VAE_MODEL_VQVAE: return 1; // the VQ loss weighs its own terms (commitment)
     default: return m->cfg.beta;
     }
 }
@@ -346,6 +360,9 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
         if (m->net.flow) { // mu moved by the flow: the point the decoder reads
             vae__net_posterior_point(&m->net, b);
             point = m->net.z, pw = d;
+        } else if (m->net.vq_K) { // the quantised grid: what the decoder reads
+            vae__vq_point(&m->net, b);
+            point = m->net.z, pw = d;
         }
         for (int r = 0; r < b; r++) {
             size_t o = (size_t)(i + r) * d;
@@ -389,12 +406,12 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
     for (int l = 0; l < net->n_layers; l++) {
         float *w = m->params + net->w_off[l], *b = m->params + net->b_off[l];
         int IN = net->in[l], OUT = net->out[l];
-        if (l == net->k && net->deterministic) {
+        if (l == net->k && net->deterministic && !net->vq_K) {
             v[n++] = (vae__param_view){"fc_code.weight", 2, {net->d, IN}, w};
             v[n++] = (vae__param_view){"fc_code.bias", 1, {net->d}, b};
             continue;
         }
-        if (l == net->k) { // head: fc_mu is the first d rows, fc_logvar the rest
+        if (l == net->k && !net->vq_K) { // head: fc_mu is the first d rows, fc_logvar the rest
             int d = net->d;
             v[n++] = (vae__param_view){"fc_mu.weight", 2, {d, IN}, w};
             v[n++] = (vae__param_view){"fc_mu.bias", 1, {d}, b};
@@ -409,6 +426,9 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
         }
         const char *part = l < net->k ? "encoder" : "decoder";
         int idx = l < net->k ? l : l - net->k - 1;
+        char pre[32]; // a VQ-VAE's head (a 1x1 convolution) is vq.pre_quant
+        if (l == net->k) snprintf(pre, sizeof pre, "vq.pre_quant");
+        else snprintf(pre, sizeof pre, "%s.%d", part, idx);
         const vae__conv_geom *g = &net->geom[l];
         if (net->activation == VAE_ACT_GATED && l != net->n_layers - 1) {
             // a gated layer's two linear maps, h (the value) and g (the gate),
@@ -429,15 +449,16 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
             v[n] = (vae__param_view){"", 4, {g->OC, g->C, g->K, g->K}, w};
         else
             v[n] = (vae__param_view){"", 4, {g->C, g->OC, g->K, g->K}, w};
-        snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, idx);
+        snprintf(v[n++].name, sizeof v->name, "%s.weight", pre);
         if (net->kind[l] != VAE_LAYER_LINEAR) OUT = g->OC;
         v[n] = (vae__param_view){"", 1, {OUT}, b};
-        snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, idx);
+        snprintf(v[n++].name, sizeof v->name, "%s.bias", pre);
     }
     if (net->n_ls) v[n++] = (vae__param_view){"log_sigma", 1, {net->n_ls}, m->params + net->ls_off};
     if (net->n_pseudo) // image-shaped, before the clamp to [0, 1] that the encoder sees
         v[n++] = (vae__param_view){"prior.pseudo_inputs", 4,
                                    {net->n_pseudo, m->cfg.channels, m->cfg.height, m->cfg.width},
                                    m->params + net->pi_off};
+    if (net->vq_K) n += vae__vq_tensors(m, v + n);
     return n;
 }

@@ -42,6 +42,8 @@ struct vae_model {
     vae_rng rng;          /* reparameterisation noise of training (and DAE corruption) */
     float *noisy;         /* DAE: the corrupted batch of a step (noisy_cap values) */
     size_t noisy_cap;
+    double *vq_usage;     /* VQ-VAE: (K) codes chosen by the training steps since the
+                             last vae_model_vq_usage reset */
     char **meta;          /* key, value, ..., NULL from a loaded checkpoint */
     vae__percep *percep;  /* the perceptual term (model/perceptual.c), or NULL; its
                              weights are the caller's classifier's */
@@ -114,5 +116,19 @@ size_t vae__view_numel(const vae__param_view *v);
 
 /* Fills views (room for VAE_MAX_TENSORS) and returns their count. */
 int vae__model_tensors(vae_model *m, vae__param_view *views);
+
+/* VQ-VAE (model/vq.c): the configuration's checks; the codebook's start and
+ * its EMA state; the tensors vq.codebook, vq.ema_count, vq.ema_sum (returns
+ * 3); after a step that updated the weights, the EMA update, the usage
+ * counts and the dead codes' restarts from the batch's encoder outputs
+ * (the slices' nets hold them). */
+int vae__vq_validate(const vae_config *c, vae_error *err);
+int vae__vq_init(vae_model *m, vae_rng *init); /* VAE_ENOMEM or VAE_OK */
+int vae__vq_tensors(vae_model *m, vae__param_view *v);
+void vae__vq_after_step(vae_model *m, int B, int T);
+
+/* The prior's logits (B, K, cells) for B grids of codes (B <= its max
+ * batch), or NULL with its message set: for the tests (model/codeprior.c). */
+const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B);
 
 #endif

@@ -229,6 +229,7 @@ static const vae__latent_kind gaussian_flow = {"gaussian, estimated KL (flow, Va
 static const vae__latent_kind *const latent_of_model[] = {
     [VAE_MODEL_VAE] = &gaussian, [VAE_MODEL_AE] = &code,    [VAE_MODEL_SPARSE_AE] = &sparse_code,
     [VAE_MODEL_DAE] = &code,     [VAE_MODEL_IWAE] = &iwae, [VAE_MODEL_CVAE] = &gaussian,
+    [VAE_MODEL_VQVAE] = &vae__vq_kind,
 };
 
 static const vae__latent_kind *latent_kind(const vae_config *cfg)
@@ -350,6 +351,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     }
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
+        if (net->latent == &vae__vq_kind && vae__vq_layout(net, cfg)) return -1;
     } else {
         layout_mlp(net, cfg);
     }
@@ -386,7 +388,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
         net->ls_fixed = real_log((real)cfg->sigma);
     }
     net->pi_off = off + (size_t)net->n_ls;
-    net->n_params = net->pi_off + (size_t)net->n_pseudo * net->D;
+    net->cb_off = net->pi_off + (size_t)net->n_pseudo * net->D;
+    net->n_params = net->cb_off + vae__vq_params(net);
     // the layers' outputs and the gradients there, eps, z and the gradient at
     // z, probabilities, per-row rec and kl, im2col, the fixed log sigma, the
     // free-bits KL sums and mask; IWAE: the targets repeated for each sample
@@ -399,7 +402,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
                   (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
-                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (net->d + 2)) : 0);
+                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (net->d + 2)) : 0) +
+                  vae__vq_acts(net);
     return 0;
 }
 
@@ -450,8 +454,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         net->dxin = acts, acts += B * net->D;
         net->vamp_iv = acts, acts += K * net->d;
         net->vamp_c = acts, acts += K;
-        net->vamp_resp = acts;
+        net->vamp_resp = acts, acts += K;
     }
+    if (net->vq_K) vae__vq_bind(net, acts);
 }
 
 /* Layer l's output, what the next layer reads, and the gradient there. */

@@ -104,6 +104,15 @@ struct vae__net {
     real *cat[2], *dcat[2];    /* their [input | one-hot] rows and its gradient */
     int defer_wgrad;           /* backward leaves the linear layers' weight gradients to
                                   the step's schedule (model/schedule.c) */
+    /* VQ-VAE (model/vqnet.c): vq_K codes of vq_C values on a grid of vq_P cells;
+     * the codebook and its EMA state live in params from cb_off (their
+     * gradient is written by the kind's backward: the codebook loss's, or 0) */
+    int vq_K, vq_C, vq_P, vq_ema;
+    real vq_commit;
+    size_t cb_off;
+    real *cb, *ema_count, *ema_sum; /* views into params: (K,C), (K), (K,C) */
+    real *codes;               /* (B, P) the last forward's codes */
+    real *vq_count, *vq_sum;   /* (K), (K,C) the slice's EMA statistics */
     const vae__percep *percep; /* training's perceptual term on the decoder's mean (set on
                                   the step's workers only: evaluation stays the ELBO) */
     real *pwork;               /* its work area: the mean and its gradient (B, D) each, then
@@ -112,6 +121,17 @@ struct vae__net {
                                   gradient at layer l's output is final: shared by the
                                   slices of a batch, for the schedule */
 };
+
+/* The VQ-VAE's latent kind, layout and buffers (model/vqnet.c). */
+extern const vae__latent_kind vae__vq_kind;
+int vae__vq_layout(vae__net *net, const vae_config *cfg);
+/* Values the VQ state adds to params and to the activations (max_batch rows). */
+size_t vae__vq_params(const vae__net *net);
+size_t vae__vq_acts(const vae__net *net);
+/* Points the VQ views at params + cb_off and acts; returns acts past them. */
+real *vae__vq_bind(vae__net *net, real *acts);
+/* z (B,d) = the quantised act[k] (codes set): what the decoder reads. */
+void vae__vq_point(vae__net *net, int B);
 
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
  * architecture does not fit the image size. */

@@ -150,6 +150,8 @@ int vae__model_step_batch(vae_model *m, const vae__batch *b, int update_weights,
     step_state st = {b, vae__schedule_begin(m, b->B), update_weights, vae__model_reg_weight(m),
                      1.0f / b->B_total};
     if (!st.T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the training threads");
+    if (m->net.vq_K && m->reduce) // its EMA and restarts see this process's rows only
+        return vae__model_error(m, VAE_EUNSUPPORTED, "a VQ-VAE does not train data-parallel");
     m->reduce_rc = VAE_OK;
     int ok = 1;
 #pragma omp parallel num_threads(st.T)
@@ -163,6 +165,7 @@ int vae__model_step_batch(vae_model *m, const vae__batch *b, int update_weights,
         if (fine && update_weights) update(m, gscale);
         if (s.t == 0) ok = fine;
     }
+    if (ok && update_weights && m->net.vq_K) vae__vq_after_step(m, b->B, st.T);
     return step_end(m, &st, ok, stats);
 }
 

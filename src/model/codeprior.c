@@ -1,0 +1,450 @@
+/* codeprior.c - the PixelCNN prior over a VQ-VAE's code grids: a learned
+ * embedding of each code, a 5x5 mask-A convolution (a cell sees only the
+ * cells before it in raster order), 3x3 mask-B convolutions (and itself),
+ * two 1x1 convolutions to K logits per cell; its training step, likelihood,
+ * sampling and file. The convolutions are nn/conv.c's: a mask is weights
+ * held at zero (started at zero, their gradient zeroed every step, so Adam
+ * never moves them). This is the plain PixelCNN, not the gated one with
+ * its vertical and horizontal stacks: on a 7x7 grid its blind spot (cells
+ * up and to the right that the stacked 3x3 masks never reach) is a few
+ * cells, and the plain net is a third of the code (docs/models.md). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "io/io.h"
+#include "model/model.h"
+#include "nn/adam.h"
+#include "nn/conv.h"
+#include "nn/layers.h"
+#include "vae.h"
+
+#define PRIOR_FORMAT "vae-prior"
+#define MAX_CONV 36 /* mask A, up to 32 mask-B layers, two 1x1 */
+
+struct vae_prior {
+    vae_prior_config pc;
+    int n_conv, P, max_batch;
+    vae__conv_geom geom[MAX_CONV];
+    size_t w_off[MAX_CONV], b_off[MAX_CONV], emb_off, n_params;
+    float *params, *grads, *adam_m, *adam_v, *mask; /* mask: 1 where a weight may be nonzero */
+    float *x0, *dx0;                      /* (B, E, P) embedded codes and their gradient */
+    float *act[MAX_CONV], *dact[MAX_CONV]; /* (B, OC, P) */
+    float *col;
+    double *lse;                          /* (B, P) log-sum-exp of each cell's logits */
+    vae_adam adam;
+    long step;
+    char **meta;
+    vae_error err;
+};
+
+static int prior_error(vae_prior *p, int code, const char *msg)
+{
+    snprintf(p->err.msg, sizeof p->err.msg, "%s", msg);
+    p->err.code = code;
+    return code;
+}
+
+void vae_prior_config_default(vae_prior_config *pc, const vae_config *vq)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->codebook = vq ? vq->codebook : 128;
+    pc->grid_h = pc->grid_w = 7;
+    if (vq) vae_config_vq_latent(vq, &pc->grid_h, &pc->grid_w);
+    pc->embed = 32;
+    pc->channels = 64;
+    pc->layers = 4;
+}
+
+static int check_config(const vae_prior_config *c, vae_error *err)
+{
+    if (c->codebook < 2 || c->codebook > 65536)
+        return vae__error(err, VAE_EINVAL, "prior: codebook size %d is outside 2..65536", c->codebook);
+    if (c->grid_h < 1 || c->grid_h > 64 || c->grid_w < 1 || c->grid_w > 64)
+        return vae__error(err, VAE_EINVAL, "prior: grid %dx%d is outside 1..64 a side", c->grid_h,
+                          c->grid_w);
+    if (c->embed < 1 || c->embed > 256)
+        return vae__error(err, VAE_EINVAL, "prior: embedding %d is outside 1..256", c->embed);
+    if (c->channels < 1 || c->channels > 1024)
+        return vae__error(err, VAE_EINVAL, "prior: channels %d are outside 1..1024", c->channels);
+    if (c->layers < 0 || c->layers > MAX_CONV - 4)
+        return vae__error(err, VAE_EINVAL, "prior: layers %d are outside 0..%d", c->layers,
+                          MAX_CONV - 4);
+    return VAE_OK;
+}
+
+/* Tap (i, j) of a k x k kernel may be nonzero: the cells above the centre's
+ * row, and those left of it (mask A) or up to it (mask B) on its row. */
+static int tap_open(int i, int j, int k, int type_b)
+{
+    int c = k / 2;
+    return i < c || (i == c && (j < c || (type_b && j == c)));
+}
+
+int vae_prior_create(const vae_prior_config *pc, int max_batch, uint64_t seed, vae_prior **out,
+                     vae_error *err)
+{
+    *out = NULL;
+    int rc = check_config(pc, err);
+    if (rc) return rc;
+    if (max_batch < 1 || max_batch > 65536)
+        return vae__error(err, VAE_EINVAL, "prior: batch size %d is outside 1..65536", max_batch);
+    vae_prior *p = calloc(1, sizeof *p);
+    if (!p) return vae__error(err, VAE_ENOMEM, "out of memory");
+    p->pc = *pc;
+    p->max_batch = max_batch;
+    p->P = pc->grid_h * pc->grid_w;
+    p->n_conv = pc->layers + 3;
+    int H = pc->grid_h, W = pc->grid_w, C = pc->channels;
+    size_t off = 0, acts = 0, col = 0;
+    for (int l = 0; l < p->n_conv; l++) {
+        int in = l == 0 ? pc->embed : C, outc = l == p->n_conv - 1 ? pc->codebook : C;
+        int k = l == 0 ? 5 : l <= pc->layers ? 3 : 1;
+        vae__conv_geom_init(&p->geom[l], in, H, W, outc, k, 1, k / 2);
+        p->w_off[l] = off, off += (size_t)outc * in * k * k;
+        p->b_off[l] = off, off += (size_t)outc;
+        acts += (size_t)max_batch * outc * p->P;
+        size_t cs = vae__conv_col_size(&p->geom[l], max_batch);
+        if (cs > col) col = cs;
+    }
+    p->emb_off = off, off += (size_t)pc->codebook * pc->embed;
+    p->n_params = off;
+    size_t nx = (size_t)max_batch * pc->embed * p->P;
+    p->params = calloc(off, sizeof(float));
+    p->grads = calloc(off, sizeof(float));
+    p->adam_m = calloc(off, sizeof(float));
+    p->adam_v = calloc(off, sizeof(float));
+    p->mask = calloc(off, sizeof(float));
+    p->x0 = calloc(2 * nx + 2 * acts + col, sizeof(float));
+    p->lse = calloc((size_t)max_batch * p->P, sizeof(double));
+    if (!p->params || !p->grads || !p->adam_m || !p->adam_v || !p->mask || !p->x0 || !p->lse) {
+        vae_prior_free(p);
+        return vae__error(err, VAE_ENOMEM, "out of memory for a prior of %zu parameters", off);
+    }
+    float *a = p->x0 + nx;
+    p->dx0 = a, a += nx;
+    for (int l = 0; l < p->n_conv; l++) {
+        size_t n = (size_t)max_batch * p->geom[l].OC * p->P;
+        p->act[l] = a, a += n;
+        p->dact[l] = a, a += n;
+    }
+    p->col = a;
+    vae_adam_default(&p->adam);
+
+    vae_rng init;
+    vae_rng_seed(&init, seed);
+    for (int l = 0; l < p->n_conv; l++) {
+        const vae__conv_geom *g = &p->geom[l];
+        double bound = 1.0 / sqrt((double)g->C * g->K * g->K);
+        for (int o = 0; o < g->OC; o++)
+            for (int c = 0; c < g->C; c++)
+                for (int i = 0; i < g->K; i++)
+                    for (int j = 0; j < g->K; j++) {
+                        size_t at = p->w_off[l] + (((size_t)o * g->C + c) * g->K + i) * g->K + j;
+                        // 1x1 layers see only their own cell's features: open
+                        int open = g->K == 1 || tap_open(i, j, g->K, l > 0);
+                        p->mask[at] = (float)open;
+                        p->params[at] = open ? (float)((2 * vae_rng_uniform(&init) - 1) * bound) : 0;
+                    }
+        for (int o = 0; o < g->OC; o++) {
+            p->mask[p->b_off[l] + o] = 1;
+            p->params[p->b_off[l] + o] = (float)((2 * vae_rng_uniform(&init) - 1) * bound);
+        }
+    }
+    for (size_t i = p->emb_off; i < off; i++) {
+        p->mask[i] = 1;
+        p->params[i] = (float)vae_rng_normal(&init);
+    }
+    *out = p;
+    return VAE_OK;
+}
+
+void vae_prior_free(vae_prior *p)
+{
+    if (!p) return;
+    free(p->params), free(p->grads), free(p->adam_m), free(p->adam_v), free(p->mask);
+    free(p->x0), free(p->lse);
+    if (p->meta)
+        for (char **s = p->meta; *s; s++) free(*s);
+    free(p->meta);
+    free(p);
+}
+
+const char *vae_prior_errmsg(const vae_prior *p) { return p ? p->err.msg : "no prior"; }
+const vae_prior_config *vae_prior_get_config(const vae_prior *p) { return &p->pc; }
+size_t vae_prior_num_params(const vae_prior *p) { return p->n_params; }
+void vae_prior_set_adam(vae_prior *p, const vae_adam *a) { p->adam = *a; }
+
+static int check_codes(vae_prior *p, const int32_t *codes, int B, int max)
+{
+    if (!codes || B < 1 || B > max) {
+        snprintf(p->err.msg, sizeof p->err.msg, "prior: batch of %d grids: need 1..%d and codes",
+                 B, max);
+        p->err.code = VAE_EINVAL;
+        return VAE_EINVAL;
+    }
+    for (size_t i = 0; i < (size_t)B * p->P; i++)
+        if (codes[i] < 0 || codes[i] >= p->pc.codebook) {
+            snprintf(p->err.msg, sizeof p->err.msg, "prior: code %d at %zu is outside 0..%d",
+                     codes[i], i, p->pc.codebook - 1);
+            p->err.code = VAE_EINVAL;
+            return VAE_EINVAL;
+        }
+    return VAE_OK;
+}
+
+/* logits act[last] (B, K, P) from codes (B, P); returns the summed
+ * -log p(codes) and each grid's into nll (may be NULL). */
+static double forward(vae_prior *p, const int32_t *codes, int B, double *nll)
+{
+    int E = p->pc.embed, P = p->P, K = p->pc.codebook, last = p->n_conv - 1;
+    const float *emb = p->params + p->emb_off;
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < P; q++)
+            for (int e = 0; e < E; e++)
+                p->x0[((size_t)b * E + e) * P + q] = emb[(size_t)codes[(size_t)b * P + q] * E + e];
+    const float *in = p->x0;
+    for (int l = 0; l <= last; l++) {
+        vae__conv2d_forward(p->act[l], in, p->params + p->w_off[l], p->params + p->b_off[l], B,
+                            &p->geom[l], p->col);
+        if (l < last) vae__act_forward(VAE_ACT_RELU, p->act[l], (size_t)B * p->geom[l].OC * P);
+        in = p->act[l];
+    }
+    double total = 0;
+    for (int b = 0; b < B; b++) {
+        const float *y = p->act[last] + (size_t)b * K * P;
+        double img = 0;
+        for (int q = 0; q < P; q++) {
+            double top = -INFINITY, s = 0;
+            for (int k = 0; k < K; k++) top = fmax(top, y[(size_t)k * P + q]);
+            for (int k = 0; k < K; k++) s += exp(y[(size_t)k * P + q] - top);
+            double lse = top + log(s);
+            p->lse[(size_t)b * P + q] = lse;
+            img += lse - y[(size_t)codes[(size_t)b * P + q] * P + q];
+        }
+        if (nll) nll[b] = img;
+        total += img;
+    }
+    return total;
+}
+
+/* grads = scale * d(summed nll)/d params after forward on the same codes. */
+static void backward(vae_prior *p, const int32_t *codes, int B, float scale)
+{
+    int E = p->pc.embed, P = p->P, K = p->pc.codebook, last = p->n_conv - 1;
+    float *d = p->dact[last];
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < P; q++) {
+            double lse = p->lse[(size_t)b * P + q];
+            int code = codes[(size_t)b * P + q];
+            for (int k = 0; k < K; k++) {
+                size_t at = ((size_t)b * K + k) * P + q;
+                d[at] = scale * (float)(exp(p->act[last][at] - lse) - (k == code));
+            }
+        }
+    for (int l = last; l >= 0; l--) {
+        if (l < last) vae__act_backward(VAE_ACT_RELU, p->dact[l], p->act[l], (size_t)B * p->geom[l].OC * P);
+        vae__conv2d_backward(l ? p->dact[l - 1] : p->dx0, p->grads + p->w_off[l],
+                             p->grads + p->b_off[l], p->dact[l], l ? p->act[l - 1] : p->x0,
+                             p->params + p->w_off[l], B, &p->geom[l], p->col);
+    }
+    float *demb = p->grads + p->emb_off;
+    memset(demb, 0, (size_t)K * E * sizeof *demb);
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < P; q++)
+            for (int e = 0; e < E; e++)
+                demb[(size_t)codes[(size_t)b * P + q] * E + e] += p->dx0[((size_t)b * E + e) * P + q];
+    for (size_t i = 0; i < p->emb_off; i++) p->grads[i] *= p->mask[i]; // the masked taps stay 0
+}
+
+int vae_prior_train_step(vae_prior *p, const int32_t *codes, int B, double *nll)
+{
+    int rc = check_codes(p, codes, B, p->max_batch);
+    if (rc) return rc;
+    double sum = forward(p, codes, B, NULL);
+    backward(p, codes, B, 1.0f / B);
+    double ss = vae__sum_squares(p->grads, p->n_params);
+    if (!isfinite(sum) || !isfinite(ss))
+        return prior_error(p, VAE_ENUMERIC, "prior: a non-finite loss or gradient; weights left "
+                                            "unchanged (try a lower --lr)");
+    p->step++;
+    vae__adam_update(p->params, p->grads, p->adam_m, p->adam_v, p->n_params, &p->adam, p->step, 1);
+    if (nll) *nll = sum;
+    return VAE_OK;
+}
+
+const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B)
+{
+    if (check_codes(p, codes, B, p->max_batch)) return NULL;
+    forward(p, codes, B, NULL);
+    return p->act[p->n_conv - 1];
+}
+
+int vae_prior_nll(vae_prior *p, const int32_t *codes, int B, double *nll)
+{
+    int rc = check_codes(p, codes, B, 1 << 30);
+    if (rc) return rc;
+    for (int i = 0; i < B; i += p->max_batch) {
+        int b = B - i < p->max_batch ? B - i : p->max_batch;
+        forward(p, codes + (size_t)i * p->P, b, nll + i);
+    }
+    return VAE_OK;
+}
+
+int vae_prior_sample(vae_prior *p, int n, float temperature, vae_rng *rng, int32_t *codes)
+{
+    if (n < 1 || !codes || !(temperature > 0 && temperature <= 100))
+        return prior_error(p, VAE_EINVAL, "prior: sampling needs n >= 1 grids and a temperature "
+                                          "in (0, 100]");
+    int P = p->P, K = p->pc.codebook, last = p->n_conv - 1;
+    double *prob = malloc((size_t)K * sizeof *prob);
+    if (!prob) return prior_error(p, VAE_ENOMEM, "out of memory");
+    memset(codes, 0, (size_t)n * P * sizeof *codes);
+    for (int i = 0; i < n; i += p->max_batch) {
+        int b = n - i < p->max_batch ? n - i : p->max_batch;
+        int32_t *c = codes + (size_t)i * P;
+        // cell q's logits depend on cells before q only: one pass per cell
+        for (int q = 0; q < P; q++) {
+            forward(p, c, b, NULL);
+            for (int r = 0; r < b; r++) {
+                const float *y = p->act[last] + (size_t)r * K * P;
+                double top = -INFINITY, s = 0;
+                for (int k = 0; k < K; k++) top = fmax(top, y[(size_t)k * P + q] / temperature);
+                for (int k = 0; k < K; k++) s += prob[k] = exp(y[(size_t)k * P + q] / temperature - top);
+                double u = vae_rng_uniform(rng) * s;
+                int k = 0;
+                while (k < K - 1 && (u -= prob[k]) >= 0) k++;
+                c[(size_t)r * P + q] = k;
+            }
+        }
+    }
+    free(prob);
+    return VAE_OK;
+}
+
+/* ------------------------------------------------------------------ file */
+
+static void tensor_name(char *buf, size_t n, int l, int bias)
+{
+    snprintf(buf, n, "conv.%d.%s", l, bias ? "bias" : "weight");
+}
+
+int vae_prior_save(vae_prior *p, const char *path, const char *const *meta)
+{
+    enum { MAXT = 2 * MAX_CONV + 1, MAXM = 48 };
+    char names[MAXT][32], num[6][16];
+    vae__st_tensor t[MAXT];
+    int nt = 0;
+    for (int l = 0; l < p->n_conv; l++) {
+        const vae__conv_geom *g = &p->geom[l];
+        tensor_name(names[nt], 32, l, 0);
+        t[nt] = (vae__st_tensor){names[nt], 4, {g->OC, g->C, g->K, g->K}, p->params + p->w_off[l]};
+        nt++;
+        tensor_name(names[nt], 32, l, 1);
+        t[nt] = (vae__st_tensor){names[nt], 1, {g->OC}, p->params + p->b_off[l]};
+        nt++;
+    }
+    t[nt++] = (vae__st_tensor){"embed.weight", 2, {p->pc.codebook, p->pc.embed},
+                               p->params + p->emb_off};
+    const vae_prior_config *c = &p->pc;
+    int vals[6] = {c->codebook, c->grid_h, c->grid_w, c->embed, c->channels, c->layers};
+    for (int i = 0; i < 6; i++) snprintf(num[i], sizeof num[i], "%d", vals[i]);
+    const char *kv[2 * MAXM + 1] = {"format", PRIOR_FORMAT, "prior.codebook", num[0],
+                                    "prior.grid_h", num[1], "prior.grid_w", num[2],
+                                    "prior.embed", num[3], "prior.channels", num[4],
+                                    "prior.layers", num[5]};
+    int n = 14;
+    for (const char *const *m = meta; m && m[0] && m[1]; m += 2) {
+        if (n + 2 > 2 * MAXM) return prior_error(p, VAE_EINVAL, "prior: too many metadata entries");
+        kv[n++] = m[0], kv[n++] = m[1];
+    }
+    return vae__st_write(path, t, nt, kv, &p->err);
+}
+
+int vae_prior_load(const char *path, int max_batch, vae_prior **out, vae_error *err)
+{
+    *out = NULL;
+    vae__st_file *f = NULL;
+    vae_prior *p = NULL;
+    int rc = vae__st_read(path, &f, err);
+    if (rc) return rc;
+    const char *fmt = vae__st_meta(f, "format");
+    if (!fmt || strcmp(fmt, PRIOR_FORMAT)) {
+        rc = vae__error(err, VAE_EFORMAT, "%s: not a prior (no format=%s in its metadata)", path,
+                        PRIOR_FORMAT);
+        goto fail;
+    }
+    vae_prior_config pc;
+    static const char *keys[] = {"prior.codebook", "prior.grid_h", "prior.grid_w", "prior.embed",
+                                 "prior.channels", "prior.layers"};
+    int *dst[] = {&pc.codebook, &pc.grid_h, &pc.grid_w, &pc.embed, &pc.channels, &pc.layers};
+    for (int i = 0; i < 6; i++)
+        if (vae__parse_int(vae__st_meta(f, keys[i]), 0, 65536, dst[i])) {
+            rc = vae__error(err, VAE_EFORMAT, "%s: metadata entry %s is missing or invalid", path,
+                            keys[i]);
+            goto fail;
+        }
+    if ((rc = vae_prior_create(&pc, max_batch, 0, &p, err))) goto fail;
+    if (vae__st_count(f) != 2 * p->n_conv + 1) {
+        rc = vae__error(err, VAE_ESHAPE, "%s: %d tensors, but this prior has %d", path,
+                        vae__st_count(f), 2 * p->n_conv + 1);
+        goto fail;
+    }
+    for (int i = 0; i <= 2 * p->n_conv; i++) {
+        char name[32];
+        int l = i / 2, emb = i == 2 * p->n_conv;
+        if (!emb) tensor_name(name, sizeof name, l, i % 2);
+        const vae__st_tensor *t = vae__st_find(f, emb ? "embed.weight" : name);
+        size_t at = emb ? p->emb_off : i % 2 ? p->b_off[l] : p->w_off[l];
+        size_t end = emb ? p->n_params : i % 2 ? (l + 1 < p->n_conv ? p->w_off[l + 1] : p->emb_off)
+                                               : p->b_off[l];
+        size_t numel = 1;
+        for (int d = 0; t && d < t->ndim; d++) numel *= (size_t)t->shape[d];
+        if (!t || numel != end - at) {
+            rc = vae__error(err, VAE_ESHAPE, "%s: tensor %s is missing or has the wrong shape",
+                            path, emb ? "embed.weight" : name);
+            goto fail;
+        }
+        for (size_t j = 0; j < numel; j++) {
+            if (!isfinite(t->data[j]) || (p->mask[at + j] == 0 && t->data[j] != 0)) {
+                rc = vae__error(err, VAE_ENUMERIC, "%s: tensor %s holds a non-finite value or a "
+                                "nonzero masked tap", path, emb ? "embed.weight" : name);
+                goto fail;
+            }
+            p->params[at + j] = t->data[j];
+        }
+    }
+    int nm = vae__st_meta_count(f);
+    p->meta = calloc(2 * (size_t)nm + 1, sizeof(char *));
+    for (int i = 0; p->meta && i < nm; i++) {
+        const char *k, *v;
+        vae__st_meta_at(f, i, &k, &v);
+        p->meta[2 * i] = strdup(k);
+        p->meta[2 * i + 1] = strdup(v);
+        if (!p->meta[2 * i] || !p->meta[2 * i + 1]) {
+            rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    if (!p->meta) {
+        rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    vae__st_free(f);
+    *out = p;
+    return VAE_OK;
+fail:
+    vae__st_free(f);
+    vae_prior_free(p);
+    return rc;
+}
+
+const char *vae_prior_meta(const vae_prior *p, const char *key)
+{
+    for (char **s = p->meta; s && s[0] && s[1]; s += 2)
+        if (!strcmp(s[0], key)) return s[1];
+    return NULL;
+}
