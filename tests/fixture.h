@@ -56,6 +56,22 @@ static int fixture_meta_int(const char *key)
     return atoi(v);
 }
 
+/* The default config with the fixture's image shape, latent size and two
+ * hidden widths (metadata channels, height, width, latent, hidden "A,B"). */
+static inline void fixture_mlp_config(vae_config *cfg)
+{
+    vae_config_default(cfg);
+    cfg->channels = fixture_meta_int("channels");
+    cfg->height = fixture_meta_int("height");
+    cfg->width = fixture_meta_int("width");
+    cfg->latent = fixture_meta_int("latent");
+    cfg->n_hidden = 2;
+    if (sscanf(vae__st_meta(fixture, "hidden"), "%d,%d", &cfg->hidden[0], &cfg->hidden[1]) != 2) {
+        fprintf(stderr, "fixture metadata hidden is not two widths\n");
+        exit(1);
+    }
+}
+
 /* Checks |a - b| <= atol + rtol |b| against tensor `name`, read as rows of
  * `width` values; a's rows are `stride` apart from `offset` on. Prints the
  * worst difference. */

@@ -12,13 +12,7 @@ static void check_flow(const char *name, vae_flow flow, int threads)
 {
     vae_error err;
     vae_config cfg;
-    vae_config_default(&cfg);
-    cfg.channels = fixture_meta_int("channels");
-    cfg.height = fixture_meta_int("height");
-    cfg.width = fixture_meta_int("width");
-    cfg.latent = fixture_meta_int("latent");
-    cfg.n_hidden = 2;
-    sscanf(vae__st_meta(fixture, "hidden"), "%d,%d", &cfg.hidden[0], &cfg.hidden[1]);
+    fixture_mlp_config(&cfg);
     cfg.flow = flow;
     cfg.flow_steps = fixture_meta_int("flow_steps");
     int B = fixture_meta_int("batch");

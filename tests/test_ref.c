@@ -12,13 +12,7 @@ int main(int argc, char **argv)
     fixture_open(argc, argv, "ref_small.safetensors");
     vae_error err;
     vae_config cfg;
-    vae_config_default(&cfg);
-    cfg.channels = fixture_meta_int("channels");
-    cfg.height = fixture_meta_int("height");
-    cfg.width = fixture_meta_int("width");
-    cfg.latent = fixture_meta_int("latent");
-    cfg.n_hidden = 2;
-    sscanf(vae__st_meta(fixture, "hidden"), "%d,%d", &cfg.hidden[0], &cfg.hidden[1]);
+    fixture_mlp_config(&cfg);
     int B = fixture_meta_int("batch"), steps = fixture_meta_int("steps");
     vae_model *m;
     CHECK_EQ(vae_model_create(&cfg, B, 0, &m, &err), VAE_OK);
