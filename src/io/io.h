@@ -71,6 +71,12 @@ const char *vae__st_meta(const vae__st_file *f, const char *key);
 int vae__parse_int(const char *s, int lo, int hi, int *out);
 int vae__st_meta_count(const vae__st_file *f);
 void vae__st_meta_at(const vae__st_file *f, int i, const char **key, const char **value);
+/* A copy of f's metadata that outlives f, as a NULL-terminated key, value,
+ * key, value ... array (what vae_model_meta and its kin search); NULL when
+ * out of memory. vae__meta_get looks a key up; vae__meta_free frees it. */
+char **vae__st_meta_copy(const vae__st_file *f);
+const char *vae__meta_get(char *const *meta, const char *key);
+void vae__meta_free(char **meta);
 
 /* ---------------------------------------------------------- data sets */
 

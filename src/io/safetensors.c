@@ -794,3 +794,28 @@ void vae__st_meta_at(const vae__st_file *f, int i, const char **key, const char 
     if (key) *key = ok ? f->meta[2 * i] : NULL;
     if (value) *value = ok ? f->meta[2 * i + 1] : NULL;
 }
+
+char **vae__st_meta_copy(const vae__st_file *f)
+{
+    int n = vae__st_meta_count(f);
+    char **meta = calloc(2 * (size_t)n + 1, sizeof *meta);
+    for (int i = 0; meta && i < 2 * n; i++)
+        if (!(meta[i] = strdup(f->meta[i]))) {
+            vae__meta_free(meta);
+            return NULL;
+        }
+    return meta;
+}
+
+const char *vae__meta_get(char *const *meta, const char *key)
+{
+    for (char *const *p = meta; p && p[0]; p += 2)
+        if (!strcmp(p[0], key)) return p[1];
+    return NULL;
+}
+
+void vae__meta_free(char **meta)
+{
+    for (char **p = meta; p && *p; p++) free(*p);
+    free(meta);
+}

@@ -399,21 +399,9 @@ int vae_model_load(const char *path, int max_batch, vae_model **out, vae_error *
         }
     if (with_state && (rc = state_from_meta(f, path, m, err))) goto fail;
     // keep the metadata for vae_model_meta (info, resume)
-    int nm = vae__st_meta_count(f);
-    m->meta = calloc(2 * (size_t)nm + 1, sizeof(char *));
-    if (!m->meta) {
+    if (!(m->meta = vae__st_meta_copy(f))) {
         rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
         goto fail;
-    }
-    for (int i = 0; i < nm; i++) {
-        const char *k, *val;
-        vae__st_meta_at(f, i, &k, &val);
-        m->meta[2 * i] = strdup(k);
-        m->meta[2 * i + 1] = strdup(val);
-        if (!m->meta[2 * i] || !m->meta[2 * i + 1]) {
-            rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
     }
     vae__st_free(f);
     *out = m;

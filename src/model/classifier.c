@@ -93,8 +93,7 @@ void vae_classifier_free(vae_classifier *c)
     if (!c) return;
     free_workers(c);
     free(c->params), free(c->grad), free(c->m), free(c->v);
-    for (char **p = c->meta; p && *p; p++) free(*p);
-    free(c->meta);
+    vae__meta_free(c->meta);
     free(c);
 }
 
@@ -346,20 +345,6 @@ int vae_classifier_save(const vae_classifier *c, const char *path, const char *c
     return vae__st_write(path, t, N_TENSORS, kv, err);
 }
 
-/* The file's metadata kept for vae_classifier_meta. */
-static int keep_meta(vae_classifier *c, const vae__st_file *f)
-{
-    int n = vae__st_meta_count(f);
-    c->meta = calloc((size_t)2 * n + 1, sizeof *c->meta);
-    if (!c->meta) return -1;
-    for (int i = 0; i < n; i++) {
-        const char *k, *v;
-        vae__st_meta_at(f, i, &k, &v);
-        if (!(c->meta[2 * i] = strdup(k)) || !(c->meta[2 * i + 1] = strdup(v))) return -1;
-    }
-    return 0;
-}
-
 int vae_classifier_load(const char *path, int max_batch, vae_classifier **out, vae_error *err)
 {
     if (!path || !out) return vae__error(err, VAE_EINVAL, "classifier: no path or result");
@@ -415,7 +400,7 @@ int vae_classifier_load(const char *path, int max_batch, vae_classifier **out, v
             rc = vae__error(err, VAE_ENUMERIC, "%s: a weight is not finite", path);
             goto done;
         }
-    if (keep_meta(c, f)) rc = vae__error(err, VAE_ENOMEM, "out of memory for %s", path);
+    if (!(c->meta = vae__st_meta_copy(f))) rc = vae__error(err, VAE_ENOMEM, "out of memory for %s", path);
 done:
     vae__st_free(f);
     if (rc) {
@@ -427,7 +412,5 @@ done:
 
 const char *vae_classifier_meta(const vae_classifier *c, const char *key)
 {
-    for (char **p = c->meta; p && p[0]; p += 2)
-        if (!strcmp(p[0], key)) return p[1];
-    return NULL;
+    return vae__meta_get(c->meta, key);
 }

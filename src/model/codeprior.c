@@ -167,9 +167,7 @@ void vae_prior_free(vae_prior *p)
     if (!p) return;
     free(p->params), free(p->grads), free(p->adam_m), free(p->adam_v), free(p->mask);
     free(p->x0), free(p->lse);
-    if (p->meta)
-        for (char **s = p->meta; *s; s++) free(*s);
-    free(p->meta);
+    vae__meta_free(p->meta);
     free(p);
 }
 
@@ -417,19 +415,7 @@ int vae_prior_load(const char *path, int max_batch, vae_prior **out, vae_error *
             p->params[at + j] = t->data[j];
         }
     }
-    int nm = vae__st_meta_count(f);
-    p->meta = calloc(2 * (size_t)nm + 1, sizeof(char *));
-    for (int i = 0; p->meta && i < nm; i++) {
-        const char *k, *v;
-        vae__st_meta_at(f, i, &k, &v);
-        p->meta[2 * i] = strdup(k);
-        p->meta[2 * i + 1] = strdup(v);
-        if (!p->meta[2 * i] || !p->meta[2 * i + 1]) {
-            rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-    }
-    if (!p->meta) {
+    if (!(p->meta = vae__st_meta_copy(f))) {
         rc = vae__error(err, VAE_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
@@ -444,7 +430,5 @@ fail:
 
 const char *vae_prior_meta(const vae_prior *p, const char *key)
 {
-    for (char **s = p->meta; s && s[0] && s[1]; s += 2)
-        if (!strcmp(s[0], key)) return s[1];
-    return NULL;
+    return vae__meta_get(p->meta, key);
 }

@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <zlib.h>
 
+#include "io/io.h"
 #include "model/model.h"
 #include "model/schedule.h"
 #include "nn/adam.h"
@@ -240,9 +241,7 @@ void vae_model_free(vae_model *m)
     free(m->acts);
     free(m->noisy);
     free(m->vq_usage);
-    if (m->meta)
-        for (char **p = m->meta; *p; p++) free(*p);
-    free(m->meta);
+    vae__meta_free(m->meta);
     free(m);
 }
 
@@ -265,10 +264,7 @@ vae_rng *vae_model_rng(vae_model *m) { return &m->rng; }
 
 const char *vae_model_meta(const vae_model *m, const char *key)
 {
-    if (m->meta)
-        for (char **p = m->meta; p[0]; p += 2)
-            if (!strcmp(p[0], key)) return p[1];
-    return NULL;
+    return vae__meta_get(m->meta, key);
 }
 
 static void fill_normal(float *out, size_t n, vae_rng *rng)
