@@ -1,6 +1,7 @@
 /* test_conv.c - the C convolution layers (float) and the conv VAE against
  * the PyTorch fixture written by scripts/make_conv_ref.py: outputs and every
- * gradient of nn.Conv2d and nn.ConvTranspose2d, then the forward values,
+ * gradient of nn.Conv2d and nn.ConvTranspose2d, on conv.c's own path and on
+ * oneDNN's (conv_dnnl.c, taken inside a parallel region), then the forward values,
  * loss terms and parameter gradients of vae_twin.ConvVAE. Exits non-zero on
  * any mismatch. */
 #include <math.h>
@@ -34,7 +35,33 @@ static void check(const char *name, const char *field, const float *a, size_t n)
     check_rows(name, field, a, n, 1, 1);
 }
 
-static void run_case(const char *name, int B)
+/* One layer's passes, inside a team of one when fast (oneDNN's path, where
+ * the build has it) or outside any (conv.c's own). */
+static void layer_passes(int fast, float *out, float *dx, float *dw, float *db, const float *x,
+                         const float *w, const float *b, const float *dout, int B,
+                         const vae__conv_geom *g, float *col)
+{
+#pragma omp parallel num_threads(1) if (fast)
+    {
+        if (g->transposed) {
+            vae__convt2d_forward(out, x, w, b, B, g, col);
+            vae__convt2d_backward(dx, dw, db, dout, x, w, B, g, col);
+        } else {
+            vae__conv2d_forward(out, x, w, b, B, g, col);
+            vae__conv2d_backward(dx, dw, db, dout, x, w, B, g, col);
+        }
+#ifdef VAE_HAVE_DNNL
+        // the fast path must have been taken: it is what this case checks
+        if (fast) {
+            CHECK(g->transposed || !vae__conv_fast_forward(out, x, w, b, B, g));
+            CHECK(!vae__conv_fast_backward_data(dx, dout, w, B, g));
+            CHECK(!vae__conv_fast_backward_weights(dw, db, dout, x, B, g));
+        }
+#endif
+    }
+}
+
+static void run_case(const char *name, int B, int fast)
 {
     int t, C, H, W, OC, K, S, P, OP;
     const char *spec = vae__st_meta(fixture, name);
@@ -52,13 +79,7 @@ static void run_case(const char *name, int B)
     float *out = malloc(n_out * sizeof *out), *dx = malloc(n_in * sizeof *dx);
     float *dw = malloc(n_w * sizeof *dw), *db = malloc(OC * sizeof *db);
     float *col = malloc(vae__conv_col_size(&g, B) * sizeof *col);
-    if (t) {
-        vae__convt2d_forward(out, x, w, b, B, &g, col);
-        vae__convt2d_backward(dx, dw, db, dout, x, w, B, &g, col);
-    } else {
-        vae__conv2d_forward(out, x, w, b, B, &g, col);
-        vae__conv2d_backward(dx, dw, db, dout, x, w, B, &g, col);
-    }
+    layer_passes(fast, out, dx, dw, db, x, w, b, dout, B, &g, col);
     check(name, "out", out, n_out);
     check(name, "dx", dx, n_in);
     check(name, "dweight", dw, n_w);
@@ -178,7 +199,8 @@ int main(int argc, char **argv)
     fixture_open(argc, argv, "ref_conv.safetensors");
     int B = fixture_meta_int("batch");
     static const char *cases[] = {"enc1", "enc2", "dec1", "dec2", "odd", "oddt"};
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i], B);
+    for (int fast = 0; fast < 2; fast++)
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i], B, fast);
     run_vae(B);
     check_groups(0);
     check_groups(1);

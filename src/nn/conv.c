@@ -208,9 +208,35 @@ static real *planes_of(const vae__conv_geom *g, real *col, int n)
     return col + (size_t)n * col_per_image(g);
 }
 
+/* The fast path, in the float build; 0 when it did the whole pass. */
+static int fast_forward(real *out, const real *inp, const real *w, const real *b, int B,
+                        const vae__conv_geom *g)
+{
+#ifdef VAE_REAL_DOUBLE
+    (void)out, (void)inp, (void)w, (void)b, (void)B, (void)g;
+    return -1;
+#else
+    return vae__conv_fast_forward(out, inp, w, b, B, g);
+#endif
+}
+
+static int fast_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
+                         const real *w, int B, const vae__conv_geom *g)
+{
+#ifdef VAE_REAL_DOUBLE
+    (void)dinp, (void)dw, (void)db, (void)dout, (void)inp, (void)w, (void)B, (void)g;
+    return -1;
+#else
+    if (db && !dw) return -1;
+    if (dw && vae__conv_fast_backward_weights(dw, db, dout, inp, B, g)) return -1;
+    return dinp ? vae__conv_fast_backward_data(dinp, dout, w, B, g) : 0;
+#endif
+}
+
 void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                          const vae__conv_geom *g, real *col)
 {
+    if (!fast_forward(out, inp, w, b, B, g)) return;
     // per group of n images (N = n*OHW columns): col (CKK, N) = im2col(inp);
     // planes (OC, N) = w (OC, CKK) . col; out = planes + b, image by image
     int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW, G = group_size(g);
@@ -229,6 +255,7 @@ void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *
 void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, const vae__conv_geom *g, real *col)
 {
+    if (!fast_backward(dinp, dw, db, dout, inp, w, B, g)) return;
     // per group: planes (OC, N) = dout; dw (OC, CKK) += planes . im2col(inp)^T (skipped when
     // dw is NULL: the frozen classifier's input gradient); dcol (CKK, N) = w^T . planes,
     // folded back into dinp by col2im
@@ -256,6 +283,7 @@ void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, cons
 void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
                           const vae__conv_geom *g, real *col)
 {
+    if (!fast_forward(out, inp, w, b, B, g)) return;
     // per group (N = n*HW columns): planes (C, N) = inp;
     // col (OCKK, N) = w^T (OCKK, C) . planes, scattered into out by col2im
     int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);
@@ -275,6 +303,7 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                            const real *w, int B, const vae__conv_geom *g, real *col)
 {
+    if (!fast_backward(dinp, dw, db, dout, inp, w, B, g)) return;
     // per group: dcol (OCKK, N) = im2col(dout); planes (C, N) = inp;
     // dw (C, OCKK) += planes . dcol^T; dinp = w (C, OCKK) . dcol, image by image
     int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);

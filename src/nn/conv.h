@@ -47,4 +47,16 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                            const real *w, int B, const vae__conv_geom *g, real *col);
 
+#ifndef VAE_REAL_DOUBLE
+/* The float build's fast path (conv_dnnl.c: oneDNN's primitives, inside a
+ * parallel region), for a convolution or a transposed one by g; each
+ * returns 0 when done, -1 when the caller must do it. db may be NULL. */
+int vae__conv_fast_forward(float *out, const float *inp, const float *w, const float *b, int B,
+                           const vae__conv_geom *g);
+int vae__conv_fast_backward_data(float *dinp, const float *dout, const float *w, int B,
+                                 const vae__conv_geom *g);
+int vae__conv_fast_backward_weights(float *dw, float *db, const float *dout, const float *inp,
+                                    int B, const vae__conv_geom *g);
+#endif
+
 #endif
