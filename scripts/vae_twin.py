@@ -166,6 +166,129 @@ class ConvVAE(VAE):
         return self.decoder[-1](h).flatten(1)  # logits
 
 
+FLOW_EPS = 1e-12  # added to |w|^2 and |v|^2, as vae's src/nn/flow.c does
+
+
+class GatedDense(nn.Module):
+    """vae's --activation gated layer, h(x) * sigmoid(g(x)) (the VampPrior
+    paper's GatedDense): C keeps one linear map of twice the width whose first
+    half is h and second half g, saved as the two tensors .h and .g."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.h = nn.Linear(a, b)
+        self.g = nn.Linear(a, b)
+
+    def forward(self, x):
+        return self.h(x) * torch.sigmoid(self.g(x))
+
+
+class VampPrior(nn.Module):
+    """vae's --prior vamp:K: K pseudo-inputs (image-shaped, as the checkpoint
+    keeps them), started as vae starts them, N(0.05, 0.01^2) per pixel."""
+
+    def __init__(self, K, shape):
+        super().__init__()
+        self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(K, *shape))
+
+
+class RichVAE(VAE):
+    """The MLP VAE with the richer members of vae: --activation (relu, tanh,
+    softplus, gated), --prior vamp:K and --flow planar:N / householder:N, each
+    as vae computes it:
+      gated:   every hidden layer (not the head nor the output) is GatedDense;
+      vamp:K:  log p(z) = logsumexp_k (-1/2 sum_j lv_kj - log K - 1/2 sum_j
+               (z_j - mu_kj)^2 e^-lv_kj), the components the encoder's head at
+               the pseudo-inputs clamped to [0, 1] (the paper's hardtanh);
+      flows:   amortised by fc_flow after the last hidden layer (T steps of
+               P values per image): planar z' = z + u^ tanh(w.z + b) with u^ =
+               u + (-1 + softplus(w.u) - w.u) w / |w|^2, log|det| = log|1 +
+               (1 - tanh^2) w.u^|; householder z' = z - 2 (v.z) v / |v|^2.
+    The KL term is the closed form with neither, else the one-sample estimate
+    log q(z_T|x) - log p(z_T) = -1/2 sum (lv + eps^2) - sum log|det| - log p(z_T),
+    the Gaussian constants cancelled (vae's kl_img)."""
+
+    ACTS = {"relu": F.relu, "tanh": torch.tanh, "softplus": F.softplus}
+
+    def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
+                 sigma_mode="fixed", activation="relu", vamp_k=0, flow="none", flow_steps=0,
+                 shape=None):
+        nn.Module.__init__(self)
+        self.set_likelihood(D, likelihood, sigma, sigma_mode)
+        self.activation, self.latent = activation, latent
+        dense = GatedDense if activation == "gated" else nn.Linear
+        widths = [D] + list(hidden)
+        self.encoder = nn.ModuleList(dense(a, b) for a, b in zip(widths, widths[1:]))
+        self.set_head(widths[-1], latent, "vae")
+        back = [latent] + list(reversed(hidden)) + [D]
+        self.decoder = nn.ModuleList([dense(a, b) for a, b in zip(back[:-2], back[1:-1])] +
+                                     [nn.Linear(back[-2], D)])
+        self.flow, self.flow_steps = flow, flow_steps
+        if flow != "none":
+            P = 2 * latent + 1 if flow == "planar" else latent
+            self.fc_flow = nn.Linear(widths[-1], flow_steps * P)
+        self.vamp_k = vamp_k
+        if vamp_k:
+            self.prior = VampPrior(vamp_k, shape or (1, D, 1))
+
+    def hidden_pass(self, layers, x):
+        act = self.ACTS.get(self.activation)
+        for layer in layers:
+            x = layer(x) if act is None else act(layer(x))
+        return x
+
+    def encode(self, x):
+        return self.head(self.hidden_pass(self.encoder, x))
+
+    def decode(self, z):
+        return self.decoder[-1](self.hidden_pass(self.decoder[:-1], z))
+
+    def log_prior(self, z):
+        """log p(z) less -d/2 log 2 pi: N(0, I) or the VampPrior's mixture."""
+        if not self.vamp_k:
+            return -0.5 * (z * z).sum(1)
+        u = self.prior.pseudo_inputs.flatten(1).clamp(0, 1)
+        mu, lv = self.encode(u)
+        lv = lv.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        diff = z[:, None, :] - mu[None]
+        terms = (-0.5 * lv.sum(1) - math.log(self.vamp_k))[None] - \
+            0.5 * (diff * diff * torch.exp(-lv)[None]).sum(2)
+        return torch.logsumexp(terms, 1)
+
+    def apply_flow(self, z, p):
+        d = self.latent
+        logdet = torch.zeros(len(z))
+        P = p.shape[1] // self.flow_steps
+        for t in range(self.flow_steps):
+            q = p[:, t * P:(t + 1) * P]
+            if self.flow == "planar":
+                u, w, b = q[:, :d], q[:, d:2 * d], q[:, 2 * d]
+                wu = (w * u).sum(1)
+                uh = u + ((-1 + F.softplus(wu) - wu) / ((w * w).sum(1) + FLOW_EPS))[:, None] * w
+                h = torch.tanh((w * z).sum(1) + b)
+                z = z + uh * h[:, None]
+                logdet = logdet + torch.log((1 + (1 - h * h) * (w * uh).sum(1)).abs())
+            else:
+                z = z - (2 * (q * z).sum(1) / ((q * q).sum(1) + FLOW_EPS))[:, None] * q
+        return z, logdet
+
+    def forward(self, x, eps):
+        h = self.hidden_pass(self.encoder, x)
+        mu, logvar = self.head(h)
+        lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        z = mu + torch.exp(0.5 * lv) * eps
+        logdet = 0
+        if self.flow != "none":
+            z, logdet = self.apply_flow(z, self.fc_flow(h))
+        logits = self.decode(z)
+        rec = self.rec(logits, x)
+        if self.flow == "none" and not self.vamp_k:
+            kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
+        else:
+            kl = -0.5 * (lv + eps ** 2).sum(1) - logdet - self.log_prior(z)
+        return mu, logvar, z, logits, rec, kl
+
+
 def from_meta(meta):
     """The twin of a checkpoint's configuration (its __metadata__)."""
     shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
