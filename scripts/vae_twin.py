@@ -302,6 +302,26 @@ def from_meta(meta):
     return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)
 
 
+def lr_factor(decay, done):
+    """vae train --lr-decay's factor on the learning rate of the epoch after
+    `done` completed ones: none, step:E:F (F every E epochs, as StepLR) or
+    exp:G (G every epoch, as ExponentialLR)."""
+    kind, _, rest = decay.partition(":")
+    if kind == "step":
+        every, factor = rest.split(":")
+        return float(factor) ** (done // int(every))
+    if kind == "exp":
+        return float(rest) ** done
+    assert decay == "none", decay
+    return 1.0
+
+
+def rich_args(text):
+    """vamp:K / planar:N / householder:N -> (name, count); standard, none -> (text, 0)."""
+    name, _, n = text.partition(":")
+    return name, int(n) if n else 0
+
+
 def read_idx(path):
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         raw = f.read()
@@ -337,6 +357,12 @@ def main():
                     "instead of --data: speed checks on image sets this script cannot read "
                     "(the work per image does not depend on the pixels)")
     ap.add_argument("--shape", default="1,28,28", help="C,H,W of --random's images [1,28,28]")
+    ap.add_argument("--lr-decay", default="none", help="none, step:E:F or exp:G, per epoch "
+                    "as vae train's [none]")
+    ap.add_argument("--activation", default="relu", choices=("relu", "tanh", "softplus", "gated"),
+                    help="of the hidden layers (mlp) [relu]")
+    ap.add_argument("--prior", default="standard", help="standard or vamp:K [standard]")
+    ap.add_argument("--flow", default="none", help="none, planar:N or householder:N [none]")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -354,8 +380,15 @@ def main():
         model = ConvVAE(shape, hidden, a.latent)
     else:
         model = VAE(train.shape[1], hidden, a.latent)
+    if a.arch == "mlp" and (a.activation, a.prior, a.flow) != ("relu", "standard", "none"):
+        flow, steps = rich_args(a.flow)
+        model = RichVAE(train.shape[1], hidden, a.latent, activation=a.activation,
+                        vamp_k=rich_args(a.prior)[1], flow=flow, flow_steps=steps,
+                        shape=shape)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for epoch in range(1, a.epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = a.lr * lr_factor(a.lr_decay, epoch - 1)
         t0 = time.perf_counter()
         perm = torch.randperm(train.shape[0])
         tot = 0.0
