@@ -297,6 +297,14 @@ def from_meta(meta):
     lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
            meta.get("vae.sigma_mode", "fixed"), meta["vae.model"],
            int(meta.get("vae.n_classes", 0)))
+    rich = (meta.get("vae.activation", "relu"), meta.get("vae.prior", "standard"),
+            meta.get("vae.flow", "none"))
+    if rich != ("relu", "standard", "none") and meta["vae.model"] == "vae" and \
+            meta.get("vae.arch", "mlp") == "mlp":  # RichVAE: the MLP VAE's richer members
+        flow, steps = rich_args(rich[2])
+        return RichVAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik[:3],
+                       activation=rich[0], vamp_k=rich_args(rich[1])[1], flow=flow,
+                       flow_steps=steps, shape=shape)
     if meta.get("vae.arch", "mlp") == "conv":
         return ConvVAE(shape, hidden, latent, *lik)
     return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)
