@@ -166,6 +166,129 @@ class ConvVAE(VAE):
         return self.decoder[-1](h).flatten(1)  # logits
 
 
+FLOW_EPS = 1e-12  # added to |w|^2 and |v|^2, as vae's src/nn/flow.c does
+
+
+class GatedDense(nn.Module):
+    """vae's --activation gated layer, h(x) * sigmoid(g(x)) (the VampPrior
+    paper's GatedDense): C keeps one linear map of twice the width whose first
+    half is h and second half g, saved as the two tensors .h and .g."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.h = nn.Linear(a, b)
+        self.g = nn.Linear(a, b)
+
+    def forward(self, x):
+        return self.h(x) * torch.sigmoid(self.g(x))
+
+
+class VampPrior(nn.Module):
+    """vae's --prior vamp:K: K pseudo-inputs (image-shaped, as the checkpoint
+    keeps them), started as vae starts them, N(0.05, 0.01^2) per pixel."""
+
+    def __init__(self, K, shape):
+        super().__init__()
+        self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(K, *shape))
+
+
+class RichVAE(VAE):
+    """The MLP VAE with the richer members of vae: --activation (relu, tanh,
+    softplus, gated), --prior vamp:K and --flow planar:N / householder:N, each
+    as vae computes it:
+      gated:   every hidden layer (not the head nor the output) is GatedDense;
+      vamp:K:  log p(z) = logsumexp_k (-1/2 sum_j lv_kj - log K - 1/2 sum_j
+               (z_j - mu_kj)^2 e^-lv_kj), the components the encoder's head at
+               the pseudo-inputs clamped to [0, 1] (the paper's hardtanh);
+      flows:   amortised by fc_flow after the last hidden layer (T steps of
+               P values per image): planar z' = z + u^ tanh(w.z + b) with u^ =
+               u + (-1 + softplus(w.u) - w.u) w / |w|^2, log|det| = log|1 +
+               (1 - tanh^2) w.u^|; householder z' = z - 2 (v.z) v / |v|^2.
+    The KL term is the closed form with neither, else the one-sample estimate
+    log q(z_T|x) - log p(z_T) = -1/2 sum (lv + eps^2) - sum log|det| - log p(z_T),
+    the Gaussian constants cancelled (vae's kl_img)."""
+
+    ACTS = {"relu": F.relu, "tanh": torch.tanh, "softplus": F.softplus}
+
+    def __init__(self, D=784, hidden=(400,), latent=20, likelihood="bernoulli", sigma=0.1,
+                 sigma_mode="fixed", activation="relu", vamp_k=0, flow="none", flow_steps=0,
+                 shape=None):
+        nn.Module.__init__(self)
+        self.set_likelihood(D, likelihood, sigma, sigma_mode)
+        self.activation, self.latent = activation, latent
+        dense = GatedDense if activation == "gated" else nn.Linear
+        widths = [D] + list(hidden)
+        self.encoder = nn.ModuleList(dense(a, b) for a, b in zip(widths, widths[1:]))
+        self.set_head(widths[-1], latent, "vae")
+        back = [latent] + list(reversed(hidden)) + [D]
+        self.decoder = nn.ModuleList([dense(a, b) for a, b in zip(back[:-2], back[1:-1])] +
+                                     [nn.Linear(back[-2], D)])
+        self.flow, self.flow_steps = flow, flow_steps
+        if flow != "none":
+            P = 2 * latent + 1 if flow == "planar" else latent
+            self.fc_flow = nn.Linear(widths[-1], flow_steps * P)
+        self.vamp_k = vamp_k
+        if vamp_k:
+            self.prior = VampPrior(vamp_k, shape or (1, D, 1))
+
+    def hidden_pass(self, layers, x):
+        act = self.ACTS.get(self.activation)
+        for layer in layers:
+            x = layer(x) if act is None else act(layer(x))
+        return x
+
+    def encode(self, x):
+        return self.head(self.hidden_pass(self.encoder, x))
+
+    def decode(self, z):
+        return self.decoder[-1](self.hidden_pass(self.decoder[:-1], z))
+
+    def log_prior(self, z):
+        """log p(z) less -d/2 log 2 pi: N(0, I) or the VampPrior's mixture."""
+        if not self.vamp_k:
+            return -0.5 * (z * z).sum(1)
+        u = self.prior.pseudo_inputs.flatten(1).clamp(0, 1)
+        mu, lv = self.encode(u)
+        lv = lv.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        diff = z[:, None, :] - mu[None]
+        terms = (-0.5 * lv.sum(1) - math.log(self.vamp_k))[None] - \
+            0.5 * (diff * diff * torch.exp(-lv)[None]).sum(2)
+        return torch.logsumexp(terms, 1)
+
+    def apply_flow(self, z, p):
+        d = self.latent
+        logdet = torch.zeros(len(z))
+        P = p.shape[1] // self.flow_steps
+        for t in range(self.flow_steps):
+            q = p[:, t * P:(t + 1) * P]
+            if self.flow == "planar":
+                u, w, b = q[:, :d], q[:, d:2 * d], q[:, 2 * d]
+                wu = (w * u).sum(1)
+                uh = u + ((-1 + F.softplus(wu) - wu) / ((w * w).sum(1) + FLOW_EPS))[:, None] * w
+                h = torch.tanh((w * z).sum(1) + b)
+                z = z + uh * h[:, None]
+                logdet = logdet + torch.log((1 + (1 - h * h) * (w * uh).sum(1)).abs())
+            else:
+                z = z - (2 * (q * z).sum(1) / ((q * q).sum(1) + FLOW_EPS))[:, None] * q
+        return z, logdet
+
+    def forward(self, x, eps):
+        h = self.hidden_pass(self.encoder, x)
+        mu, logvar = self.head(h)
+        lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        z = mu + torch.exp(0.5 * lv) * eps
+        logdet = 0
+        if self.flow != "none":
+            z, logdet = self.apply_flow(z, self.fc_flow(h))
+        logits = self.decode(z)
+        rec = self.rec(logits, x)
+        if self.flow == "none" and not self.vamp_k:
+            kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
+        else:
+            kl = -0.5 * (lv + eps ** 2).sum(1) - logdet - self.log_prior(z)
+        return mu, logvar, z, logits, rec, kl
+
+
 def from_meta(meta):
     """The twin of a checkpoint's configuration (its __metadata__)."""
     shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
@@ -174,9 +297,37 @@ def from_meta(meta):
     lik = (meta["vae.likelihood"], float(meta.get("vae.sigma", 0.1)),
            meta.get("vae.sigma_mode", "fixed"), meta["vae.model"],
            int(meta.get("vae.n_classes", 0)))
+    rich = (meta.get("vae.activation", "relu"), meta.get("vae.prior", "standard"),
+            meta.get("vae.flow", "none"))
+    if rich != ("relu", "standard", "none") and meta["vae.model"] == "vae" and \
+            meta.get("vae.arch", "mlp") == "mlp":  # RichVAE: the MLP VAE's richer members
+        flow, steps = rich_args(rich[2])
+        return RichVAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik[:3],
+                       activation=rich[0], vamp_k=rich_args(rich[1])[1], flow=flow,
+                       flow_steps=steps, shape=shape)
     if meta.get("vae.arch", "mlp") == "conv":
         return ConvVAE(shape, hidden, latent, *lik)
     return VAE(shape[0] * shape[1] * shape[2], hidden, latent, *lik)
+
+
+def lr_factor(decay, done):
+    """vae train --lr-decay's factor on the learning rate of the epoch after
+    `done` completed ones: none, step:E:F (F every E epochs, as StepLR) or
+    exp:G (G every epoch, as ExponentialLR)."""
+    kind, _, rest = decay.partition(":")
+    if kind == "step":
+        every, factor = rest.split(":")
+        return float(factor) ** (done // int(every))
+    if kind == "exp":
+        return float(rest) ** done
+    assert decay == "none", decay
+    return 1.0
+
+
+def rich_args(text):
+    """vamp:K / planar:N / householder:N -> (name, count); standard, none -> (text, 0)."""
+    name, _, n = text.partition(":")
+    return name, int(n) if n else 0
 
 
 def read_idx(path):
@@ -214,6 +365,12 @@ def main():
                     "instead of --data: speed checks on image sets this script cannot read "
                     "(the work per image does not depend on the pixels)")
     ap.add_argument("--shape", default="1,28,28", help="C,H,W of --random's images [1,28,28]")
+    ap.add_argument("--lr-decay", default="none", help="none, step:E:F or exp:G, per epoch "
+                    "as vae train's [none]")
+    ap.add_argument("--activation", default="relu", choices=("relu", "tanh", "softplus", "gated"),
+                    help="of the hidden layers (mlp) [relu]")
+    ap.add_argument("--prior", default="standard", help="standard or vamp:K [standard]")
+    ap.add_argument("--flow", default="none", help="none, planar:N or householder:N [none]")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -231,8 +388,15 @@ def main():
         model = ConvVAE(shape, hidden, a.latent)
     else:
         model = VAE(train.shape[1], hidden, a.latent)
+    if a.arch == "mlp" and (a.activation, a.prior, a.flow) != ("relu", "standard", "none"):
+        flow, steps = rich_args(a.flow)
+        model = RichVAE(train.shape[1], hidden, a.latent, activation=a.activation,
+                        vamp_k=rich_args(a.prior)[1], flow=flow, flow_steps=steps,
+                        shape=shape)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for epoch in range(1, a.epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = a.lr * lr_factor(a.lr_decay, epoch - 1)
         t0 = time.perf_counter()
         perm = torch.randperm(train.shape[0])
         tot = 0.0

@@ -46,6 +46,25 @@ same_run "cyclical beta, free bits, conv" "$T/cyc" "$T/cyc2"
 betas=$(grep -o '"beta":[0-9.e-]*' "$T/cyc/metrics.jsonl" | cut -d: -f2 | tr '\n' ' ')
 [ "$betas" = "1 0.6 " ] && ok || bad "cyclical betas: $betas"
 
+# a learning-rate decay (halved every epoch) resumes exactly, stopped inside epoch 2; it
+# changes nothing in epoch 1 and everything after; the log has each epoch's rate, vae info the decay
+dec=(--lr-decay step:1:0.5 --epochs 3)
+train "${dec[@]}" --out "$T/dec" >/dev/null 2>&1 && ok || bad "lr decay run"
+train "${dec[@]}" --max-steps 27 --out "$T/dec2" >/dev/null 2>&1
+"$VAE" train --resume "$T/dec2" --quiet >/dev/null 2>&1 && ok || bad "resume, lr decay"
+same_run "lr decay" "$T/dec" "$T/dec2"
+lrs=$(grep -o '"lr":[0-9.e-]*' "$T/dec/metrics.jsonl" | cut -d: -f2 | tr '\n' ' ')
+[ "$lrs" = "0.001 0.0005 0.00025 " ] && ok || bad "lr decay: rates $lrs"
+loss() { sed -n "$2p" "$1/metrics.jsonl" | grep -o '"test_loss":[0-9.]*'; }
+[ "$(loss "$T/dec" 1)" = "$(loss "$T/straight" 1)" ] && ok || bad "lr decay: epoch 1 differs"
+[ "$(loss "$T/dec" 2)" != "$(loss "$T/straight" 2)" ] && ok || bad "lr decay: epoch 2 as without"
+"$VAE" info "$T/dec/checkpoint.safetensors" | grep -q "^lr decay     step:1:0.5 from lr 0.001$" \
+    && ok || bad "lr decay: vae info: $("$VAE" info "$T/dec/checkpoint.safetensors")"
+expect_fail "lr-decay changed on resume" "--lr-decay cannot be changed" "$VAE" train --resume "$T/dec" --epochs 4 --lr-decay exp:0.9
+for v in step:0:0.5 step:2:1.5 step:2 exp:0 exp:-0.1 cosine step:2:0.5x; do
+    expect_fail "lr-decay $v" "--lr-decay expects none, step:E:F or exp:G" "$VAE" train --data "$DATA" --lr-decay "$v" --out "$T/x"
+done
+
 # validation and early stopping (lr 0.05 stops after epoch 9, best 7): stopped inside
 # an epoch after the best and resumed, the run ends as the straight one, model.safetensors
 # the best epoch's weights in both; a stopped run refuses to go on unless told

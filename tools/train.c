@@ -32,7 +32,7 @@ enum { O_DATA = 256 /* given[O_DATA]: --data (OPT_DATA) was given */, O_EPOCHS, 
        O_THREADS, O_OUT, O_SAMPLES, O_QUIET, O_BIN, O_BETA, O_FORCE, O_CLIP, O_RESUME,
        O_SAVE_EVERY, O_MAX_STEPS, O_ARCH, O_LIKELIHOOD, O_SIGMA, O_SCHEDULE, O_FREE_BITS,
        O_MODEL, O_L1, O_NOISE, O_IWAE_K, O_FLOW, O_ACT, O_PERCEPTUAL, O_PRIOR, O_VALID, O_EARLY,
-       O_CODEBOOK, O_CODE_DIM, O_COMMIT, O_CB_UPDATE, O_RESTART, O_LAST };
+       O_CODEBOOK, O_CODE_DIM, O_COMMIT, O_CB_UPDATE, O_RESTART, O_LR_DECAY, O_LAST };
 
 /* How beta moves during training (the target is the model's beta). */
 typedef struct beta_schedule {
@@ -42,6 +42,17 @@ typedef struct beta_schedule {
     double ratio; /* cyclical: the rising share of a period */
     char text[64];
 } beta_schedule;
+
+/* How the learning rate falls, per epoch as PyTorch's StepLR and
+ * ExponentialLR do: step:E:F multiplies it by F every E epochs, exp:G by G
+ * every epoch. The rate of a step is the base rate times the factor for the
+ * epochs completed, so it depends on where the run stands alone (exact resume). */
+typedef struct lr_decay {
+    enum { DECAY_NONE, DECAY_STEP, DECAY_EXP } kind;
+    long every;    /* step: epochs between the drops */
+    double factor; /* step: F; exp: G */
+    char text[64];
+} lr_decay;
 
 typedef struct train_opts {
     const char *data, *out, *resume;
@@ -55,6 +66,8 @@ typedef struct train_opts {
     vae_adam adam;
     beta_schedule sched;
     float beta;         /* the schedule's target */
+    lr_decay decay;
+    float lr_base;      /* the learning rate lr_decay starts from */
     char given[O_LAST]; /* which flags the command line set */
     data_args dargs;    /* how --data is read */
     char data_opts[256], data_split[96]; /* for the checkpoint: data.options, data.split */
@@ -85,6 +98,39 @@ static int parse_schedule(const char *a, beta_schedule *s)
         if (end == rest || !(s->ratio > 0 && s->ratio <= 1)) return -1;
     }
     return *end ? -1 : 0;
+}
+
+/* "none", "step:E:F" (E a whole number of epochs >= 1, 0 < F <= 1) or
+ * "exp:G" (0 < G <= 1); -1 if it is none of these. */
+static int parse_lr_decay(const char *a, lr_decay *d)
+{
+    memset(d, 0, sizeof *d);
+    if (strlen(a) >= sizeof d->text) return -1;
+    strcpy(d->text, a);
+    if (!strcmp(a, "none")) return 0;
+    char *end;
+    const char *rest;
+    errno = 0;
+    if (!strncmp(a, "step:", 5)) {
+        d->kind = DECAY_STEP, rest = a + 5;
+        d->every = strtol(rest, &end, 10);
+        if (end == rest || *end != ':' || errno || d->every < 1 || d->every > MAX_EPOCHS) return -1;
+        rest = end + 1;
+    } else if (!strncmp(a, "exp:", 4)) {
+        d->kind = DECAY_EXP, rest = a + 4;
+    } else {
+        return -1;
+    }
+    d->factor = strtod(rest, &end);
+    return end == rest || *end || errno || !(d->factor > 0 && d->factor <= 1) ? -1 : 0;
+}
+
+/* The learning rate of the steps of epoch `done` + 1 (`done` completed). */
+static float lr_at(const train_opts *o, int done)
+{
+    const lr_decay *d = &o->decay;
+    double k = d->kind == DECAY_STEP ? (double)(done / d->every) : (double)done;
+    return (float)(o->lr_base * pow(d->factor, k));
 }
 
 /* The beta in force for the step after `steps` steps. */
@@ -228,6 +274,9 @@ static const cli_opt train_table[] = {
     {"--epochs", O_EPOCHS, "N", "passes over the training set", "10", NULL},
     {"--batch", O_BATCH, "N", "images per step", "128", NULL},
     {"--lr", O_LR, "F", "Adam learning rate", "0.001", NULL},
+    {"--lr-decay", O_LR_DECAY, "S", "none, step:E:F or exp:G (per epoch, as PyTorch's\n"
+     "StepLR and ExponentialLR): the rate times F every\nE epochs, or times G every epoch "
+     "(0 < F, G <= 1)", "none", NULL},
     {"--adam-beta1", O_B1, "F", "Adam's first-moment decay", "0.9", NULL},
     {"--adam-beta2", O_B2, "F", "Adam's second-moment decay", "0.999", NULL},
     {"--adam-eps", O_EPS, "F", "Adam's epsilon", "1e-08", NULL},
@@ -310,6 +359,11 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
                                  "continuous-bernoulli, not '%s'", a);
         break;
     case O_SIGMA: parse_sigma(a, &o->cfg); break;
+    case O_LR_DECAY:
+        if (parse_lr_decay(a, &o->decay))
+            usage_error("train", "--lr-decay expects none, step:E:F or exp:G (E a whole number "
+                                 "of epochs >= 1; 0 < F, G <= 1), not '%s'", a);
+        break;
     case O_SCHEDULE:
         if (parse_schedule(a, &o->sched))
             usage_error("train", "--beta-schedule expects constant, linear:N[s] or "
@@ -404,6 +458,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     int first = cli_parse(&train_cmd, argc, argv, take_train, o);
     if (first < argc) usage_error("train", "unexpected argument '%s'", argv[first]);
     o->beta = o->cfg.beta;
+    o->lr_base = o->adam.lr;
     check_model_flags(o);
     if (o->given[O_SIGMA] && o->cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
         usage_error("train", "--sigma applies to --likelihood gaussian only");
@@ -421,7 +476,7 @@ static void parse_train(int argc, char **argv, train_opts *o)
     if (o->resume) { // the checkpoint fixes the model, the optimiser and the data order
         static const struct { int opt; const char *name; } fixed[] = {
             {O_BATCH, "--batch"}, {O_LATENT, "--latent"}, {O_HIDDEN, "--hidden"}, {O_ARCH, "--arch"},
-            {O_LR, "--lr"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
+            {O_LR, "--lr"}, {O_LR_DECAY, "--lr-decay"}, {O_B1, "--adam-beta1"}, {O_B2, "--adam-beta2"},
             {O_EPS, "--adam-eps"}, {O_CLIP, "--clip-grad"}, {O_SEED, "--seed"},
             {O_BIN, "--binarize"}, {O_BETA, "--beta"}, {O_LIKELIHOOD, "--likelihood"},
             {O_SIGMA, "--sigma"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
@@ -616,7 +671,7 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
     const char *info[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
                           "data.split", o->data_split, "data.classes", o->data_classes,
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     const char *full[] = {"train.epoch", ep, "train.seed", seed, "train.data", o->data,
                           "train.test_neg_elbo", tl, "data.options", o->data_opts,
                           "data.split", o->data_split, "data.classes", o->data_classes,
@@ -625,7 +680,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
                           "run.binarize", binarize_text(o, bin, sizeof bin), "run.fingerprint", fp,
                           "run.sums", sums, "run.shuffle_rng", shuf, "run.data_rng", data,
                           "run.beta", beta, "run.beta_schedule", o->sched.text,
-                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                          NULL, NULL, NULL, NULL};
     // the optional entries: runs without a term or a validation split keep their files as before
     if (o->perc.path) {
         meta_add(info, "train.perceptual", o->perc.text);
@@ -638,6 +694,13 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
         meta_add(full, "run.valid_fraction", valid);
         meta_add(full, "run.early_stop", early);
         meta_add(full, "run.best_valid", best);
+    }
+    char lr_base[32];
+    snprintf(lr_base, sizeof lr_base, "%a", (double)o->lr_base); // hex: exact back
+    if (o->decay.kind != DECAY_NONE) { // runs without a decay keep their files as before
+        meta_add(info, "train.lr_decay", o->decay.text);
+        meta_add(full, "train.lr_decay", o->decay.text);
+        meta_add(full, "run.lr_base", lr_base);
     }
     char *ck = join(o->out, "checkpoint.safetensors"), *mp = join(o->out, "model.safetensors");
     // the weights first: killed between the two, the checkpoint is a step
@@ -709,6 +772,14 @@ static vae_model *load_run(train_opts *o, run_state *rs, char *resume_dir, size_
     o->beta = beta ? strtof(beta, &end) : vae_model_config(m)->beta;
     if (beta && (!*beta || *end || !(o->beta >= 0 && o->beta <= MAX_BETA))) bad = "run.beta";
     if (parse_schedule(sched ? sched : "constant", &o->sched)) bad = "run.beta_schedule";
+    const char *decay = vae_model_meta(m, "train.lr_decay"); // absent: no decay
+    if (decay) {
+        const char *base = need_meta(m, p, "run.lr_base");
+        double lr = strtod(base, &end);
+        o->lr_base = (float)lr;
+        if (!*base || *end || !(lr >= 1e-12 && lr <= 10)) bad = "run.lr_base";
+        if (parse_lr_decay(decay, &o->decay) || o->decay.kind == DECAY_NONE) bad = "train.lr_decay";
+    }
     const char *perc = vae_model_meta(m, "train.perceptual"); // absent before --perceptual
     if (perc && *perc) perceptual_parse("checkpoint entry train.perceptual", perc, &o->perc);
     const char *vf = vae_model_meta(m, "run.valid_fraction"); // absent: no validation
@@ -1030,6 +1101,7 @@ static int train_epoch(run *r, vae_rng *shuffle, double t0, size_t first)
             for (int j = 0; j < nb; j++)
                 r->batch_labels[j] = r->train_labels[r->perm[rs->cursor + lo + j]];
         vae_model_set_beta(m, beta_at(o, vae_model_step(m), (long)((N + o->batch - 1) / o->batch)));
+        if (o->decay.kind != DECAY_NONE) vae_model_set_lr(m, lr_at(o, rs->epoch));
         if (vae_model_train_step_shard(m, r->x + (whole ? (size_t)lo * D : 0),
                                        r->train_labels ? r->batch_labels : NULL, nb, lo, b,
                                        &rs->sums))
@@ -1101,15 +1173,17 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
     save_run(m, &r->o, rs, r->fp, r->last_test, !r->valid || improved);
     if (r->root) {
         if (!r->log) r->log = open_log(r->logp);
-        char vtext[96] = "";
+        char vtext[96] = "", lrtext[48] = "";
+        if (r->o.decay.kind != DECAY_NONE) // the rate this epoch trained at
+            snprintf(lrtext, sizeof lrtext, ",\"lr\":%.7g", (double)lr_at(&r->o, rs->epoch - 1));
         if (r->valid)
             snprintf(vtext, sizeof vtext, ",\"valid_loss\":%.6f,\"best_epoch\":%d", valid,
                      rs->best_epoch);
         fprintf(r->log,
-                "{\"epoch\":%d,\"step\":%ld,\"beta\":%g,\"train_loss\":%.6f,\"train_rec\":%.6f,"
+                "{\"epoch\":%d,\"step\":%ld,\"beta\":%g%s,\"train_loss\":%.6f,\"train_rec\":%.6f,"
                 "\"train_kl\":%.6f,\"test_loss\":%.6f,\"test_rec\":%.6f,\"test_kl\":%.6f%s,"
                 "\"active_units\":%d,\"seconds\":%.4f,\"images_per_s\":%.1f%s}\n",
-                rs->epoch, vae_model_step(m), (double)cfg->beta, st.loss / n, st.rec / n,
+                rs->epoch, vae_model_step(m), (double)cfg->beta, lrtext, st.loss / n, st.rec / n,
                 st.kl / n, te.loss / tn, te.rec / tn, te.kl / tn, vtext, au, secs, ips, vqj);
         fflush(r->log);
     }

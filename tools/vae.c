@@ -179,6 +179,9 @@ void print_info(FILE *f, const char *path, const vae_model *m)
         const char *v = vae_model_meta(m, keys[i]);
         if (v) fprintf(f, "%-12s %s\n", keys[i] + 6, v);
     }
+    const char *decay = vae_model_meta(m, "train.lr_decay"), *base = vae_model_meta(m, "run.lr_base");
+    if (decay && base) fprintf(f, "%-12s %s from lr %g\n", "lr decay", decay, strtod(base, NULL));
+    else if (decay) fprintf(f, "%-12s %s\n", "lr decay", decay);
     const char *split = vae_model_meta(m, "data.split"), *dopt = vae_model_meta(m, "data.options");
     const char *perc = vae_model_meta(m, "train.perceptual"); // "" without --perceptual
     if (perc && *perc) fprintf(f, "%-12s %s\n", "perceptual", perc);

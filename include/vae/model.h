@@ -180,6 +180,9 @@ VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);
 VAE_API void vae_set_threads(int n);
 
 VAE_API void vae_model_set_adam(vae_model *m, const vae_adam *a);
+/* The learning rate of the following steps (decay schedules); Adam's other
+ * settings and its moments stay. Negative or not finite: ignored. */
+VAE_API void vae_model_set_lr(vae_model *m, float lr);
 /* The KL weight of the following steps and evaluations (schedules; the
  * configuration's beta until called). Negative or non-finite: ignored. */
 VAE_API void vae_model_set_beta(vae_model *m, float beta);

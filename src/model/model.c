@@ -251,6 +251,11 @@ size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
+
+void vae_model_set_lr(vae_model *m, float lr)
+{
+    if (m && isfinite(lr) && lr >= 0) m->adam.lr = lr;
+}
 void vae_model_set_beta(vae_model *m, float beta)
 {
     if (isfinite(beta) && beta >= 0) m->cfg.beta = beta;
