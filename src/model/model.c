@@ -330,6 +330,37 @@ uint32_t vae_model_checksum(const vae_model *m)
     return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
+/* The loss sums of B rows whose noise is in m->net.eps, on the training
+ * threads' nets, each on its slice as in a step (so on the per-thread oneDNN
+ * kernels, not the model's net alone on OpenBLAS's threads: the test split's
+ * evaluation took about a tenth of a conv epoch that way), summed in slice
+ * order. The perceptual term stays out: evaluation is the ELBO. */
+static int sliced_loss(vae_model *m, const float *x, const uint8_t *labels, int B, double *rec,
+                       double *kl)
+{
+    int T = vae__schedule_begin(m, B);
+    if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the evaluation threads");
+    size_t nd = (size_t)m->net.d * m->net.n_samples, D = (size_t)m->net.D;
+#pragma omp parallel num_threads(T)
+    for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) { // a smaller team too
+        vae__slice s = vae__schedule_slice(B, t, T);
+        vae__net *net = &m->workers[s.t].net;
+        const vae__percep *percep = net->percep;
+        net->percep = NULL;
+        m->workers[s.t].rec = m->workers[s.t].kl = 0;
+        if (s.rows > 0) {
+            if (s.t > 0 && !m->net.deterministic) // worker 0's noise is m->net's
+                memcpy(net->eps, m->net.eps + s.r0 * nd, s.rows * nd * sizeof(float));
+            vae__net_forward(net, x + s.r0 * D, x + s.r0 * D, labels ? labels + s.r0 : NULL,
+                             s.rows, &m->workers[s.t].rec, &m->workers[s.t].kl);
+        }
+        net->percep = percep;
+    }
+    *rec = *kl = 0;
+    for (int t = 0; t < T; t++) *rec += m->workers[t].rec, *kl += m->workers[t].kl;
+    return VAE_OK;
+}
+
 int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, vae_rng *rng,
                    vae_stats *st)
 {
@@ -340,8 +371,8 @@ int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, v
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         const float *xb = x + (size_t)i * D;
         fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
-        double rec, kl;
-        vae__net_forward(&m->net, xb, xb, labels ? labels + i : NULL, b, &rec, &kl);
+        double rec = 0, kl = 0;
+        if ((rc = sliced_loss(m, xb, labels ? labels + i : NULL, b, &rec, &kl))) return rc;
         vae__stats_add(st, rec, kl, vae__model_reg_weight(m), b);
     }
     return VAE_OK;
@@ -355,23 +386,31 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
     int d = m->net.d;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
-        vae__net_encode(&m->net, x + (size_t)i * m->net.D, labels ? labels + i : NULL, b);
-        const float *head = m->net.act[m->net.k], *point = head;
-        int w = m->net.out[m->net.k], pw = w; // [mu | logvar | flow], or an autoencoder's code
-        if (m->net.flow) { // mu moved by the flow: the point the decoder reads
-            vae__net_posterior_point(&m->net, b);
-            point = m->net.z, pw = d;
-        } else if (m->net.vq_K) { // the quantised grid: what the decoder reads
-            vae__vq_point(&m->net, b);
-            point = m->net.z, pw = d;
-        }
-        for (int r = 0; r < b; r++) {
-            size_t o = (size_t)(i + r) * d;
-            if (mu) memcpy(mu + o, point + (size_t)r * pw, d * sizeof(float));
-            if (logvar && !m->net.deterministic)
-                memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
-            else if (logvar)
-                memset(logvar + o, 0, d * sizeof(float));
+        int T = vae__schedule_begin(m, b); // each thread encodes its slice, as sliced_loss
+        if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the encoding threads");
+#pragma omp parallel num_threads(T)
+        for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) {
+            vae__slice s = vae__schedule_slice(b, t, T);
+            vae__net *net = &m->workers[s.t].net;
+            const float *xs = x + (size_t)(i + s.r0) * m->net.D;
+            if (s.rows > 0) vae__net_encode(net, xs, labels ? labels + i + s.r0 : NULL, s.rows);
+            const float *head = net->act[net->k], *point = head;
+            int w = net->out[net->k], pw = w; // [mu | logvar | flow], or an autoencoder's code
+            if (s.rows > 0 && net->flow) { // mu moved by the flow: the point the decoder reads
+                vae__net_posterior_point(net, s.rows);
+                point = net->z, pw = d;
+            } else if (s.rows > 0 && net->vq_K) { // the quantised grid: what the decoder reads
+                vae__vq_point(net, s.rows);
+                point = net->z, pw = d;
+            }
+            for (int r = 0; r < s.rows; r++) {
+                size_t o = (size_t)(i + s.r0 + r) * d;
+                if (mu) memcpy(mu + o, point + (size_t)r * pw, d * sizeof(float));
+                if (logvar && !net->deterministic)
+                    memcpy(logvar + o, head + (size_t)r * w + d, d * sizeof(float));
+                else if (logvar)
+                    memset(logvar + o, 0, d * sizeof(float));
+            }
         }
     }
     return VAE_OK;
