@@ -76,6 +76,19 @@ grep -q '"epoch":9,.*"best_epoch":7' "$T/val/metrics.jsonl" && ok || bad "early 
 train "${val[@]}" --max-steps 125 --out "$T/val2" >/dev/null 2>&1 # epoch 9 of 15 steps, 8 of them done
 "$VAE" train --resume "$T/val2" --quiet >/dev/null 2>&1 && ok || bad "resume, validation"
 same_run "validation, early stop" "$T/val" "$T/val2"
+# the pictures show the kept model: model.safetensors (epoch 7's weights), not the last
+# (epoch 9's, in the checkpoint), drawn as sample and reconstruct draw with train's defaults
+# (64 samples, seed 1; 32 test images); a run whose last epoch is its own (straight) too
+pics() { # pics NAME MODEL DIR: samples.png and recon.png in DIR are what MODEL draws
+    "$VAE" sample --model "$2" -o "$T/s.png" 2>/dev/null && "$VAE" reconstruct --model "$2" -o "$T/r.png" 2>/dev/null
+    cmp -s "$3/samples.png" "$T/s.png" && ok || bad "$1: samples.png is not what $2 draws"
+    cmp -s "$3/recon.png" "$T/r.png" && ok || bad "$1: recon.png is not what $2 draws"
+}
+pics "early stop" "$T/val" "$T/val"
+pics "early stop, resumed" "$T/val2" "$T/val2"
+pics "no validation" "$T/straight" "$T/straight"
+"$VAE" sample --model "$T/val/checkpoint.safetensors" -o "$T/last.png" 2>/dev/null
+cmp -s "$T/val/samples.png" "$T/last.png" && bad "early stop: samples.png is what the last weights (epoch 9's) draw" || ok
 expect_fail "resume an early-stopped run" "stopped early at epoch 9" "$VAE" train --resume "$T/val" --epochs 20
 expect_fail "valid-fraction changed on resume" "--valid-fraction cannot be changed" "$VAE" train --resume "$T/val" --valid-fraction 0.1
 expect_fail "early-stop without validation" "--early-stop needs --valid-fraction" "$VAE" train --data "$DATA" --early-stop 3 --out "$T/x"

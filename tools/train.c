@@ -1213,8 +1213,21 @@ static int finish_run(run *r)
         char *sp = join(o->out, "samples.png"), *rp = join(o->out, "recon.png");
         // a VQ-VAE samples through a prior over its codes, trained after it
         int vq = vae_model_config(r->m)->model == VAE_MODEL_VQVAE;
-        if (!vq) write_samples(r->m, sp, o->samples, o->seed, 2, -1);
-        write_recon(r->m, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
+        // with validation, model.safetensors holds the best epoch's weights, which
+        // need not be the last: the pictures show the model the user keeps, read
+        // back from that file (batches of the run's size: the same sums as drawn
+        // from the run's own model when the best epoch is the last)
+        vae_model *pm = r->m, *best = NULL;
+        if (r->valid && r->rs.best_epoch != r->rs.epoch) {
+            char *mp = join(o->out, "model.safetensors");
+            pm = best = load_model(mp, o->batch);
+            free(mp);
+            fprintf(stderr, "pictures from model.safetensors: epoch %d's weights\n",
+                    r->rs.best_epoch);
+        }
+        if (!vq) write_samples(pm, sp, o->samples, o->seed, 2, -1);
+        write_recon(pm, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
+        vae_model_free(best);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
                 "metrics.jsonl, %srecon.png}\n", now() - r->pr.t_start, o->out,
                 vq ? "" : "samples.png, ");
