@@ -1018,15 +1018,9 @@ static void start_run(run *r, int argc, char **argv)
         fingerprint(r->test, tfp, sizeof tfp);
         dist_check_same("test data", tfp);
     }
-    if (o->valid_fraction > 0) { // from the split seed: a resume holds out the same images
-        vae_dataset *rest;
-        vae_error err;
-        uint64_t vseed = o->dargs.opt.split_seed ^ 0x76616c6964ull; // "valid": not the test split's
-        if (vae_dataset_split(r->train, o->valid_fraction, vseed, &rest, &r->valid, &err))
-            die("--valid-fraction: %s", err.msg);
-        vae_dataset_free(r->train);
-        r->train = rest;
-    }
+    // from the split seed: a resume (and eval --split) holds out the same images
+    if (o->valid_fraction > 0)
+        split_valid(o->valid_fraction, o->dargs.opt.split_seed, &r->train, &r->valid);
     r->N = vae_dataset_count(r->train);
     open_model(r);
     vae_model *m = r->m;
