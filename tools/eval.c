@@ -138,6 +138,7 @@ const cli_command eval_cmd = {
 typedef struct eval_args {
     model_args ma;
     const char *split, *bin_text, *prior;
+    double valid_fraction; /* the model's --valid-fraction: its train and valid parts */
     int bin, json, quiet, threads, batch;
     float threshold;
     long n;
@@ -222,8 +223,14 @@ static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *b
         printf("model         %s (latent %d)\n", model, d);
         vae_dataset_info info;
         vae_dataset_describe(ds, &info);
+        char part[96]; // a part of a divided training split: the shuffle says less than this
+        if (ea->valid_fraction > 0 && strcmp(split_name, "test"))
+            snprintf(part, sizeof part, "%s%g%% held out for validation",
+                     strcmp(split_name, "valid") ? "the rest after the " : "the ",
+                     100 * ea->valid_fraction);
         printf("data          %s (%s split: %s), %ld images, binarize %s\n", vae_dataset_path(ds),
-               split_name, info.split, r.n, bin_text);
+               split_name, ea->valid_fraction > 0 && strcmp(split_name, "test") ? part : info.split,
+               r.n, bin_text);
         printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
         printf("nll           %.3f nats per image (importance-sampled, k = %d, seed %llu)\n", r.nll,
                r.k, (unsigned long long)opt.seed);
@@ -263,6 +270,7 @@ int cmd_eval(int argc, char **argv)
     vae_dataset *ds = !strcmp(split_name, "valid") ? model_valid_split("eval", &ea.ma, m)
                       : model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
                                                                                   : VAE_SPLIT_TEST);
+    ea.valid_fraction = model_valid_fraction(m, model);
     long count = (long)vae_dataset_count(ds);
     if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
     if (n == 0) n = count;
