@@ -5,6 +5,8 @@
 # The programs run in the order vae, twin, twin, vae and each one's speed is
 # the median of its epochs; the ceiling is measured before and after them and
 # the larger counts (a shared host's speed drifts by 20-40% within minutes).
+# The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
+# bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench.sh [--epochs N] [--data DIR] [--threads T] [--build DIR] [--smoke]
 #
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --smoke) SMOKE=1 EPOCHS=1 DATA=tests/data/fmnist-small N=256; shift ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

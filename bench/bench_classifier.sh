@@ -5,6 +5,8 @@
 # accuracy. The order is vae, twin (1 thread), twin (all threads), vae; vae's
 # time is the better of its two runs, the twin's the better of its two
 # thread settings (a shared host's speed drifts within minutes).
+# The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
+# bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench_classifier.sh [--epochs E] [--data DIR] [--build DIR] [--smoke]
 #
@@ -18,7 +20,7 @@ while [ $# -gt 0 ]; do
     --data) DATA=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --smoke) EPOCHS=1 DATA=tests/data/fmnist-small; shift ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_classifier.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -8,6 +8,8 @@
 # tenth of an epoch of random images of the same shape (the work per image
 # does not depend on the pixels); the 64x64 twin trains on such random
 # images throughout, as it cannot read PNG folders.
+# The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
+# bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench_conv.sh [--epochs 2] [--data DIR] [--threads T] [--build DIR]
 #                       [--models "conv rgb64 mlp"] [--rgb-images 2048] [--smoke]
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --models) MODELS=$2; shift 2 ;;
     --rgb-images) RGB=$2; shift 2 ;;
     --smoke) SMOKE=1 EPOCHS=1 DATA=tests/data/fmnist-small RGB=64 N=256; shift ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_conv.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

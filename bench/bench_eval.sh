@@ -2,6 +2,8 @@
 # bench_eval.sh - `vae eval` against the same computation in PyTorch
 # (scripts/eval_twin.py) on the same machine, in one run: importance-sampled
 # NLL with k samples over the test split, time, images/s, decoder GFLOP/s.
+# The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
+# bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench_eval.sh [--k 1000] [--model M] [--data DIR] [-n N] [--threads T]
 #                       [--build DIR] [--smoke]
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --smoke) SMOKE=1 K=20 DATA=tests/data/fmnist-small; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench_eval.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -7,6 +7,8 @@
 # epochs (a shared host's speed drifts within minutes; the interleaving spreads
 # that drift over both sides). The twin's thread count (1 or --threads) is
 # picked once, on a short run of the plain VAE.
+# The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
+# bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench_members.sh [--epochs N] [--data DIR] [--threads T] [--build DIR]
 #                          [--members "vae gated vamp planar householder"] [--smoke]
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --members) MEMBERS=$2; shift 2 ;;
     --smoke) EPOCHS=1 DATA=tests/data/fmnist-small; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_members.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# install-deps.sh [--test] - Debian 12 packages vae builds, tests and trains with.
+# install-deps.sh [--test | --bench] - Debian 12 packages vae builds, tests and trains with.
 # Run as root or with sudo available. With --test (scripts/test.sh) also what
 # the browser test of `vae serve` needs: Debian's chromium and node, and npm's
 # puppeteer-core at the version tests/browser/package-lock.json pins, into
-# tests/browser/node_modules. Nothing is fetched at run time.
+# tests/browser/node_modules. With --bench also what the benchmarks' PyTorch
+# twins (bench/*.sh, scripts/*_twin.py) run on: Debian's python3-torch and
+# python3-numpy (not for the tests: they skip the twins without them). Nothing
+# is fetched at run time.
 set -euo pipefail
 case ${1:-} in
---test | '') ;;
-*) echo "install-deps.sh: unknown argument '$1' (use --test, or nothing)" >&2; exit 2 ;;
+--test | --bench | '') ;;
+*) echo "install-deps.sh: unknown argument '$1' (use --test, --bench, or nothing)" >&2; exit 2 ;;
 esac
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
@@ -29,4 +32,8 @@ if [ "${1:-}" = --test ]; then
     # node and npm: Debian's, unless the machine already has a node with its npm
     command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
     npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund --loglevel=error >/dev/null
+fi
+if [ "${1:-}" = --bench ]; then
+    # the twins: Debian's PyTorch (1.13, on OpenBLAS and oneDNN) for /usr/bin/python3
+    $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-numpy >/dev/null
 fi

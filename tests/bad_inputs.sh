@@ -542,7 +542,7 @@ ev() { local name=$1 pat=$2; shift 2; expect_fail "eval $name" "$pat" "$VAE" eva
 ev "--k 0" "--k expects a whole number in 1\.\." --model "$M" --k 0
 ev "--k abc" "--k expects" --model "$M" --k abc
 ev "--k -5" "--k expects" --model "$M" --k -5
-ev "--split val" "--split expects test or train, not 'val'" --model "$M" --split val
+ev "--split val" "--split expects test, train or valid, not 'val'" --model "$M" --split val
 ev "-n beyond the split" "-n 501: .*$SI.gz holds 500 images" --model "$M" -n 501
 ev "--threads -1" "--threads expects" --model "$M" --threads -1
 ev "--binarize sometimes" "--binarize expects none, dynamic or threshold" --model "$M" --binarize sometimes

@@ -76,6 +76,31 @@ grep -q '"epoch":9,.*"best_epoch":7' "$T/val/metrics.jsonl" && ok || bad "early 
 train "${val[@]}" --max-steps 125 --out "$T/val2" >/dev/null 2>&1 # epoch 9 of 15 steps, 8 of them done
 "$VAE" train --resume "$T/val2" --quiet >/dev/null 2>&1 && ok || bad "resume, validation"
 same_run "validation, early stop" "$T/val" "$T/val2"
+# the pictures show the kept model: model.safetensors (epoch 7's weights), not the last
+# (epoch 9's, in the checkpoint), drawn as sample and reconstruct draw with train's defaults
+# (64 samples, seed 1; 32 test images); a run whose last epoch is its own (straight) too
+pics() { # pics NAME MODEL DIR: samples.png and recon.png in DIR are what MODEL draws
+    "$VAE" sample --model "$2" -o "$T/s.png" 2>/dev/null && "$VAE" reconstruct --model "$2" -o "$T/r.png" 2>/dev/null
+    cmp -s "$3/samples.png" "$T/s.png" && ok || bad "$1: samples.png is not what $2 draws"
+    cmp -s "$3/recon.png" "$T/r.png" && ok || bad "$1: recon.png is not what $2 draws"
+}
+pics "early stop" "$T/val" "$T/val"
+pics "early stop, resumed" "$T/val2" "$T/val2"
+pics "no validation" "$T/straight" "$T/straight"
+"$VAE" sample --model "$T/val/checkpoint.safetensors" -o "$T/last.png" 2>/dev/null
+cmp -s "$T/val/samples.png" "$T/last.png" && bad "early stop: samples.png is what the last weights (epoch 9's) draw" || ok
+# eval's splits of a model with validation: train is the 1500 images it trained on, valid
+# the 500 held out (from model.safetensors or the checkpoint), whose -ELBO is the one training
+# logged for the kept epoch 7 (339.385) up to the noise: eval draws other samples (measured:
+# 339.88 at k 100; the 1500 training images give 341.16, the test split 347.53)
+evj() { "$VAE" eval --k 100 --quiet --json "$@" 2>"$T/err"; }
+field() { grep -o "\"$1\":[0-9.]*" | cut -d: -f2; }
+[ "$(evj --model "$T/val" --split train | field n)" = 1500 ] && ok || bad "eval --split train: not 1500 images: $(cat "$T/err")"
+[ "$(evj --model "$T/val/checkpoint.safetensors" --split valid | field n)" = 500 ] && ok || bad "eval --split valid (checkpoint): not 500 images: $(cat "$T/err")"
+e=$(evj --model "$T/val" --split valid | field neg_elbo)
+awk -v e="$e" 'BEGIN { d = e - 339.385; exit !(d < 1 && d > -1) }' && ok || bad "eval --split valid: -ELBO $e, not epoch 7's 339.385: $(cat "$T/err")"
+expect_fail "eval --split valid without validation" "--split valid: .*straight was trained without --valid-fraction" "$VAE" eval --model "$T/straight" --split valid
+[ "$(evj --model "$T/straight" --split train | field n)" = 2000 ] && ok || bad "eval --split train without validation: not 2000 images"
 expect_fail "resume an early-stopped run" "stopped early at epoch 9" "$VAE" train --resume "$T/val" --epochs 20
 expect_fail "valid-fraction changed on resume" "--valid-fraction cannot be changed" "$VAE" train --resume "$T/val" --valid-fraction 0.1
 expect_fail "early-stop without validation" "--early-stop needs --valid-fraction" "$VAE" train --data "$DATA" --early-stop 3 --out "$T/x"

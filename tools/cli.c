@@ -572,7 +572,34 @@ vae_model *model_load(const char *cmd, const model_args *a, int max_batch)
     return load_model(a->model, max_batch);
 }
 
-vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split)
+void split_valid(double fraction, uint64_t split_seed, vae_dataset **train, vae_dataset **valid)
+{
+    vae_dataset *rest;
+    vae_error err;
+    uint64_t vseed = split_seed ^ 0x76616c6964ull; // "valid": not the test split's shuffle
+    if (vae_dataset_split(*train, fraction, vseed, &rest, valid, &err))
+        die("--valid-fraction %g: %s", fraction, err.msg);
+    vae_dataset_free(*train);
+    *train = rest;
+}
+
+double model_valid_fraction(const vae_model *m, const char *path)
+{
+    // model.safetensors says train.valid_fraction, checkpoint.safetensors run.valid_fraction
+    const char *key = "train.valid_fraction", *v = vae_model_meta(m, key);
+    if (!v) v = vae_model_meta(m, key = "run.valid_fraction");
+    if (!v) return 0;
+    char *end;
+    double f = strtod(v, &end);
+    if (!*v || *end || !(f > 0 && f <= 0.9)) die("%s: checkpoint entry %s is invalid", path, key);
+    return f;
+}
+
+/* The model's images of one part: the test split, or the training split
+ * divided as training divided it (valid: 1 for the held-out part, 0 for the
+ * rest, which is what training trained on). */
+static vae_dataset *open_part(const char *cmd, model_args *a, const vae_model *m, vae_split split,
+                              int valid)
 {
     data_args *d = &a->dargs;
     if (!a->data) {
@@ -589,9 +616,29 @@ vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae
     else {
         open_data_args(cmd, d, &ds, &other);
         vae_dataset_free(other);
+        double f = model_valid_fraction(m, a->model);
+        if (f > 0) { // the images held out for validation were not trained on
+            vae_dataset *held;
+            split_valid(f, d->opt.split_seed, &ds, &held);
+            if (valid) vae_dataset_free(ds), ds = held;
+            else vae_dataset_free(held);
+        }
     }
     check_data_fits(ds, m);
     return ds;
+}
+
+vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split)
+{
+    return open_part(cmd, a, m, split, 0);
+}
+
+vae_dataset *model_valid_split(const char *cmd, model_args *a, const vae_model *m)
+{
+    if (!model_valid_fraction(m, a->model))
+        usage_error(cmd, "--split valid: %s was trained without --valid-fraction (no validation "
+                    "split)", a->model);
+    return open_part(cmd, a, m, VAE_SPLIT_TRAIN, 1);
 }
 
 int argmax(const float *v, int n)

@@ -175,6 +175,16 @@ vae_model *model_load(const char *cmd, const model_args *a, int max_batch);
  * say), checked against the model's input size. report_data(&a->dargs, ...)
  * says what they are once the command has succeeded. */
 vae_dataset *model_split(const char *cmd, model_args *a, const vae_model *m, vae_split split);
+/* For a model trained with --valid-fraction, VAE_SPLIT_TRAIN above is the
+ * training split without the images held out for validation, and this is
+ * those images (a usage error for a model without them). */
+vae_dataset *model_valid_split(const char *cmd, model_args *a, const vae_model *m);
+/* The model's --valid-fraction (train.valid_fraction or run.valid_fraction;
+ * 0: none); dies on an invalid entry, naming path. */
+double model_valid_fraction(const vae_model *m, const char *path);
+/* Holds out fraction of *train for validation as vae train does (a shuffle
+ * seeded from the split seed): *valid those images, *train (replaced) the rest. */
+void split_valid(double fraction, uint64_t split_seed, vae_dataset **train, vae_dataset **valid);
 
 /* The class names (PNG class folders) joined by '/', or "" (caller frees). */
 char *class_names(const vae_dataset *ds);

@@ -106,7 +106,7 @@ enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_BIN, E
 
 static const cli_opt eval_opts[] = {
     MODEL_OPTS,
-    {"--split", E_SPLIT, "S", "test or train", "test", NULL},
+    {"--split", E_SPLIT, "S", "test, train or valid (a model trained with\n--valid-fraction: train is without the images it\nheld out, valid those)", "test", NULL},
     {"-n", E_N, "N", "the first N images of the split; 0 = all", "0", NULL},
     {"--binarize", E_BIN, "MODE", "how pixels are binarised\nnone, threshold[:T] (pixel > T, T = "
      "0.5) or dynamic\n(each pixel ~ Bernoulli(intensity), drawn once from\n--seed)", NULL,
@@ -138,6 +138,7 @@ const cli_command eval_cmd = {
 typedef struct eval_args {
     model_args ma;
     const char *split, *bin_text, *prior;
+    double valid_fraction; /* the model's --valid-fraction: its train and valid parts */
     int bin, json, quiet, threads, batch;
     float threshold;
     long n;
@@ -150,8 +151,8 @@ static void take_eval(int key, const char *a, int from_default, void *ctx)
     (void)from_default;
     switch (key) {
     case E_SPLIT:
-        if (strcmp(a, "test") && strcmp(a, "train"))
-            usage_error("eval", "--split expects test or train, not '%s'", a);
+        if (strcmp(a, "test") && strcmp(a, "train") && strcmp(a, "valid"))
+            usage_error("eval", "--split expects test, train or valid, not '%s'", a);
         e->split = a;
         break;
     case E_K: e->opt.k = (int)parse_long("eval", "--k", a, 1, 1000000); break;
@@ -222,8 +223,14 @@ static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *b
         printf("model         %s (latent %d)\n", model, d);
         vae_dataset_info info;
         vae_dataset_describe(ds, &info);
+        char part[96]; // a part of a divided training split: the shuffle says less than this
+        if (ea->valid_fraction > 0 && strcmp(split_name, "test"))
+            snprintf(part, sizeof part, "%s%g%% held out for validation",
+                     strcmp(split_name, "valid") ? "the rest after the " : "the ",
+                     100 * ea->valid_fraction);
         printf("data          %s (%s split: %s), %ld images, binarize %s\n", vae_dataset_path(ds),
-               split_name, info.split, r.n, bin_text);
+               split_name, ea->valid_fraction > 0 && strcmp(split_name, "test") ? part : info.split,
+               r.n, bin_text);
         printf("-elbo         %.3f nats per image = rec %.3f + kl %.3f\n", r.neg_elbo, r.rec, r.kl);
         printf("nll           %.3f nats per image (importance-sampled, k = %d, seed %llu)\n", r.nll,
                r.k, (unsigned long long)opt.seed);
@@ -260,8 +267,10 @@ int cmd_eval(int argc, char **argv)
     const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
     if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
     if (!bin_text) bin_text = "none";
-    vae_dataset *ds = model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
-                                                                             : VAE_SPLIT_TEST);
+    vae_dataset *ds = !strcmp(split_name, "valid") ? model_valid_split("eval", &ea.ma, m)
+                      : model_split("eval", &ea.ma, m, strcmp(split_name, "test") ? VAE_SPLIT_TRAIN
+                                                                                  : VAE_SPLIT_TEST);
+    ea.valid_fraction = model_valid_fraction(m, model);
     long count = (long)vae_dataset_count(ds);
     if (n > count) die("-n %ld: %s holds %ld images", n, vae_dataset_path(ds), count);
     if (n == 0) n = count;

@@ -1018,15 +1018,9 @@ static void start_run(run *r, int argc, char **argv)
         fingerprint(r->test, tfp, sizeof tfp);
         dist_check_same("test data", tfp);
     }
-    if (o->valid_fraction > 0) { // from the split seed: a resume holds out the same images
-        vae_dataset *rest;
-        vae_error err;
-        uint64_t vseed = o->dargs.opt.split_seed ^ 0x76616c6964ull; // "valid": not the test split's
-        if (vae_dataset_split(r->train, o->valid_fraction, vseed, &rest, &r->valid, &err))
-            die("--valid-fraction: %s", err.msg);
-        vae_dataset_free(r->train);
-        r->train = rest;
-    }
+    // from the split seed: a resume (and eval --split) holds out the same images
+    if (o->valid_fraction > 0)
+        split_valid(o->valid_fraction, o->dargs.opt.split_seed, &r->train, &r->valid);
     r->N = vae_dataset_count(r->train);
     open_model(r);
     vae_model *m = r->m;
@@ -1213,8 +1207,21 @@ static int finish_run(run *r)
         char *sp = join(o->out, "samples.png"), *rp = join(o->out, "recon.png");
         // a VQ-VAE samples through a prior over its codes, trained after it
         int vq = vae_model_config(r->m)->model == VAE_MODEL_VQVAE;
-        if (!vq) write_samples(r->m, sp, o->samples, o->seed, 2, -1);
-        write_recon(r->m, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
+        // with validation, model.safetensors holds the best epoch's weights, which
+        // need not be the last: the pictures show the model the user keeps, read
+        // back from that file (batches of the run's size: the same sums as drawn
+        // from the run's own model when the best epoch is the last)
+        vae_model *pm = r->m, *best = NULL;
+        if (r->valid && r->rs.best_epoch != r->rs.epoch) {
+            char *mp = join(o->out, "model.safetensors");
+            pm = best = load_model(mp, o->batch);
+            free(mp);
+            fprintf(stderr, "pictures from model.safetensors: epoch %d's weights\n",
+                    r->rs.best_epoch);
+        }
+        if (!vq) write_samples(pm, sp, o->samples, o->seed, 2, -1);
+        write_recon(pm, r->test, rp, o->samples < 32 ? o->samples : 32, 2);
+        vae_model_free(best);
         fprintf(stderr, "done in %.1fs; wrote %s/{checkpoint.safetensors, model.safetensors, "
                 "metrics.jsonl, %srecon.png}\n", now() - r->pr.t_start, o->out,
                 vq ? "" : "samples.png, ");
