@@ -54,7 +54,7 @@ static void layer_passes(int fast, float *out, float *dx, float *dw, float *db, 
         // the fast path must have been taken: it is what this case checks
         if (fast) {
             CHECK(g->transposed || !vae__conv_fast_forward(out, x, w, b, B, g));
-            CHECK(!vae__conv_fast_backward_data(dx, dout, w, B, g));
+            CHECK(g->transposed || !vae__conv_fast_backward_data(dx, dout, w, B, g));
             CHECK(!vae__conv_fast_backward_weights(dw, db, dout, x, B, g));
         }
 #endif

@@ -208,7 +208,7 @@ static real *planes_of(const vae__conv_geom *g, real *col, int n)
     return col + (size_t)n * col_per_image(g);
 }
 
-/* The fast path, in the float build; 0 when it did the whole pass. */
+/* The fast path, in the float build; 0 when it did the pass. */
 static int fast_forward(real *out, const real *inp, const real *w, const real *b, int B,
                         const vae__conv_geom *g)
 {
@@ -220,16 +220,16 @@ static int fast_forward(real *out, const real *inp, const real *w, const real *b
 #endif
 }
 
-static int fast_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
-                         const real *w, int B, const vae__conv_geom *g)
+/* The backward passes the fast path can take: clears *dw and *db when it
+ * computed them, *dinp when it computed that; the rest is the caller's. */
+static void fast_backward(real **dinp, real **dw, real **db, const real *dout, const real *inp,
+                          const real *w, int B, const vae__conv_geom *g)
 {
 #ifdef VAE_REAL_DOUBLE
     (void)dinp, (void)dw, (void)db, (void)dout, (void)inp, (void)w, (void)B, (void)g;
-    return -1;
 #else
-    if (db && !dw) return -1;
-    if (dw && vae__conv_fast_backward_weights(dw, db, dout, inp, B, g)) return -1;
-    return dinp ? vae__conv_fast_backward_data(dinp, dout, w, B, g) : 0;
+    if (*dw && !vae__conv_fast_backward_weights(*dw, *db, dout, inp, B, g)) *dw = *db = NULL;
+    if (*dinp && !vae__conv_fast_backward_data(*dinp, dout, w, B, g)) *dinp = NULL;
 #endif
 }
 
@@ -255,10 +255,11 @@ void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *
 void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                           const real *w, int B, const vae__conv_geom *g, real *col)
 {
-    if (!fast_backward(dinp, dw, db, dout, inp, w, B, g)) return;
+    fast_backward(&dinp, &dw, &db, dout, inp, w, B, g);
+    if (!dinp && !dw && !db) return;
     // per group: planes (OC, N) = dout; dw (OC, CKK) += planes . im2col(inp)^T (skipped when
-    // dw is NULL: the frozen classifier's input gradient); dcol (CKK, N) = w^T . planes,
-    // folded back into dinp by col2im
+    // dw is NULL: the frozen classifier's input gradient, or done above); dcol (CKK, N) =
+    // w^T . planes, folded back into dinp by col2im
     int ckk = g->C * g->K * g->K, ohw = g->OH * g->OW, G = group_size(g);
     size_t in_size = (size_t)g->C * g->H * g->W, out_size = (size_t)g->OC * ohw;
     if (B < 1 && dw) memset(dw, 0, (size_t)g->OC * ckk * sizeof *dw);
@@ -303,24 +304,28 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
                            const real *w, int B, const vae__conv_geom *g, real *col)
 {
-    if (!fast_backward(dinp, dw, db, dout, inp, w, B, g)) return;
+    fast_backward(&dinp, &dw, &db, dout, inp, w, B, g);
+    if (!dinp && !dw && !db) return;
     // per group: dcol (OCKK, N) = im2col(dout); planes (C, N) = inp;
-    // dw (C, OCKK) += planes . dcol^T; dinp = w (C, OCKK) . dcol, image by image
+    // dw (C, OCKK) += planes . dcol^T (skipped when done above); dinp = w (C, OCKK) . dcol,
+    // image by image
     int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);
     size_t in_size = (size_t)g->C * hw, out_size = (size_t)g->OC * g->OH * g->OW;
-    if (B < 1) memset(dw, 0, (size_t)g->C * okk * sizeof *dw);
-    for (int i0 = 0; i0 < B; i0 += G) {
+    if (B < 1 && dw) memset(dw, 0, (size_t)g->C * okk * sizeof *dw);
+    for (int i0 = 0; i0 < B && (dw || dinp); i0 += G) {
         int n = B - i0 < G ? B - i0 : G, N = n * hw;
         patch_map p = convt_map(g, n);
         real *planes = planes_of(g, col, n);
         for (int i = 0; i < n; i++) im2col(col + (size_t)i * hw, dout + (i0 + i) * out_size, &p);
-        to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
-        real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->C, okk, N, 1, planes, N, col, N,
-                  i0 ? 1 : 0, dw, okk);
+        if (dw) {
+            to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
+            real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->C, okk, N, 1, planes, N, col,
+                      N, i0 ? 1 : 0, dw, okk);
+        }
         if (!dinp) continue;
         real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->C, N, okk, 1, w, okk, col, N, 0,
                   planes, N);
         from_planes(dinp + i0 * in_size, planes, NULL, n, g->C, (size_t)hw);
     }
-    bias_grad(db, dout, B, g->OC, (size_t)g->OH * g->OW);
+    if (db) bias_grad(db, dout, B, g->OC, (size_t)g->OH * g->OW);
 }

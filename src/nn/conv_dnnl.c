@@ -119,26 +119,25 @@ typedef struct layer_mds {
     dnnl_memory_desc_t src, dst, w, b, src_a, dst_a, w_a;
 } layer_mds;
 
-static int make_mds(layer_mds *m, const vae__conv_geom *g, int B, int blocked_src,
-                    int blocked_dst)
+static int make_mds(layer_mds *m, const vae__conv_geom *g, int B, int blocked)
 {
     dnnl_dims_t src = {B, g->C, g->H, g->W}, dst = {B, g->OC, g->OH, g->OW},
                 w = {g->OC, g->C, g->K, g->K}, b = {g->OC};
     dnnl_format_tag_t wt = g->transposed ? dnnl_iohw : dnnl_oihw, any = dnnl_format_tag_any;
-    int blocked_w = blocked_src || blocked_dst;
     return dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_nchw) ||
            dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_nchw) ||
            dnnl_memory_desc_init_by_tag(&m->w, 4, w, dnnl_f32, wt) ||
            dnnl_memory_desc_init_by_tag(&m->b, 1, b, dnnl_f32, dnnl_a) ||
            dnnl_memory_desc_init_by_tag(&m->src_a, 4, src, dnnl_f32,
-                                        blocked_src ? any : dnnl_nchw) ||
+                                        blocked ? any : dnnl_nchw) ||
            dnnl_memory_desc_init_by_tag(&m->dst_a, 4, dst, dnnl_f32,
-                                        blocked_dst ? any : dnnl_nchw) ||
-           dnnl_memory_desc_init_by_tag(&m->w_a, 4, w, dnnl_f32, blocked_w ? any : wt);
+                                        blocked ? any : dnnl_nchw) ||
+           dnnl_memory_desc_init_by_tag(&m->w_a, 4, w, dnnl_f32, blocked ? any : wt);
 }
 
-/* The operation descriptor (a convolution's or a deconvolution's: the two
- * structs are the same type in oneDNN 2) for op on g. */
+/* The operation descriptor for op on g: a convolution's, or for a transposed
+ * layer a deconvolution's forward (the hint) or backward-weights (the two
+ * structs are the same type in oneDNN 2). */
 static int op_desc(dnnl_convolution_desc_t *d, int op, const vae__conv_geom *g, layer_mds *m,
                    int with_bias)
 {
@@ -155,9 +154,6 @@ static int op_desc(dnnl_convolution_desc_t *d, int op, const vae__conv_geom *g, 
         if (op == FWD)
             return dnnl_deconvolution_forward_desc_init(d, dnnl_forward_training, a, &m->src_a,
                                                         &m->w_a, b, &m->dst_a, s, pl, pr);
-        if (op == BWD_DATA)
-            return dnnl_deconvolution_backward_data_desc_init(d, a, &m->src_a, &m->w_a, &m->dst_a,
-                                                              s, pl, pr);
         return dnnl_deconvolution_backward_weights_desc_init(d, a, &m->src_a, &m->w_a, b,
                                                              &m->dst_a, s, pl, pr);
     }
@@ -174,8 +170,8 @@ static int op_desc(dnnl_convolution_desc_t *d, int op, const vae__conv_geom *g, 
 
 /* Builds e for op on g with B images; leaves e->p NULL when oneDNN refuses.
  * The blocked layouts pay when the operation's output has 16 channels or
- * more; with fewer (a first layer's input gradient, a last transposed
- * layer's output) oneDNN's kernels for them ran up to 8x slower than its
+ * more; with fewer (a first layer's input gradient, for the perceptual
+ * term's classifier) oneDNN's blocked kernels ran up to 8x slower than its
  * plain-layout ones, which are taken there. The rule depends on the
  * geometry alone, so the kernel, and the bits, do too. */
 static void entry_build(conv_entry *e, int op, const vae__conv_geom *g, int B, int with_bias)
@@ -185,7 +181,7 @@ static void entry_build(conv_entry *e, int op, const vae__conv_geom *g, int B, i
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL, hint = NULL;
-    if (make_mds(&m, g, B, blocked, blocked) || op_desc(&d, op, g, &m, with_bias) ||
+    if (make_mds(&m, g, B, blocked) || op_desc(&d, op, g, &m, with_bias) ||
         dnnl_primitive_attr_create(&attr) ||
         dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user))
         goto out;
@@ -293,13 +289,18 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
     return rc;
 }
 
+/* deconvolution_data_pass: a transposed layer's forward and backward-data
+ * passes stay on conv.c's products (the layer is a product and col2im, its
+ * input gradient im2col and a product): oneDNN runs them as a convolution's
+ * backward-data and forward on reordered copies, which measured 1.1-1.6x
+ * slower for the forward and no faster for the backward-data on every
+ * transposed layer of the two bench models (docs/performance.md). Its
+ * backward-weights pass is faster and is taken. */
+
 int vae__conv_fast_forward(float *out, const float *inp, const float *w, const float *b, int B,
                            const vae__conv_geom *g)
 {
-    // oneDNN runs a deconvolution's forward pass as a convolution's
-    // backward-data pass, which at stride 2 ran 1.1-1.5x slower than conv.c's
-    // product and col2im on every transposed layer measured (docs/performance.md)
-    if (g->transposed) return -1;
+    if (g->transposed) return -1; // see deconvolution_data_pass
     void *ptr[] = {(void *)inp, (void *)w, (void *)b, out};
     if (!b) ptr[2] = out;
     return conv_run(FWD, g, B, b != NULL, ptr);
@@ -308,6 +309,7 @@ int vae__conv_fast_forward(float *out, const float *inp, const float *w, const f
 int vae__conv_fast_backward_data(float *dinp, const float *dout, const float *w, int B,
                                  const vae__conv_geom *g)
 {
+    if (g->transposed) return -1; // see deconvolution_data_pass
     void *ptr[] = {(void *)dout, (void *)w, dinp};
     return conv_run(BWD_DATA, g, B, 0, ptr);
 }
