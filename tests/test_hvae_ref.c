@@ -60,7 +60,8 @@ static void check_hvae(const char *name, int vamp_k, int threads)
         // (the step's own view of the net: it holds the VampPrior's components)
         const vae__net *wn = &m->workers[0].net;
         float lr[64];
-        for (int b = 0; b < B && b < 64; b++) lr[b] = (float)vae__net_log_ratio(wn, wn->act[wn->k], b, 1);
+        for (int b = 0; b < B && b < 64; b++)
+            lr[b] = (float)vae__net_log_ratio(wn, wn->act[wn->k], b, 1);
         snprintf(key, sizeof key, "%s.log_ratio", name);
         fixture_check("log-ratio (per image)", lr, key, 1, 0, 1, 1e-4, 1e-5);
     }

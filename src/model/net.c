@@ -302,12 +302,16 @@ static void hvae_backward(vae__net *net, int B, real loss_scale, real beta)
     vae__gauss_kl2_backward(net->dact[q1h], net->dact[p1h], net->act[q1h], 2 * d1, net->act[p1h],
                             2 * d1, c, B, d1);
     vae__reparam_backward(net->dact[q1h], net->act[q1h], 2 * d1, net->eps1, net->dz1, B, d1, 1);
-    backward_range(net, net->dq1in, net->q1in, B, net->q1_0, q1h);
+    // (q(z1|x,z2)'s input gradient only in its z2 columns: x takes none)
+    backward_range(net, NULL, net->q1in, B, net->q1_0, q1h);
+    vae__linear_backward_data_cols(net->dq1in, net->dact[net->q1_0],
+                                   net->params + net->w_off[net->q1_0], B, D + d,
+                                   net->out[net->q1_0], D, D + d);
     backward_range(net, net->dp1in, net->z, B, net->p1_0, p1h);
     for (int r = 0; r < B; r++)
         for (int j = 0; j < d; j++)
             net->dz[(size_t)r * d + j] +=
-                net->dq1in[(size_t)r * (D + d) + D + j] + net->dp1in[(size_t)r * d + j];
+                net->dq1in[(size_t)r * d + j] + net->dp1in[(size_t)r * d + j];
     // the top layer, as the VAE's (closed form) or the VampPrior's estimate
     if (net->n_pseudo) {
         vae__iwae_log_ratio_backward(net->dz, dhead, 2 * d, net->z, head, NULL, c, B, d, 1);
@@ -405,7 +409,7 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
 static size_t hvae_acts(const vae__net *net, size_t rows)
 {
     size_t d = (size_t)net->d, d1 = (size_t)net->d1;
-    return net->d1 ? rows * ((d + d1) + 3 * d1 + 2 * (net->D + d) + d + 2 * (d1 + d)) : 0;
+    return net->d1 ? rows * ((d + d1) + 3 * d1 + (net->D + d) + 2 * d + 2 * (d1 + d)) : 0;
 }
 
 /* The rows each activation buffer holds: the decoder's (IWAE: K per image),
@@ -627,7 +631,7 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         net->z1 = acts, acts += B * d1;
         net->dz1 = acts, acts += B * d1;
         net->q1in = acts, acts += B * (D + d);
-        net->dq1in = acts, acts += B * (D + d);
+        net->dq1in = acts, acts += B * d;
         net->dp1in = acts, acts += B * d;
         net->dec_in = acts, acts += B * (d1 + d);
         net->ddec_in = acts, acts += B * (d1 + d);

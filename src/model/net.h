@@ -109,7 +109,7 @@ struct vae__net {
     real *dec_in, *ddec_in;    /* the decoder's input and its gradient: z and dz, or the
                                   HVAE's rows [z1 | z2] (B, d1 + d) and their gradient */
     /* HVAE: eps1, z1, dz1 (B, d1); q1in (B, D + d) the rows [x | z2] q(z1|x,z2)
-     * reads and dq1in the gradient there; dp1in (B, d) the gradient at
+     * reads and dq1in (B, d) the gradient at its z2 columns; dp1in (B, d) the gradient at
      * p(z1|z2)'s input; x_enc the images of the last encode */
     real *eps1, *z1, *dz1, *q1in, *dq1in, *dp1in;
     const real *x_enc;

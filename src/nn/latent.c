@@ -151,7 +151,8 @@ double vae__gauss_kl2_forward(const real *q, int hq, const real *p, int hp, int 
 {
     double total = 0;
     for (int i = 0; i < B; i++) {
-        const real *mu = q + (size_t)i * hq, *lv = mu + d, *pmu = p + (size_t)i * hp, *plv = pmu + d;
+        const real *mu = q + (size_t)i * hq, *lv = mu + d;
+        const real *pmu = p + (size_t)i * hp, *plv = pmu + d;
         double kl = 0;
         for (int j = 0; j < d; j++) kl += vae__gauss_kl2(mu[j], lv[j], pmu[j], plv[j]);
         if (kl_img) kl_img[i] += (real)kl;
@@ -164,8 +165,10 @@ void vae__gauss_kl2_backward(real *dq, real *dp, const real *q, int hq, const re
                              real scale, int B, int d)
 {
     for (int i = 0; i < B; i++) {
-        const real *mu = q + (size_t)i * hq, *lv = mu + d, *pmu = p + (size_t)i * hp, *plv = pmu + d;
-        real *dmu = dq + (size_t)i * hq, *dlv = dmu + d, *dpmu = dp + (size_t)i * hp, *dplv = dpmu + d;
+        const real *mu = q + (size_t)i * hq, *lv = mu + d;
+        const real *pmu = p + (size_t)i * hp, *plv = pmu + d;
+        real *dmu = dq + (size_t)i * hq, *dlv = dmu + d;
+        real *dpmu = dp + (size_t)i * hp, *dplv = dpmu + d;
         for (int j = 0; j < d; j++) {
             real l = vae__clamp_logvar(lv[j]), pl = vae__clamp_logvar(plv[j]);
             real ipv = real_exp(-pl), dm = mu[j] - pmu[j], var = real_exp(l);
