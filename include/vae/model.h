@@ -219,13 +219,14 @@ VAE_API int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, 
 /* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
  * the code and logvar zeros (there is no posterior). With a flow, mu is the
  * base posterior's mean moved through the flow (the point the decoder
- * reads) and logvar the base posterior's. */
+ * reads) and logvar the base posterior's. HVAE: q(z2|x)'s, the top layer. */
 VAE_API int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
                              float *mu, float *logvar);
 /* z: n x latent drawn from the model's prior p(z): N(0, I) (the n * latent
  * normals of rng in order), or with a VampPrior (cfg.vamp_k) a pseudo-input
  * k chosen uniformly and z = mu_k + sigma_k eps from the encoder's posterior
- * there. An autoencoder's "prior" is N(0, I) too: decode what it gives. */
+ * there. An autoencoder's "prior" is N(0, I) too: decode what it gives.
+ * HVAE: z2 ~ p(z2), the top layer (vae_model_decode_sample draws z1). */
 VAE_API int vae_model_prior_sample(vae_model *m, vae_rng *rng, int n, float *z);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
  * Gaussian means are not clipped to [0,1]). HVAE: z is the top layer z2
