@@ -263,6 +263,16 @@ class HVAE(nn.Module):
         return z2, z1, logits, rec, kl2 + kl1, ratio
 
 
+def hvae_from_meta(meta):
+    """The twin of an HVAE checkpoint's configuration (vae.model = hvae, ReLU)."""
+    shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
+    hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
+    prior = meta.get("vae.prior", "")
+    k = int(prior[5:]) if prior.startswith("vamp:") else 0
+    latent = (int(meta["vae.latent1"]), int(meta["vae.latent"]))
+    return HVAE(shape[0] * shape[1] * shape[2], hidden, latent, k, shape)
+
+
 def from_meta(meta):
     """The twin of a checkpoint's configuration (its __metadata__)."""
     shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
