@@ -289,6 +289,113 @@ class RichVAE(VAE):
         return mu, logvar, z, logits, rec, kl
 
 
+class HVAE(nn.Module):
+    """vae's --model hvae (MLP, ReLU): two stochastic layers as in Tomczak &
+    Welling 2018, q(z2|x) q(z1|x,z2), p(z2) p(z1|z2) p(x|z1,z2). Each of the
+    four networks is a chain of the --hidden widths: q(z1|x,z2) reads the rows
+    [x | z2], p(x|z1,z2) the rows [z1 | z2] (one dense layer over the
+    concatenation); p(z1|z2) and the decoder take the widths mirrored. With
+    vamp_k > 0, p(z2) is the VampPrior over K pseudo-inputs (prior.pseudo_inputs,
+    image-shaped, clamped to [0, 1] before the encoder)."""
+
+    def __init__(self, D=784, hidden=(300, 300), latent=(40, 40), vamp_k=0, shape=None):
+        super().__init__()
+        d1, d2 = latent
+        self.d1, self.d2 = d1, d2
+        self.set_likelihood(D)
+
+        def chain(first, widths, out):
+            w = [first] + list(widths)
+            return nn.ModuleList(nn.Linear(a, b) for a, b in zip(w, w[1:])), nn.Linear(w[-1], out)
+
+        back = list(reversed(hidden))
+        self.encoder, _ = chain(D, hidden, 1)
+        h = hidden[-1] if hidden else D
+        self.fc_mu, self.fc_logvar = nn.Linear(h, d2), nn.Linear(h, d2)
+        self.q_z1, _ = chain(D + d2, hidden, 1)
+        h = hidden[-1] if hidden else D + d2
+        self.q_z1_mu, self.q_z1_logvar = nn.Linear(h, d1), nn.Linear(h, d1)
+        self.p_z1, _ = chain(d2, back, 1)
+        h = back[-1] if back else d2
+        self.p_z1_mu, self.p_z1_logvar = nn.Linear(h, d1), nn.Linear(h, d1)
+        w = [d1 + d2] + back + [D]
+        self.decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(w, w[1:]))
+        self.vamp_k = vamp_k
+        if vamp_k:
+            self.prior = nn.Module()
+            self.prior.pseudo_inputs = nn.Parameter(torch.rand(vamp_k, *(shape or (1, D, 1))))
+
+    def set_likelihood(self, D):
+        self.likelihood = "bernoulli"
+
+    @staticmethod
+    def run(layers, h):
+        for layer in layers:
+            h = F.relu(layer(h))
+        return h
+
+    def q_z2(self, x):
+        h = self.run(self.encoder, x)
+        return self.fc_mu(h), self.fc_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def q_z1_given(self, x, z2):
+        h = self.run(self.q_z1, torch.cat([x, z2], 1))
+        return self.q_z1_mu(h), self.q_z1_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def p_z1_given(self, z2):
+        h = self.run(self.p_z1, z2)
+        return self.p_z1_mu(h), self.p_z1_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def decode(self, z1, z2):
+        h = self.run(self.decoder[:-1], torch.cat([z1, z2], 1))
+        return self.decoder[-1](h)  # logits
+
+    @staticmethod
+    def log_normal(z, mu, lv):
+        """log N(z; mu, e^lv) summed over the last dimension."""
+        return -(HALF_LOG_2PI + 0.5 * lv + 0.5 * (z - mu) ** 2 * torch.exp(-lv)).sum(-1)
+
+    def log_p_z2(self, z2):
+        if not self.vamp_k:
+            return self.log_normal(z2, torch.zeros_like(z2), torch.zeros_like(z2))
+        u = self.prior.pseudo_inputs.reshape(self.vamp_k, -1).clamp(0, 1)
+        mu, lv = self.q_z2(u)
+        lp = self.log_normal(z2[:, None, :], mu[None], lv[None])  # (B, K)
+        return torch.logsumexp(lp, 1) - math.log(self.vamp_k)
+
+    def forward(self, x, eps2, eps1):
+        """x -> per image: z2, z1, logits, rec = -log p(x|z1,z2), kl = [log q(z2|x) -
+        log p(z2)] (closed form against N(0, I), the one-sample estimate with the
+        VampPrior) + KL(q(z1|x,z2) || p(z1|z2)) (closed form given z2), and the
+        log-ratio log p(z1,z2) - log q(z1,z2|x) of the sample (evaluation's)."""
+        mu2, lv2 = self.q_z2(x)
+        z2 = mu2 + torch.exp(0.5 * lv2) * eps2
+        mu1, lv1 = self.q_z1_given(x, z2)
+        z1 = mu1 + torch.exp(0.5 * lv1) * eps1
+        pm, pl = self.p_z1_given(z2)
+        logits = self.decode(z1, z2)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        log_q2 = self.log_normal(z2, mu2, lv2)
+        if self.vamp_k:
+            kl2 = log_q2 - self.log_p_z2(z2)
+        else:
+            kl2 = 0.5 * (mu2 ** 2 + lv2.exp() - 1 - lv2).sum(1)
+        kl1 = 0.5 * (pl - lv1 + (lv1.exp() + (mu1 - pm) ** 2) * torch.exp(-pl) - 1).sum(1)
+        ratio = (self.log_p_z2(z2) - log_q2 + self.log_normal(z1, pm, pl)
+                 - self.log_normal(z1, mu1, lv1))
+        return z2, z1, logits, rec, kl2 + kl1, ratio
+
+
+def hvae_from_meta(meta):
+    """The twin of an HVAE checkpoint's configuration (vae.model = hvae, ReLU)."""
+    shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))
+    hidden = [int(h) for h in meta["vae.hidden"].split(",") if h]
+    prior = meta.get("vae.prior", "")
+    k = int(prior[5:]) if prior.startswith("vamp:") else 0
+    latent = (int(meta["vae.latent1"]), int(meta["vae.latent"]))
+    return HVAE(shape[0] * shape[1] * shape[2], hidden, latent, k, shape)
+
+
 def from_meta(meta):
     """The twin of a checkpoint's configuration (its __metadata__)."""
     shape = tuple(int(meta[f"vae.{k}"]) for k in ("channels", "height", "width"))

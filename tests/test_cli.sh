@@ -160,7 +160,7 @@ done
 expect_fail "vamp 0" "--prior vamp:K" "$VAE" train --data "$DATA" --prior vamp:0 --out "$T/x2"
 expect_fail "bad prior" "--prior expects standard or vamp:K" "$VAE" train --data "$DATA" --prior flat --out "$T/x2"
 for PM in ae dae sparse-ae; do
-    expect_fail "vamp with $PM" "--prior vamp applies to --model vae and iwae only" "$VAE" train --data "$DATA" --model $PM --prior vamp:3 --out "$T/x2"
+    expect_fail "vamp with $PM" "--prior vamp applies to --model vae, iwae and hvae only" "$VAE" train --data "$DATA" --model $PM --prior vamp:3 --out "$T/x2"
 done
 expect_fail "vamp with free bits" "--free-bits cannot be combined with --prior vamp" "$VAE" train --data "$DATA" --prior vamp:3 --free-bits 0.5 --out "$T/x2"
 expect_fail "prior changed on resume" "--prior cannot be changed" "$VAE" train --resume "$T/vamp" --prior standard --epochs 3

@@ -175,6 +175,58 @@ static void test_gauss(void)
     free(c.head), free(c.eps), free(c.dz);
 }
 
+/* ------------------------------------------------ Gaussian to Gaussian */
+
+/* The HVAE's z1 term: KL(q || p) of two diagonal Gaussians per row, q's
+ * [mu | logvar] in rows of stride 2 KD + 1 (a column after them that takes
+ * no gradient), p's of stride 2 KD. L = scale * sum KL. */
+enum { KB = 3, KD = 4, KQ = 2 * KD + 1 };
+typedef struct { double *q, *p, scale; } kl2_ctx;
+
+static double kl2_loss(void *v)
+{
+    kl2_ctx *c = v;
+    return c->scale * vae__gauss_kl2_forward(c->q, KQ, c->p, 2 * KD, KB, KD, NULL);
+}
+
+static void test_gauss_kl2(void)
+{
+    kl2_ctx c = {rand_vec(KB * KQ, -1, 1), rand_vec(KB * 2 * KD, -1, 1), 0.7};
+    c.q[KD + 1] = -35, c.p[KB * 2 * KD - 1] = 25; // clamped log-variances: no gradient there
+    c.q[2 * KQ + KD - 1] = c.p[2 * 2 * KD + KD - 1]; // there mu's gradient is e^-20 (mu - pmu): 0
+    double dq[KB * KQ], dp[KB * 2 * KD], nq[KB * KQ], np[KB * 2 * KD];
+    for (int i = 0; i < KB * KQ; i++) dq[i] = 123; // the column after [mu | logvar] is left alone
+    vae__gauss_kl2_backward(dq, dp, c.q, KQ, c.p, 2 * KD, c.scale, KB, KD);
+    numeric_grad(nq, c.q, KB * KQ, kl2_loss, &c);
+    numeric_grad(np, c.p, KB * 2 * KD, kl2_loss, &c);
+    for (int i = 0; i < KB; i++) dq[i * KQ + 2 * KD] = dq[i * KQ + 2 * KD] == 123 ? 0 : 1;
+    CHECK(max_rel_err(dq, nq, KB * KQ) < 1e-7);
+    CHECK(max_rel_err(dp, np, KB * 2 * KD) < 1e-7);
+    CHECK(dq[KD + 1] == 0 && dp[KB * 2 * KD - 1] == 0);
+    // against N(0, I) it is the VAE's KL; by itself, zero
+    CHECK_NEAR(vae__gauss_kl2(0.3, -0.4, 0, 0), vae__gauss_kl(0.3, -0.4), 1e-15);
+    CHECK_NEAR(vae__gauss_kl2(0.3, -0.4, 0.3, -0.4), 0, 1e-15);
+    // one dimension against the direct formula
+    double mu = 0.5, lv = 0.2, pm = -0.3, pl = -0.6;
+    CHECK_NEAR(vae__gauss_kl2(mu, lv, pm, pl),
+               (pl - lv) / 2 + (exp(lv) + (mu - pm) * (mu - pm)) / (2 * exp(pl)) - 0.5,
+               1e-15);
+    // the log-ratio of a sample: the log-densities written out, and its mean
+    // over many samples is -KL (within the Monte Carlo error)
+    double q2[2] = {mu, lv}, p2[2] = {pm, pl}, e = 0.8, z = mu + exp(lv / 2) * e;
+    double lp = -0.5 * (log(6.283185307179586477) + pl + (z - pm) * (z - pm) / exp(pl));
+    double lq = -0.5 * (log(6.283185307179586477) + lv + e * e);
+    CHECK_NEAR(vae__gauss_log_ratio2(&z, &e, q2 + 1, p2, p2 + 1, 1), lp - lq, 1e-14);
+    double sum = 0;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double ei = vae_rng_normal(&rng), zi = mu + exp(lv / 2) * ei;
+        sum += vae__gauss_log_ratio2(&zi, &ei, q2 + 1, p2, p2 + 1, 1);
+    }
+    CHECK(fabs(sum / n + vae__gauss_kl2(mu, lv, pm, pl)) < 0.01);
+    free(c.q), free(c.p);
+}
+
 /* -------------------------------------------------------------- VampPrior */
 
 /* K = 3 components in head rows of stride VS (a flow's column after
@@ -753,7 +805,8 @@ static void check_net(vae_config cfg, double beta)
     double *num = malloc(c.net.n_params * sizeof *num);
     vae__net_bind(&c.net, params, grads, acts);
     c.x = rand_vec((size_t)c.B * c.net.D, 0, 1);
-    for (int i = 0; i < c.B * c.net.d * c.net.n_samples; i++) c.net.eps[i] = vae_rng_normal(&rng);
+    for (int i = 0; i < c.B * c.net.n_noise * c.net.n_samples; i++)
+        c.net.noise[i] = vae_rng_normal(&rng); // eps itself, or the HVAE's [eps | eps1] rows
     static const uint8_t labels[4] = {0, 2, 1, 2};
     c.labels = labels;
     if (net_percep) {
@@ -775,8 +828,11 @@ static void check_net(vae_config cfg, double beta)
     // derivative exactly zero, as ReLU does, so tiny ones carry the same noise.
     // A perceptual term sums the classifier's feature maps as well (up to
     // 8e-10 absolute seen); alone it is checked tightly in test_perceptual.
+    // The HVAE's four chains and two KL terms likewise (4.5e-10 absolute seen,
+    // on a derivative of 8e-5); its KL pair alone is checked in test_gauss_kl2.
     int loose = arch == VAE_ARCH_CONV || likelihood != VAE_LIKELIHOOD_BERNOULLI || cfg.flow ||
-                cfg.activation != VAE_ACT_RELU || net_percep || cfg.vamp_k;
+                cfg.activation != VAE_ACT_RELU || net_percep || cfg.vamp_k ||
+                cfg.model == VAE_MODEL_HVAE;
     double err = max_err_floor(grads, num, c.net.n_params, loose ? 0.1 : 1e-6);
     if (err >= 1e-6)
         fprintf(stderr, "whole net, arch %d, %d hidden, likelihood %d, model %d, flow %d, "
@@ -1004,5 +1060,27 @@ int main(void)
     test_vq();
     check_vq_net(0);
     check_vq_net(1);
+    // the HVAE: the Gaussian-to-Gaussian KL alone, then whole nets (the four
+    // chains, z2's closed-form KL or the VampPrior's estimate, the gated
+    // layers, a learned sigma), every parameter against central differences
+    test_gauss_kl2();
+    for (int n_hidden = 0; n_hidden <= 2; n_hidden++) {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, n_hidden, h2);
+        cfg.model = VAE_MODEL_HVAE, cfg.latent1 = 2;
+        check_net(cfg, 1.0);
+        cfg.vamp_k = 3;
+        check_net(cfg, 0.8);
+    }
+    {
+        vae_config cfg = net_cfg(VAE_ARCH_MLP, 2, h2);
+        cfg.model = VAE_MODEL_HVAE, cfg.latent1 = 4;
+        cfg.activation = VAE_ACT_GATED;
+        check_net(cfg, 1.0);
+        cfg.vamp_k = 2;
+        check_net(cfg, 1.0);
+        cfg.activation = VAE_ACT_RELU, cfg.vamp_k = 0;
+        cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN, cfg.sigma_mode = VAE_SIGMA_LEARNED_PIXEL;
+        check_net(cfg, 1.3);
+    }
     return TEST_REPORT();
 }

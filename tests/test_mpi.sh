@@ -65,9 +65,10 @@ grep -q "data-parallel: 2 ranks (2 on this host), 1 thread each; global batch 10
     "$T/two.err" && ok || bad "2 ranks: no layout line: $(cat "$T/two.err")"
 
 # --- the family members whose steps draw more than the Gaussian noise or need
-# labels (IWAE's K samples, the DAE's corruption, the CVAE's labels) shard the
+# labels (IWAE's K samples, the DAE's corruption, the CVAE's labels, the HVAE's two
+# layers of noise) shard the
 # same way: 2 ranks = 2 threads, bit for bit
-for M in "iwae --k 3" "dae --noise mask:0.3" "cvae"; do
+for M in "iwae --k 3" "dae --noise mask:0.3" "cvae" "hvae --latent 6,4 --prior vamp:3"; do
     tag=${M%% *}
     train --model $M --epochs 1 --max-steps 6 --threads 2 --out "$T/m1$tag" >/dev/null 2>&1 && ok || bad "$tag: 1 process"
     ptrain 2 --model $M --epochs 1 --max-steps 6 --threads 1 --out "$T/m2$tag" >/dev/null 2>"$T/m.err" \

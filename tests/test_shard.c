@@ -140,6 +140,11 @@ int main(int argc, char **argv)
 
     two_ranks_vs_one(&cfg, x, D, B);
     two_ranks_vs_one(&cfg, x, D, 1); // rank 0 has no rows: it adds a zero gradient
+    {   // the HVAE (its middle chains' weight-gradient units, the VampPrior on z2)
+        vae_config h = cfg;
+        h.model = VAE_MODEL_HVAE, h.latent1 = 4, h.vamp_k = 3;
+        two_ranks_vs_one(&h, x, D, B);
+    }
 
     // without a callback, the whole batch as a shard is vae_model_train_step
     vae_model *a, *b;

@@ -199,6 +199,8 @@ void arch_text(const vae_config *c, char *buf, size_t len)
     int gh, gw;
     if (c->model == VAE_MODEL_VQVAE && vae_config_vq_latent(c, &gh, &gw))
         PUT("-[%dx%dx%d codes of %d", c->code_dim, gh, gw, c->codebook);
+    else if (c->model == VAE_MODEL_HVAE)
+        PUT("-[z1 %d, z2 %d", c->latent1, c->latent);
     else
         PUT("-[%d", c->latent);
     if (c->flow != VAE_FLOW_NONE)

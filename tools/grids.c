@@ -45,7 +45,8 @@ void write_samples(vae_model *m, const char *path, int n, uint64_t seed, int sca
         labels[i] = (uint8_t)(label >= 0 ? label : C ? i / cols % C : 0);
     vae_rng rng;
     vae_rng_seed(&rng, seed);
-    if (vae_model_prior_sample(m, &rng, n, z) || vae_model_decode(m, z, labels, n, img))
+    if (vae_model_prior_sample(m, &rng, n, z) ||
+        vae_model_decode_sample(m, z, labels, n, &rng, img))
         die("%s", vae_model_errmsg(m));
     write_png(path, img, n, c, cols, scale);
     free(z);

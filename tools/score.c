@@ -165,7 +165,7 @@ int cmd_score(int argc, char **argv)
         int b = (int)(N - i < B ? N - i : B);
         for (int j = 0; j < b; j++) lab[i + j] = (uint8_t)(ncls ? (i + j) % ncls : 0);
         if (vae_model_prior_sample(m, &rng, b, z) ||
-            vae_model_decode(m, z, ncls ? lab + i : NULL, b, xs + (size_t)i * D))
+            vae_model_decode_sample(m, z, ncls ? lab + i : NULL, b, &rng, xs + (size_t)i * D))
             die("%s", vae_model_errmsg(m));
     }
     clip01(xs, (size_t)N * D);

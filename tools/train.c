@@ -201,7 +201,20 @@ static void check_model_flags(train_opts *o)
         if (o->given[only[i].opt] && o->cfg.model != only[i].model)
             usage_error("train", "%s applies to %s only", only[i].flag, only[i].what);
     vq_check_flags(&o->cfg, o->given + O_CODEBOOK, o->given[O_ARCH], o->given[O_LATENT]);
-    if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE) {
+    if (o->cfg.model == VAE_MODEL_HVAE) {
+        if (!o->cfg.latent1)
+            usage_error("train", "--model hvae needs two latent sizes: --latent L1,L2 (z1 the "
+                                 "bottom layer, z2 the top)");
+        if (o->cfg.arch != VAE_ARCH_MLP)
+            usage_error("train", "--model hvae is built for --arch mlp only");
+        if (o->given[O_FLOW] || o->given[O_FREE_BITS])
+            usage_error("train", "%s cannot be combined with --model hvae",
+                        o->given[O_FLOW] ? "--flow" : "--free-bits");
+    } else if (o->cfg.latent1) {
+        usage_error("train", "--latent L1,L2 (two stochastic layers) applies to --model hvae only");
+    }
+    if (o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_CVAE &&
+        o->cfg.model != VAE_MODEL_HVAE) {
         // autoencoders have no KL; IWAE's bound has no beta
         static const struct { int opt; const char *flag; } vae_only[] = {
             {O_BETA, "--beta"}, {O_SCHEDULE, "--beta-schedule"}, {O_FREE_BITS, "--free-bits"},
@@ -214,8 +227,9 @@ static void check_model_flags(train_opts *o)
                             : o->cfg.model == VAE_MODEL_VQVAE ? "a VQ-VAE has no KL term"
                                                              : "an autoencoder has no KL term");
     }
-    if (o->cfg.vamp_k && o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_IWAE)
-        usage_error("train", "--prior vamp applies to --model vae and iwae only (%s)",
+    if (o->cfg.vamp_k && o->cfg.model != VAE_MODEL_VAE && o->cfg.model != VAE_MODEL_IWAE &&
+        o->cfg.model != VAE_MODEL_HVAE)
+        usage_error("train", "--prior vamp applies to --model vae, iwae and hvae only (%s)",
                     o->cfg.model == VAE_MODEL_CVAE    ? "its pseudo-inputs carry no label"
                     : o->cfg.model == VAE_MODEL_VQVAE ? "a VQ-VAE's prior is over its codes: vae prior train"
                                                       : "an autoencoder has no prior");
@@ -239,17 +253,18 @@ static const cli_opt train_table[] = {
     CLI_HEADING("model:"),
     {"--model", O_MODEL, "M", "the family member: vae, ae (deterministic\nautoencoder), sparse-ae "
      "(L1 on the code), dae\n(denoising: corrupted input, clean target), iwae\n(importance-weighted "
-     "bound) or cvae (conditional\nVAE: the label conditions encoder and decoder;\nneeds labelled "
-     "data)", "vae", NULL},
+     "bound), cvae (conditional\nVAE: the label conditions encoder and decoder;\nneeds labelled "
+     "data) or hvae (two stochastic layers,\n--latent L1,L2; MLP)", "vae", NULL},
     {"--k", O_IWAE_K, "K", "iwae: importance samples per image", NULL, "5"},
     {"--l1", O_L1, "F", "sparse-ae: weight of sum |code|", NULL, "0.001"},
     {"--noise", O_NOISE, "N", "dae: gaussian:SIGMA or mask:P, fresh every batch", NULL, "gaussian:0.2"},
     {"--flow", O_FLOW, "F", "vae, cvae: a normalising flow in the posterior,\nplanar:N or "
      "householder:N (N steps), its parameters\nper image from the encoder; or none", "none", NULL},
-    {"--prior", O_PRIOR, "P", "vae, iwae: p(z), standard (N(0, I)) or vamp:K (the\nVampPrior: "
+    {"--prior", O_PRIOR, "P", "vae, iwae, hvae (on z2): p(z), standard (N(0, I)) or vamp:K (the\nVampPrior: "
      "a mixture of the encoder's posteriors at K\nlearned pseudo-inputs)", "standard", NULL},
     VQ_TRAIN_OPTS(O_CODEBOOK, O_CODE_DIM, O_COMMIT, O_CB_UPDATE, O_RESTART),
-    {"--latent", O_LATENT, "N", "latent dimensions", "20", NULL},
+    {"--latent", O_LATENT, "N", "latent dimensions; hvae: L1,L2 (z1 the bottom\nlayer, z2 the "
+     "top, which the pictures use)", "20", NULL},
     {"--arch", O_ARCH, "A", "mlp or conv: conv has stride-2 convolutions (kernel\n4) down and "
      "transposed convolutions up", "mlp", NULL},
     {"--hidden", O_HIDDEN, "LIST", "hidden widths (mlp) or channels (conv)\ninput side first, "
@@ -333,7 +348,21 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
     case OPT_DATA: o->data = path_arg("train", "--data", a); break;
     case O_EPOCHS: o->epochs = (int)parse_long("train", "--epochs", a, 1, MAX_EPOCHS); break;
     case O_BATCH: o->batch = (int)parse_long("train", "--batch", a, 1, MAX_BATCH); break;
-    case O_LATENT: o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096); break;
+    case O_LATENT: {
+        const char *comma = strchr(a, ',');
+        o->cfg.latent1 = 0;
+        if (comma) { // hvae: L1,L2 (check_model_flags refuses it for the other models)
+            char first[32];
+            size_t len = (size_t)(comma - a);
+            if (len >= sizeof first) usage_error("train", "--latent expects N or L1,L2, not '%s'", a);
+            memcpy(first, a, len);
+            first[len] = 0;
+            o->cfg.latent1 = (int)parse_long("train", "--latent", first, 1, 4096);
+            a = comma + 1;
+        }
+        o->cfg.latent = (int)parse_long("train", "--latent", a, 1, 4096);
+        break;
+    }
     case O_HIDDEN: parse_hidden("train", a, &o->cfg); break;
     case O_ARCH:
         if (!strcmp(a, "mlp")) o->cfg.arch = VAE_ARCH_MLP;
@@ -373,12 +402,13 @@ static void take_train(int c, const char *a, int from_default, void *ctx)
         vq_take(&o->cfg, c - O_CODEBOOK, a);
         break;
     case O_MODEL: {
-        static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae"};
+        static const char *names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae",
+                                      "hvae"};
         int k = 0;
-        while (k < 7 && strcmp(a, names[k])) k++;
-        if (k == 7)
-            usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae, cvae or vqvae, "
-                                 "not '%s'", a);
+        while (k < 8 && strcmp(a, names[k])) k++;
+        if (k == 8)
+            usage_error("train", "--model expects vae, ae, sparse-ae, dae, iwae, cvae, vqvae or "
+                                 "hvae, not '%s'", a);
         o->cfg.model = k;
         break;
     }
@@ -873,7 +903,8 @@ static void evaluate_split(vae_model *m, const vae_dataset *ds, uint64_t seed, f
     size_t lo, hi; // this rank's part; image i gets normals i*d.. of the stream on any rank
     dist_range(N, &lo, &hi);
     const vae_config *c = vae_model_config(m);
-    size_t per = (size_t)c->latent * (c->model == VAE_MODEL_IWAE ? c->iwae_k : 1);
+    size_t per = (size_t)(c->latent + (c->model == VAE_MODEL_HVAE ? c->latent1 : 0)) *
+                 (c->model == VAE_MODEL_IWAE ? c->iwae_k : 1); // vae_model_loss's noise per image
     for (size_t k = 0; k < lo * per; k++) vae_rng_normal(&rng);
     for (size_t i = lo; i < hi; i += B) {
         int b = (int)(hi - i < (size_t)B ? hi - i : (size_t)B);
@@ -1042,7 +1073,7 @@ static void start_run(run *r, int argc, char **argv)
     if (r->root) {
         static const char *kinds[] = {"VAE", "autoencoder", "sparse autoencoder",
                                       "denoising autoencoder", "IWAE", "conditional VAE",
-                                      "VQ-VAE"};
+                                      "VQ-VAE", "hierarchical VAE"};
         const vae_config *cfg = vae_model_config(m);
         char arch[256];
         arch_text(cfg, arch, sizeof arch);
@@ -1127,7 +1158,8 @@ static void end_epoch(run *r, vae_rng shuffle, double secs, size_t first)
     double n = (double)st.n, tn = (double)te.n, ips = (r->N - first) / secs;
     // a VAE's test score is the negative ELBO (beta = 1) whatever beta trained it
     int iwae = cfg->model == VAE_MODEL_IWAE;
-    int is_vae = cfg->model == VAE_MODEL_VAE || iwae || cfg->model == VAE_MODEL_CVAE;
+    int is_vae = cfg->model == VAE_MODEL_VAE || iwae || cfg->model == VAE_MODEL_CVAE ||
+                 cfg->model == VAE_MODEL_HVAE;
     r->last_test = (is_vae ? te.rec + te.kl : te.loss) / tn;
     vae_stats ve = {0};
     double valid = 0;

@@ -37,6 +37,10 @@ typedef enum {
     VAE_MODEL_VQVAE = 6,     /* vector-quantised AE (van den Oord et al. 2017): a conv encoder's
                               * grid of code_dim vectors, each replaced by its nearest codebook
                               * entry; conv only; latent = code_dim x grid cells */
+    VAE_MODEL_HVAE = 7,      /* hierarchical VAE, two stochastic layers (Tomczak & Welling 2018):
+                              * q(z2|x) q(z1|x,z2), p(z2) p(z1|z2) p(x|z1,z2); latent is the top
+                              * layer z2 (what encode, decode, sample and the pictures see),
+                              * latent1 the bottom layer z1; MLP only */
 } vae_model_kind;
 
 typedef enum {
@@ -131,6 +135,8 @@ typedef struct vae_config {
     float restart_dead;            /* codes whose EMA usage (assignments per batch) falls below
                                     * this are restarted from random encoder outputs of the
                                     * batch after each step (Jukebox); 0 = off */
+    int latent1;                   /* HVAE: the bottom layer z1's dimensions (1..4096); latent is
+                                    * the top layer z2's; ignored by the other models */
 } vae_config;
 
 /* 1x28x28, MLP, hidden 400, latent 20, VAE, Bernoulli, beta 1 (sigma 0.1,
@@ -216,18 +222,26 @@ VAE_API int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, 
 /* mu, logvar: B x latent each (either may be NULL). Autoencoders: mu gets
  * the code and logvar zeros (there is no posterior). With a flow, mu is the
  * base posterior's mean moved through the flow (the point the decoder
- * reads) and logvar the base posterior's. */
+ * reads) and logvar the base posterior's. HVAE: q(z2|x)'s, the top layer. */
 VAE_API int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
                              float *mu, float *logvar);
 /* z: n x latent drawn from the model's prior p(z): N(0, I) (the n * latent
  * normals of rng in order), or with a VampPrior (cfg.vamp_k) a pseudo-input
  * k chosen uniformly and z = mu_k + sigma_k eps from the encoder's posterior
- * there. An autoencoder's "prior" is N(0, I) too: decode what it gives. */
+ * there. An autoencoder's "prior" is N(0, I) too: decode what it gives.
+ * HVAE: z2 ~ p(z2), the top layer (vae_model_decode_sample draws z1). */
 VAE_API int vae_model_prior_sample(vae_model *m, vae_rng *rng, int n, float *z);
 /* z: B x latent -> out: B x D means of p(x|z) (probabilities for Bernoulli;
- * Gaussian means are not clipped to [0,1]). */
+ * Gaussian means are not clipped to [0,1]). HVAE: z is the top layer z2
+ * and z1 the mean of p(z1|z2). */
 VAE_API int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B,
                              float *out);
+/* As vae_model_decode, but the layers below z are drawn from their priors
+ * rather than set to their means: the HVAE's z1 ~ p(z1|z2) (B x latent1
+ * normals of rng in order); for every other model it is vae_model_decode
+ * (rng unused). What generating samples wants; the pictures decode means. */
+VAE_API int vae_model_decode_sample(vae_model *m, const float *z, const uint8_t *labels, int B,
+                                    vae_rng *rng, float *out);
 
 /* ------------------------------------------------- data-parallel training */
 

@@ -17,7 +17,8 @@
  * 2^53 (exact in a double) is far past any real run and far from overflow. */
 #define VAE_MAX_ADAM_STEPS ((long)1 << 53)
 
-static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae"};
+static const char *model_names[] = {"vae", "ae", "sparse-ae", "dae", "iwae", "cvae", "vqvae",
+                                     "hvae"};
 static const char *codebook_update_names[] = {"loss", "ema"};
 static const char *noise_names[] = {"none", "gaussian", "mask"};
 static const char *likelihood_names[] = {"bernoulli", "gaussian", "continuous-bernoulli"};
@@ -64,6 +65,11 @@ static int save(vae_model *m, const char *path, const char *const *meta, int wit
     if (c->model == VAE_MODEL_CVAE) {
         snprintf(ncls, sizeof ncls, "%d", c->n_classes);
         kv[n++] = "vae.n_classes", kv[n++] = ncls;
+    }
+    char l1z[16];
+    if (c->model == VAE_MODEL_HVAE) { // vae.latent is the top layer z2's
+        snprintf(l1z, sizeof l1z, "%d", c->latent1);
+        kv[n++] = "vae.latent1", kv[n++] = l1z;
     }
     if (c->model == VAE_MODEL_IWAE) {
         snprintf(iwk, sizeof iwk, "%d", c->iwae_k);
@@ -239,7 +245,7 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
     else if (vae__parse_int(vae__st_meta(f, "vae.height"), 1, 4096, &c->height)) bad = "vae.height";
     else if (vae__parse_int(vae__st_meta(f, "vae.width"), 1, 4096, &c->width)) bad = "vae.width";
     else if (vae__parse_int(vae__st_meta(f, "vae.latent"), 1, 4096, &c->latent)) bad = "vae.latent";
-    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 7)) < 0)
+    else if ((c->model = lookup(vae__st_meta(f, "vae.model"), model_names, 8)) < 0)
         bad = "vae.model";
     else if ((c->likelihood = lookup(vae__st_meta(f, "vae.likelihood"), likelihood_names, 3)) < 0)
         bad = "vae.likelihood";
@@ -256,6 +262,9 @@ static int config_from_meta(const vae__st_file *f, const char *path, vae_config 
         bad = "vae.noise";
     else if (c->model == VAE_MODEL_IWAE && vae__parse_int(vae__st_meta(f, "vae.iwae_k"), 1, 4096, &c->iwae_k))
         bad = "vae.iwae_k";
+    else if (c->model == VAE_MODEL_HVAE &&
+             vae__parse_int(vae__st_meta(f, "vae.latent1"), 1, 4096, &c->latent1))
+        bad = "vae.latent1";
     else if (c->model == VAE_MODEL_CVAE &&
              vae__parse_int(vae__st_meta(f, "vae.n_classes"), 2, 256, &c->n_classes))
         bad = "vae.n_classes";

@@ -77,6 +77,7 @@ typedef struct eval_ws {
     double *kle;   /* (tile): a flow's: sum over its samples of log q(z|x) - log p(z) */
     vae_rng *rng;  /* (tile): each image's noise stream */
     uint8_t *lab;  /* (mb): a CVAE's label of each decoder row */
+    float *xr;     /* (mb, D): the HVAE's image of each row, for q(z1|x,z2) */
 } eval_ws;
 
 static void ws_free(eval_ws *w)
@@ -89,6 +90,7 @@ static void ws_free(eval_ws *w)
     free(w->kle);
     free(w->rng);
     free(w->lab);
+    free(w->xr);
 }
 
 static int ws_init(eval_ws *w, const vae_model *m, int tile)
@@ -103,7 +105,9 @@ static int ws_init(eval_ws *w, const vae_model *m, int tile)
     w->kle = malloc((size_t)tile * sizeof *w->kle);
     w->rng = malloc((size_t)tile * sizeof *w->rng);
     w->lab = malloc(mb);
-    if (!w->acts || !w->head || !w->lw || !w->rec || !w->kle || !w->rng || !w->lab) {
+    w->xr = m->net.d1 ? malloc(mb * m->net.D * sizeof(float)) : NULL;
+    if (!w->acts || !w->head || !w->lw || !w->rec || !w->kle || !w->rng || !w->lab ||
+        (m->net.d1 && !w->xr)) {
         ws_free(w);
         return VAE_ENOMEM;
     }
@@ -130,7 +134,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
                       uint64_t seed, vae_eval_image *out, double *mu_out, double *kl_out)
 {
     vae__net *net = &w->net;
-    int D = net->D, d = net->d, mb = net->max_batch;
+    int D = net->D, d = net->d, mb = net->max_batch, nn = net->n_noise;
     const float *xt = x + (size_t)i0 * D;
 
     // encode the tile: head (nt,hw) = [mu | logvar | flow], kept while the
@@ -176,14 +180,15 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
         int c = (int)(R - r0 < mb ? R - r0 : mb);
         for (int r = 0; r < c; r++) {
             int i = (int)((r0 + r) / k);
-            float *eps = net->eps + (size_t)r * d;
-            for (int j = 0; j < d; j++) eps[j] = (float)vae_rng_normal(&w->rng[i]);
+            float *eps = net->noise + (size_t)r * nn; // the HVAE's: [eps of z2 | eps of z1]
+            for (int j = 0; j < nn; j++) eps[j] = (float)vae_rng_normal(&w->rng[i]);
             memcpy(w->head + (size_t)r * hw, head + (size_t)i * hw, hw * sizeof(float));
             if (labels) w->lab[r] = labels[i0 + i];
+            if (w->xr) memcpy(w->xr + (size_t)r * D, xt + (size_t)i * D, D * sizeof(float));
         }
-        // z = mu + sigma * eps (and the flow) exactly as training draws it
-        vae__net_sample(net, w->head, c, 1);
-        vae__net_decode(net, net->z, labels ? w->lab : NULL, c);
+        // z = mu + sigma * eps (and the flow; the HVAE's z1 below) exactly as training draws it
+        vae__net_sample(net, w->head, w->xr, c, 1);
+        vae__net_decode_sample(net, labels ? w->lab : NULL, c);
         // -log p(x|z) by the training loss, each image's rows against its pixels
         for (int r = 0; r < c;) {
             int i = (int)((r0 + r) / k), len = (int)((i + 1) * (long)k - r0) - r;
@@ -202,7 +207,7 @@ static void eval_tile(eval_ws *w, const float *x, const uint8_t *labels, long i0
     }
     for (int i = 0; i < nt; i++) {
         out[i].rec = w->rec[i] / k;
-        if (net->flow || net->n_pseudo) out[i].kl = w->kle[i] / k; // no closed form
+        if (net->flow || net->n_pseudo || net->d1) out[i].kl = w->kle[i] / k; // no closed form
         out[i].neg_elbo = out[i].rec + out[i].kl;
         out[i].log_px = lme_value(&w->lw[i]);
     }

@@ -59,11 +59,23 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         return vae__error(err, VAE_EUNSUPPORTED, "architecture %d is not supported", c->arch);
     if (c->arch == VAE_ARCH_CONV && c->n_hidden < 1)
         return vae__error(err, VAE_EINVAL, "the conv architecture needs at least one conv layer");
-    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_VQVAE)
+    if (c->model < VAE_MODEL_VAE || c->model > VAE_MODEL_HVAE)
         return vae__error(err, VAE_EUNSUPPORTED, "model kind %d is not supported", c->model);
     if (c->model == VAE_MODEL_VQVAE) {
         int rc = vae__vq_validate(c, err);
         if (rc) return rc;
+    }
+    if (c->model == VAE_MODEL_HVAE) {
+        if (c->latent1 < 1 || c->latent1 > 4096)
+            return vae__error(err, VAE_EINVAL, "a hierarchical VAE needs two latent sizes: z1's "
+                              "(latent1 = %d) is outside 1..4096", c->latent1);
+        if (c->arch != VAE_ARCH_MLP)
+            return vae__error(err, VAE_EUNSUPPORTED, "the hierarchical VAE is built for the MLP "
+                              "architecture only");
+        if (c->flow != VAE_FLOW_NONE)
+            return vae__error(err, VAE_EUNSUPPORTED, "the hierarchical VAE takes no flow");
+        if (c->free_bits > 0)
+            return vae__error(err, VAE_EUNSUPPORTED, "the hierarchical VAE takes no free bits");
     }
     if (c->model == VAE_MODEL_CVAE && (c->n_classes < 2 || c->n_classes > 256))
         return vae__error(err, VAE_EINVAL, "a conditional VAE needs 2..256 label classes, not %d",
@@ -120,9 +132,9 @@ int vae_config_validate(const vae_config *c, vae_error *err)
         if (c->vamp_k < 0 || c->vamp_k > VAE_VAMP_MAX_K)
             return vae__error(err, VAE_EINVAL, "VampPrior pseudo-inputs K = %d are outside 1..%d",
                               c->vamp_k, VAE_VAMP_MAX_K);
-        if (c->model != VAE_MODEL_VAE && c->model != VAE_MODEL_IWAE)
+        if (c->model != VAE_MODEL_VAE && c->model != VAE_MODEL_IWAE && c->model != VAE_MODEL_HVAE)
             return vae__error(err, VAE_EUNSUPPORTED, "the VampPrior is a prior over a Gaussian "
-                              "posterior's z: use it with the VAE or the IWAE");
+                              "posterior's z: use it with the VAE, the IWAE or the HVAE");
         if (c->free_bits > 0)
             return vae__error(err, VAE_EUNSUPPORTED, "free bits act on the closed-form KL to "
                               "N(0, I) of each latent dimension, which the VampPrior has not");
@@ -330,7 +342,7 @@ uint32_t vae_model_checksum(const vae_model *m)
     return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
-/* The loss sums of B rows whose noise is in m->net.eps, on the training
+/* The loss sums of B rows whose noise is in m->net.noise, on the training
  * threads' nets, each on its slice as in a step (so on the per-thread oneDNN
  * kernels, not the model's net alone on OpenBLAS's threads: the test split's
  * evaluation took about a tenth of a conv epoch that way), summed in slice
@@ -340,7 +352,7 @@ static int sliced_loss(vae_model *m, const float *x, const uint8_t *labels, int 
 {
     int T = vae__schedule_begin(m, B);
     if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the evaluation threads");
-    size_t nd = (size_t)m->net.d * m->net.n_samples, D = (size_t)m->net.D;
+    size_t nd = (size_t)m->net.n_noise * m->net.n_samples, D = (size_t)m->net.D;
 #pragma omp parallel num_threads(T)
     for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) { // a smaller team too
         vae__slice s = vae__schedule_slice(B, t, T);
@@ -350,7 +362,7 @@ static int sliced_loss(vae_model *m, const float *x, const uint8_t *labels, int 
         m->workers[s.t].rec = m->workers[s.t].kl = 0;
         if (s.rows > 0) {
             if (s.t > 0 && !m->net.deterministic) // worker 0's noise is m->net's
-                memcpy(net->eps, m->net.eps + s.r0 * nd, s.rows * nd * sizeof(float));
+                memcpy(net->noise, m->net.noise + s.r0 * nd, s.rows * nd * sizeof(float));
             vae__net_forward(net, x + s.r0 * D, x + s.r0 * D, labels ? labels + s.r0 : NULL,
                              s.rows, &m->workers[s.t].rec, &m->workers[s.t].kl);
         }
@@ -370,7 +382,7 @@ int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, v
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
         const float *xb = x + (size_t)i * D;
-        fill_normal(m->net.eps, (size_t)b * m->net.d * m->net.n_samples, rng);
+        fill_normal(m->net.noise, (size_t)b * m->net.n_noise * m->net.n_samples, rng);
         double rec = 0, kl = 0;
         if ((rc = sliced_loss(m, xb, labels ? labels + i : NULL, b, &rec, &kl))) return rc;
         vae__stats_add(st, rec, kl, vae__model_reg_weight(m), b);
@@ -429,6 +441,25 @@ int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B,
     return VAE_OK;
 }
 
+int vae_model_decode_sample(vae_model *m, const float *z, const uint8_t *labels, int B,
+                            vae_rng *rng, float *out)
+{
+    if (!m) return VAE_EINVAL;
+    if (!m->net.d1) return vae_model_decode(m, z, labels, B, out);
+    if (!rng) return vae__model_error(m, VAE_EINVAL, "drawing z1 needs an rng");
+    int rc = vae__model_check_batch(m, z, labels, B, 1 << 30);
+    if (rc) return rc;
+    int D = m->net.D, d1 = m->net.d1;
+    for (int i = 0; i < B; i += m->net.max_batch) {
+        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+        // z1 ~ p(z1|z2): b * d1 normals of rng in order, in eps1's room
+        fill_normal(m->net.eps1, (size_t)b * d1, rng);
+        vae__net_decode_noise(&m->net, z + (size_t)i * m->net.d, m->net.eps1, b);
+        vae__net_mean(&m->net, out + (size_t)i * D, b);
+    }
+    return VAE_OK;
+}
+
 size_t vae__view_numel(const vae__param_view *v)
 {
     size_t n = 1;
@@ -436,9 +467,46 @@ size_t vae__view_numel(const vae__param_view *v)
     return n;
 }
 
+/* One dense layer l (gated: its halves h and g) of the HVAE's two middle
+ * chains: q_z1.i and p_z1.i, their heads q_z1_mu, q_z1_logvar, p_z1_mu,
+ * p_z1_logvar (as the twin's HVAE names them). Returns the views written. */
+static int hvae_tensors(const vae__net *net, int l, float *w, float *b, vae__param_view *v)
+{
+    int q = l < net->p1_0, i = l - (q ? net->q1_0 : net->p1_0), IN = net->in[l], OUT = net->out[l];
+    const char *part = q ? "q_z1" : "p_z1";
+    int n = 0;
+    if (i == net->k) { // the head: mu's d1 rows, then logvar's
+        int d1 = net->d1;
+        const char *half[2] = {"mu", "logvar"};
+        for (int h = 0; h < 2; h++) {
+            v[n] = (vae__param_view){"", 2, {d1, IN}, w + (size_t)h * d1 * IN};
+            snprintf(v[n++].name, sizeof v->name, "%s_%s.weight", part, half[h]);
+            v[n] = (vae__param_view){"", 1, {d1}, b + (size_t)h * d1};
+            snprintf(v[n++].name, sizeof v->name, "%s_%s.bias", part, half[h]);
+        }
+        return n;
+    }
+    if (net->activation == VAE_ACT_GATED) {
+        int H = OUT / 2;
+        const char *half[2] = {"h", "g"};
+        for (int h = 0; h < 2; h++) {
+            v[n] = (vae__param_view){"", 2, {H, IN}, w + (size_t)h * H * IN};
+            snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.weight", part, i, half[h]);
+            v[n] = (vae__param_view){"", 1, {H}, b + (size_t)h * H};
+            snprintf(v[n++].name, sizeof v->name, "%s.%d.%s.bias", part, i, half[h]);
+        }
+        return n;
+    }
+    v[n] = (vae__param_view){"", 2, {OUT, IN}, w};
+    snprintf(v[n++].name, sizeof v->name, "%s.%d.weight", part, i);
+    v[n] = (vae__param_view){"", 1, {OUT}, b};
+    snprintf(v[n++].name, sizeof v->name, "%s.%d.bias", part, i);
+    return n;
+}
+
 /* Names follow the PyTorch twin (scripts/vae_twin.py): encoder.i, fc_mu,
  * fc_logvar (the two halves of the head; a flow's fc_flow after them),
- * decoder.j. */
+ * decoder.j; the HVAE's middle chains as hvae_tensors says. */
 int vae__model_tensors(vae_model *m, vae__param_view *v)
 {
     const vae__net *net = &m->net;
@@ -464,8 +532,12 @@ int vae__model_tensors(vae_model *m, vae__param_view *v)
             }
             continue;
         }
+        if (net->d1 && l > net->k && l < net->dec0) { // the HVAE's q(z1|x,z2) and p(z1|z2)
+            n += hvae_tensors(net, l, w, b, v + n);
+            continue;
+        }
         const char *part = l < net->k ? "encoder" : "decoder";
-        int idx = l < net->k ? l : l - net->k - 1;
+        int idx = l < net->k ? l : l - net->dec0;
         char pre[32]; // a VQ-VAE's head (a 1x1 convolution) is vq.pre_quant
         if (l == net->k) snprintf(pre, sizeof pre, "vq.pre_quant");
         else snprintf(pre, sizeof pre, "%s.%d", part, idx);

@@ -11,6 +11,11 @@
 #include "nn/loss.h"
 #include "nn/prior.h"
 
+static void forward_range(vae__net *net, const real *inp, const uint8_t *labels, int B, int first,
+                          int last);
+static void backward_range(vae__net *net, real *dinp0, const real *inp0, int B, int first,
+                           int last);
+
 /* ------------------------------------------------------------ latent kinds */
 
 /* The Gaussian posterior (VAE, CVAE): z = mu + sigma eps, KL to N(0,I). */
@@ -65,9 +70,40 @@ static void prior_shift_backward(vae__net *net, int B, int R, const real *w, rea
     }
 }
 
-void vae__net_sample(vae__net *net, const real *head, int R, int K)
+/* HVAE: z1 ~ q(z1|x,z2) from the rows [x | z2], p(z1|z2)'s head from z2,
+ * and the decoder's rows [z1 | z2]; z2 (net->z) is drawn. */
+static void hvae_lower(vae__net *net, const real *x, int R)
+{
+    int d = net->d, d1 = net->d1, D = net->D, k = net->k;
+    for (int r = 0; r < R; r++) {
+        real *row = net->q1in + (size_t)r * (D + d);
+        memcpy(row, x + (size_t)r * D, (size_t)D * sizeof *row);
+        memcpy(row + D, net->z + (size_t)r * d, (size_t)d * sizeof *row);
+    }
+    forward_range(net, net->q1in, NULL, R, net->q1_0, net->q1_0 + k);
+    vae__reparam_forward(net->z1, net->act[net->q1_0 + k], 2 * d1, net->eps1, R, d1, 1);
+    forward_range(net, net->z, NULL, R, net->p1_0, net->p1_0 + k);
+    for (int r = 0; r < R; r++) {
+        real *row = net->dec_in + (size_t)r * (d1 + d);
+        memcpy(row, net->z1 + (size_t)r * d1, (size_t)d1 * sizeof *row);
+        memcpy(row + d1, net->z + (size_t)r * d, (size_t)d * sizeof *row);
+    }
+}
+
+void vae__net_sample(vae__net *net, const real *head, const real *x, int R, int K)
 {
     int d = net->d, hw = net->out[net->k];
+    if (net->d1) { // the noise rows [eps | eps1] apart, then z2, then the layer below
+        int d1 = net->d1;
+        for (int r = 0; r < R; r++) {
+            const real *n = net->noise + (size_t)r * (d + d1);
+            memcpy(net->eps + (size_t)r * d, n, (size_t)d * sizeof *n);
+            memcpy(net->eps1 + (size_t)r * d1, n + d, (size_t)d1 * sizeof *n);
+        }
+        vae__reparam_forward(net->z, head, hw, net->eps, R / K, d, K);
+        hvae_lower(net, x, R);
+        return;
+    }
     if (!net->flow) {
         vae__reparam_forward(net->z, head, hw, net->eps, R / K, d, K);
         return;
@@ -78,7 +114,8 @@ void vae__net_sample(vae__net *net, const real *head, int R, int K)
     vae__flow_forward(net->flow, net->flow_steps, zs, net->ld, head + 2 * d, hw, R, K, d);
 }
 
-double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K)
+/* The top layer's log p(z) - log q(z|x) (the only layer but the HVAE's). */
+static double top_log_ratio(const vae__net *net, const real *head, int r, int K)
 {
     int d = net->d;
     const real *lv = head + (size_t)(r / K) * net->out[net->k] + d;
@@ -86,6 +123,17 @@ double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K)
     double lr = vae__iwae_log_ratio(z, net->eps + (size_t)r * d, lv, d);
     if (net->n_pseudo) lr += prior_shift(net, z);
     return net->flow ? lr + net->ld[r] : lr;
+}
+
+double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K)
+{
+    double lr = top_log_ratio(net, head, r, K);
+    if (!net->d1) return lr;
+    int d1 = net->d1; // + log p(z1|z2) - log q(z1|x,z2), both heads per row
+    const real *q = net->act[net->q1_0 + net->k] + (size_t)r * 2 * d1;
+    const real *p = net->act[net->p1_0 + net->k] + (size_t)r * 2 * d1;
+    return lr + vae__gauss_log_ratio2(net->z1 + (size_t)r * d1, net->eps1 + (size_t)r * d1, q + d1,
+                                      p, p + d1, d1);
 }
 
 void vae__net_posterior_point(vae__net *net, int B)
@@ -104,7 +152,7 @@ void vae__net_posterior_point(vae__net *net, int B)
 static double flow_forward(vae__net *net, int B)
 {
     const real *head = net->act[net->k];
-    vae__net_sample(net, head, B, 1);
+    vae__net_sample(net, head, NULL, B, 1);
     double sum = 0;
     for (int b = 0; b < B; b++) {
         net->kl_img[b] = (real)-vae__net_log_ratio(net, head, b, 1);
@@ -164,7 +212,7 @@ static void code_backward(vae__net *net, int B, real loss_scale, real beta)
  * negative IWAE bound (for K = 1, kl is the one-sample KL estimate). */
 static double iwae_forward(vae__net *net, int B)
 {
-    vae__net_sample(net, net->act[net->k], B * net->n_samples, net->n_samples);
+    vae__net_sample(net, net->act[net->k], NULL, B * net->n_samples, net->n_samples);
     return 0; // the bound needs the likelihood first: iwae_finish
 }
 
@@ -215,6 +263,65 @@ static void iwae_backward(vae__net *net, int B, real loss_scale, real beta)
     vae__reparam_backward(dhead, head, 2 * d, net->eps, net->dz, B, d, K);
 }
 
+/* The HVAE: z2 ~ q(z2|x) and z1 ~ q(z1|x,z2) (vae__net_sample). Its
+ * regulariser is log q(z2|x) - log p(z2) + KL(q(z1|x,z2) || p(z1|z2)): the
+ * first in closed form against N(0, I) (the one-sample estimate with the
+ * VampPrior), the second in closed form given the drawn z2. */
+static double hvae_forward(vae__net *net, int B)
+{
+    const real *head = net->act[net->k];
+    int d = net->d, d1 = net->d1, k = net->k;
+    vae__net_sample(net, head, net->x_enc, B, 1);
+    double sum = 0;
+    if (net->n_pseudo) {
+        for (int b = 0; b < B; b++) {
+            net->kl_img[b] = (real)-top_log_ratio(net, head, b, 1);
+            sum += net->kl_img[b];
+        }
+    } else {
+        sum = vae__gauss_kl_forward(head, B, d, net->kl_img);
+    }
+    return sum + vae__gauss_kl2_forward(net->act[net->q1_0 + k], 2 * d1, net->act[net->p1_0 + k],
+                                        2 * d1, B, d1, net->kl_img);
+}
+
+static void hvae_backward(vae__net *net, int B, real loss_scale, real beta)
+{
+    const real *head = net->act[net->k];
+    real *dhead = net->dact[net->k];
+    int d = net->d, d1 = net->d1, D = net->D, q1h = net->q1_0 + net->k, p1h = net->p1_0 + net->k;
+    real c = loss_scale * beta;
+    // the decoder's gradient at [z1 | z2], apart
+    for (int r = 0; r < B; r++) {
+        const real *g = net->ddec_in + (size_t)r * (d1 + d);
+        memcpy(net->dz1 + (size_t)r * d1, g, (size_t)d1 * sizeof *g);
+        memcpy(net->dz + (size_t)r * d, g + d1, (size_t)d * sizeof *g);
+    }
+    // KL(q(z1|x,z2) || p(z1|z2)) into both heads, z1's path into q's, then both
+    // chains down to their inputs, whose z2 columns add to dz
+    vae__gauss_kl2_backward(net->dact[q1h], net->dact[p1h], net->act[q1h], 2 * d1, net->act[p1h],
+                            2 * d1, c, B, d1);
+    vae__reparam_backward(net->dact[q1h], net->act[q1h], 2 * d1, net->eps1, net->dz1, B, d1, 1);
+    // (q(z1|x,z2)'s input gradient only in its z2 columns: x takes none)
+    backward_range(net, NULL, net->q1in, B, net->q1_0, q1h);
+    vae__linear_backward_data_cols(net->dq1in, net->dact[net->q1_0],
+                                   net->params + net->w_off[net->q1_0], B, D + d,
+                                   net->out[net->q1_0], D, D + d);
+    backward_range(net, net->dp1in, net->z, B, net->p1_0, p1h);
+    for (int r = 0; r < B; r++)
+        for (int j = 0; j < d; j++)
+            net->dz[(size_t)r * d + j] +=
+                net->dq1in[(size_t)r * d + j] + net->dp1in[(size_t)r * d + j];
+    // the top layer, as the VAE's (closed form) or the VampPrior's estimate
+    if (net->n_pseudo) {
+        vae__iwae_log_ratio_backward(net->dz, dhead, 2 * d, net->z, head, NULL, c, B, d, 1);
+        prior_shift_backward(net, B, B, NULL, c);
+    } else {
+        vae__gauss_kl_backward(dhead, head, c, NULL, B, d);
+    }
+    vae__reparam_backward(dhead, head, 2 * d, net->eps, net->dz, B, d, 1);
+}
+
 static const vae__latent_kind gaussian = {"gaussian", 2, 1, gauss_forward, NULL, NULL,
                                           gauss_backward};
 static const vae__latent_kind code = {"code", 1, 0, code_forward, NULL, NULL, code_backward};
@@ -224,12 +331,14 @@ static const vae__latent_kind iwae = {"gaussian, importance-weighted", 2, 1, iwa
                                       iwae_finish, iwae_weigh, iwae_backward};
 static const vae__latent_kind gaussian_flow = {"gaussian, estimated KL (flow, VampPrior)", 2, 1,
                                                flow_forward, NULL, NULL, flow_backward};
+static const vae__latent_kind hvae = {"two gaussian layers (HVAE)", 2, 1, hvae_forward, NULL, NULL,
+                                      hvae_backward};
 
 /* Each model's latent kind. */
 static const vae__latent_kind *const latent_of_model[] = {
     [VAE_MODEL_VAE] = &gaussian, [VAE_MODEL_AE] = &code,    [VAE_MODEL_SPARSE_AE] = &sparse_code,
     [VAE_MODEL_DAE] = &code,     [VAE_MODEL_IWAE] = &iwae, [VAE_MODEL_CVAE] = &gaussian,
-    [VAE_MODEL_VQVAE] = &vae__vq_kind,
+    [VAE_MODEL_VQVAE] = &vae__vq_kind, [VAE_MODEL_HVAE] = &hvae,
 };
 
 static const vae__latent_kind *latent_kind(const vae_config *cfg)
@@ -238,15 +347,24 @@ static const vae__latent_kind *latent_kind(const vae_config *cfg)
     if (model == VAE_MODEL_IWAE && cfg->iwae_k == 1 && !cfg->vamp_k)
         return &gaussian; // one sample: the VAE's loss
     if (model == VAE_MODEL_IWAE && cfg->iwae_k > 1) return &iwae; // with either prior
+    if (model == VAE_MODEL_HVAE) return &hvae; // with either prior on z2
     // a flow (VAE, CVAE: vae_config_validate) or the VampPrior: the KL's one-sample estimate
     if (cfg->flow != VAE_FLOW_NONE || cfg->vamp_k) return &gaussian_flow;
     return model >= 0 && model < n ? latent_of_model[model] : &gaussian;
 }
 
+/* Whether layer l ends a chain (no activation after it): the encoder's
+ * head, the output layer, the HVAE's two heads of z1. */
+static int chain_end(const vae__net *net, int l)
+{
+    return l == net->k || l == net->n_layers - 1 ||
+           (net->d1 && (l == net->q1_0 + net->k || l == net->p1_0 + net->k));
+}
+
 /* Whether hidden layer l is gated (then act[l] is its linear part). */
 static int gated(const vae__net *net, int l)
 {
-    return net->activation == VAE_ACT_GATED && l != net->k && l != net->n_layers - 1;
+    return net->activation == VAE_ACT_GATED && !chain_end(net, l);
 }
 
 /* The conv architecture's layer shapes: convolutions down from the image,
@@ -286,6 +404,14 @@ static int layout_conv(vae__net *net, const vae_config *cfg)
     return 0;
 }
 
+/* The HVAE's buffers (net.h): noise, eps1, z1, dz1, q1in, dq1in, dp1in,
+ * and the decoder's input and gradient [z1 | z2]. */
+static size_t hvae_acts(const vae__net *net, size_t rows)
+{
+    size_t d = (size_t)net->d, d1 = (size_t)net->d1;
+    return net->d1 ? rows * ((d + d1) + 3 * d1 + (net->D + d) + 2 * d + 2 * (d1 + d)) : 0;
+}
+
 /* The rows each activation buffer holds: the decoder's (IWAE: K per image),
  * or the encoder's with a VampPrior's pseudo-inputs, whichever is more. */
 static size_t net_rows(const vae__net *net)
@@ -316,6 +442,33 @@ static void layout_mlp(vae__net *net, const vae_config *cfg)
     net->out[2 * k + 1] = net->D;
 }
 
+/* A dense chain of k hidden layers (widths h[0..k), h[k-1..0] when
+ * mirrored) and a last layer out wide, from layer first on input in wide;
+ * g: 2 for gated layers ([a | g]). */
+static void chain_mlp(vae__net *net, int first, int in, const int *h, int k, int mirror, int out,
+                      int g)
+{
+    for (int l = 0; l < k; l++) {
+        net->in[first + l] = in;
+        in = h[mirror ? k - 1 - l : l];
+        net->out[first + l] = g * in;
+    }
+    net->in[first + k] = in;
+    net->out[first + k] = out;
+}
+
+/* The HVAE's four chains (net.h): q(z2|x) 0..k, q(z1|x,z2) from [x | z2],
+ * p(z1|z2) from z2 (mirrored widths, as a decoder's), p(x|z1,z2) from
+ * [z1 | z2]; each with the --hidden widths. */
+static void layout_hvae(vae__net *net, const vae_config *cfg)
+{
+    int k = cfg->n_hidden, g = cfg->activation == VAE_ACT_GATED ? 2 : 1, d = net->d, d1 = net->d1;
+    chain_mlp(net, 0, net->D, cfg->hidden, k, 0, 2 * d, g);
+    chain_mlp(net, net->q1_0, net->D + d, cfg->hidden, k, 0, 2 * d1, g);
+    chain_mlp(net, net->p1_0, d, cfg->hidden, k, 1, 2 * d1, g);
+    chain_mlp(net, net->dec0, d1 + d, cfg->hidden, k, 1, net->D, g);
+}
+
 /* Weight and bias sizes of layer l. */
 static size_t weight_size(const vae__net *net, int l)
 {
@@ -337,6 +490,16 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->d = cfg->latent;
     net->k = k;
     net->n_layers = 2 * k + 2;
+    net->dec0 = k + 1;
+    net->n_noise = net->d;
+    if (cfg->model == VAE_MODEL_HVAE) { // four chains, the decoder last (net.h)
+        net->d1 = cfg->latent1;
+        net->q1_0 = k + 1;
+        net->p1_0 = 2 * k + 2;
+        net->dec0 = 3 * k + 3;
+        net->n_layers = 4 * k + 4;
+        net->n_noise = net->d + net->d1;
+    }
     net->max_batch = max_batch;
     net->model = cfg->model;
     net->activation = cfg->activation;
@@ -352,6 +515,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     if (cfg->arch == VAE_ARCH_CONV) {
         if (layout_conv(net, cfg)) return -1;
         if (net->latent == &vae__vq_kind && vae__vq_layout(net, cfg)) return -1;
+    } else if (net->d1) {
+        layout_hvae(net, cfg);
     } else {
         layout_mlp(net, cfg);
     }
@@ -403,7 +568,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
                   (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
                   (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (net->d + 2)) : 0) +
-                  vae__vq_acts(net);
+                  vae__vq_acts(net) + hvae_acts(net, rows);
     return 0;
 }
 
@@ -455,6 +620,21 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         net->vamp_iv = acts, acts += K * net->d;
         net->vamp_c = acts, acts += K;
         net->vamp_resp = acts, acts += K;
+    }
+    net->noise = net->eps;
+    net->dec_in = net->z;
+    net->ddec_in = net->dz;
+    if (net->d1) {
+        size_t d = (size_t)net->d, d1 = (size_t)net->d1, D = (size_t)net->D;
+        net->noise = acts, acts += B * (d + d1);
+        net->eps1 = acts, acts += B * d1;
+        net->z1 = acts, acts += B * d1;
+        net->dz1 = acts, acts += B * d1;
+        net->q1in = acts, acts += B * (D + d);
+        net->dq1in = acts, acts += B * d;
+        net->dp1in = acts, acts += B * d;
+        net->dec_in = acts, acts += B * (d1 + d);
+        net->ddec_in = acts, acts += B * (d1 + d);
     }
     if (net->vq_K) vae__vq_bind(net, acts);
 }
@@ -540,6 +720,7 @@ static void forward_range(vae__net *net, const real *inp, const uint8_t *labels,
 
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
 {
+    net->x_enc = x;
     if (!net->n_pseudo || net->comp_kept) {
         forward_range(net, x, labels, B, 0, net->k);
         return;
@@ -557,9 +738,37 @@ void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
     vae__vamp_prepare(net->vamp_iv, net->vamp_c, net->comp, hw, net->n_pseudo, net->d);
 }
 
+void vae__net_decode_sample(vae__net *net, const uint8_t *labels, int B)
+{
+    forward_range(net, net->dec_in, labels, B, net->dec0, net->n_layers - 1);
+}
+
+void vae__net_decode_noise(vae__net *net, const real *z, const real *noise1, int B)
+{
+    if (!net->d1) {
+        forward_range(net, z, NULL, B, net->dec0, net->n_layers - 1);
+        return;
+    }
+    // z1 from p(z1|z2): its mean, or mu + sigma noise1; then [z1 | z2]
+    int d = net->d, d1 = net->d1, ph = net->p1_0 + net->k;
+    forward_range(net, z, NULL, B, net->p1_0, ph);
+    const real *p = net->act[ph];
+    for (int r = 0; r < B; r++) {
+        real *row = net->dec_in + (size_t)r * (d1 + d);
+        if (noise1)
+            vae__reparam_forward(row, p + (size_t)r * 2 * d1, 2 * d1, noise1 + (size_t)r * d1, 1,
+                                 d1, 1);
+        else
+            memcpy(row, p + (size_t)r * 2 * d1, (size_t)d1 * sizeof *row);
+        memmove(row + d1, z + (size_t)r * d, (size_t)d * sizeof *row);
+    }
+    vae__net_decode_sample(net, NULL, B);
+}
+
 void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B)
 {
-    forward_range(net, z, labels, B, net->k + 1, net->n_layers - 1);
+    if (net->d1) vae__net_decode_noise(net, z, NULL, B);
+    else forward_range(net, z, labels, B, net->dec0, net->n_layers - 1);
 }
 
 /* -log p(target | decoder output) of `rows` rows, per row in rec_img. */
@@ -634,7 +843,7 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, const ui
     const vae__latent_kind *L = net->latent;
     vae__net_encode(net, x, labels, B);
     *kl = L->forward(net, B);
-    vae__net_decode(net, net->z, labels, B * net->n_samples);
+    vae__net_decode_sample(net, labels, B * net->n_samples);
     *rec = lik_forward(net, row_targets(net, target, B), B * net->n_samples);
     if (net->percep) *rec += percep_forward(net, target, B);
     if (L->finish) L->finish(net, B, rec, kl);
@@ -706,7 +915,10 @@ const real *vae__net_layer_input(const vae__net *net, int l, const real *x)
 {
     if (conditioned(net, l)) return net->cat[l == net->cond[1]];
     if (l == 0) return net->n_pseudo ? net->xin : x;
-    return l == net->k + 1 ? net->z : layer_out(net, l - 1);
+    if (l == net->dec0) return net->dec_in;
+    if (net->d1 && l == net->q1_0) return net->q1in;
+    if (net->d1 && l == net->p1_0) return net->z;
+    return layer_out(net, l - 1);
 }
 
 int vae__net_layer_rows(const vae__net *net, int l, int B)
@@ -724,7 +936,7 @@ void vae__net_backward(vae__net *net, const real *x, const real *target, int B, 
     lik_backward(net, dlik, net->n_samples > 1 ? net->xk : target, loss_scale, rows);
     if (net->percep) percep_backward(net, dlik, B, loss_scale);
     if (L->weigh) L->weigh(net, dlik, B);
-    backward_range(net, net->dz, net->z, rows, k + 1, out);
+    backward_range(net, net->ddec_in, net->dec_in, rows, net->dec0, out);
     L->backward(net, B, loss_scale, beta);
     if (net->n_pseudo) {
         // the encoder's pass over the pseudo-inputs too, down to them; their

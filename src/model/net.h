@@ -17,7 +17,9 @@
 
 /* ---------------------------------------------------------------- network */
 
-#define VAE_MAX_LAYERS (2 * VAE_MAX_HIDDEN + 2)
+/* The HVAE's four chains (q(z2|x), q(z1|x,z2), p(z1|z2), p(x|z1,z2)) have
+ * k + 1 layers each; the other models two. */
+#define VAE_MAX_LAYERS (4 * VAE_MAX_HIDDEN + 4)
 
 /* The VAE as a list of layers: encoder hidden layers 0..k-1 (ReLU), the
  * head k (linear -> [mu | logvar], 2d wide: fc_mu and fc_logvar stacked so
@@ -26,7 +28,15 @@
  * are convolutions, k+1 is linear (z -> the last feature map) and k+2..2k+1
  * transposed convolutions. in/out count the values of an image (C*H*W for
  * feature maps, NCHW), so the layers chain as flat buffers. Parameters live
- * in one flat buffer, each layer's weight followed by its bias. */
+ * in one flat buffer, each layer's weight followed by its bias.
+ *
+ * The HVAE (MLP only) puts two more chains of k + 1 layers between the
+ * encoder and the decoder, so that the decoder stays last (its output layer
+ * is always n_layers - 1): q(z1|x,z2) from the rows [x | z2] (layers q1_0 ..
+ * q1_0 + k, the last -> [mu1 | logvar1]) and p(z1|z2) from z2 (p1_0 ..
+ * p1_0 + k -> [mu1 | logvar1] of the prior); the encoder's head is z2's
+ * posterior (d = the top layer's size) and the decoder (from dec0) reads
+ * [z1 | z2]. */
 enum { VAE_LAYER_LINEAR, VAE_LAYER_CONV, VAE_LAYER_CONVT };
 
 typedef struct vae__net vae__net;
@@ -55,6 +65,10 @@ typedef struct vae__latent_kind {
 
 struct vae__net {
     int D, d, k, n_layers, max_batch;
+    int dec0;                  /* the decoder's first layer: k + 1, or the HVAE's 3k + 3 */
+    int d1, q1_0, p1_0;        /* HVAE: z1's size and the first layers of q(z1|x,z2) and
+                                  p(z1|z2) (d1 = 0: one stochastic layer) */
+    int n_noise;               /* noise values per decoder row: d, or the HVAE's d + d1 */
     int kind[VAE_MAX_LAYERS];            /* VAE_LAYER_* */
     int in[VAE_MAX_LAYERS], out[VAE_MAX_LAYERS];
     vae__conv_geom geom[VAE_MAX_LAYERS]; /* of conv and transposed conv layers */
@@ -89,6 +103,16 @@ struct vae__net {
                                   the linear part's [a | g] (B, out[l]) and gate[l] is the
                                   layer's output (B, out[l] / 2); dgate[l] the gradient there */
     real *eps, *z;             /* (B, d) */
+    real *noise;               /* (B, n_noise) the noise the step and evaluation draw: eps
+                                  itself, or the HVAE's rows [eps of z2 | eps1 of z1] that
+                                  vae__net_sample splits into eps and eps1 */
+    real *dec_in, *ddec_in;    /* the decoder's input and its gradient: z and dz, or the
+                                  HVAE's rows [z1 | z2] (B, d1 + d) and their gradient */
+    /* HVAE: eps1, z1, dz1 (B, d1); q1in (B, D + d) the rows [x | z2] q(z1|x,z2)
+     * reads and dq1in (B, d) the gradient at its z2 columns; dp1in (B, d) the gradient at
+     * p(z1|z2)'s input; x_enc the images of the last encode */
+    real *eps1, *z1, *dz1, *q1in, *dq1in, *dp1in;
+    const real *x_enc;
     real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
     real *dz;                  /* (B, d) and at z */
     real *prob;                /* (B, D) sigmoid of the logits */
@@ -143,9 +167,14 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
  * With a VampPrior the pseudo-inputs are encoded too, as K more rows after
  * the B images' (net->comp points at their head rows); B may be 0. */
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B);
-/* z (B,d) -> act[2k+1] = logits (B,D); labels as for encode (one per image,
- * n_samples rows each). */
+/* z (B,d) -> act[n_layers - 1] = logits (B,D); labels as for encode (one per
+ * image, n_samples rows each). HVAE: z is the top layer z2, and z1 is the
+ * mean of p(z1|z2) (noise1 NULL) or a draw mu + sigma noise1 ((B, d1)
+ * normals). */
 void vae__net_decode(vae__net *net, const real *z, const uint8_t *labels, int B);
+void vae__net_decode_noise(vae__net *net, const real *z, const real *noise1, int B);
+/* Decodes the B rows of the last vae__net_sample (dec_in: z, or [z1 | z2]). */
+void vae__net_decode_sample(vae__net *net, const uint8_t *labels, int B);
 /* rec_img[r0..r0+rows) = -log p(target | decoder rows r0..) of the last
  * vae__net_decode: many samples scored against one image's pixels. */
 void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
@@ -154,12 +183,16 @@ void vae__net_rec_rows(vae__net *net, int r0, const real *target, int rows);
 void vae__net_mean(const vae__net *net, real *out, int B);
 /* z (R rows, K per image) from head rows (out[k] wide: [mu | logvar |
  * flow]) and net->eps: z_0 = mu + sigma eps, then the flow's steps, their
- * log-determinants summed per row into net->ld (without a flow z is z_0). */
-void vae__net_sample(vae__net *net, const real *head, int R, int K);
+ * log-determinants summed per row into net->ld (without a flow z is z_0).
+ * HVAE (K = 1): net->noise is split into eps and eps1 first, and after z2
+ * come z1 ~ q(z1|x,z2) (x: the R rows of images, D wide), p(z1|z2)'s head
+ * and the decoder's input [z1 | z2] (dec_in); other models ignore x. */
+void vae__net_sample(vae__net *net, const real *head, const real *x, int R, int K);
 /* log p(z) - log q(z|x) of row r of the last vae__net_sample (up to the
  * constants that cancel): the IWAE log-ratio plus the flow's log-det, with
  * the VampPrior's log p(z) in place of N(0, I)'s when there is one (the
- * components of the last vae__net_encode). */
+ * components of the last vae__net_encode). HVAE: log p(z2) - log q(z2|x) +
+ * log p(z1|z2) - log q(z1|x,z2). */
 double vae__net_log_ratio(const vae__net *net, const real *head, int r, int K);
 /* z (B,d) = the posterior's point of each image from act[k]: mu, moved by
  * the flow when there is one (its eps = 0 sample); what encode reports and

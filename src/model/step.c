@@ -29,15 +29,15 @@ typedef struct step_state {
  * reference tests) the caller's, copied from the model's own net. */
 static void slice_noise(vae_model *m, const vae__batch *b, const vae__slice *s, vae__net *net)
 {
-    size_t nd = (size_t)m->net.d * m->net.n_samples; // noise values per image
+    size_t nd = (size_t)m->net.n_noise * m->net.n_samples; // noise values per image
     if (b->draw_noise) {
         for (int i = 0; i < s->rows; i++) {
             vae_rng r;
             vae__rng_stream(&r, b->noise_key, b->noise_row0 + s->r0 + i);
-            for (size_t j = 0; j < nd; j++) net->eps[i * nd + j] = (float)vae_rng_normal(&r);
+            for (size_t j = 0; j < nd; j++) net->noise[i * nd + j] = (float)vae_rng_normal(&r);
         }
     } else if (s->t > 0) {
-        memcpy(net->eps, m->net.eps + s->r0 * nd, s->rows * nd * sizeof(float));
+        memcpy(net->noise, m->net.noise + s->r0 * nd, s->rows * nd * sizeof(float));
     }
 }
 

@@ -1,5 +1,6 @@
 /* latent.c - the latent terms, forward and backward (float or double):
- * reparameterisation, Gaussian KL and free bits, the IWAE log-ratio, L1. */
+ * reparameterisation, Gaussian KL and free bits, the IWAE log-ratio, the KL
+ * and log-ratio between two Gaussians (HVAE), L1. */
 #include <stddef.h>
 
 #include "nn/latent.h"
@@ -141,4 +142,54 @@ void vae__l1_backward(real *dcode, const real *dz, const real *code, real scale,
     // d|c|/dc = sign(c), taken as 0 at 0
     for (size_t i = 0; i < n; i++)
         dcode[i] = dz[i] + scale * (code[i] > 0 ? 1 : code[i] < 0 ? -1 : 0);
+}
+
+/* ------------------------------------------- Gaussian to Gaussian (HVAE) */
+
+double vae__gauss_kl2_forward(const real *q, int hq, const real *p, int hp, int B, int d,
+                              real *kl_img)
+{
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        const real *mu = q + (size_t)i * hq, *lv = mu + d;
+        const real *pmu = p + (size_t)i * hp, *plv = pmu + d;
+        double kl = 0;
+        for (int j = 0; j < d; j++) kl += vae__gauss_kl2(mu[j], lv[j], pmu[j], plv[j]);
+        if (kl_img) kl_img[i] += (real)kl;
+        total += kl;
+    }
+    return total;
+}
+
+void vae__gauss_kl2_backward(real *dq, real *dp, const real *q, int hq, const real *p, int hp,
+                             real scale, int B, int d)
+{
+    for (int i = 0; i < B; i++) {
+        const real *mu = q + (size_t)i * hq, *lv = mu + d;
+        const real *pmu = p + (size_t)i * hp, *plv = pmu + d;
+        real *dmu = dq + (size_t)i * hq, *dlv = dmu + d;
+        real *dpmu = dp + (size_t)i * hp, *dplv = dpmu + d;
+        for (int j = 0; j < d; j++) {
+            real l = vae__clamp_logvar(lv[j]), pl = vae__clamp_logvar(plv[j]);
+            real ipv = real_exp(-pl), dm = mu[j] - pmu[j], var = real_exp(l);
+            // dKL/dmu = (mu - pmu) e^-plv = -dKL/dpmu; dKL/dlv = (e^(lv - plv) - 1) / 2;
+            // dKL/dplv = (1 - (e^lv + (mu - pmu)^2) e^-plv) / 2; zero where clamped
+            dmu[j] = scale * dm * ipv;
+            dpmu[j] = -dmu[j];
+            dlv[j] = l == lv[j] ? (real)0.5 * scale * (var * ipv - 1) : 0;
+            dplv[j] = pl == plv[j] ? (real)0.5 * scale * (1 - (var + dm * dm) * ipv) : 0;
+        }
+    }
+}
+
+double vae__gauss_log_ratio2(const real *z, const real *eps, const real *lv, const real *pmu,
+                             const real *plv, int d)
+{
+    double s = 0;
+    for (int j = 0; j < d; j++) {
+        double l = vae__clamp_logvar(lv[j]), pl = vae__clamp_logvar(plv[j]);
+        double dz = (double)z[j] - pmu[j], e = eps[j];
+        s += l + e * e - pl - dz * dz * exp(-pl);
+    }
+    return 0.5 * s;
 }

@@ -87,6 +87,38 @@ double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d
 void vae__iwae_log_ratio_backward(real *dz, real *dhead, int hw, const real *z, const real *head,
                                   const real *w, real scale, int B, int d, int K);
 
+/* ------------------------------------------- Gaussian to Gaussian (HVAE) */
+
+/* KL(N(mu, e^lv) || N(pmu, e^plv)) of one latent dimension, both logvars
+ * clamped: 1/2 (plv - lv + (e^lv + (mu - pmu)^2) e^-plv - 1), in double.
+ * The HVAE's bottom-layer KL between q(z1|x,z2) and p(z1|z2); with pmu = 0,
+ * plv = 0 it is vae__gauss_kl. */
+static inline double vae__gauss_kl2(real mu, real lv, real pmu, real plv)
+{
+    real l = vae__clamp_logvar(lv), pl = vae__clamp_logvar(plv);
+    double dm = (double)mu - pmu;
+    return 0.5 * ((double)pl - l + ((double)real_exp(l) + dm * dm) * exp(-(double)pl) - 1.0);
+}
+
+/* The batch's KL(q || p) of two diagonal Gaussians given per row: q's rows
+ * [mu | logvar] in q (B rows, hq wide), p's in p (B rows, hp wide), d
+ * dimensions each; kl_img (B) gets each row's added (NULL: not kept).
+ * Returns the batch's sum. */
+double vae__gauss_kl2_forward(const real *q, int hq, const real *p, int hp, int B, int d,
+                              real *kl_img);
+/* dq (B, hq) and dp (B, hp): scale * dKL/d[mu | logvar] of q and of p,
+ * written (the other columns left alone); a logvar's gradient is zero where
+ * the clamp holds it. */
+void vae__gauss_kl2_backward(real *dq, real *dp, const real *q, int hq, const real *p, int hp,
+                             real scale, int B, int d);
+/* log p(z) - log q(z) of one sample z = mu + sigma eps of q = N(mu, e^lv),
+ * p = N(pmu, e^plv), up to the constants that cancel: 1/2 sum_j (lv_j +
+ * eps_j^2 - plv_j - (z_j - pmu_j)^2 e^-plv_j), in double, logvars clamped;
+ * what the HVAE's importance weights add for z1 (p = N(0, I) gives
+ * vae__iwae_log_ratio). */
+double vae__gauss_log_ratio2(const real *z, const real *eps, const real *lv, const real *pmu,
+                             const real *plv, int d);
+
 /* ---------------------------------------------------------------- L1 */
 
 /* The sparse AE's penalty sum_j |code_j| over a (B,d) code; per_img (B)

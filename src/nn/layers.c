@@ -20,6 +20,14 @@ void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int 
               IN);
 }
 
+void vae__linear_backward_data_cols(real *dinp, const real *dout, const real *w, int B, int IN,
+                                    int OUT, int c0, int c1)
+{
+    // w's columns c0..c1: the block from w + c0 with w's row stride
+    real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, c1 - c0, OUT, 1, dout, OUT, w + c0, IN,
+              0, dinp, c1 - c0);
+}
+
 /* db (o1-o0) = column sums o0..o1 of dout (B,OUT), in the batch's order. */
 static void bias_grad(real *db, const real *dout, int B, int OUT, int o0, int o1)
 {

@@ -21,6 +21,11 @@ void vae__linear_backward(real *dinp, real *dw, real *db, const real *dout, cons
                           const real *w, int B, int IN, int OUT);
 /* Its two halves: dinp (B,IN) = dout . w ... */
 void vae__linear_backward_data(real *dinp, const real *dout, const real *w, int B, int IN, int OUT);
+/* dinp (B, c1-c0) = the gradient at input columns c0..c1 only, written: of a
+ * layer over concatenated inputs whose other columns need none (the HVAE's
+ * q(z1|x,z2) reads [x | z2] and only z2 takes a gradient). */
+void vae__linear_backward_data_cols(real *dinp, const real *dout, const real *w, int B, int IN,
+                                    int OUT, int c0, int c1);
 /* ... and rows o0..o1 of dw = dout^T . inp and of db = sum_b dout: dw here
  * is (o1-o0, IN) and db (o1-o0). */
 void vae__linear_backward_weights(real *dw, real *db, const real *dout, const real *inp, int B,
