@@ -23,12 +23,12 @@ enum { KEY = 12, CACHE = 64, MAX_ARGS = 4 };
 
 /* One argument of a primitive: the caller's memory (NCHW, or the PyTorch
  * weight layout), and when the primitive wants another layout, its own copy
- * and the reorder between the two. */
+ * (at offset `at` of the thread's arena) and the reorder between the two. */
 typedef struct conv_arg {
     int name, is_output;
     dnnl_memory_t user, inner;
     dnnl_primitive_t reorder;
-    void *buf;
+    size_t at;
 } conv_arg;
 
 /* A primitive for one operation and shape. p == NULL: oneDNN refused it. */
@@ -37,14 +37,20 @@ typedef struct conv_entry {
     dnnl_primitive_t p;
     conv_arg arg[MAX_ARGS];
     int n_args;
-    dnnl_memory_t scratch;
-    void *scratch_buf;
+    dnnl_memory_t scratch; /* oneDNN's scratchpad, at offset scratch_at of the arena */
+    size_t scratch_at, need; /* need: the arena bytes this entry uses */
 } conv_entry;
 
+/* A thread's primitives, stream and arena. The copies in oneDNN's layouts
+ * and the scratchpads live only during a call, so one arena, as large as the
+ * largest entry needs, holds them all (a buffer per entry had added 66 MB to
+ * a conv VAE's peak). */
 typedef struct conv_cache {
     conv_entry e[CACHE];
     int n, next;
     dnnl_stream_t stream;
+    char *arena;
+    size_t arena_size;
 } conv_cache;
 
 static dnnl_engine_t engine;
@@ -59,11 +65,9 @@ static void entry_release(conv_entry *e)
         if (a->user) dnnl_memory_destroy(a->user);
         if (a->inner) dnnl_memory_destroy(a->inner);
         if (a->reorder) dnnl_primitive_destroy(a->reorder);
-        free(a->buf);
     }
     if (e->p) dnnl_primitive_destroy(e->p);
     if (e->scratch) dnnl_memory_destroy(e->scratch);
-    free(e->scratch_buf);
     memset(e, 0, sizeof *e);
 }
 
@@ -72,6 +76,7 @@ static void cache_free(void *p)
     conv_cache *c = p;
     for (int i = 0; i < c->n; i++) entry_release(&c->e[i]);
     if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c->arena);
     free(c);
 }
 
@@ -83,10 +88,12 @@ static void engine_init(void)
                dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success;
 }
 
-static void *alloc_for(const dnnl_memory_desc_t *md)
+/* Reserves the arena bytes of md (64-byte aligned) for e; returns their offset. */
+static size_t reserve(conv_entry *e, const dnnl_memory_desc_t *md)
 {
-    size_t n = dnnl_memory_desc_get_size(md);
-    return aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    size_t at = e->need;
+    e->need += (dnnl_memory_desc_get_size(md) + 63) / 64 * 64;
+    return at;
 }
 
 /* Adds the argument `name` of pd to e: the caller's layout is `user`; when
@@ -101,7 +108,8 @@ static int add_arg(conv_entry *e, const_dnnl_primitive_desc_t pd, dnnl_query_t w
     if (!md || dnnl_memory_create(&a->user, user, engine, DNNL_MEMORY_NONE)) return -1;
     if (dnnl_memory_desc_equal(md, user)) return 0;
     dnnl_primitive_desc_t rpd = NULL;
-    int rc = !(a->buf = alloc_for(md)) || dnnl_memory_create(&a->inner, md, engine, a->buf) ||
+    a->at = reserve(e, md);
+    int rc = dnnl_memory_create(&a->inner, md, engine, DNNL_MEMORY_NONE) ||
              dnnl_reorder_primitive_desc_create(&rpd, is_output ? md : user, engine,
                                                 is_output ? user : md, engine, NULL) ||
              dnnl_primitive_create(&a->reorder, rpd);
@@ -211,8 +219,8 @@ static void entry_build(conv_entry *e, int op, const vae__conv_geom *g, int B, i
     }
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     if (!rc && smd && dnnl_memory_desc_get_size(smd))
-        rc = !(e->scratch_buf = alloc_for(smd)) ||
-             dnnl_memory_create(&e->scratch, smd, engine, e->scratch_buf);
+        e->scratch_at = reserve(e, smd),
+        rc = dnnl_memory_create(&e->scratch, smd, engine, DNNL_MEMORY_NONE);
     if (!rc) rc = dnnl_primitive_create(&e->p, pd) != dnnl_success;
     if (rc) {
         int key[KEY];
@@ -228,13 +236,23 @@ out:
 
 /* Runs e on the caller's buffers (ptr[i] for e->arg[i]): the inputs'
  * reorders, the primitive, the outputs' reorders. */
-static int entry_run(conv_entry *e, dnnl_stream_t stream, void *const *ptr)
+static int entry_run(conv_entry *e, conv_cache *c, void *const *ptr)
 {
+    if (e->need > c->arena_size) { // grows to the largest entry's need, once
+        free(c->arena);
+        c->arena_size = 0;
+        if (!(c->arena = aligned_alloc(64, e->need))) return -1;
+        c->arena_size = e->need;
+    }
+    dnnl_stream_t stream = c->stream;
     dnnl_exec_arg_t args[MAX_ARGS + 1];
     int n = 0;
+    if (e->scratch && dnnl_memory_set_data_handle(e->scratch, c->arena + e->scratch_at)) return -1;
     for (int i = 0; i < e->n_args; i++) {
         conv_arg *a = &e->arg[i];
-        if (dnnl_memory_set_data_handle(a->user, ptr[i])) return -1;
+        if (dnnl_memory_set_data_handle(a->user, ptr[i]) ||
+            (a->inner && dnnl_memory_set_data_handle(a->inner, c->arena + a->at)))
+            return -1;
         args[n++] = (dnnl_exec_arg_t){a->name, a->inner ? a->inner : a->user};
         dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->inner}};
         if (a->reorder && !a->is_output && dnnl_primitive_execute(a->reorder, stream, 2, r))
@@ -284,7 +302,7 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
         memcpy(e->key, key, sizeof key);
         entry_build(e, op, g, B, with_bias);
     }
-    if (e->p) rc = entry_run(e, cache->stream, ptr);
+    if (e->p) rc = entry_run(e, cache, ptr);
     omp_set_num_threads(saved);
     return rc;
 }
