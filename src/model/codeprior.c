@@ -41,6 +41,11 @@ struct vae_prior {
     vae_error err;
 };
 
+static void tensor_name(char *buf, size_t n, int l, int bias)
+{
+    snprintf(buf, n, "conv.%d.%s", l, bias ? "bias" : "weight");
+}
+
 static int prior_error(vae_prior *p, int code, const char *msg)
 {
     snprintf(p->err.msg, sizeof p->err.msg, "%s", msg);
@@ -78,7 +83,7 @@ static int check_config(const vae_prior_config *c, vae_error *err)
 
 /* Tap (i, j) of a k x k kernel may be nonzero: the cells above the centre's
  * row, and those left of it (mask A) or up to it (mask B) on its row. */
-static int tap_open(int i, int j, int k, int type_b)
+int vae__prior_tap_open(int i, int j, int k, int type_b)
 {
     int c = k / 2;
     return i < c || (i == c && (j < c || (type_b && j == c)));
@@ -145,7 +150,7 @@ int vae_prior_create(const vae_prior_config *pc, int max_batch, uint64_t seed, v
                     for (int j = 0; j < g->K; j++) {
                         size_t at = p->w_off[l] + (((size_t)o * g->C + c) * g->K + i) * g->K + j;
                         // 1x1 layers see only their own cell's features: open
-                        int open = g->K == 1 || tap_open(i, j, g->K, l > 0);
+                        int open = g->K == 1 || vae__prior_tap_open(i, j, g->K, l > 0);
                         p->mask[at] = (float)open;
                         p->params[at] = open ? (float)((2 * vae_rng_uniform(&init) - 1) * bound) : 0;
                     }
@@ -258,12 +263,20 @@ static void backward(vae_prior *p, const int32_t *codes, int B, float scale)
     for (size_t i = 0; i < p->emb_off; i++) p->grads[i] *= p->mask[i]; // the masked taps stay 0
 }
 
+/* The gradient of the mean per-grid NLL of B checked grids into p->grads;
+ * returns the summed NLL, each grid's into nll (may be NULL). */
+static double loss_grad(vae_prior *p, const int32_t *codes, int B, double *nll)
+{
+    double sum = forward(p, codes, B, nll);
+    backward(p, codes, B, 1.0f / B);
+    return sum;
+}
+
 int vae_prior_train_step(vae_prior *p, const int32_t *codes, int B, double *nll)
 {
     int rc = check_codes(p, codes, B, p->max_batch);
     if (rc) return rc;
-    double sum = forward(p, codes, B, NULL);
-    backward(p, codes, B, 1.0f / B);
+    double sum = loss_grad(p, codes, B, NULL);
     double ss = vae__sum_squares(p->grads, p->n_params);
     if (!isfinite(sum) || !isfinite(ss))
         return prior_error(p, VAE_ENUMERIC, "prior: a non-finite loss or gradient; weights left "
@@ -272,6 +285,32 @@ int vae_prior_train_step(vae_prior *p, const int32_t *codes, int B, double *nll)
     vae__adam_update(p->params, p->grads, p->adam_m, p->adam_v, p->n_params, &p->adam, p->step, 1);
     if (nll) *nll = sum;
     return VAE_OK;
+}
+
+int vae__prior_grad(vae_prior *p, const int32_t *codes, int B, double *nll)
+{
+    int rc = check_codes(p, codes, B, p->max_batch);
+    if (!rc) loss_grad(p, codes, B, nll);
+    return rc;
+}
+
+float *vae__prior_tensor(vae_prior *p, const char *name, int grad, size_t *numel)
+{
+    float *base = grad ? p->grads : p->params;
+    if (!strcmp(name, "embed.weight")) {
+        *numel = p->n_params - p->emb_off;
+        return base + p->emb_off;
+    }
+    char buf[32];
+    for (int l = 0; l < p->n_conv; l++)
+        for (int bias = 0; bias < 2; bias++) {
+            tensor_name(buf, sizeof buf, l, bias);
+            if (strcmp(name, buf)) continue;
+            size_t at = bias ? p->b_off[l] : p->w_off[l];
+            *numel = bias ? (size_t)p->geom[l].OC : p->b_off[l] - p->w_off[l];
+            return base + at;
+        }
+    return NULL;
 }
 
 const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B)
@@ -324,11 +363,6 @@ int vae_prior_sample(vae_prior *p, int n, float temperature, vae_rng *rng, int32
 }
 
 /* ------------------------------------------------------------------ file */
-
-static void tensor_name(char *buf, size_t n, int l, int bias)
-{
-    snprintf(buf, n, "conv.%d.%s", l, bias ? "bias" : "weight");
-}
 
 int vae_prior_save(vae_prior *p, const char *path, const char *const *meta)
 {
