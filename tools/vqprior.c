@@ -4,6 +4,7 @@
  * sample), its evaluation (vae eval) and `vae codes` (the codebook's usage
  * histogram and the code grids of test images). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,10 @@ static char *prior_beside(const char *model)
     if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) return join(model, "prior.safetensors");
     const char *slash = strrchr(model, '/');
     if (!slash) return join(".", "prior.safetensors");
-    char *dir = xmalloc((size_t)(slash - model) + 2);
-    memcpy(dir, model, (size_t)(slash - model) + 1);
-    dir[slash - model + 1] = 0;
+    // the directory without its last slash (join adds one), "/" kept as ""
+    char *dir = xmalloc((size_t)(slash - model) + 1);
+    memcpy(dir, model, (size_t)(slash - model));
+    dir[slash - model] = 0;
     char *p = join(dir, "prior.safetensors");
     free(dir);
     return p;
@@ -212,23 +214,45 @@ int cmd_prior(int argc, char **argv)
 
 /* ----------------------------------------------------- sample, evaluate */
 
+vae_prior *vq_prior_open(const char *cmd, const char *model_path, const char *prior_path,
+                         const vae_model *m)
+{
+    char *pp = prior_path ? strdup(prior_path) : prior_beside(model_path);
+    if (!pp) die("out of memory");
+    struct stat st;
+    if (!prior_path && stat(pp, &st) != 0)
+        die("%s: no such prior; %s %s draws a VQ-VAE's samples through its prior over the codes "
+            "(train one: %s prior train --model %s; or name one with --prior)", pp, invoked_as,
+            cmd, invoked_as, model_path);
+    vae_prior *p = load_prior(pp, m);
+    free(pp);
+    return p;
+}
+
+void vq_sample_images(vae_model *m, vae_prior *p, long n, unsigned long long seed,
+                      double temperature, float *out)
+{
+    const vae_config *c = vae_model_config(m);
+    int P = c->latent / c->code_dim;
+    if (n > INT32_MAX / P) die("%ld samples are too many to draw at once", n);
+    int32_t *codes = xmalloc((size_t)n * P * sizeof *codes);
+    vae_rng rng;
+    vae_rng_seed(&rng, seed);
+    if (vae_prior_sample(p, (int)n, (float)temperature, &rng, codes)) die("%s", vae_prior_errmsg(p));
+    if (vae_model_vq_decode(m, codes, (int)n, out)) die("%s", vae_model_errmsg(m));
+    free(codes);
+}
+
 void vq_write_samples(vae_model *m, const char *model_path, const char *prior_path,
                       const char *png, int n, unsigned long long seed, double temperature,
                       int scale)
 {
-    char *pp = prior_path ? strdup(prior_path) : prior_beside(model_path);
-    if (!pp) die("out of memory");
-    vae_prior *p = load_prior(pp, m);
+    vae_prior *p = vq_prior_open("sample", model_path, prior_path, m);
     const vae_config *c = vae_model_config(m);
-    int P = c->latent / c->code_dim, D = vae_model_input_size(m);
-    int32_t *codes = xmalloc((size_t)n * P * sizeof *codes);
-    float *img = xmalloc((size_t)n * D * sizeof *img);
-    vae_rng rng;
-    vae_rng_seed(&rng, seed);
-    if (vae_prior_sample(p, n, (float)temperature, &rng, codes)) die("%s", vae_prior_errmsg(p));
-    if (vae_model_vq_decode(m, codes, n, img)) die("%s", vae_model_errmsg(m));
+    float *img = xmalloc((size_t)n * vae_model_input_size(m) * sizeof *img);
+    vq_sample_images(m, p, n, seed, temperature, img);
     write_png(png, img, n, c, (int)ceil(sqrt((double)n)), scale);
-    free(pp), free(codes), free(img);
+    free(img);
     vae_prior_free(p);
 }
 
