@@ -10,8 +10,8 @@ file (embed.weight, conv.i), so either loads with a strict load_state_dict.
 
 trains as `vae train --model vqvae` and then `vae prior train` do (grey-level Bernoulli
 reconstruction, Adam 1e-3, batch 128 for the VQ-VAE and 64 for the prior, a fresh shuffle
-every epoch, the last partial batch kept) and prints one line per epoch with its training
-seconds (the test pass after it not counted, as vae's epoch seconds do not count it):
+every epoch, the last partial batch kept) and prints one line per epoch with its seconds,
+counted as vae counts them (a VQ-VAE epoch without its test pass, a prior epoch with it):
     vqvae epoch E/N  train loss L | test rec R vq V | codes used U of K | S s
     prior epoch E/N  train nll L | test nll T | S s
 and, before the prior's epochs, the seconds spent encoding the training set to codes.
@@ -292,10 +292,10 @@ def main():
             loss.backward()
             popt.step()
             tot += nll.sum().item()
-        secs = time.perf_counter() - t0
         with torch.no_grad():
             tn = sum(prior.nll(tcodes[i:i + 1000]).sum().item() for i in range(0, len(tcodes), 1000))
         tn /= len(tcodes)
+        secs = time.perf_counter() - t0  # with the test pass, as vae prior train counts it
         print(f"prior epoch {epoch}/{a.prior_epochs}  train nll {tot / len(codes):.3f} | test nll "
               f"{tn:.3f} nats ({tn / cells / math.log(2):.4f} bits/cell) | {secs:.3f} s", flush=True)
 
