@@ -19,6 +19,7 @@ Sections (tensor name prefixes):
             (unmasked) weight and the bias.
   prior.*   a PixelCNN (vq_twin.PixelCNN; init.NAME as vae's prior file) on fixed code
             grids: the logits, -log p per grid, the mean and every parameter's gradient.
+  gprior.*  the same for the gated PixelCNN (vq_twin.GatedPixelCNN, 3 gated layers).
 
 The codebooks are drawn so that each vector's nearest code is nearer than the next by a
 margin (checked here): float rounding cannot change a code between PyTorch and C.
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stio  # noqa: E402
-from vq_twin import VQVAE, PixelCNN, causal_mask  # noqa: E402
+from vq_twin import VQVAE, PixelCNN, GatedPixelCNN, causal_mask  # noqa: E402
 
 MARGIN = 1e-3  # the least gap between a vector's nearest and second-nearest code distance
 
@@ -148,21 +149,22 @@ def masked(out, meta):
         meta[name] = ",".join(map(str, (M_B, M_C, M_H, M_W, M_OC, k)))
 
 
-def prior(out, meta):
-    torch.manual_seed(20261207)
-    p = PixelCNN(P_K, P_EMBED, P_CH, P_LAYERS)
+def prior(out, meta, name="prior", gated=False, layers=P_LAYERS):
+    torch.manual_seed(20261207 + gated)
+    p = (GatedPixelCNN if gated else PixelCNN)(P_K, P_EMBED, P_CH, layers)
     for pname, t in p.state_dict().items():
-        out[f"prior.init.{pname}"] = t.clone()
+        out[f"{name}.init.{pname}"] = t.clone()
     codes = torch.randint(P_K, (P_B, P_H, P_W))
     logits = p(codes)
     nll = F.cross_entropy(logits, codes, reduction="none").sum((1, 2))
     loss = nll.mean()
     loss.backward()
-    out.update({"prior.codes": codes.reshape(P_B, -1).float(), "prior.logits": logits.detach(),
-                "prior.nll": nll.detach(), "prior.loss": loss.detach().reshape(1)})
+    out.update({f"{name}.codes": codes.reshape(P_B, -1).float(),
+                f"{name}.logits": logits.detach(), f"{name}.nll": nll.detach(),
+                f"{name}.loss": loss.detach().reshape(1)})
     for pname, t in p.named_parameters():
-        out[f"prior.grad.{pname}"] = t.grad.clone()
-    meta["prior"] = ",".join(map(str, (P_K, P_H, P_W, P_EMBED, P_CH, P_LAYERS, P_B)))
+        out[f"{name}.grad.{pname}"] = t.grad.clone()
+    meta[name] = ",".join(map(str, (P_K, P_H, P_W, P_EMBED, P_CH, layers, P_B, int(gated))))
 
 
 def main():
@@ -176,6 +178,7 @@ def main():
     meta["model"] = ",".join(map(str, SHAPE + HIDDEN + (CODE_DIM, K, BETA, DECAY, B)))
     masked(out, meta)
     prior(out, meta)
+    prior(out, meta, "gprior", True, 3)
     path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "ref_vq.safetensors")
     stio.save_file(out, path, meta)
     print("wrote", os.path.normpath(path), len(out), "tensors")

@@ -202,6 +202,67 @@ class PixelCNN(nn.Module):
         return F.cross_entropy(self(codes), codes, reduction="none").sum((1, 2))
 
 
+def gate(x):
+    """tanh of the first half of the channels times the sigmoid of the second."""
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedLayer(nn.Module):
+    """One layer of the gated PixelCNN (van den Oord et al. 2016) as vae builds it: the vertical
+    stack v (k x k, the rows above the centre for mask A, up to it for mask B), the horizontal
+    stack h (the centre row's taps left of the centre, or up to it), v2h (1x1, the vertical
+    features into the horizontal stack) and res (1x1 after the horizontal gate, plus the
+    layer's horizontal input for mask B)."""
+
+    def __init__(self, cin, channels, k, type_b):
+        super().__init__()
+        C = channels
+        self.v = nn.Conv2d(cin, 2 * C, k, padding=k // 2)
+        self.h = nn.Conv2d(cin, 2 * C, k, padding=k // 2)
+        self.v2h = nn.Conv2d(2 * C, 2 * C, 1)
+        self.res = nn.Conv2d(C, C, 1)
+        c = k // 2
+        vm, hm = torch.zeros(k, k), torch.zeros(k, k)
+        vm[:c + (1 if type_b else 0), :] = 1
+        hm[c, :c + (1 if type_b else 0)] = 1
+        self.register_buffer("vmask", vm[None, None].expand_as(self.v.weight).clone(), persistent=False)
+        self.register_buffer("hmask", hm[None, None].expand_as(self.h.weight).clone(), persistent=False)
+        self.type_b = type_b
+        with torch.no_grad():
+            self.v.weight.mul_(self.vmask)
+            self.h.weight.mul_(self.hmask)
+
+    def forward(self, xv, xh):
+        vpre = F.conv2d(xv, self.v.weight * self.vmask, self.v.bias, padding=self.v.padding)
+        hpre = F.conv2d(xh, self.h.weight * self.hmask, self.h.bias, padding=self.h.padding)
+        hpre = hpre + self.v2h(vpre)
+        out = self.res(gate(hpre))
+        return gate(vpre), out + xh if self.type_b else out
+
+
+class GatedPixelCNN(nn.Module):
+    """vae's gated prior (--gated): the embedding, `layers` gated layers (the first 5x5 mask A,
+    the rest 3x3 mask B), then ReLU, 1x1, ReLU, 1x1 to K logits on the horizontal stack."""
+
+    def __init__(self, K, embed=32, channels=64, layers=4):
+        super().__init__()
+        self.embed = nn.Embedding(K, embed)
+        self.gated = nn.ModuleList(GatedLayer(embed if i == 0 else channels, channels,
+                                              5 if i == 0 else 3, i > 0) for i in range(layers))
+        self.out = nn.ModuleList([nn.Conv2d(channels, channels, 1), nn.Conv2d(channels, K, 1)])
+
+    def forward(self, codes):
+        x = self.embed(codes).permute(0, 3, 1, 2)
+        v, h = x, x
+        for layer in self.gated:
+            v, h = layer(v, h)
+        return self.out[1](F.relu(self.out[0](F.relu(h))))
+
+    def nll(self, codes):
+        return F.cross_entropy(self(codes), codes, reduction="none").sum((1, 2))
+
+
 @torch.no_grad()
 def all_codes(model, images):
     """The code grids (N, H, W) of images (N, pixels), 1000 at a time."""
@@ -228,6 +289,7 @@ def main():
     ap.add_argument("--embed", type=int, default=32)
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--gated", action="store_true", help="the gated PixelCNN (vae prior train --gated)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -277,7 +339,7 @@ def main():
     codes, tcodes = all_codes(model, train), all_codes(model, test)
     print(f"prior codes: {len(codes)} training grids encoded in {time.perf_counter() - t0:.3f} s",
           flush=True)
-    prior = PixelCNN(K, a.embed, a.channels, a.layers)
+    prior = (GatedPixelCNN if a.gated else PixelCNN)(K, a.embed, a.channels, a.layers)
     popt = torch.optim.Adam(prior.parameters(), lr=a.lr)
     cells = codes.shape[1] * codes.shape[2]
     for epoch in range(1, a.prior_epochs + 1):

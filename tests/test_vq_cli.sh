@@ -54,6 +54,16 @@ grep -q "^prior nll     [0-9.]* nats per image, [0-9.]* bits per dim" "$T/e.txt"
 "$VAE" eval --model "$T/a" -n 100 --json >"$T/e.json" 2>/dev/null || bad "eval --json"
 grep -q '"prior_bits_per_dim":[0-9.]*}' "$T/e.json" && ok || bad "eval --json: $(cat "$T/e.json")"
 
+# the gated PixelCNN: trains, names itself, samples and evaluates through --prior
+"$VAE" prior train --model "$T/a" --gated --epochs 1 --channels 8 --layers 2 --embed 4 --threads 2 \
+    --out "$T/gp.safetensors" >"$T/gp.out" 2>"$T/gp.err" || bad "prior train --gated: $(cat "$T/gp.err")"
+grep -q "^prior: gated PixelCNN" "$T/gp.err" && ok || bad "prior --gated: $(cat "$T/gp.err")"
+"$VAE" sample --model "$T/a" --prior "$T/gp.safetensors" -n 4 -o "$T/gs.png" 2>/dev/null || bad "sample --gated prior"
+png_ok "$T/gs.png"
+"$VAE" eval --model "$T/a" --prior "$T/gp.safetensors" -n 100 >"$T/ge.txt" 2>&1 || bad "eval: $(cat "$T/ge.txt")"
+grep -q "^prior nll     [0-9.]* nats per image" "$T/ge.txt" && ok || bad "eval gated: $(cat "$T/ge.txt")"
+expect_fail gated-layers "gated layers 9 are outside 1..8" "$VAE" prior train --model "$T/a" --gated --layers 9 --out "$T/x.safetensors"
+
 # vae score draws a VQ-VAE's samples through its prior: the same seed gives the same
 # distance, another temperature another one
 "$VAE" classifier train --data "$DATA" --epochs 1 --threads 2 --out "$T/cls.safetensors" \

@@ -6,7 +6,7 @@
  * updates, on one thread and split over 3) and its codebook after an EMA
  * step; the mask-A and mask-B convolutions built from the C's own mask rule;
  * the prior loaded from the twin's tensors (its file layout), its logits,
- * NLL and every gradient. */
+ * NLL and every gradient, plain and gated. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -222,31 +222,34 @@ static void mask(const char *name, int type_b)
 
 /* The prior: the twin's state_dict written as a prior file (its names, with
  * vae's metadata) and loaded by vae_prior_load, then one loss and gradient. */
-static void prior(void)
+static void prior(const char *name)
 {
-    int K, H, W, E, CH, L, B;
-    const char *spec = vae__st_meta(fixture, "prior");
-    CHECK(spec && sscanf(spec, "%d,%d,%d,%d,%d,%d,%d", &K, &H, &W, &E, &CH, &L, &B) == 7);
-    printf("PixelCNN prior: K = %d on %dx%d, embedding %d, %d channels, %d mask-B layers\n", K, H,
-           W, E, CH, L);
+    int K, H, W, E, CH, L, B, G;
+    const char *spec = vae__st_meta(fixture, name);
+    CHECK(spec && sscanf(spec, "%d,%d,%d,%d,%d,%d,%d,%d", &K, &H, &W, &E, &CH, &L, &B, &G) == 8);
+    printf("%s PixelCNN prior: K = %d on %dx%d, embedding %d, %d channels, %d %s layers\n",
+           G ? "gated" : "plain", K, H, W, E, CH, L, G ? "gated" : "mask-B");
+    char prefix[32], key[96], label[96];
+    snprintf(prefix, sizeof prefix, "%s.init.", name);
+    size_t np = strlen(prefix);
     enum { MAXT = 80 };
     vae__st_tensor t[MAXT];
     char names[MAXT][64];
     int nt = 0;
     for (int i = 0; i < vae__st_count(fixture) && nt < MAXT; i++) {
         const vae__st_tensor *s = vae__st_at(fixture, i);
-        if (strncmp(s->name, "prior.init.", 11)) continue;
-        snprintf(names[nt], sizeof names[nt], "%s", s->name + 11);
+        if (strncmp(s->name, prefix, np)) continue;
+        snprintf(names[nt], sizeof names[nt], "%s", s->name + np);
         t[nt] = *s;
         t[nt].name = names[nt];
         nt++;
     }
-    char num[6][16];
-    int vals[6] = {K, H, W, E, CH, L};
-    for (int i = 0; i < 6; i++) snprintf(num[i], sizeof num[i], "%d", vals[i]);
+    char num[7][16];
+    int vals[7] = {K, H, W, E, CH, L, G};
+    for (int i = 0; i < 7; i++) snprintf(num[i], sizeof num[i], "%d", vals[i]);
     const char *meta[] = {"format", "vae-prior", "prior.codebook", num[0], "prior.grid_h", num[1],
                           "prior.grid_w", num[2], "prior.embed", num[3], "prior.channels", num[4],
-                          "prior.layers", num[5], NULL};
+                          "prior.layers", num[5], "prior.gated", num[6], NULL};
     char path[] = "/tmp/vae-test-vq-ref-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
@@ -262,7 +265,8 @@ static void prior(void)
     CHECK_EQ(rc, VAE_OK);
     if (rc) return;
     int P = H * W;
-    const float *cf = fixture_get("prior.codes", (size_t)B * P);
+    snprintf(key, sizeof key, "%s.codes", name);
+    const float *cf = fixture_get(key, (size_t)B * P);
     int32_t *codes = malloc((size_t)B * P * sizeof *codes);
     for (int i = 0; i < B * P; i++) codes[i] = (int32_t)cf[i];
     double nll[64];
@@ -272,19 +276,21 @@ static void prior(void)
     // the logits the gradient's forward pass left (the same pass again)
     const float *logits = vae__prior_logits(p, codes, B);
     CHECK(logits != NULL);
-    if (logits) check("logits", logits, "prior.logits", (size_t)B * K * P);
+    snprintf(key, sizeof key, "%s.logits", name);
+    if (logits) check("logits", logits, key, (size_t)B * K * P);
     double mean = 0;
     for (int b = 0; b < B; b++) nllf[b] = (float)nll[b], mean += nll[b] / B;
-    fixture_check("-log p (per grid)", nllf, "prior.nll", 1, 0, 1, 1e-4, 1e-6);
+    snprintf(key, sizeof key, "%s.nll", name);
+    fixture_check("-log p (per grid)", nllf, key, 1, 0, 1, 1e-4, 1e-6);
     float lossf = (float)mean;
-    fixture_check("loss", &lossf, "prior.loss", 1, 0, 1, 1e-4, 1e-6);
+    snprintf(key, sizeof key, "%s.loss", name);
+    fixture_check("loss", &lossf, key, 1, 0, 1, 1e-4, 1e-6);
     for (int i = 0; i < nt; i++) {
-        char key[96], label[96];
         size_t n = 0;
         const float *g = vae__prior_tensor(p, names[i], 1, &n);
         CHECK(g != NULL);
         if (!g) continue;
-        snprintf(key, sizeof key, "prior.grad.%.63s", names[i]);
+        snprintf(key, sizeof key, "%s.grad.%.63s", name, names[i]);
         snprintf(label, sizeof label, "grad.%.63s", names[i]);
         check(label, g, key, n);
     }
@@ -302,7 +308,8 @@ int main(int argc, char **argv)
     }
     mask("maskA", 0);
     mask("maskB", 1);
-    prior();
+    prior("prior");
+    prior("gprior");
     vae__st_free(fixture);
     return TEST_REPORT();
 }

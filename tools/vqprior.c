@@ -73,12 +73,12 @@ static vae_prior *load_prior(const char *path, const vae_model *m)
 /* ------------------------------------------------------------ prior train */
 
 enum { P_EPOCHS = 256, P_BATCH, P_LR, P_SEED, P_OUT, P_CHANNELS, P_LAYERS, P_EMBED, P_THREADS,
-       P_QUIET };
+       P_QUIET, P_GATED };
 
 typedef struct prior_args {
     model_args ma;
     const char *out;
-    int epochs, batch, channels, layers, embed, threads, quiet;
+    int epochs, batch, channels, layers, embed, threads, quiet, gated;
     float lr;
     uint64_t seed;
 } prior_args;
@@ -98,6 +98,7 @@ static void take_prior(int key, const char *a, int from_default, void *ctx)
     case P_EMBED: p->embed = (int)parse_long("prior", "--embed", a, 1, 256); break;
     case P_THREADS: p->threads = (int)parse_long("prior", "--threads", a, 0, 1024); break;
     case P_QUIET: p->quiet = 1; break;
+    case P_GATED: p->gated = 1; break;
     default:
         if (!model_flag("prior", key, a, &p->ma)) usage_error("prior", "unknown option");
     }
@@ -111,7 +112,10 @@ static const cli_opt prior_opts[] = {
     {"--lr", P_LR, "F", "Adam learning rate", "0.001", NULL},
     {"--seed", P_SEED, "N", "seeds the weights and the shuffling", "1", NULL},
     {"--channels", P_CHANNELS, "N", "channels of the masked convolutions", "64", NULL},
-    {"--layers", P_LAYERS, "N", "3x3 mask-B layers after the 5x5 mask-A one", "4", NULL},
+    {"--layers", P_LAYERS, "N", "3x3 mask-B layers after the 5x5 mask-A one\n"
+     "(--gated: gated layers, 1..8)", "4", NULL},
+    {"--gated", P_GATED, NULL, "the gated PixelCNN: vertical and horizontal stacks,\n"
+     "tanh x sigmoid gates, no blind spot", NULL, NULL},
     {"--embed", P_EMBED, "N", "dimension of each code's learned embedding", "32", NULL},
     {"--threads", P_THREADS, "N", "BLAS threads; 0 = all cores (its GEMMs are small:\none thread is fastest on a busy machine)", "1", NULL},
     {"--quiet", P_QUIET, NULL, "no per-epoch lines", NULL, NULL},
@@ -151,7 +155,7 @@ int cmd_prior(int argc, char **argv)
 
     vae_prior_config pc;
     vae_prior_config_default(&pc, vae_model_config(m));
-    pc.channels = pa.channels, pc.layers = pa.layers, pc.embed = pa.embed;
+    pc.channels = pa.channels, pc.layers = pa.layers, pc.embed = pa.embed, pc.gated = pa.gated;
     vae_prior *p;
     vae_error err;
     if (vae_prior_create(&pc, pa.batch, pa.seed, &p, &err)) usage_error("prior", "%s", err.msg);
@@ -164,8 +168,9 @@ int cmd_prior(int argc, char **argv)
     double t0 = now();
     int32_t *codes = all_codes(m, train, N, P), *tcodes = all_codes(m, test, NT, P);
     report_data(&pa.ma.dargs, train, test);
-    fprintf(stderr, "prior: PixelCNN (%zu parameters) over %ld code grids of %dx%d, K = %d "
-            "(encoded in %.1fs)\n", vae_prior_num_params(p), N, pc.grid_h, pc.grid_w,
+    fprintf(stderr, "prior: %sPixelCNN (%zu parameters) over %ld code grids of %dx%d, K = %d "
+            "(encoded in %.1fs)\n", pc.gated ? "gated " : "", vae_prior_num_params(p), N,
+            pc.grid_h, pc.grid_w,
             pc.codebook, now() - t0);
     uint32_t *perm = xmalloc((size_t)N * sizeof *perm);
     int32_t *batch = xmalloc((size_t)pa.batch * P * sizeof *batch);
