@@ -182,6 +182,7 @@ int cmd_score(int argc, char **argv)
         memset(lab, 0, (size_t)N);
         vq_sample_images(m, vqp, N, a.seed, a.temperature, xs);
         vae_prior_free(vqp);
+        vae_set_threads(a.threads);
     }
     for (long i = 0; i < N && !vqp; i += B) {
         int b = (int)(N - i < B ? N - i : B);

@@ -43,7 +43,8 @@ int cmd_codes(int argc, char **argv);
 vae_prior *vq_prior_open(const char *cmd, const char *model_path, const char *prior_path,
                          const vae_model *m);
 /* n images (n x pixels into out) decoded from code grids the prior draws at
- * the temperature, the draws seeded by seed (as vae sample draws them). */
+ * the temperature, the draws seeded by seed (as vae sample draws them). It
+ * leaves vae_set_threads at 1: the caller sets its own again. */
 void vq_sample_images(vae_model *m, vae_prior *p, long n, unsigned long long seed,
                       double temperature, float *out);
 /* vae sample and eval on a VQ-VAE: through its prior (vqprior.c). */

@@ -243,6 +243,9 @@ void vq_sample_images(vae_model *m, vae_prior *p, long n, unsigned long long see
     int32_t *codes = xmalloc((size_t)n * P * sizeof *codes);
     vae_rng rng;
     vae_rng_seed(&rng, seed);
+    // the prior's GEMMs are small (a 7x7 grid, 64 grids a pass): more threads
+    // only spin against each other (vae prior train's --threads 1 default)
+    vae_set_threads(1);
     if (vae_prior_sample(p, (int)n, (float)temperature, &rng, codes)) die("%s", vae_prior_errmsg(p));
     if (vae_model_vq_decode(m, codes, (int)n, out)) die("%s", vae_model_errmsg(m));
     free(codes);
