@@ -167,7 +167,8 @@ int vae_prior_create(const vae_prior_config *pc, int max_batch, uint64_t seed, v
     p->adam_v = calloc(off, sizeof(float));
     p->mask = calloc(off, sizeof(float));
     // gated: vout, gh, dvout per layer, hr, dhr, dg (C each), dtv, dth (the wider of E, C)
-    size_t nc = (size_t)max_batch * C * p->P, nw = (size_t)max_batch * (C > pc->embed ? C : pc->embed) * p->P;
+    size_t nc = (size_t)max_batch * C * p->P;
+    size_t nw = (size_t)max_batch * (C > pc->embed ? C : pc->embed) * p->P;
     size_t gated = G ? (3 * (size_t)L + 3) * nc + 2 * nw : 0;
     p->x0 = calloc(2 * nx + 2 * acts + col + gated, sizeof(float));
     p->lse = calloc((size_t)max_batch * p->P, sizeof(double));
