@@ -72,7 +72,7 @@ JOBS=${VALGRIND_JOBS:-$(nproc)}
 # timed against a fast vae: under valgrind a start takes seconds, the kills
 # land elsewhere and a killed process leaves no memcheck summary to check),
 # test_mpi.sh (mpirun's own processes).
-TESTS=(test_pictures.sh test_serve.sh grad train eval flow_ref prior_ref hvae_ref shard gemm images ref conv lik idx safetensors latent pca score vq)
+TESTS=(test_pictures.sh test_serve.sh grad train eval flow_ref prior_ref hvae_ref vq_ref shard gemm images ref conv lik idx safetensors latent pca score vq)
 EXTRA="test_cli.sh test_cli_eval.sh bad_inputs.sh test_resume.sh test_images.sh test_reliability.sh"
 if [ $# -gt 1 ]; then
     shift

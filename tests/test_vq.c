@@ -133,10 +133,11 @@ static void restarts(void)
     free(x);
 }
 
-/* A tiny prior: K = 3 codes on a 2x2 grid, every one of the 81 grids. */
-static void prior_is_a_distribution(void)
+/* A tiny prior (plain or gated): K = 3 codes on a 2x2 grid, every one of
+ * the 81 grids. */
+static void prior_is_a_distribution(int gated)
 {
-    vae_prior_config pc = {3, 2, 2, 4, 5, 2};
+    vae_prior_config pc = {3, 2, 2, 4, 5, 2, gated};
     vae_prior *p;
     vae_error err;
     CHECK_EQ(vae_prior_create(&pc, 81, 11, &p, &err), VAE_OK);
@@ -165,12 +166,36 @@ static void prior_is_a_distribution(void)
     vae_prior_free(p);
 }
 
+/* The blind spot: on a 2x6 grid, cell (1, 0) never sees cell (0, 3) through
+ * the plain net (the 5x5 mask A reaches 2 cells right on the row above; the
+ * mask-B layers after it only reach further left), however deep; the gated
+ * net's vertical stack reaches it after its second layer. */
+static void prior_blind_spot(void)
+{
+    for (int gated = 0; gated <= 1; gated++) {
+        vae_prior_config pc = {3, 2, 6, 4, 5, gated ? 2 : 4, gated};
+        vae_prior *p;
+        vae_error err;
+        CHECK_EQ(vae_prior_create(&pc, 1, 4, &p, &err), VAE_OK);
+        int32_t a[12] = {0}, b[12] = {0};
+        b[3] = 2; // cell (0, 3)
+        float la[3 * 12];
+        memcpy(la, vae__prior_logits(p, a, 1), sizeof la);
+        const float *lb = vae__prior_logits(p, b, 1);
+        int seen = 0;
+        for (int k = 0; k < 3; k++) seen += lb[k * 12 + 6] != la[k * 12 + 6]; // cell (1, 0)
+        if (gated) CHECK(seen > 0);
+        else CHECK(seen == 0);
+        vae_prior_free(p);
+    }
+}
+
 /* A chain (each cell repeats the one before, the first uniform) is learnt:
  * its NLL falls to about log K, samples at a low temperature follow it, and
  * the file gives back the same numbers. */
-static void prior_learns_saves_samples(void)
+static void prior_learns_saves_samples(int gated)
 {
-    vae_prior_config pc = {4, 3, 3, 8, 16, 2};
+    vae_prior_config pc = {4, 3, 3, 8, 16, 2, gated};
     vae_prior *p, *q;
     vae_error err;
     CHECK_EQ(vae_prior_create(&pc, 32, 5, &p, &err), VAE_OK);
@@ -229,8 +254,11 @@ int main(void)
     train_and_resume(0);
     train_and_resume(1);
     restarts();
-    prior_is_a_distribution();
-    prior_learns_saves_samples();
+    for (int gated = 0; gated <= 1; gated++) {
+        prior_is_a_distribution(gated);
+        prior_learns_saves_samples(gated);
+    }
+    prior_blind_spot();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);

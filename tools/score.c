@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vq.h"
 
-enum { S_CLS = 256, S_N, S_JSON, S_REF, S_SEED, S_K, S_THREADS, S_BATCH };
+enum { S_CLS = 256, S_N, S_JSON, S_REF, S_SEED, S_K, S_THREADS, S_BATCH, S_PRIOR, S_TEMP };
 
 static const cli_opt score_opts[] = {
     MODEL_OPTS,
@@ -22,6 +23,9 @@ static const cli_opt score_opts[] = {
     {"--seed", S_SEED, "N", "the samples' noise", "1", NULL},
     {"--threads", S_THREADS, "N", "threads; 0 = all cores", "0", NULL},
     {"--batch", S_BATCH, "N", "images per decoder call", "512", NULL},
+    {"--prior", S_PRIOR, "FILE", "a VQ-VAE's prior over its codes (vae prior train)", NULL,
+     "prior.safetensors beside the model"},
+    {"--temperature", S_TEMP, "T", "a VQ-VAE's prior: sample softmax(logits / T)", NULL, "1"},
     {"--reference", S_REF, NULL,
      "also the reference points: N training images, and\nthe test images blurred or with noise",
      NULL, NULL},
@@ -35,12 +39,15 @@ const cli_command score_cmd = {
     "Fréchet distance between the classifier's features of N generated samples\n"
     "and of the test images, the same for the test images' reconstructions, the\n"
     "classifier's confidence and diversity on the samples, and the k-NN and\n"
-    "ridge-probe accuracies of the latent codes (docs/evaluation.md).\n",
+    "ridge-probe accuracies of the latent codes (docs/evaluation.md). A VQ-VAE's\n"
+    "samples are drawn through its prior over the codes (vae prior train), as\n"
+    "vae sample draws them.\n",
     score_opts, NULL};
 
 typedef struct score_args {
     model_args ma;
-    const char *cls;
+    const char *cls, *prior;
+    double temperature;
     long n;
     int k, threads, batch, json, ref;
     uint64_t seed;
@@ -57,6 +64,8 @@ static void take_score(int key, const char *a, int from_default, void *ctx)
     case S_SEED: s->seed = (uint64_t)parse_long("score", "--seed", a, 0, 1L << 62); break;
     case S_THREADS: s->threads = (int)parse_long("score", "--threads", a, 0, 1024); break;
     case S_BATCH: s->batch = (int)parse_long("score", "--batch", a, 1, 65536); break;
+    case S_PRIOR: s->prior = path_arg("score", "--prior", a); break;
+    case S_TEMP: s->temperature = parse_double("score", "--temperature", a, 1e-3, 100); break;
     case S_REF: s->ref = 1; break;
     case S_JSON: s->json = 1; break;
     default: model_flag("score", key, a, &s->ma);
@@ -127,11 +136,18 @@ int cmd_score(int argc, char **argv)
     score_args a;
     memset(&a, 0, sizeof a);
     model_args_init(&a.ma);
+    a.temperature = 1;
     int first = cli_parse(&score_cmd, argc, argv, take_score, &a);
     if (first < argc) usage_error("score", "unexpected argument '%s'", argv[first]);
     if (!a.cls) usage_error("score", "--classifier is required");
     vae_set_threads(a.threads);
     vae_model *m = model_load("score", &a.ma, a.batch);
+    // a VQ-VAE's samples come from its prior over the codes, not from N(0, I):
+    // open it before any work, so that a missing one is the first thing said
+    int vq = vae_model_config(m)->model == VAE_MODEL_VQVAE;
+    if (!vq && (a.prior || a.temperature != 1))
+        usage_error("score", "--prior and --temperature apply to a VQ-VAE only");
+    vae_prior *vqp = vq ? vq_prior_open("score", a.ma.model, a.prior, m) : NULL;
     vae_error err;
     scorer s = {0};
     if (vae_classifier_load(a.cls, a.batch, &s.c, &err)) die("%s", err.msg);
@@ -155,13 +171,20 @@ int cmd_score(int argc, char **argv)
     float *xte = load_images(test, n_test);
     measure(&s, xte, n_test, NULL, &s.test);
 
-    // N samples decoded from the prior (a CVAE's with labels 0, 1, ... in turn)
+    // N samples decoded from the prior (a CVAE's with labels 0, 1, ... in turn; a
+    // VQ-VAE's code grids drawn by its PixelCNN)
     float *xs = xmalloc((size_t)N * D * sizeof *xs), *z = xmalloc((size_t)B * d * sizeof *z);
     float *prob = xmalloc((size_t)N * s.K * sizeof *prob);
     uint8_t *lab = xmalloc((size_t)N);
     vae_rng rng;
     vae_rng_seed(&rng, a.seed);
-    for (long i = 0; i < N; i += B) {
+    if (vqp) {
+        memset(lab, 0, (size_t)N);
+        vq_sample_images(m, vqp, N, a.seed, a.temperature, xs);
+        vae_prior_free(vqp);
+        vae_set_threads(a.threads);
+    }
+    for (long i = 0; i < N && !vqp; i += B) {
         int b = (int)(N - i < B ? N - i : B);
         for (int j = 0; j < b; j++) lab[i + j] = (uint8_t)(ncls ? (i + j) % ncls : 0);
         if (vae_model_prior_sample(m, &rng, b, z) ||

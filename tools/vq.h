@@ -37,6 +37,16 @@ int vq_health(const double *counts, int K, double *perplexity);
 extern const cli_command prior_cmd, codes_cmd;
 int cmd_prior(int argc, char **argv);
 int cmd_codes(int argc, char **argv);
+/* A VQ-VAE's prior: prior_path, or prior.safetensors beside the model; dies
+ * with one line (cmd: the command's name) naming the file when there is none,
+ * it cannot be loaded or it does not fit m. */
+vae_prior *vq_prior_open(const char *cmd, const char *model_path, const char *prior_path,
+                         const vae_model *m);
+/* n images (n x pixels into out) decoded from code grids the prior draws at
+ * the temperature, the draws seeded by seed (as vae sample draws them). It
+ * leaves vae_set_threads at 1: the caller sets its own again. */
+void vq_sample_images(vae_model *m, vae_prior *p, long n, unsigned long long seed,
+                      double temperature, float *out);
 /* vae sample and eval on a VQ-VAE: through its prior (vqprior.c). */
 void vq_write_samples(vae_model *m, const char *model_path, const char *prior_path,
                       const char *png, int n, unsigned long long seed, double temperature,

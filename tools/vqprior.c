@@ -4,6 +4,7 @@
  * sample), its evaluation (vae eval) and `vae codes` (the codebook's usage
  * histogram and the code grids of test images). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,10 @@ static char *prior_beside(const char *model)
     if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) return join(model, "prior.safetensors");
     const char *slash = strrchr(model, '/');
     if (!slash) return join(".", "prior.safetensors");
-    char *dir = xmalloc((size_t)(slash - model) + 2);
-    memcpy(dir, model, (size_t)(slash - model) + 1);
-    dir[slash - model + 1] = 0;
+    // the directory without its last slash (join adds one), "/" kept as ""
+    char *dir = xmalloc((size_t)(slash - model) + 1);
+    memcpy(dir, model, (size_t)(slash - model));
+    dir[slash - model] = 0;
     char *p = join(dir, "prior.safetensors");
     free(dir);
     return p;
@@ -71,12 +73,12 @@ static vae_prior *load_prior(const char *path, const vae_model *m)
 /* ------------------------------------------------------------ prior train */
 
 enum { P_EPOCHS = 256, P_BATCH, P_LR, P_SEED, P_OUT, P_CHANNELS, P_LAYERS, P_EMBED, P_THREADS,
-       P_QUIET };
+       P_QUIET, P_GATED };
 
 typedef struct prior_args {
     model_args ma;
     const char *out;
-    int epochs, batch, channels, layers, embed, threads, quiet;
+    int epochs, batch, channels, layers, embed, threads, quiet, gated;
     float lr;
     uint64_t seed;
 } prior_args;
@@ -96,6 +98,7 @@ static void take_prior(int key, const char *a, int from_default, void *ctx)
     case P_EMBED: p->embed = (int)parse_long("prior", "--embed", a, 1, 256); break;
     case P_THREADS: p->threads = (int)parse_long("prior", "--threads", a, 0, 1024); break;
     case P_QUIET: p->quiet = 1; break;
+    case P_GATED: p->gated = 1; break;
     default:
         if (!model_flag("prior", key, a, &p->ma)) usage_error("prior", "unknown option");
     }
@@ -109,7 +112,10 @@ static const cli_opt prior_opts[] = {
     {"--lr", P_LR, "F", "Adam learning rate", "0.001", NULL},
     {"--seed", P_SEED, "N", "seeds the weights and the shuffling", "1", NULL},
     {"--channels", P_CHANNELS, "N", "channels of the masked convolutions", "64", NULL},
-    {"--layers", P_LAYERS, "N", "3x3 mask-B layers after the 5x5 mask-A one", "4", NULL},
+    {"--layers", P_LAYERS, "N", "3x3 mask-B layers after the 5x5 mask-A one\n"
+     "(--gated: gated layers, 1..8)", "4", NULL},
+    {"--gated", P_GATED, NULL, "the gated PixelCNN: vertical and horizontal stacks,\n"
+     "tanh x sigmoid gates, no blind spot", NULL, NULL},
     {"--embed", P_EMBED, "N", "dimension of each code's learned embedding", "32", NULL},
     {"--threads", P_THREADS, "N", "BLAS threads; 0 = all cores (its GEMMs are small:\none thread is fastest on a busy machine)", "1", NULL},
     {"--quiet", P_QUIET, NULL, "no per-epoch lines", NULL, NULL},
@@ -149,7 +155,7 @@ int cmd_prior(int argc, char **argv)
 
     vae_prior_config pc;
     vae_prior_config_default(&pc, vae_model_config(m));
-    pc.channels = pa.channels, pc.layers = pa.layers, pc.embed = pa.embed;
+    pc.channels = pa.channels, pc.layers = pa.layers, pc.embed = pa.embed, pc.gated = pa.gated;
     vae_prior *p;
     vae_error err;
     if (vae_prior_create(&pc, pa.batch, pa.seed, &p, &err)) usage_error("prior", "%s", err.msg);
@@ -162,8 +168,9 @@ int cmd_prior(int argc, char **argv)
     double t0 = now();
     int32_t *codes = all_codes(m, train, N, P), *tcodes = all_codes(m, test, NT, P);
     report_data(&pa.ma.dargs, train, test);
-    fprintf(stderr, "prior: PixelCNN (%zu parameters) over %ld code grids of %dx%d, K = %d "
-            "(encoded in %.1fs)\n", vae_prior_num_params(p), N, pc.grid_h, pc.grid_w,
+    fprintf(stderr, "prior: %sPixelCNN (%zu parameters) over %ld code grids of %dx%d, K = %d "
+            "(encoded in %.1fs)\n", pc.gated ? "gated " : "", vae_prior_num_params(p), N,
+            pc.grid_h, pc.grid_w,
             pc.codebook, now() - t0);
     uint32_t *perm = xmalloc((size_t)N * sizeof *perm);
     int32_t *batch = xmalloc((size_t)pa.batch * P * sizeof *batch);
@@ -212,23 +219,48 @@ int cmd_prior(int argc, char **argv)
 
 /* ----------------------------------------------------- sample, evaluate */
 
+vae_prior *vq_prior_open(const char *cmd, const char *model_path, const char *prior_path,
+                         const vae_model *m)
+{
+    char *pp = prior_path ? strdup(prior_path) : prior_beside(model_path);
+    if (!pp) die("out of memory");
+    struct stat st;
+    if (!prior_path && stat(pp, &st) != 0)
+        die("%s: no such prior; %s %s draws a VQ-VAE's samples through its prior over the codes "
+            "(train one: %s prior train --model %s; or name one with --prior)", pp, invoked_as,
+            cmd, invoked_as, model_path);
+    vae_prior *p = load_prior(pp, m);
+    free(pp);
+    return p;
+}
+
+void vq_sample_images(vae_model *m, vae_prior *p, long n, unsigned long long seed,
+                      double temperature, float *out)
+{
+    const vae_config *c = vae_model_config(m);
+    int P = c->latent / c->code_dim;
+    if (n > INT32_MAX / P) die("%ld samples are too many to draw at once", n);
+    int32_t *codes = xmalloc((size_t)n * P * sizeof *codes);
+    vae_rng rng;
+    vae_rng_seed(&rng, seed);
+    // the prior's GEMMs are small (a 7x7 grid, 64 grids a pass): more threads
+    // only spin against each other (vae prior train's --threads 1 default)
+    vae_set_threads(1);
+    if (vae_prior_sample(p, (int)n, (float)temperature, &rng, codes)) die("%s", vae_prior_errmsg(p));
+    if (vae_model_vq_decode(m, codes, (int)n, out)) die("%s", vae_model_errmsg(m));
+    free(codes);
+}
+
 void vq_write_samples(vae_model *m, const char *model_path, const char *prior_path,
                       const char *png, int n, unsigned long long seed, double temperature,
                       int scale)
 {
-    char *pp = prior_path ? strdup(prior_path) : prior_beside(model_path);
-    if (!pp) die("out of memory");
-    vae_prior *p = load_prior(pp, m);
+    vae_prior *p = vq_prior_open("sample", model_path, prior_path, m);
     const vae_config *c = vae_model_config(m);
-    int P = c->latent / c->code_dim, D = vae_model_input_size(m);
-    int32_t *codes = xmalloc((size_t)n * P * sizeof *codes);
-    float *img = xmalloc((size_t)n * D * sizeof *img);
-    vae_rng rng;
-    vae_rng_seed(&rng, seed);
-    if (vae_prior_sample(p, n, (float)temperature, &rng, codes)) die("%s", vae_prior_errmsg(p));
-    if (vae_model_vq_decode(m, codes, n, img)) die("%s", vae_model_errmsg(m));
+    float *img = xmalloc((size_t)n * vae_model_input_size(m) * sizeof *img);
+    vq_sample_images(m, p, n, seed, temperature, img);
     write_png(png, img, n, c, (int)ceil(sqrt((double)n)), scale);
-    free(pp), free(codes), free(img);
+    free(img);
     vae_prior_free(p);
 }
 

@@ -27,11 +27,14 @@ typedef struct vae_prior_config {
     int grid_h, grid_w;    /* the code grid (1..64 each) */
     int embed;             /* each code's learned embedding, the first layer's input (1..256) */
     int channels;          /* of the hidden masked convolutions (1..1024) */
-    int layers;            /* 3x3 mask-B convolutions after the 5x5 mask-A one (0..32) */
+    int layers;            /* 3x3 mask-B convolutions after the 5x5 mask-A one (0..32); gated:
+                              gated layers, the first 5x5 mask A, the rest 3x3 mask B (1..8) */
+    int gated;             /* 0: the plain PixelCNN; 1: the gated one (van den Oord et al.
+                              2016: vertical and horizontal stacks, tanh x sigmoid gates) */
 } vae_prior_config;
 
 /* K and the grid of a VQ-VAE's configuration; embedding 32, 64 channels, 4
- * layers. */
+ * layers, plain. */
 VAE_API void vae_prior_config_default(vae_prior_config *pc, const vae_config *vq);
 
 typedef struct vae_prior vae_prior;
@@ -58,7 +61,8 @@ VAE_API int vae_prior_nll(vae_prior *p, const int32_t *codes, int B, double *nll
 VAE_API int vae_prior_sample(vae_prior *p, int n, float temperature, vae_rng *rng,
                              int32_t *codes);
 
-/* safetensors: the weights (embed.weight, conv.i.weight/bias) and the
+/* safetensors: the weights (embed.weight, conv.i.weight/bias; gated:
+ * gated.i.{v,h,v2h,res}.weight/bias and out.{0,1}.weight/bias) and the
  * configuration in __metadata__ (format vae-prior), plus the given metadata
  * (NULL-terminated key, value list; may be NULL). Atomic. */
 VAE_API int vae_prior_save(vae_prior *p, const char *path, const char *const *meta);

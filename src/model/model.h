@@ -130,5 +130,14 @@ void vae__vq_after_step(vae_model *m, int B, int T);
 /* The prior's logits (B, K, cells) for B grids of codes (B <= its max
  * batch), or NULL with its message set: for the tests (model/codeprior.c). */
 const float *vae__prior_logits(vae_prior *p, const int32_t *codes, int B);
+/* For the PyTorch fixture's test: the gradient of the mean per-grid NLL of B
+ * grids (B <= max batch) without an update, each grid's NLL into nll (may be
+ * NULL); a tensor of the weights (grad 0) or of that gradient (grad 1) by
+ * its name in the prior's file (conv.L.weight, embed.weight, ...) and its
+ * length, or NULL; whether tap (i, j) of a k x k mask-A (type_b 0) or mask-B
+ * kernel may be nonzero. */
+int vae__prior_grad(vae_prior *p, const int32_t *codes, int B, double *nll);
+float *vae__prior_tensor(vae_prior *p, const char *name, int grad, size_t *numel);
+int vae__prior_tap_open(int i, int j, int k, int type_b);
 
 #endif
