@@ -2,7 +2,7 @@
 # test.sh - installs the dependencies, builds, and runs the whole test suite:
 # the optimised build, its C tests and picture and server tests under valgrind
 # memcheck (scripts/valgrind.sh), a short fuzzing run,
-# then the suite again under AddressSanitizer + UBSan (about 40 minutes on 2
+# then the suite again under AddressSanitizer + UBSan (about 35 minutes on 2
 # cores). With --quick: builds and runs the C unit tests and the example only
 # (ctest label 'quick', about a minute), without installing anything.
 set -euo pipefail

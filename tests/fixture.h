@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "io/io.h"
+#include "model/model.h"
 #include "test.h"
 
 static vae__st_file *fixture;
@@ -91,6 +92,45 @@ static void fixture_check(const char *label, const float *a, const char *name, s
         }
     printf("  %-28s maxdiff %.3g %s\n", label, worst, ok ? "ok" : "MISMATCH");
     CHECK(ok);
+}
+
+/* Case `name`'s `field` ("name.field") against a, rows of `width` values. */
+static inline void fixture_check_case(const char *label, const float *a, const char *name,
+                                      const char *field, size_t width, double atol, double rtol)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", name, field);
+    fixture_check(label, a, key, width, 0, width, atol, rtol);
+}
+
+/* The model's tensors into v (their count returned), with case `name`'s
+ * weights ("name.init.TENSOR") loaded into them. */
+static inline int fixture_load_case(vae_model *m, const char *name, vae__param_view *v)
+{
+    int nv = vae__model_tensors(m, v);
+    char key[128];
+    for (int i = 0; i < nv; i++) {
+        snprintf(key, sizeof key, "%s.init.%.47s", name, v[i].name);
+        memcpy(v[i].data, fixture_get(key, vae__view_numel(&v[i])),
+               vae__view_numel(&v[i]) * sizeof(float));
+    }
+    return nv;
+}
+
+/* A step's mean loss over its B images and every parameter gradient against
+ * case `name`'s "loss" and "grad.TENSOR" (rows: a tensor's first dimension). */
+static inline void fixture_check_step(const vae_model *m, const char *name,
+                                      const vae__param_view *v, int nv, const vae_stats *st, int B)
+{
+    float loss = (float)(st->loss / B);
+    fixture_check_case("loss", &loss, name, "loss", 1, 1e-4, 1e-6);
+    char field[96], label[96];
+    for (int i = 0; i < nv; i++) {
+        snprintf(field, sizeof field, "grad.%.47s", v[i].name);
+        snprintf(label, sizeof label, "grad.%.47s", v[i].name);
+        size_t w = v[i].ndim > 1 ? vae__view_numel(&v[i]) / (size_t)v[i].shape[0] : 1;
+        fixture_check_case(label, m->grads + (v[i].data - m->params), name, field, w, 1e-5, 1e-4);
+    }
 }
 
 #endif

@@ -22,39 +22,22 @@ static void check_flow(const char *name, vae_flow flow, int threads)
     CHECK_EQ(vae_model_create(&cfg, B, 0, &m, &err), VAE_OK);
     if (!m) return;
     vae__param_view v[4 * VAE_MAX_LAYERS];
-    int nv = vae__model_tensors(m, v);
-    char key[96], label[96];
-    for (int i = 0; i < nv; i++) {
-        snprintf(key, sizeof key, "%s.init.%.47s", name, v[i].name);
-        memcpy(v[i].data, fixture_get(key, vae__view_numel(&v[i])),
-               vae__view_numel(&v[i]) * sizeof(float));
-    }
+    int nv = fixture_load_case(m, name, v);
     const float *x = fixture_get("x", 0);
     int d = cfg.latent, D = vae_model_input_size(m);
     vae__net *net = &m->net;
+    char key[96];
     snprintf(key, sizeof key, "%s.eps", name);
     memcpy(net->eps, fixture_get(key, (size_t)B * d), (size_t)B * d * sizeof(float));
     vae_stats st = {0};
     CHECK_EQ(vae__model_step(m, x, NULL, B, 0, &st), VAE_OK);
     if (threads == 1) { // one slice: every activation is in m->net
-        snprintf(key, sizeof key, "%s.z", name);
-        fixture_check("z_T", net->z, key, d, 0, d, 1e-5, 1e-5);
-        snprintf(key, sizeof key, "%s.logits", name);
-        fixture_check("logits", net->act[net->n_layers - 1], key, D, 0, D, 1e-5, 1e-5);
-        snprintf(key, sizeof key, "%s.rec", name);
-        fixture_check("rec (per image)", net->rec_img, key, 1, 0, 1, 1e-4, 1e-6);
-        snprintf(key, sizeof key, "%s.kl", name);
-        fixture_check("kl estimate (per image)", net->kl_img, key, 1, 0, 1, 1e-4, 1e-5);
+        fixture_check_case("z_T", net->z, name, "z", d, 1e-5, 1e-5);
+        fixture_check_case("logits", net->act[net->n_layers - 1], name, "logits", D, 1e-5, 1e-5);
+        fixture_check_case("rec (per image)", net->rec_img, name, "rec", 1, 1e-4, 1e-6);
+        fixture_check_case("kl estimate (per image)", net->kl_img, name, "kl", 1, 1e-4, 1e-5);
     }
-    float loss = (float)(st.loss / B);
-    snprintf(key, sizeof key, "%s.loss", name);
-    fixture_check("loss", &loss, key, 1, 0, 1, 1e-4, 1e-6);
-    for (int i = 0; i < nv; i++) {
-        snprintf(key, sizeof key, "%s.grad.%.47s", name, v[i].name);
-        snprintf(label, sizeof label, "grad.%.47s", v[i].name);
-        size_t w = v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1;
-        fixture_check(label, m->grads + (v[i].data - m->params), key, w, 0, w, 1e-5, 1e-4);
-    }
+    fixture_check_step(m, name, v, nv, &st, B);
     vae_model_free(m);
 }
 

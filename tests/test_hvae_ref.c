@@ -24,13 +24,8 @@ static void check_hvae(const char *name, int vamp_k, int threads)
     CHECK_EQ(vae_model_create(&cfg, B, 0, &m, &err), VAE_OK);
     if (!m) return;
     vae__param_view v[VAE_MAX_TENSORS];
-    int nv = vae__model_tensors(m, v);
-    char key[96], label[96];
-    for (int i = 0; i < nv; i++) {
-        snprintf(key, sizeof key, "%s.init.%.47s", name, v[i].name);
-        memcpy(v[i].data, fixture_get(key, vae__view_numel(&v[i])),
-               vae__view_numel(&v[i]) * sizeof(float));
-    }
+    int nv = fixture_load_case(m, name, v);
+    char key[96];
     const float *x = fixture_get("x", 0);
     int d = cfg.latent, d1 = cfg.latent1, D = vae_model_input_size(m);
     vae__net *net = &m->net;
@@ -46,35 +41,20 @@ static void check_hvae(const char *name, int vamp_k, int threads)
     vae_stats st = {0};
     CHECK_EQ(vae__model_step(m, x, NULL, B, 0, &st), VAE_OK);
     if (threads == 1) { // one slice: every activation is in m->net
-        snprintf(key, sizeof key, "%s.z2", name);
-        fixture_check("z2", net->z, key, d, 0, d, 1e-5, 1e-5);
-        snprintf(key, sizeof key, "%s.z1", name);
-        fixture_check("z1", net->z1, key, d1, 0, d1, 1e-5, 1e-5);
-        snprintf(key, sizeof key, "%s.logits", name);
-        fixture_check("logits", net->act[net->n_layers - 1], key, D, 0, D, 1e-5, 1e-5);
-        snprintf(key, sizeof key, "%s.rec", name);
-        fixture_check("rec (per image)", net->rec_img, key, 1, 0, 1, 1e-4, 1e-6);
-        snprintf(key, sizeof key, "%s.kl", name);
-        fixture_check("kl (per image)", net->kl_img, key, 1, 0, 1, 1e-4, 1e-5);
+        fixture_check_case("z2", net->z, name, "z2", d, 1e-5, 1e-5);
+        fixture_check_case("z1", net->z1, name, "z1", d1, 1e-5, 1e-5);
+        fixture_check_case("logits", net->act[net->n_layers - 1], name, "logits", D, 1e-5, 1e-5);
+        fixture_check_case("rec (per image)", net->rec_img, name, "rec", 1, 1e-4, 1e-6);
+        fixture_check_case("kl (per image)", net->kl_img, name, "kl", 1, 1e-4, 1e-5);
         // evaluation's log p(z1, z2) - log q(z1, z2 | x) of the same sample
         // (the step's own view of the net: it holds the VampPrior's components)
         const vae__net *wn = &m->workers[0].net;
         float lr[64];
         for (int b = 0; b < B && b < 64; b++)
             lr[b] = (float)vae__net_log_ratio(wn, wn->act[wn->k], b, 1);
-        snprintf(key, sizeof key, "%s.log_ratio", name);
-        fixture_check("log-ratio (per image)", lr, key, 1, 0, 1, 1e-4, 1e-5);
+        fixture_check_case("log-ratio (per image)", lr, name, "log_ratio", 1, 1e-4, 1e-5);
     }
-    float loss = (float)(st.loss / B);
-    snprintf(key, sizeof key, "%s.loss", name);
-    fixture_check("loss", &loss, key, 1, 0, 1, 1e-4, 1e-6);
-    for (int i = 0; i < nv; i++) {
-        snprintf(key, sizeof key, "%s.grad.%.47s", name, v[i].name);
-        snprintf(label, sizeof label, "grad.%.47s", v[i].name);
-        size_t w = v[i].ndim == 2 ? (size_t)v[i].shape[1] : 1;
-        if (v[i].ndim == 4) w = vae__view_numel(&v[i]) / (size_t)v[i].shape[0];
-        fixture_check(label, m->grads + (v[i].data - m->params), key, w, 0, w, 1e-5, 1e-4);
-    }
+    fixture_check_step(m, name, v, nv, &st, B);
     vae_model_free(m);
 }
 
