@@ -3,10 +3,11 @@
  * regions (training, evaluation). Where the channels allow, the primitive
  * works on oneDNN's blocked layouts (16 channels interleaved), with the
  * NCHW activations and PyTorch-layout weights reordered in and out at each
- * call: its AVX-512 kernels ran a layer 2-3x faster than im2col + GEMM,
- * reorders included (docs/performance.md). Built for one thread and cached
- * per thread and shape, as gemm.c's products are, so a slice's bits depend
- * on the slice alone. */
+ * call: its AVX-512 kernels ran most passes 1.2-2.8x faster than conv.c's
+ * products, reorders included; the passes where they did not stay on
+ * conv.c (docs/performance.md). Built for one thread and cached per thread
+ * and shape, as gemm.c's products are, so a slice's bits depend on the
+ * slice alone. */
 #include <stdlib.h>
 #include <string.h>
 
