@@ -133,4 +133,37 @@ static inline void fixture_check_step(const vae_model *m, const char *name,
     }
 }
 
+/* One step without update of an MLP VAE built from cfg on `threads`
+ * threads, with case `name`'s weights and noise ("name.eps"), against the
+ * case: z, the logits, the reconstruction and regulariser per image (on one
+ * thread, where every activation is in m->net), the loss and every gradient.
+ * The labels name what z and the regulariser are for the case's model. */
+static inline void fixture_check_mlp_step(const vae_config *cfg, const char *name, int threads,
+                                          const char *z_label, const char *kl_label)
+{
+    int B = fixture_meta_int("batch");
+    vae_error err;
+    vae_model *m;
+    vae_set_threads(threads);
+    CHECK_EQ(vae_model_create(cfg, B, 0, &m, &err), VAE_OK);
+    if (!m) return;
+    vae__param_view v[VAE_MAX_TENSORS];
+    int nv = fixture_load_case(m, name, v);
+    int d = cfg->latent, D = vae_model_input_size(m);
+    vae__net *net = &m->net;
+    char key[96];
+    snprintf(key, sizeof key, "%s.eps", name);
+    memcpy(net->eps, fixture_get(key, (size_t)B * d), (size_t)B * d * sizeof(float));
+    vae_stats st = {0};
+    CHECK_EQ(vae__model_step(m, fixture_get("x", 0), NULL, B, 0, &st), VAE_OK);
+    if (threads == 1) {
+        fixture_check_case(z_label, net->z, name, "z", d, 1e-5, 1e-5);
+        fixture_check_case("logits", net->act[net->n_layers - 1], name, "logits", D, 1e-5, 1e-5);
+        fixture_check_case("rec (per image)", net->rec_img, name, "rec", 1, 1e-4, 1e-6);
+        fixture_check_case(kl_label, net->kl_img, name, "kl", 1, 1e-4, 1e-5);
+    }
+    fixture_check_step(m, name, v, nv, &st, B);
+    vae_model_free(m);
+}
+
 #endif
