@@ -342,6 +342,15 @@ uint32_t vae_model_checksum(const vae_model *m)
     return (uint32_t)crc32(crc, bytes, sizeof bytes);
 }
 
+/* The threads, a worker's net each, that take B rows in slices; 0 (and m's
+ * message set) when out of memory. */
+static int slices_begin(vae_model *m, int B)
+{
+    int T = vae__schedule_begin(m, B);
+    if (!T) vae__model_error(m, VAE_ENOMEM, "out of memory for a net per thread (use fewer threads)");
+    return T;
+}
+
 /* The loss sums of B rows whose noise is in m->net.noise, on the training
  * threads' nets, each on its slice as in a step (so on the per-thread oneDNN
  * kernels, not the model's net alone on OpenBLAS's threads: the test split's
@@ -350,8 +359,8 @@ uint32_t vae_model_checksum(const vae_model *m)
 static int sliced_loss(vae_model *m, const float *x, const uint8_t *labels, int B, double *rec,
                        double *kl)
 {
-    int T = vae__schedule_begin(m, B);
-    if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the evaluation threads");
+    int T = slices_begin(m, B);
+    if (!T) return VAE_ENOMEM;
     size_t nd = (size_t)m->net.n_noise * m->net.n_samples, D = (size_t)m->net.D;
 #pragma omp parallel num_threads(T)
     for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) { // a smaller team too
@@ -398,8 +407,8 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
     int d = m->net.d;
     for (int i = 0; i < B; i += m->net.max_batch) {
         int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
-        int T = vae__schedule_begin(m, b); // each thread encodes its slice, as sliced_loss
-        if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the encoding threads");
+        int T = slices_begin(m, b); // each thread encodes its slice, as sliced_loss
+        if (!T) return VAE_ENOMEM;
 #pragma omp parallel num_threads(T)
         for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) {
             vae__slice s = vae__schedule_slice(b, t, T);
