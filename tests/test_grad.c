@@ -238,10 +238,10 @@ typedef struct { double *z, *comp, w[VR], s; } vamp_ctx;
 static double vamp_loss(void *p)
 {
     vamp_ctx *v = p;
-    double iv[VK * VD], c[VK], L = 0;
-    vae__vamp_prepare(iv, c, v->comp, VS, VK, VD);
+    double tab[3 * VK * VD], c[VK], L = 0;
+    vae__vamp_prepare(tab, c, v->comp, VS, VK, VD);
     for (int r = 0; r < VR; r++)
-        L += v->s * v->w[r] * vae__vamp_log_prior(v->z + r * VD, v->comp, VS, iv, c, VK, VD);
+        L += v->s * v->w[r] * vae__vamp_log_prior(v->z + r * VD, tab, c, VK, VD);
     return L;
 }
 
@@ -249,8 +249,9 @@ static void test_vamp(void)
 {
     vamp_ctx v = {rand_vec(VR * VD, -2, 2), rand_vec(VK * VS, -1, 1), {0.1, 0.5, 0.3, 0.1}, -0.7};
     v.comp[1 * VS + VD + 2] = -35; // a clamped log-variance: no gradient flows there
-    double iv[VK * VD], c[VK], resp[VK];
-    vae__vamp_prepare(iv, c, v.comp, VS, VK, VD);
+    double tab[3 * VK * VD], c[VK], work[VK * (2 * VD + 1)];
+    CHECK_EQ(vae__vamp_work_size(VK, VD), sizeof work / sizeof *work);
+    vae__vamp_prepare(tab, c, v.comp, VS, VK, VD);
     // the density against its definition, 1/K sum_k prod_j N(z_j; mu_kj, e^lv_kj),
     // with the -d/2 log 2 pi it leaves out, and at a point far from every
     // component, where the plain sum underflows and the log-sum-exp must not
@@ -265,17 +266,17 @@ static void test_vamp(void)
             }
             sum += prod / VK;
         }
-        CHECK_NEAR(vae__vamp_log_prior(z, v.comp, VS, iv, c, VK, VD) - 0.5 * VD * log(two_pi),
+        CHECK_NEAR(vae__vamp_log_prior(z, tab, c, VK, VD) - 0.5 * VD * log(two_pi),
                    log(sum), 1e-12);
     }
     double far[VD] = {40, -40, 40};
-    double lp = vae__vamp_log_prior(far, v.comp, VS, iv, c, VK, VD);
+    double lp = vae__vamp_log_prior(far, tab, c, VK, VD);
     CHECK(isfinite(lp) && lp < -100);
     // the gradient with respect to z and to the components' mu and logvar
     double dz[VR * VD], dcomp[VK * VS], nz[VR * VD], nc[VK * VS];
     for (int i = 0; i < VR * VD; i++) dz[i] = 0.25; // added to
     for (int i = 0; i < VK * VS; i++) dcomp[i] = i % VS == 2 * VD ? 12345 : 0;
-    vae__vamp_log_prior_backward(dz, dcomp, VS, v.z, v.comp, iv, c, v.w, v.s, VR, VK, VD, resp);
+    vae__vamp_log_prior_backward(dz, dcomp, VS, v.z, tab, c, v.w, v.s, VR, VK, VD, work);
     for (int i = 0; i < VR * VD; i++) dz[i] -= 0.25;
     numeric_grad(nz, v.z, VR * VD, vamp_loss, &v);
     numeric_grad(nc, v.comp, VK * VS, vamp_loss, &v);
@@ -287,6 +288,55 @@ static void test_vamp(void)
     CHECK(dcomp[1 * VS + VD + 2] == 0);
     fprintf(stderr, "VampPrior: log-density and gradients (z, mu, logvar) checked\n");
     free(v.z), free(v.comp);
+}
+
+/* More components than prior.c's block of terms: the blocks' running
+ * log-sum-exp and the backward's two passes over them. */
+enum { WK = 300, WD = 2, WR = 2 };
+typedef struct { double *z, *comp, *tab, c[WK]; } vamp_wide;
+
+static double vamp_wide_loss(void *p)
+{
+    vamp_wide *v = p;
+    double L = 0;
+    for (int r = 0; r < WR; r++) L += vae__vamp_log_prior(v->z + r * WD, v->tab, v->c, WK, WD);
+    return L;
+}
+
+static void test_vamp_wide(void)
+{
+    vamp_wide v = {rand_vec(WR * WD, -2, 2), rand_vec(WK * 2 * WD, -1, 1),
+                   malloc(3 * WK * WD * sizeof(double)), {0}};
+    vae__vamp_prepare(v.tab, v.c, v.comp, 2 * WD, WK, WD);
+    double direct = 0;
+    for (int r = 0; r < WR; r++) {
+        double sum = 0;
+        for (int k = 0; k < WK; k++) {
+            double q = 0, lv = 0;
+            for (int j = 0; j < WD; j++) {
+                double e = v.z[r * WD + j] - v.comp[k * 2 * WD + j], l = v.comp[k * 2 * WD + WD + j];
+                q += e * e / exp(l), lv += l;
+            }
+            sum += exp(-0.5 * q - 0.5 * lv) / WK;
+        }
+        direct += log(sum);
+    }
+    CHECK_NEAR(vamp_wide_loss(&v), direct, 1e-11);
+    double dz[WR * WD] = {0}, nz[WR * WD], *dcomp = calloc(WK * 2 * WD, sizeof *dcomp);
+    double *work = malloc(vae__vamp_work_size(WK, WD) * sizeof *work);
+    vae__vamp_log_prior_backward(dz, dcomp, 2 * WD, v.z, v.tab, v.c, NULL, 1, WR, WK, WD, work);
+    numeric_grad(nz, v.z, WR * WD, vamp_wide_loss, &v);
+    CHECK(max_rel_err(dz, nz, WR * WD) < 1e-7);
+    // one mu of a component in the second block, by central differences
+    // (the tab is a copy of the components: perturb them and prepare again)
+    double *c0 = v.comp + 271 * 2 * WD, h = 1e-6, keep = c0[1];
+    c0[1] = keep + h, vae__vamp_prepare(v.tab, v.c, v.comp, 2 * WD, WK, WD);
+    double dmu = vamp_wide_loss(&v);
+    c0[1] = keep - h, vae__vamp_prepare(v.tab, v.c, v.comp, 2 * WD, WK, WD);
+    dmu = (dmu - vamp_wide_loss(&v)) / (2 * h);
+    CHECK(fabs(dcomp[271 * 2 * WD + 1] - dmu) < 1e-7 * fmax(1, fabs(dmu)));
+    fprintf(stderr, "VampPrior: %d components in blocks checked\n", WK);
+    free(v.z), free(v.comp), free(v.tab), free(dcomp), free(work);
 }
 
 /* ------------------------------------------------------------------ flow */
@@ -1082,5 +1132,6 @@ int main(void)
         cfg.likelihood = VAE_LIKELIHOOD_GAUSSIAN, cfg.sigma_mode = VAE_SIGMA_LEARNED_PIXEL;
         check_net(cfg, 1.3);
     }
+    test_vamp_wide(); // last: its draws would move the other tests' random values
     return TEST_REPORT();
 }

@@ -3,8 +3,12 @@
  * two threads stand in for two processes, each with its own model training
  * its shard of every batch, and a reduce callback that sums through shared
  * memory. They must end bit for bit where one model with two OpenMP threads
- * ends (the same two half-batch gradients, added once). Also: an empty
+ * ends (the same two half-batch gradients, added once), but for a
+ * VampPrior's: a process encodes all K pseudo-inputs, two threads of one
+ * process share them out and add their gradients at the components before
+ * the pass back, so there the two agree to float rounding. Also: an empty
  * shard, a failing callback, argument checks and the weights checksum. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +76,17 @@ static int same_params(const vae_model *a, const vae_model *b)
            !memcmp(a->adam_v, b->adam_v, a->net.n_params * sizeof(float));
 }
 
-/* Two ranks on batches of b_total vs one model with two threads. */
-static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b_total)
+/* The largest difference between two models' weights. */
+static double params_diff(const vae_model *a, const vae_model *b)
+{
+    double most = 0;
+    for (size_t i = 0; i < a->net.n_params; i++) most = fmax(most, fabs(a->params[i] - b->params[i]));
+    return most;
+}
+
+/* Two ranks on batches of b_total vs one model with two threads: the same
+ * bits, or (a VampPrior) weights within tol. */
+static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b_total, double tol)
 {
     vae_model *ref, *m[2];
     vae_error err;
@@ -99,20 +112,34 @@ static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b
     for (int r = 0; r < 2; r++) {
         pthread_join(th[r], NULL);
         CHECK_EQ(jobs[r].rc, VAE_OK);
-        CHECK(same_params(ref, m[r]));
         CHECK_EQ(vae_model_step(m[r]), STEPS);
         CHECK_EQ(jobs[r].st.n, st.n); // global sums on every rank
-        CHECK(jobs[r].st.loss == st.loss && jobs[r].st.kl == st.kl);
-        CHECK_EQ(vae_model_checksum(m[r]), vae_model_checksum(ref));
+        if (tol > 0) {
+            CHECK(params_diff(ref, m[r]) < tol);
+            CHECK(params_diff(ref, m[r]) > 0); // else this case should be exact
+            CHECK(fabs(jobs[r].st.loss - st.loss) < 1e-4 * fabs(st.loss));
+        } else {
+            CHECK(same_params(ref, m[r]));
+            CHECK(jobs[r].st.loss == st.loss && jobs[r].st.kl == st.kl);
+            CHECK_EQ(vae_model_checksum(m[r]), vae_model_checksum(ref));
+        }
         // the RNG drew the whole batch's noise on every rank
         CHECK(!memcmp(vae_model_rng(m[r])->s, vae_model_rng(ref)->s, sizeof ref->rng.s));
     }
 
     // a failing callback fails the step and leaves the weights alone
     ctx[0].fail = 1;
+    size_t bytes = 3 * ex.n * sizeof(float);
+    float *before = malloc(bytes);
+    memcpy(before, m[0]->params, ex.n * sizeof(float));
+    memcpy(before + ex.n, m[0]->adam_m, ex.n * sizeof(float));
+    memcpy(before + 2 * ex.n, m[0]->adam_v, ex.n * sizeof(float));
     CHECK_EQ(vae_model_train_step_shard(m[0], x, NULL, 1, 0, 2, NULL), VAE_EIO);
     CHECK(strstr(vae_model_errmsg(m[0]), "combining the gradients") != NULL);
-    CHECK(same_params(ref, m[0]));
+    CHECK(!memcmp(before, m[0]->params, ex.n * sizeof(float)) &&
+          !memcmp(before + ex.n, m[0]->adam_m, ex.n * sizeof(float)) &&
+          !memcmp(before + 2 * ex.n, m[0]->adam_v, ex.n * sizeof(float)));
+    free(before);
     CHECK_EQ(vae_model_step(m[0]), STEPS);
 
     for (int r = 0; r < 2; r++) vae_model_free(m[r]), free(ex.scratch[r]);
@@ -138,12 +165,16 @@ int main(int argc, char **argv)
     float *x = malloc(sizeof(float) * STEPS * B * D);
     vae_dataset_batch(ds, idx, STEPS * B, VAE_BINARIZE_NONE, 0, NULL, x);
 
-    two_ranks_vs_one(&cfg, x, D, B);
-    two_ranks_vs_one(&cfg, x, D, 1); // rank 0 has no rows: it adds a zero gradient
-    {   // the HVAE (its middle chains' weight-gradient units, the VampPrior on z2)
+    two_ranks_vs_one(&cfg, x, D, B, 0);
+    two_ranks_vs_one(&cfg, x, D, 1, 0); // rank 0 has no rows: it adds a zero gradient
+    {   // the HVAE (its middle chains' weight-gradient units), then with the
+        // VampPrior on z2: 6 Adam steps at lr 1e-3 move a weight by at most
+        // 6e-3, and rounding changes a step by far less than 1% of that
         vae_config h = cfg;
-        h.model = VAE_MODEL_HVAE, h.latent1 = 4, h.vamp_k = 3;
-        two_ranks_vs_one(&h, x, D, B);
+        h.model = VAE_MODEL_HVAE, h.latent1 = 4;
+        two_ranks_vs_one(&h, x, D, B, 0);
+        h.vamp_k = 3;
+        two_ranks_vs_one(&h, x, D, B, 1e-5);
     }
 
     // without a callback, the whole batch as a shard is vae_model_train_step

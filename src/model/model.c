@@ -351,6 +351,20 @@ static int slices_begin(vae_model *m, int B)
     return T;
 }
 
+/* A VampPrior's components for losses at fixed weights: each thread encodes
+ * its share of the pseudo-inputs once, and every net keeps them until
+ * vae_model_loss returns (not once per net and batch). */
+static void keep_components(vae_model *m, int T)
+{
+#pragma omp parallel num_threads(T)
+    for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads())
+        vae__net_encode(&m->workers[t].net, NULL, NULL, 0);
+    for (int t = 0; t < T; t++) {
+        vae__net_vamp_ready(&m->workers[t].net);
+        m->workers[t].net.comp_kept = 1;
+    }
+}
+
 /* The loss sums of B rows whose noise is in m->net.noise, on the training
  * threads' nets, each on its slice as in a step (so on the per-thread oneDNN
  * kernels, not the model's net alone on OpenBLAS's threads: the test split's
@@ -361,6 +375,7 @@ static int sliced_loss(vae_model *m, const float *x, const uint8_t *labels, int 
 {
     int T = slices_begin(m, B);
     if (!T) return VAE_ENOMEM;
+    if (m->net.n_pseudo && !m->workers[0].net.comp_kept) keep_components(m, T); // new workers too
     size_t nd = (size_t)m->net.n_noise * m->net.n_samples, D = (size_t)m->net.D;
 #pragma omp parallel num_threads(T)
     for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads()) { // a smaller team too
@@ -393,10 +408,11 @@ int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, v
         const float *xb = x + (size_t)i * D;
         fill_normal(m->net.noise, (size_t)b * m->net.n_noise * m->net.n_samples, rng);
         double rec = 0, kl = 0;
-        if ((rc = sliced_loss(m, xb, labels ? labels + i : NULL, b, &rec, &kl))) return rc;
+        if ((rc = sliced_loss(m, xb, labels ? labels + i : NULL, b, &rec, &kl))) break;
         vae__stats_add(st, rec, kl, vae__model_reg_weight(m), b);
     }
-    return VAE_OK;
+    for (int t = 0; t < m->n_workers; t++) m->workers[t].net.comp_kept = 0; // steps move them
+    return rc;
 }
 
 int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B, float *mu,
@@ -414,7 +430,7 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
             vae__slice s = vae__schedule_slice(b, t, T);
             vae__net *net = &m->workers[s.t].net;
             const float *xs = x + (size_t)(i + s.r0) * m->net.D;
-            if (s.rows > 0) vae__net_encode(net, xs, labels ? labels + i + s.r0 : NULL, s.rows);
+            if (s.rows > 0) vae__net_encode_images(net, xs, labels ? labels + i + s.r0 : NULL, s.rows);
             const float *head = net->act[net->k], *point = head;
             int w = net->out[net->k], pw = w; // [mu | logvar | flow], or an autoencoder's code
             if (s.rows > 0 && net->flow) { // mu moved by the flow: the point the decoder reads

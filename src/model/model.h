@@ -32,6 +32,8 @@ struct vae_model {
     const vae__net **nets; /* the workers' nets */
     const float **kl_dims; /* the workers' net.kl_dim (free bits) */
     int n_workers;
+    float *vamp_comp, *vamp_dcomp; /* VampPrior: the workers' components (K, out[k]) and their
+                                     gradients there (n_workers, K, out[k]) */
     double wgrad_ss[VAE_MAX_LAYERS * VAE_WGRAD_CHUNKS]; /* the weight-gradient units' squared
                                                            norms */
     atomic_int ready[VAE_MAX_LAYERS]; /* the step's slices done with each layer (net.ready) */

@@ -49,21 +49,23 @@ static double prior_shift(const vae__net *net, const real *z)
 {
     double zz = 0;
     for (int j = 0; j < net->d; j++) zz += (double)z[j] * z[j];
-    return vae__vamp_log_prior(z, net->comp, net->out[net->k], net->vamp_iv, net->vamp_c,
-                               net->n_pseudo, net->d) + 0.5 * zz;
+    return vae__vamp_log_prior(z, net->vamp_tab, net->vamp_c, net->n_pseudo, net->d) + 0.5 * zz;
 }
 
 /* ... and its gradient for the loss sum_r c_r (-log-ratio_r), c_r = scale *
  * w_r over R rows of z: dz -= c_r (dlog p/dz + z) (the IWAE backward added
- * c_r z), and the components' head rows dact[k][B..B+K) get the mixture's
- * gradient, written (their flow columns stay zero). */
+ * c_r z), and the components' head rows dact[k][B..B+K) (or this thread's
+ * rows of dcomp_all) get the mixture's gradient, written (their flow
+ * columns stay zero). */
 static void prior_shift_backward(vae__net *net, int B, int R, const real *w, real scale)
 {
     int d = net->d, hw = net->out[net->k];
-    real *dcomp = net->dact[net->k] + (size_t)B * hw;
+    real *dcomp = net->comp_share
+                      ? net->dcomp_all + (size_t)net->dcomp_t * net->n_pseudo * hw
+                      : net->dact[net->k] + (size_t)B * hw;
     memset(dcomp, 0, (size_t)net->n_pseudo * hw * sizeof *dcomp);
-    vae__vamp_log_prior_backward(net->dz, dcomp, hw, net->z, net->comp, net->vamp_iv, net->vamp_c,
-                                 w, -scale, R, net->n_pseudo, d, net->vamp_resp);
+    vae__vamp_log_prior_backward(net->dz, dcomp, hw, net->z, net->vamp_tab, net->vamp_c, w, -scale,
+                                 R, net->n_pseudo, d, net->vamp_work);
     for (int r = 0; r < R; r++) {
         real c = w ? scale * w[r] : scale;
         for (int j = 0; j < d; j++) net->dz[(size_t)r * d + j] -= c * net->z[(size_t)r * d + j];
@@ -507,6 +509,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     net->latent = latent_kind(cfg);
     net->deterministic = !net->latent->draws_noise;
     net->n_pseudo = cfg->vamp_k;
+    net->vamp_pn = cfg->vamp_k;
     if (net->latent == &gaussian_flow && cfg->flow != VAE_FLOW_NONE) {
         net->flow = cfg->flow;
         net->flow_steps = cfg->flow_steps;
@@ -567,7 +570,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
                   (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
-                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (net->d + 2)) : 0) +
+                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (5 * (size_t)net->d + 2)) : 0) +
                   vae__vq_acts(net) + hvae_acts(net, rows);
     return 0;
 }
@@ -617,9 +620,9 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
         size_t K = (size_t)net->n_pseudo;
         net->xin = acts, acts += B * net->D;
         net->dxin = acts, acts += B * net->D;
-        net->vamp_iv = acts, acts += K * net->d;
+        net->vamp_tab = acts, acts += VAE_VAMP_TAB(K, net->d);
         net->vamp_c = acts, acts += K;
-        net->vamp_resp = acts, acts += K;
+        net->vamp_work = acts, acts += vae__vamp_work_size((int)K, net->d);
     }
     net->noise = net->eps;
     net->dec_in = net->z;
@@ -718,24 +721,41 @@ static void forward_range(vae__net *net, const real *inp, const uint8_t *labels,
     }
 }
 
-void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
+void vae__net_encode_images(vae__net *net, const real *x, const uint8_t *labels, int B)
 {
     net->x_enc = x;
+    forward_range(net, x, labels, B, 0, net->k);
+}
+
+void vae__net_vamp_ready(vae__net *net)
+{
+    vae__vamp_prepare(net->vamp_tab, net->vamp_c, net->comp, net->out[net->k], net->n_pseudo,
+                      net->d);
+}
+
+void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B)
+{
     if (!net->n_pseudo || net->comp_kept) {
-        forward_range(net, x, labels, B, 0, net->k);
+        vae__net_encode_images(net, x, labels, B);
         return;
     }
     // the pseudo-inputs after the images, clamped to [0, 1] as the paper's
     // hardtanh does, then the mixture's components from their head rows
-    size_t D = (size_t)net->D, K = (size_t)net->n_pseudo;
+    net->x_enc = x;
+    size_t D = (size_t)net->D, pn = (size_t)net->vamp_pn, hw = (size_t)net->out[net->k];
     if (B) memcpy(net->xin, x, (size_t)B * D * sizeof *x);
-    const real *u = net->params + net->pi_off;
+    const real *u = net->params + net->pi_off + (size_t)net->vamp_p0 * D;
     real *xu = net->xin + (size_t)B * D;
-    for (size_t i = 0; i < K * D; i++) xu[i] = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
-    forward_range(net, net->xin, labels, B + net->n_pseudo, 0, net->k);
-    int hw = net->out[net->k];
-    net->comp = net->act[net->k] + (size_t)B * hw;
-    vae__vamp_prepare(net->vamp_iv, net->vamp_c, net->comp, hw, net->n_pseudo, net->d);
+    for (size_t i = 0; i < pn * D; i++) xu[i] = u[i] < 0 ? 0 : u[i] > 1 ? 1 : u[i];
+    forward_range(net, net->xin, labels, B + (int)pn, 0, net->k);
+    const real *heads = net->act[net->k] + (size_t)B * hw;
+    if (!net->comp_share) {
+        net->comp = heads;
+        vae__net_vamp_ready(net);
+        return;
+    }
+    memcpy(net->comp_share + (size_t)net->vamp_p0 * hw, heads, pn * hw * sizeof *heads);
+    net->comp = net->comp_share;
 }
 
 void vae__net_decode_sample(vae__net *net, const uint8_t *labels, int B)
@@ -840,8 +860,14 @@ static void percep_backward(vae__net *net, real *dlik, int B, real scale)
 void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
                       int B, double *rec, double *kl)
 {
-    const vae__latent_kind *L = net->latent;
     vae__net_encode(net, x, labels, B);
+    vae__net_forward_encoded(net, target, labels, B, rec, kl);
+}
+
+void vae__net_forward_encoded(vae__net *net, const real *target, const uint8_t *labels, int B,
+                              double *rec, double *kl)
+{
+    const vae__latent_kind *L = net->latent;
     *kl = L->forward(net, B);
     vae__net_decode_sample(net, labels, B * net->n_samples);
     *rec = lik_forward(net, row_targets(net, target, B), B * net->n_samples);
@@ -924,28 +950,53 @@ const real *vae__net_layer_input(const vae__net *net, int l, const real *x)
 int vae__net_layer_rows(const vae__net *net, int l, int B)
 {
     // IWAE: n_samples decoder rows per image; a VampPrior's pseudo-inputs after the encoder's
-    return l > net->k ? B * net->n_samples : B + net->n_pseudo;
+    return l > net->k ? B * net->n_samples : B + (net->n_pseudo ? net->vamp_pn : 0);
 }
 
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale)
 {
+    vae__net_backward_head(net, target, B, beta, loss_scale);
+    vae__net_backward_encoder(net, x, B);
+}
+
+void vae__net_backward_head(vae__net *net, const real *target, int B, real beta, real loss_scale)
+{
     const vae__latent_kind *L = net->latent;
-    int out = net->n_layers - 1, k = net->k, rows = B * net->n_samples;
+    int out = net->n_layers - 1, rows = B * net->n_samples;
     real *dlik = net->dact[out];
     lik_backward(net, dlik, net->n_samples > 1 ? net->xk : target, loss_scale, rows);
     if (net->percep) percep_backward(net, dlik, B, loss_scale);
     if (L->weigh) L->weigh(net, dlik, B);
     backward_range(net, net->ddec_in, net->dec_in, rows, net->dec0, out);
     L->backward(net, B, loss_scale, beta);
+}
+
+/* A step's thread: the gradient at its share of the components, summed over
+ * the threads in their order, into the head rows after its images'. */
+static void gather_dcomp(vae__net *net, int B)
+{
+    size_t hw = (size_t)net->out[net->k], K = (size_t)net->n_pseudo;
+    size_t at = (size_t)net->vamp_p0 * hw, n = (size_t)net->vamp_pn * hw;
+    real *dst = net->dact[net->k] + (size_t)B * hw;
+    memcpy(dst, net->dcomp_all + at, n * sizeof *dst);
+    for (int t = 1; t < net->dcomp_T; t++) vae__add_into(dst, net->dcomp_all + t * K * hw + at, n);
+}
+
+void vae__net_backward_encoder(vae__net *net, const real *x, int B)
+{
+    int k = net->k;
     if (net->n_pseudo) {
         // the encoder's pass over the pseudo-inputs too, down to them; their
-        // gradient is nought where the clamp holds them
-        backward_range(net, net->dxin, net->xin, B + net->n_pseudo, 0, k);
-        const real *u = net->params + net->pi_off, *du = net->dxin + (size_t)B * net->D;
+        // gradient is nought where the clamp holds them (and outside this
+        // net's share: the other threads' nets write theirs)
+        if (net->comp_share) gather_dcomp(net, B);
+        size_t D = (size_t)net->D, p0 = (size_t)net->vamp_p0 * D, pn = (size_t)net->vamp_pn * D;
+        backward_range(net, net->dxin, net->xin, B + net->vamp_pn, 0, k);
+        const real *u = net->params + net->pi_off, *du = net->dxin + (size_t)B * D;
         real *gu = net->grads + net->pi_off;
-        for (size_t i = 0; i < (size_t)net->n_pseudo * net->D; i++)
-            gu[i] = u[i] >= 0 && u[i] <= 1 ? du[i] : 0;
+        memset(gu, 0, (size_t)net->n_pseudo * D * sizeof *gu);
+        for (size_t i = 0; i < pn; i++) gu[p0 + i] = u[p0 + i] >= 0 && u[p0 + i] <= 1 ? du[i] : 0;
     } else {
         backward_range(net, NULL, x, B, 0, k);
     }

@@ -91,9 +91,19 @@ struct vae__net {
     real *xin, *dxin;          /* VampPrior: (B + K, D) the encoder's rows [x | pseudo-inputs]
                                   and the gradient there */
     const real *comp;          /* VampPrior: the K components' head rows of the last encode */
-    int comp_kept;             /* evaluation: comp (and vamp_iv, vamp_c) stay as they are, the
+    int comp_kept;             /* evaluation: comp (and vamp_tab, vamp_c) stay as they are, the
                                   weights being fixed: encode passes the images alone */
-    real *vamp_iv, *vamp_c, *vamp_resp; /* (K,d), (K), (K): nn/prior.h's per-component values */
+    int vamp_p0, vamp_pn;      /* the pseudo-inputs p0..p0+pn this net encodes after its
+                                  images: all K, or a step's thread its share */
+    real *comp_share;          /* a step's threads (schedule.c): the K components, each
+                                  thread encoding its share into them (NULL: comp is the
+                                  net's own act[k] rows) */
+    real *dcomp_all;           /* with comp_share: (T, K, out[k]) every thread's gradient at
+                                  the components, this net's at dcomp_t; a share's rows are
+                                  summed over the T before its encoder pass back */
+    int dcomp_t, dcomp_T;
+    real *vamp_tab, *vamp_c;   /* nn/prior.h's per-component values (3d,K), (K) */
+    real *vamp_work;           /* and its backward's scratch */
     real *fz;                  /* flow: (flow_steps, rows, d) z_0 .. z_{T-1} (z_T is z) */
     real *ld;                  /* flow: (rows) the sum of the steps' log|det| */
     /* views, set by vae__net_bind */
@@ -164,9 +174,15 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 
 /* x (B,D) -> act[k] = [mu | logvar] (B,2d); labels (B): a CVAE's, else NULL.
- * With a VampPrior the pseudo-inputs are encoded too, as K more rows after
- * the B images' (net->comp points at their head rows); B may be 0. */
+ * With a VampPrior the pseudo-inputs are encoded too, as vamp_pn more rows
+ * after the B images' (net->comp points at the K components); B may be 0.
+ * With comp_share the components are complete only once every thread has
+ * encoded its share: then vae__net_vamp_ready. */
 void vae__net_encode(vae__net *net, const real *x, const uint8_t *labels, int B);
+/* The VampPrior's per-component values from the complete components. */
+void vae__net_vamp_ready(vae__net *net);
+/* The images alone, whatever the prior: act[k] for B rows. */
+void vae__net_encode_images(vae__net *net, const real *x, const uint8_t *labels, int B);
 /* z (B,d) -> act[n_layers - 1] = logits (B,D); labels as for encode (one per
  * image, n_samples rows each). HVAE: z is the top layer z2, and z1 is the
  * mean of p(z1|z2) (noise1 NULL) or a draw mu + sigma noise1 ((B, d1)
@@ -204,6 +220,9 @@ void vae__net_posterior_point(vae__net *net, int B);
  * net->rec_img, net->kl_img); for autoencoders *kl is their regulariser. */
 void vae__net_forward(vae__net *net, const real *x, const real *target, const uint8_t *labels,
                       int B, double *rec, double *kl);
+/* Its part after vae__net_encode (and vae__net_vamp_ready). */
+void vae__net_forward_encoded(vae__net *net, const real *target, const uint8_t *labels, int B,
+                              double *rec, double *kl);
 /* Gradients of loss_scale * sum_b (rec_b + beta kl_b) written to net->grads
  * (loss_scale = 1/batch gives the batch mean, also when this call sees only
  * a slice of the batch); needs the activations of the last vae__net_forward
@@ -211,6 +230,11 @@ void vae__net_forward(vae__net *net, const real *x, const real *target, const ui
  * left to vae__net_weight_grad (the step's schedule sums them over slices). */
 void vae__net_backward(vae__net *net, const real *x, const real *target, int B, real beta,
                        real loss_scale);
+/* Its two parts: down to the head (act[k]), then the encoder. With
+ * comp_share every thread's gradient at the components must be in
+ * dcomp_all before the second. */
+void vae__net_backward_head(vae__net *net, const real *target, int B, real beta, real loss_scale);
+void vae__net_backward_encoder(vae__net *net, const real *x, int B);
 /* In place of vae__net_backward for a slice with no rows: the weight
  * gradients will see none, and the other slices need not wait for it. */
 void vae__net_skip_backward(vae__net *net);

@@ -165,6 +165,9 @@ void vae__schedule_free(vae_model *m)
     free(m->workers);
     free(m->nets);
     free(m->kl_dims);
+    free(m->vamp_comp);
+    free(m->vamp_dcomp);
+    m->vamp_comp = m->vamp_dcomp = NULL;
     m->workers = NULL;
     m->nets = NULL;
     m->kl_dims = NULL;
@@ -181,7 +184,12 @@ static int ensure_workers(vae_model *m, int n)
     m->nets = calloc((size_t)n, sizeof *m->nets);
     m->kl_dims = calloc((size_t)n, sizeof *m->kl_dims);
     m->n_workers = n;
-    if (!m->workers || !m->nets || !m->kl_dims) {
+    size_t K = (size_t)m->net.n_pseudo, ncomp = K * m->net.out[m->net.k];
+    if (K) {
+        m->vamp_comp = malloc(ncomp * sizeof(float));
+        m->vamp_dcomp = malloc(n * ncomp * sizeof(float));
+    }
+    if (!m->workers || !m->nets || !m->kl_dims || (K && (!m->vamp_comp || !m->vamp_dcomp))) {
         vae__schedule_free(m);
         return VAE_ENOMEM;
     }
@@ -203,6 +211,13 @@ static int ensure_workers(vae_model *m, int n)
             return VAE_ENOMEM;
         }
         if (t > 0) vae__net_bind(&w->net, m->params, w->grads, w->acts);
+        if (K) { // the pseudo-inputs shared out: a thread encodes K/n of them, not all K
+            w->net.vamp_p0 = (int)(K * t / n);
+            w->net.vamp_pn = (int)(K * (t + 1) / n) - w->net.vamp_p0;
+            w->net.comp_share = m->vamp_comp;
+            w->net.dcomp_all = m->vamp_dcomp;
+            w->net.dcomp_t = t, w->net.dcomp_T = n;
+        }
         w->net.defer_wgrad = 1; // the units sum them over the workers
         w->net.ready = m->ready;
         m->nets[t] = &w->net;

@@ -50,8 +50,13 @@ static void forward(vae_model *m, const step_state *st, const vae__slice *s)
     if (s->rows == 0) return;
     size_t at = (size_t)s->r0 * m->net.D;
     if (!m->net.deterministic) slice_noise(m, b, s, &w->net);
-    vae__net_forward(&w->net, b->input + at, b->x + at, b->labels ? b->labels + s->r0 : NULL,
-                     s->rows, &w->rec, &w->kl);
+    const uint8_t *labels = b->labels ? b->labels + s->r0 : NULL;
+    vae__net_encode(&w->net, b->input + at, labels, s->rows);
+    if (w->net.n_pseudo) { // a VampPrior's components: each thread encoded its share
+#pragma omp barrier
+        vae__net_vamp_ready(&w->net);
+    }
+    vae__net_forward_encoded(&w->net, b->x + at, labels, s->rows, &w->rec, &w->kl);
 }
 
 /* The slice's backward pass, after free bits' mask (which needs every
@@ -67,7 +72,11 @@ static void backward(vae_model *m, const step_state *st, const vae__slice *s)
         vae__free_bits_mask(net->kl_mask, m->kl_dims, st->T, net->d, b->B, m->cfg.free_bits);
     }
     if (s->rows > 0) {
-        vae__net_backward(net, b->input + at, b->x + at, s->rows, st->beta, st->scale);
+        vae__net_backward_head(net, b->x + at, s->rows, st->beta, st->scale);
+        if (net->n_pseudo) { // every thread's gradient at the components is in
+#pragma omp barrier
+        }
+        vae__net_backward_encoder(net, b->input + at, s->rows);
     } else { // no rows here: a zero gradient (backward writes, so clear it)
         vae__net_skip_backward(net);
         memset(net->grads, 0, m->net.n_params * sizeof(float));

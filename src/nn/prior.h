@@ -17,14 +17,15 @@
 
 #include "nn/real.h"
 
-/* Per component, what every evaluation of the density reuses: iv (K,d) =
- * e^{-logvar} and c (K) = -1/2 sum_j logvar_j - log K. */
-void vae__vamp_prepare(real *iv, real *c, const real *comp, int hw, int K, int d);
+/* Per component, what every evaluation of the density reuses, transposed:
+ * tab (3d, K) = [mu | iv | live] with iv = e^{-logvar}, live = 1 where the
+ * clamp leaves logvar free, and c (K) = -1/2 sum_j logvar_j - log K. */
+#define VAE_VAMP_TAB(K, d) (3 * (size_t)(K) * (size_t)(d))
+void vae__vamp_prepare(real *tab, real *c, const real *comp, int hw, int K, int d);
 
 /* log p(z) of one z (d values), in double: logsumexp_k (c_k - 1/2 sum_j
  * (z_j - mu_kj)^2 iv_kj), computed in one pass with a running maximum. */
-double vae__vamp_log_prior(const real *z, const real *comp, int hw, const real *iv, const real *c,
-                           int K, int d);
+double vae__vamp_log_prior(const real *z, const real *tab, const real *c, int K, int d);
 
 /* The gradient of sum_r s_r log p(z_r) over R rows z (R,d), s_r = scale *
  * w_r (w NULL: all 1): dz (R,d) += s_r dlog p/dz_r, and dcomp (K rows, hw
@@ -32,9 +33,10 @@ double vae__vamp_log_prior(const real *z, const real *comp, int hw, const real *
  * the clamp holds it). With resp_k the component's posterior weight of z:
  * dlog p/dz = -sum_k resp_k (z - mu_k) iv_k, dlog p/dmu_k = resp_k (z -
  * mu_k) iv_k, dlog p/dlogvar_k = resp_k ((z - mu_k)^2 iv_k - 1) / 2.
- * resp: K values of scratch. */
-void vae__vamp_log_prior_backward(real *dz, real *dcomp, int hw, const real *z, const real *comp,
-                                  const real *iv, const real *c, const real *w, real scale, int R,
-                                  int K, int d, real *resp);
+ * work: vae__vamp_work_size(K, d) values of scratch. */
+size_t vae__vamp_work_size(int K, int d);
+void vae__vamp_log_prior_backward(real *dz, real *dcomp, int hw, const real *z, const real *tab,
+                                  const real *c, const real *w, real scale, int R, int K, int d,
+                                  real *work);
 
 #endif
