@@ -32,6 +32,8 @@ for prior in standard vamp:5; do
     "$VAE" eval --model "$T/$p" -n 20 --k 100 >"$T/e.txt" 2>&1 || bad "eval: $(cat "$T/e.txt")"
     grep -q "^nll           [0-9.]* nats per image (importance-sampled, k = 100" "$T/e.txt" && ok ||
         bad "$prior eval: $(cat "$T/e.txt")"
+    grep -q "^model .*(latent z1 6, z2 4; the units below are z2's)" "$T/e.txt" && ok ||
+        bad "$prior eval names the layers: $(head -1 "$T/e.txt")"
     "$VAE" sample --model "$T/$p" -n 4 -o "$T/$p-s.png" 2>/dev/null || bad "sample"
     png_ok "$T/$p-s.png"
     "$VAE" reconstruct --model "$T/$p" -n 4 -o "$T/$p-r.png" 2>/dev/null || bad "reconstruct"

@@ -178,7 +178,7 @@ static void take_eval(int key, const char *a, int from_default, void *ctx)
 /* The results as the table, or as one JSON object (--json). */
 static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *bin_text,
                        const vae_eval_result *rp, const double *kl_dim, const double *mu_var, int d,
-                       double secs)
+                       int d1, double secs)
 {
     const char *model = ea->ma.model, *split_name = ea->split;
     const vae_eval_result r = *rp;
@@ -220,7 +220,10 @@ static void print_eval(const eval_args *ea, const vae_dataset *ds, const char *b
         }
         printf("],\"seconds\":%.3f}\n", secs);
     } else {
-        printf("model         %s (latent %d)\n", model, d);
+        if (d1) // the HVAE: the units and the table below are the top layer's
+            printf("model         %s (latent z1 %d, z2 %d; the units below are z2's)\n", model, d1, d);
+        else
+            printf("model         %s (latent %d)\n", model, d);
         vae_dataset_info info;
         vae_dataset_describe(ds, &info);
         char part[96]; // a part of a divided training split: the shuffle says less than this
@@ -298,7 +301,9 @@ int cmd_eval(int argc, char **argv)
         die("%s: %s", model, vae_model_errmsg(m));
     double secs = now() - pr.t_start;
 
-    print_eval(&ea, ds, bin_text, &r, kl_dim, mu_var, d, secs);
+    const vae_config *cfg = vae_model_config(m);
+    print_eval(&ea, ds, bin_text, &r, kl_dim, mu_var, d,
+               cfg->model == VAE_MODEL_HVAE ? cfg->latent1 : 0, secs);
     free(img);
     free(kl_dim);
     free(mu_var);
