@@ -363,11 +363,13 @@ class HVAE(nn.Module):
         lp = self.log_normal(z2[:, None, :], mu[None], lv[None])  # (B, K)
         return torch.logsumexp(lp, 1) - math.log(self.vamp_k)
 
-    def forward(self, x, eps2, eps1):
+    def forward(self, x, eps2, eps1, with_ratio=True):
         """x -> per image: z2, z1, logits, rec = -log p(x|z1,z2), kl = [log q(z2|x) -
         log p(z2)] (closed form against N(0, I), the one-sample estimate with the
         VampPrior) + KL(q(z1|x,z2) || p(z1|z2)) (closed form given z2), and the
-        log-ratio log p(z1,z2) - log q(z1,z2|x) of the sample (evaluation's)."""
+        log-ratio log p(z1,z2) - log q(z1,z2|x) of the sample (evaluation's; None
+        without with_ratio, which training leaves out: it encodes the pseudo-inputs
+        again)."""
         mu2, lv2 = self.q_z2(x)
         z2 = mu2 + torch.exp(0.5 * lv2) * eps2
         mu1, lv1 = self.q_z1_given(x, z2)
@@ -381,6 +383,8 @@ class HVAE(nn.Module):
         else:
             kl2 = 0.5 * (mu2 ** 2 + lv2.exp() - 1 - lv2).sum(1)
         kl1 = 0.5 * (pl - lv1 + (lv1.exp() + (mu1 - pm) ** 2) * torch.exp(-pl) - 1).sum(1)
+        if not with_ratio:
+            return z2, z1, logits, rec, kl2 + kl1, None
         ratio = (self.log_p_z2(z2) - log_q2 + self.log_normal(z1, pm, pl)
                  - self.log_normal(z1, mu1, lv1))
         return z2, z1, logits, rec, kl2 + kl1, ratio
@@ -454,12 +458,54 @@ def load_split(data, prefix):
     sys.exit(f"{data}: no {prefix} images")
 
 
+def hvae_main(a, model, train, test, latent, warm):
+    """Trains the HVAE as vae train --model hvae does: Adam, batches of a
+    fresh permutation, dynamic binarisation if asked, beta warm-up per step;
+    prints each epoch's mean training loss and writes the weights (--save)
+    under vae's names, so that a vae checkpoint's metadata can carry them."""
+    d1, d2 = latent
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    per_epoch, steps = (train.shape[0] + a.batch - 1) // a.batch, 0
+    for epoch in range(1, a.epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = a.lr * lr_factor(a.lr_decay, epoch - 1)
+        t0, tot = time.perf_counter(), 0.0
+        perm = torch.randperm(train.shape[0])
+        for i in range(0, train.shape[0], a.batch):
+            x = train[perm[i:i + a.batch]]
+            if a.binarize == "dynamic":
+                x = torch.bernoulli(x)
+            beta = min(1.0, steps / per_epoch / warm) if warm else 1.0
+            out = model(x, torch.randn(len(x), d2), torch.randn(len(x), d1), with_ratio=False)
+            loss = (out[3] + beta * out[4]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+            tot += (out[3] + out[4]).sum().item()
+        secs = time.perf_counter() - t0
+        print(f"epoch {epoch}/{a.epochs}  train: -elbo {tot / train.shape[0]:.3f} | {secs:.3f}s, "
+              f"{train.shape[0] / secs:.0f} img/s", flush=True)
+        if a.save:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import stio
+            meta = stio.load_file(a.meta_from)[1] if a.meta_from else None
+            stio.save_file(model.state_dict(), a.save, meta)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--latent", type=int, default=20)
+    ap.add_argument("--latent", default="20", help="dimensions; hvae: L1,L2 (z1, z2) [20]")
+    ap.add_argument("--model", default="vae", choices=("vae", "hvae"),
+                    help="hvae: two stochastic layers (MLP, ReLU), as vae train's [vae]")
+    ap.add_argument("--binarize", default="none", choices=("none", "dynamic"),
+                    help="dynamic: each pixel ~ Bernoulli(intensity) afresh every batch [none]")
+    ap.add_argument("--beta-schedule", default="constant",
+                    help="constant or linear:N (beta rises from 0 to 1 over N epochs, "
+                    "step by step as vae train's) [constant]")
     ap.add_argument("--hidden", default=None, help="widths (mlp) or channels (conv) "
                     "[400 / 32,64]")
     ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
@@ -467,6 +513,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save", help="write the trained weights here (safetensors)")
+    ap.add_argument("--meta-from", help="hvae: --save with this vae model file's metadata, so "
+                    "that vae eval reads the twin's weights as a model of the same settings")
     ap.add_argument("--random", type=int, default=0, metavar="N",
                     help="train on N uniform random images of --shape (and N/10 test ones) "
                     "instead of --data: speed checks on image sets this script cannot read "
@@ -491,6 +539,16 @@ def main():
     if a.hidden is None:
         a.hidden = "32,64" if a.arch == "conv" else "400"
     hidden = [int(h) for h in a.hidden.split(",") if h]
+    latent = [int(v) for v in a.latent.split(",")]
+    warm = int(a.beta_schedule[7:]) if a.beta_schedule.startswith("linear:") else 0
+    if a.model == "hvae":
+        model = HVAE(train.shape[1], hidden, tuple(latent), rich_args(a.prior)[1], shape)
+        if model.vamp_k:  # as vae's: N(0.05, 0.01^2) per pixel (the paper's code's start)
+            with torch.no_grad():
+                model.prior.pseudo_inputs.normal_(0.05, 0.01)
+        hvae_main(a, model, train, test, latent, warm)
+        return
+    a.latent = latent[0]
     if a.arch == "conv":
         model = ConvVAE(shape, hidden, a.latent)
     else:
