@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench_members.sh - training speed of the richer members (gated layers, the
-# VampPrior, planar and Householder flows) against the PyTorch twin of the same
-# member (scripts/vae_twin.py's RichVAE), in one run, beside the plain VAE.
+# VampPrior, planar and Householder flows, the HVAE with and without the
+# VampPrior) against the PyTorch twin of the same
+# member (scripts/vae_twin.py's RichVAE and HVAE), in one run, beside the plain VAE.
 # Each member runs in the order vae, twin, twin, vae on the default MLP
-# (784-400-20-400-784, batch 128) and each side's speed is the median of its
+# (784-400-20-400-784, batch 128; the HVAE's layers 20,20) and each side's speed is the median of its
 # epochs (a shared host's speed drifts within minutes; the interleaving spreads
 # that drift over both sides). The twin's thread count (1 or --threads) is
 # picked once, on a short run of the plain VAE.
@@ -11,14 +12,15 @@
 # bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.
 #
 #   bench/bench_members.sh [--epochs N] [--data DIR] [--threads T] [--build DIR]
-#                          [--members "vae gated vamp planar householder"] [--smoke]
+#                          [--members "vae gated vamp planar householder hvae hvae-vamp"]
+#                          [--smoke]
 #
 # --smoke: the shipped test subset, 1 epoch: checks that the benchmark runs
 # (CI), not how fast anything is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS=5 DATA=/usr/share/datasets/fashion-mnist BUILD=build THREADS=$(nproc)
-MEMBERS="vae gated vamp planar householder"
+MEMBERS="vae gated vamp planar householder hvae hvae-vamp"
 while [ $# -gt 0 ]; do
     case $1 in
     --epochs) EPOCHS=$2; shift 2 ;;
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --members) MEMBERS=$2; shift 2 ;;
     --smoke) EPOCHS=1 DATA=tests/data/fmnist-small; shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench_members.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,7 +47,10 @@ flags_of() {
     vamp) echo "--prior vamp:500" ;;
     planar) echo "--flow planar:8" ;;
     householder) echo "--flow householder:8" ;;
-    *) echo "bench_members.sh: unknown member '$1' (vae, gated, vamp, planar, householder)" >&2
+    hvae) echo "--model hvae --latent 20,20" ;;
+    hvae-vamp) echo "--model hvae --latent 20,20 --prior vamp:500" ;;
+    *) echo "bench_members.sh: unknown member '$1' (vae, gated, vamp, planar, householder, hvae," \
+            "hvae-vamp)" >&2
        exit 2 ;;
     esac
 }

@@ -484,8 +484,16 @@ def hvae_main(a, model, train, test, latent, warm):
             steps += 1
             tot += (out[3] + out[4]).sum().item()
         secs = time.perf_counter() - t0
-        print(f"epoch {epoch}/{a.epochs}  train: -elbo {tot / train.shape[0]:.3f} | {secs:.3f}s, "
-              f"{train.shape[0] / secs:.0f} img/s", flush=True)
+        with torch.no_grad():  # the test -ELBO, grey images as vae train's epoch line
+            g, tl = torch.Generator().manual_seed(12345), 0.0
+            for i in range(0, test.shape[0], 1000):
+                x = test[i:i + 1000]
+                out = model(x, torch.randn(len(x), d2, generator=g),
+                            torch.randn(len(x), d1, generator=g), with_ratio=False)
+                tl += (out[3] + out[4]).sum().item()
+        print(f"epoch {epoch}/{a.epochs}  train: loss {tot / train.shape[0]:.3f} | test: -elbo "
+              f"{tl / test.shape[0]:.3f} | {secs:.3f}s, {train.shape[0] / secs:.0f} img/s",
+              flush=True)
         if a.save:
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
             import stio
