@@ -113,6 +113,12 @@ long vae__fault_write_after = -1;
 
 int vae_write_file(const char *path, const void *data, size_t len, vae_error *err)
 {
+    vae__part part = {data, len};
+    return vae__write_parts(path, &part, 1, err);
+}
+
+int vae__write_parts(const char *path, const vae__part *parts, int n_parts, vae_error *err)
+{
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     if (!*base) return vae__error(err, VAE_EINVAL, "%s: not a file name", path);
@@ -134,28 +140,32 @@ int vae_write_file(const char *path, const void *data, size_t len, vae_error *er
                         "%s: cannot create a file in %s: %s", path, dir, strerror(errno));
         goto done;
     }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        size_t chunk = left;
-        if (vae__fault_write_after >= 0) { // the test hook: a disk that fills up here
-            size_t done = len - left, room = (size_t)vae__fault_write_after;
-            chunk = done < room ? (room - done < chunk ? room - done : chunk) : 0;
-            if (chunk == 0) {
-                errno = ENOSPC;
-                rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path, strerror(errno));
+    size_t done = 0; // bytes written, for the test hook
+    for (int i = 0; i < n_parts && rc == VAE_OK; i++) {
+        const char *p = parts[i].data;
+        size_t left = parts[i].len;
+        while (left > 0) {
+            size_t chunk = left;
+            if (vae__fault_write_after >= 0) { // the test hook: a disk that fills up here
+                size_t room = (size_t)vae__fault_write_after;
+                chunk = done < room ? (room - done < chunk ? room - done : chunk) : 0;
+                if (chunk == 0) {
+                    errno = ENOSPC;
+                    rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path, strerror(errno));
+                    break;
+                }
+            }
+            ssize_t w = write(fd, p, chunk);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path,
+                                w < 0 ? strerror(errno) : "no progress");
                 break;
             }
+            p += w;
+            left -= (size_t)w;
+            done += (size_t)w;
         }
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            rc = vae__error(err, VAE_EIO, "%s: write failed: %s", path,
-                            w < 0 ? strerror(errno) : "no progress");
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
     }
     if (rc == VAE_OK) fchmod(fd, 0644); /* mkstemp makes 0600; outputs are ordinary files */
     if (rc == VAE_OK && fsync(fd) != 0)

@@ -22,6 +22,14 @@ int vae__open_read(const char *path, int *fd, struct stat *st, vae_error *err);
 /* "a FIFO (named pipe)", "a directory", ...: what a stat mode is, for messages. */
 const char *vae__file_kind(unsigned mode);
 
+/* vae_write_file (vae.h) of the parts one after another: a file written
+ * from the buffers where its pieces already are, without a copy of it whole. */
+typedef struct vae__part {
+    const void *data;
+    size_t len;
+} vae__part;
+int vae__write_parts(const char *path, const vae__part *parts, int n_parts, vae_error *err);
+
 /* Test hook: when >= 0, vae_write_file (vae.h) fails with ENOSPC after
  * writing this many bytes, as on a full disk. -1 (normal) otherwise. */
 extern long vae__fault_write_after;

@@ -260,8 +260,9 @@ int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *
             return fail(path, err, VAE_EINVAL, "metadata key %d has no value", nmeta);
     const vae__st_tensor **ord = malloc(((size_t)n + 1) * sizeof *ord);
     const char *const **mord = malloc(((size_t)nmeta + 1) * sizeof *mord);
+    vae__part *parts = malloc(((size_t)n + 1) * sizeof *parts);
     buf b = {0};
-    if (!ord || !mord) {
+    if (!ord || !mord || !parts) {
         rc = fail(path, err, VAE_ENOMEM, "out of memory");
         goto done;
     }
@@ -273,27 +274,32 @@ int vae__st_write(const char *path, const vae__st_tensor *t, int n, const char *
                   (unsigned long long)hlen);
         goto done;
     }
-    if (bytes > SIZE_MAX || !reserve(&b, (size_t)bytes)) b.oom = 1; /* 16 GiB on a 32-bit host */
+    /* the tensors go out from where they are (a checkpoint's copy in memory
+     * had added its whole size to a training run's peak); a big-endian host
+     * writes little-endian copies after the header instead */
+    int le = host_is_le();
+    if (!le && (bytes > SIZE_MAX || !reserve(&b, (size_t)bytes))) b.oom = 1;
+    size_t at = b.n;
     for (int i = 0; i < n && !b.oom; i++) {
-        unsigned char *o = (unsigned char *)b.p + b.n;
         numel_of(ord[i]->shape, ord[i]->ndim, &numel);
-        if (numel > 0 && host_is_le()) memcpy(o, ord[i]->data, (size_t)numel * 4);
-        for (size_t k = 0; !host_is_le() && k < numel; k++) {
+        parts[1 + i] = (vae__part){ord[i]->data, le ? (size_t)numel * 4 : 0};
+        for (size_t k = 0; !le && k < numel; k++) {
             uint32_t u;
             memcpy(&u, &ord[i]->data[k], 4);
-            for (unsigned j = 0; j < 4; j++) o[4 * k + j] = (unsigned char)(u >> (8 * j));
+            for (unsigned j = 0; j < 4; j++) b.p[b.n++] = (char)(u >> (8 * j));
         }
-        b.n += (size_t)numel * 4;
     }
     if (b.oom) {
         rc = fail(path, err, VAE_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < 8; i++) b.p[i] = (char)(hlen >> (8 * i) & 0xff);
-    rc = vae_write_file(path, b.p, b.n, err);
+    parts[0] = (vae__part){b.p, le ? at : b.n};
+    rc = vae__write_parts(path, parts, n + 1, err);
 done:
     free(ord);
     free(mord);
+    free(parts);
     free(b.p);
     return rc;
 }
