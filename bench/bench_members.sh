@@ -4,9 +4,9 @@
 # VampPrior) against the PyTorch twin of the same
 # member (scripts/vae_twin.py's RichVAE and HVAE), in one run, beside the plain VAE.
 # Each member runs in the order vae, twin, twin, vae on the default MLP
-# (784-400-20-400-784, batch 128; the HVAE's layers 20,20) and each side's speed is the median of its
-# epochs (a shared host's speed drifts within minutes; the interleaving spreads
-# that drift over both sides). The twin's thread count (1 or --threads) is
+# (784-400-20-400-784, batch 128; the HVAE's layers 20,20) and each side's
+# speed is the median of its epochs (a shared host's speed drifts within
+# minutes; the interleaving spreads that drift over both sides). The twin's thread count (1 or --threads) is
 # picked once, on a short run of the plain VAE.
 # The twin needs PyTorch from Debian (python3-torch, python3-numpy; as root:
 # bash scripts/install-deps.sh --bench); without it the twin's columns are skipped.

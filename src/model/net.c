@@ -484,6 +484,13 @@ static size_t bias_size(const vae__net *net, int l)
     return net->kind[l] == VAE_LAYER_LINEAR ? (size_t)net->out[l] : (size_t)net->geom[l].OC;
 }
 
+/* A VampPrior's per-component values (vae__net_bind's vamp_tab, vamp_c and
+ * vamp_work). */
+static size_t vamp_acts(int K, int d)
+{
+    return VAE_VAMP_TAB(K, d) + (size_t)K + vae__vamp_work_size(K, d);
+}
+
 int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
 {
     memset(net, 0, sizeof *net);
@@ -570,7 +577,7 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
                                             2 * (size_t)net->in[net->cond[1]]) : 0) +
                   (net->flow ? ((size_t)net->flow_steps * net->d + 1) * rows : 0) +
-                  (net->n_pseudo ? (2 * rows * net->D + (size_t)net->n_pseudo * (5 * (size_t)net->d + 2)) : 0) +
+                  (net->n_pseudo ? 2 * rows * net->D + vamp_acts(net->n_pseudo, net->d) : 0) +
                   vae__vq_acts(net) + hvae_acts(net, rows);
     return 0;
 }
