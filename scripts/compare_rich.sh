@@ -4,6 +4,8 @@
 # latent 40 (the HVAE's 40,40), KL warm-up over the first half of the epochs,
 # seed 1; then the test NLL by importance sampling (vae eval --k) on the 10 000
 # test images. Prints a Markdown table (docs/models.md has the 200-epoch one).
+# Row twin: scripts/vae_twin.py's HVAE + VampPrior with hvae-vamp's settings,
+# its weights scored by the same vae eval (needs Debian's python3-torch).
 # Rows run --jobs at a time with --threads each: on 2 cores, 2 jobs of 1
 # thread keep both busy without the threads meeting at barriers.
 #
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
     --vae) VAE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --rows) ROWS=$2; shift 2 ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "compare_rich.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -34,20 +36,36 @@ flags_of() {
     hvae-vamp) echo "--model hvae --latent 40,40 --prior vamp:500" ;;
     planar) echo "--latent 40 --flow planar:8" ;;
     householder) echo "--latent 40 --flow householder:8" ;;
-    *) echo "compare_rich.sh: unknown row '$1' (vae vamp hvae hvae-vamp planar householder)" >&2
+    twin) flags_of hvae-vamp ;;
+    *) echo "compare_rich.sh: unknown row '$1' (vae vamp hvae hvae-vamp planar householder twin)" >&2
        exit 2 ;;
     esac
 }
 for r in $ROWS; do flags_of "$r" >/dev/null; done
 mkdir -p "$OUT"
 
-row() { # $1: row name; trains, then evaluates, logging to $OUT/$1.log
-    local warm=$((EPOCHS / 2 > 0 ? EPOCHS / 2 : 1))
+WARM=$((EPOCHS / 2 > 0 ? EPOCHS / 2 : 1))
+train_vae() { # $1: row name, then vae train's extra flags
+    local r=$1
+    shift
     # shellcheck disable=SC2046
     /usr/bin/time -f "train %e s %M KB" "$VAE" train --data "$DATA" --binarize dynamic \
-        --hidden 300,300 --epochs "$EPOCHS" --beta-schedule "linear:$warm" --seed 1 \
-        --threads "$THREADS" --quiet --force --out "$OUT/$1" $(flags_of "$1") >"$OUT/$1.log" 2>&1 &&
-        /usr/bin/time -f "eval %e s %M KB" "$VAE" eval --model "$OUT/$1" --k "$K" \
+        --hidden 300,300 --epochs "$EPOCHS" --beta-schedule "linear:$WARM" --seed 1 \
+        --threads "$THREADS" --quiet --force $(flags_of "$r") "$@"
+}
+train_twin() { # the twin writes its weights under a 1-step vae model's settings
+    train_vae twin --max-steps 1 --out "$OUT/twin-settings" >/dev/null 2>&1 &&
+        /usr/bin/time -f "train %e s %M KB" /usr/bin/python3 "$(dirname "$0")/vae_twin.py" \
+            --data "$DATA" --model hvae --latent 40,40 --prior vamp:500 --hidden 300,300 \
+            --binarize dynamic --epochs "$EPOCHS" --beta-schedule "linear:$WARM" --seed 1 \
+            --threads "$THREADS" --save "$OUT/twin.safetensors" \
+            --meta-from "$OUT/twin-settings/checkpoint.safetensors"
+}
+row() { # $1: row name; trains, then evaluates, logging to $OUT/$1.log
+    local model=$OUT/$1
+    if [ "$1" = twin ]; then model=$OUT/twin.safetensors; fi
+    { if [ "$1" = twin ]; then train_twin; else train_vae "$1" --out "$OUT/$1"; fi; } >"$OUT/$1.log" 2>&1 &&
+        /usr/bin/time -f "eval %e s %M KB" "$VAE" eval --model "$model" --k "$K" \
             --threads "$THREADS" >>"$OUT/$1.log" 2>&1 ||
         echo "compare_rich.sh: row $1 failed: $(tail -1 "$OUT/$1.log")" >&2
 }
@@ -71,6 +89,7 @@ for r in $ROWS; do
     if [ -n "$base" ] && [ "$r" != vae ]; then
         gap=$(awk -v a="$nll" -v b="$base" 'BEGIN {printf "%+.2f", a - b}')
     fi
+    # shellcheck disable=SC2016 # the backquotes are Markdown's
     printf '| %s | `%s` | %s | %s | %s | %s | %s |\n' "$r" "$(flags_of "$r")" "$elbo" "$nll" "$gap" "$au" \
         "$(secs "$r" train)"
 done
