@@ -11,8 +11,9 @@ loss and every parameter gradient. The flows as vae's src/nn/flow.h defines them
   planar:      z' = z + u^ tanh(w.z + b), u^ = u + (m(w.u) - w.u) w / |w|^2,
                m(a) = -1 + softplus(a); log|det| = log|1 + (1 - tanh^2) w.u^|
   householder: z' = z - 2 (v.z) v / |v|^2; log|det| = 0
-  KL estimate: log q_0(z_0|x) - sum log|det| - log p(z_T), with the Gaussian
-               constants cancelled: -(sum (logvar + eps^2 - z_T^2) / 2 + sum log|det|)
+  KL estimate: KL(q_0 || N(0, I)) in closed form + log p(z_0) - log p(z_T)
+               - sum log|det| (the mean of log q_0(z_0|x) - sum log|det| - log p(z_T)):
+               sum (mu^2 + e^logvar - 1 - logvar + z_T^2 - z_0^2) / 2 - sum log|det|
 """
 import os
 import sys
@@ -48,7 +49,7 @@ class FlowVAE(VAE):
     def forward(self, x, eps):
         mu, logvar, p = self.encode_flow(x)
         lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
-        z = mu + torch.exp(0.5 * lv) * eps
+        z = z0 = mu + torch.exp(0.5 * lv) * eps
         d, P = LATENT, step_params(self.flow, LATENT)
         logdet = torch.zeros(len(x))
         for t in range(STEPS):
@@ -66,7 +67,7 @@ class FlowVAE(VAE):
                 z = z - (2 * (v * z).sum(1) / ((v * v).sum(1) + EPS))[:, None] * v
         logits = self.decode(z)
         rec = self.rec(logits, x)
-        kl = -(0.5 * (lv + eps ** 2 - z ** 2).sum(1) + logdet)
+        kl = 0.5 * (mu ** 2 + lv.exp() - 1 - lv + z ** 2 - z0 ** 2).sum(1) - logdet
         return z, logits, rec, kl
 
 

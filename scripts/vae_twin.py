@@ -276,15 +276,16 @@ class RichVAE(VAE):
         h = self.hidden_pass(self.encoder, x)
         mu, logvar = self.head(h)
         lv = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
-        z = mu + torch.exp(0.5 * lv) * eps
+        z = z0 = mu + torch.exp(0.5 * lv) * eps
         logdet = 0
         if self.flow != "none":
             z, logdet = self.apply_flow(z, self.fc_flow(h))
         logits = self.decode(z)
         rec = self.rec(logits, x)
-        if self.flow == "none" and not self.vamp_k:
-            kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
-        else:
+        kl = 0.5 * (mu.pow(2) + lv.exp() - 1 - lv).sum(1)
+        if self.flow != "none" and not self.vamp_k:  # q_0's part in closed form, as vae's
+            kl = kl + 0.5 * (z ** 2 - z0 ** 2).sum(1) - logdet
+        elif self.vamp_k:
             kl = -0.5 * (lv + eps ** 2).sum(1) - logdet - self.log_prior(z)
         return mu, logvar, z, logits, rec, kl
 

@@ -150,14 +150,23 @@ void vae__net_posterior_point(vae__net *net, int B)
 }
 
 /* A flow in the Gaussian posterior (VAE, CVAE): z_T = f(z_0), and the KL's
- * one-sample estimate log q_T(z_T|x) - log p(z_T) = -(log-ratio + log det). */
+ * one-sample estimate log q_T(z_T|x) - log p(z_T) = -(log-ratio + log det);
+ * against N(0, I), with q_0's part in closed form (vae__flow_base_kl). The
+ * VampPrior without a flow: the one-sample estimate. */
 static double flow_forward(vae__net *net, int B)
 {
     const real *head = net->act[net->k];
+    real *zs[VAE_FLOW_MAX_STEPS + 1];
+    int d = net->d, hw = net->out[net->k], base = net->flow && !net->n_pseudo;
+    flow_zs(net, zs);
     vae__net_sample(net, head, NULL, B, 1);
     double sum = 0;
     for (int b = 0; b < B; b++) {
-        net->kl_img[b] = (real)-vae__net_log_ratio(net, head, b, 1);
+        const real *h = head + (size_t)b * hw;
+        double kl = -vae__net_log_ratio(net, head, b, 1);
+        if (base) // q_0's part in closed form
+            kl += vae__flow_base_kl(h, h + d, zs[0] + (size_t)b * d, net->eps + (size_t)b * d, d);
+        net->kl_img[b] = (real)kl;
         sum += net->kl_img[b];
     }
     return sum;
@@ -171,12 +180,15 @@ static void flow_backward(vae__net *net, int B, real loss_scale, real beta)
     real c = loss_scale * beta;
     flow_zs(net, zs);
     // the estimate's terms: +z_T^2/2 (into dz), -logvar/2; then -log det through
-    // the steps, which carry dz back to z_0; then z_0 = mu + sigma eps
+    // the steps, which carry dz back to z_0; then q_0's closed form less its
+    // estimate; then z_0 = mu + sigma eps
     vae__iwae_log_ratio_backward(net->dz, dhead, hw, net->z, head, NULL, c, B, d, 1);
     if (net->n_pseudo) prior_shift_backward(net, B, B, NULL, c); // at z_T, before the flow
     if (net->flow)
         vae__flow_backward(net->flow, net->flow_steps, net->dz, dhead + 2 * d,
                            (const real *const *)zs, head + 2 * d, hw, -c, B, 1, d);
+    if (net->flow && !net->n_pseudo) // at z_0, after the flow
+        vae__flow_base_kl_backward(net->dz, dhead, hw, zs[0], head, c, B, d);
     vae__reparam_backward(dhead, head, hw, net->eps, net->dz, B, d, 1);
 }
 

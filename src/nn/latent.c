@@ -1,6 +1,6 @@
 /* latent.c - the latent terms, forward and backward (float or double):
- * reparameterisation, Gaussian KL and free bits, the IWAE log-ratio, the KL
- * and log-ratio between two Gaussians (HVAE), L1. */
+ * reparameterisation, Gaussian KL and free bits, the IWAE log-ratio, a flow's
+ * base posterior, the KL and log-ratio between two Gaussians (HVAE), L1. */
 #include <stddef.h>
 
 #include "nn/latent.h"
@@ -119,6 +119,31 @@ void vae__iwae_log_ratio_backward(real *dz, real *dhead, int hw, const real *z, 
         for (int j = 0; j < d; j++) {
             dmu[j] = 0;
             dlv[j] = vae__clamp_logvar(lv[j]) == lv[j] ? (real)-0.5 * csum : 0;
+        }
+    }
+}
+
+/* ------------------------------------------------ a flow's base posterior */
+
+double vae__flow_base_kl(const real *mu, const real *lv, const real *z0, const real *eps, int d)
+{
+    double s = vae__iwae_log_ratio(z0, eps, lv, d); // log N(z_0) - log q_0(z_0)
+    for (int j = 0; j < d; j++) s += vae__gauss_kl(mu[j], lv[j]);
+    return s;
+}
+
+void vae__flow_base_kl_backward(real *dz0, real *dhead, int hw, const real *z0, const real *head,
+                                real scale, int B, int d)
+{
+    for (int b = 0; b < B; b++) {
+        const real *mu = head + (size_t)b * hw, *lv = mu + d, *z = z0 + (size_t)b * d;
+        real *dmu = dhead + (size_t)b * hw, *dlv = dmu + d, *dz = dz0 + (size_t)b * d;
+        for (int j = 0; j < d; j++) {
+            real l = vae__clamp_logvar(lv[j]);
+            // d/dlv: (e^lv - 1) / 2 from the closed form, + 1/2 from the log-ratio
+            dz[j] -= scale * z[j];
+            dmu[j] += scale * mu[j];
+            if (l == lv[j]) dlv[j] += scale * (real)0.5 * real_exp(l);
         }
     }
 }

@@ -87,6 +87,19 @@ double vae__iwae_log_ratio(const real *z, const real *eps, const real *lv, int d
 void vae__iwae_log_ratio_backward(real *dz, real *dhead, int hw, const real *z, const real *head,
                                   const real *w, real scale, int B, int d, int K);
 
+/* A flow's KL against N(0, I) is estimated as KL(q_0 || N) in closed form
+ * + log N(z_0) - log N(z_T) - log det: the same mean as the one-sample
+ * log q_T(z_T) - log N(z_T), without the noise of q_0's own terms (none is
+ * left for reflections, which keep |z|). This is the closed form's part less
+ * its estimate at z_0 (mu, lv: the image's head; eps its noise), which the
+ * one-sample estimate is to be added to. */
+double vae__flow_base_kl(const real *mu, const real *lv, const real *z0, const real *eps, int d);
+/* Its gradient times scale, B images: dz0 (B,d) -= scale z_0 (the path
+ * through z_0 = mu + sigma eps is vae__reparam_backward's), and dhead's
+ * [mu | logvar] (hw wide) += scale (mu, e^lv / 2), 0 for a clamped logvar. */
+void vae__flow_base_kl_backward(real *dz0, real *dhead, int hw, const real *z0, const real *head,
+                                real scale, int B, int d);
+
 /* ------------------------------------------- Gaussian to Gaussian (HVAE) */
 
 /* KL(N(mu, e^lv) || N(pmu, e^plv)) of one latent dimension, both logvars
