@@ -65,7 +65,7 @@ row() { # $1: row name; trains, then evaluates, logging to $OUT/$1.log
     local model=$OUT/$1
     if [ "$1" = twin ]; then model=$OUT/twin.safetensors; fi
     { if [ "$1" = twin ]; then train_twin; else train_vae "$1" --out "$OUT/$1"; fi; } >"$OUT/$1.log" 2>&1 &&
-        /usr/bin/time -f "eval %e s %M KB" "$VAE" eval --model "$model" --k "$K" \
+        /usr/bin/time -f "eval %e s %M KB" "$VAE" eval --model "$model" --binarize dynamic --k "$K" \
             --threads "$THREADS" >>"$OUT/$1.log" 2>&1 ||
         echo "compare_rich.sh: row $1 failed: $(tail -1 "$OUT/$1.log")" >&2
 }

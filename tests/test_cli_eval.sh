@@ -67,6 +67,8 @@ lt "$NLL" "$(jget "$T/k1.json" nll)" && ok || bad "nll with k=30 ($NLL) is not b
     --binarize threshold --out "$T/bin" >/dev/null 2>&1 || bad "train --binarize threshold"
 "$VAE" eval --model "$T/bin/checkpoint.safetensors" --data "$DATA" --k 5 -n 50 --json --quiet >"$T/b1.json"
 grep -q '"binarize":"threshold' "$T/b1.json" && ok || bad "eval ignores the checkpoint's binarisation: $(cat "$T/b1.json")"
+"$VAE" eval --model "$T/bin" --data "$DATA" --k 5 -n 50 --json --quiet >"$T/b0.json" # the run's model.safetensors
+grep -q '"binarize":"threshold' "$T/b0.json" && ok || bad "eval of a run directory ignores its binarisation: $(cat "$T/b0.json")"
 "$VAE" eval --model "$T/bin/checkpoint.safetensors" --data "$DATA" --k 5 -n 50 --json --quiet --binarize none >"$T/b2.json"
 grep -q '"binarize":"none"' "$T/b2.json" && ok || bad "--binarize none does not override"
 lt "$(jget "$T/b1.json" nll)" "$(jget "$T/b2.json" nll)" && ok || bad "binary pixels should cost fewer nats than grey ones"

@@ -267,7 +267,9 @@ int cmd_eval(int argc, char **argv)
     vae_eval_opts opt = ea.opt;
     vae_model *m = model_load("eval", &ea.ma, batch);
     const char *model = ea.ma.model;
-    const char *trained = vae_model_meta(m, "run.binarize"); // checkpoint.safetensors has it
+    // model.safetensors says train.binarize (if not none), checkpoint.safetensors run.binarize
+    const char *trained = vae_model_meta(m, "train.binarize");
+    if (!trained) trained = vae_model_meta(m, "run.binarize");
     if (!bin_text && trained && !parse_binarize_mode(trained, &bin, &threshold)) bin_text = trained;
     if (!bin_text) bin_text = "none";
     vae_dataset *ds = !strcmp(split_name, "valid") ? model_valid_split("eval", &ea.ma, m)

@@ -719,6 +719,8 @@ static void save_run(vae_model *m, const train_opts *o, const run_state *rs, con
         meta_add(full, "train.perceptual", o->perc.text);
         meta_add(full, "train.perceptual_crc32", o->perc.crc);
     }
+    if (o->binarize != VAE_BINARIZE_NONE) // vae eval scores the pixels the model trained on
+        meta_add(info, "train.binarize", binarize_text(o, bin, sizeof bin));
     if (o->valid_fraction) { // what the resume must hold out again, and the best so far
         meta_add(info, "train.valid_fraction", valid);
         meta_add(full, "run.valid_fraction", valid);
