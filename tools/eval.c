@@ -110,7 +110,7 @@ static const cli_opt eval_opts[] = {
     {"-n", E_N, "N", "the first N images of the split; 0 = all", "0", NULL},
     {"--binarize", E_BIN, "MODE", "how pixels are binarised\nnone, threshold[:T] (pixel > T, T = "
      "0.5) or dynamic\n(each pixel ~ Bernoulli(intensity), drawn once from\n--seed)", NULL,
-     "the checkpoint's, else none"},
+     "the model's training mode, else none"},
     {"--k", E_K, "K", "importance samples per image (the literature's\nstandard for NLL; the "
      "ELBO averages over the same samples)", "5000", NULL},
     {"--seed", E_SEED, "N", "noise seed; image i draws from a stream of (seed, i)", "1", NULL},
