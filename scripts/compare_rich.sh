@@ -53,18 +53,18 @@ train_vae() { # $1: row name, then vae train's extra flags
         --hidden 300,300 --epochs "$EPOCHS" --beta-schedule "linear:$WARM" --seed 1 \
         --threads "$THREADS" --quiet --force $(flags_of "$r") "$@"
 }
+# shellcheck disable=SC2046 # flags_of's words; vae_twin.py takes vae's flag names
 train_twin() { # the twin writes its weights under a 1-step vae model's settings
     train_vae twin --max-steps 1 --out "$OUT/twin-settings" >/dev/null 2>&1 &&
         /usr/bin/time -f "train %e s %M KB" /usr/bin/python3 "$(dirname "$0")/vae_twin.py" \
-            --data "$DATA" --model hvae --latent 40,40 --prior vamp:500 --hidden 300,300 \
-            --binarize dynamic --epochs "$EPOCHS" --beta-schedule "linear:$WARM" --seed 1 \
-            --threads "$THREADS" --save "$OUT/twin.safetensors" \
-            --meta-from "$OUT/twin-settings/checkpoint.safetensors"
+            --data "$DATA" --hidden 300,300 $(flags_of twin) --binarize dynamic \
+            --epochs "$EPOCHS" --beta-schedule "linear:$WARM" --seed 1 --threads "$THREADS" \
+            --save "$OUT/twin.safetensors" --meta-from "$OUT/twin-settings/checkpoint.safetensors"
 }
 row() { # $1: row name; trains, then evaluates, logging to $OUT/$1.log
-    local model=$OUT/$1
-    if [ "$1" = twin ]; then model=$OUT/twin.safetensors; fi
-    { if [ "$1" = twin ]; then train_twin; else train_vae "$1" --out "$OUT/$1"; fi; } >"$OUT/$1.log" 2>&1 &&
+    local model=$OUT/$1 train=(train_vae "$1" --out "$OUT/$1")
+    if [ "$1" = twin ]; then model=$OUT/twin.safetensors train=(train_twin); fi
+    "${train[@]}" >"$OUT/$1.log" 2>&1 &&
         /usr/bin/time -f "eval %e s %M KB" "$VAE" eval --model "$model" --binarize dynamic --k "$K" \
             --threads "$THREADS" >>"$OUT/$1.log" 2>&1 ||
         echo "compare_rich.sh: row $1 failed: $(tail -1 "$OUT/$1.log")" >&2

@@ -431,9 +431,7 @@ static void test_flow_base_kl(void)
     base_ctx f = {rand_vec(FB * FS, -1, 1), rand_vec(FB * FD, -1.5, 1.5), rand_vec(FB * FD, -2, 2),
                   0.6};
     f.head[FS + FD + 1] = -35; // a clamped log-variance: no gradient there
-    double dh[FB * FS], dz[FB * FD], nh[FB * FS], nz[FB * FD];
-    for (int i = 0; i < FB * FS; i++) dh[i] = 0;
-    for (int i = 0; i < FB * FD; i++) dz[i] = 0;
+    double dh[FB * FS] = {0}, dz[FB * FD] = {0}, nh[FB * FS], nz[FB * FD];
     vae__flow_base_kl_backward(dz, dh, FS, f.z0, f.head, f.c, FB, FD);
     numeric_grad(nh, f.head, FB * FS, base_loss, &f);
     numeric_grad(nz, f.z0, FB * FD, base_loss, &f);

@@ -149,15 +149,19 @@ void vae__net_posterior_point(vae__net *net, int B)
     if (net->flow) vae__flow_forward(net->flow, net->flow_steps, zs, net->ld, head + 2 * d, hw, B, 1, d);
 }
 
+/* A flow against N(0, I): its KL keeps q_0's part in closed form
+ * (vae__flow_base_kl); against the VampPrior there is none to keep. */
+static int flow_base_closed(const vae__net *net) { return net->flow && !net->n_pseudo; }
+
 /* A flow in the Gaussian posterior (VAE, CVAE): z_T = f(z_0), and the KL's
- * one-sample estimate log q_T(z_T|x) - log p(z_T) = -(log-ratio + log det);
- * against N(0, I), with q_0's part in closed form (vae__flow_base_kl). The
- * VampPrior without a flow: the one-sample estimate. */
+ * one-sample estimate log q_T(z_T|x) - log p(z_T) = -(log-ratio + log det),
+ * plus flow_base_closed's part. The VampPrior without a flow: the one-sample
+ * estimate. */
 static double flow_forward(vae__net *net, int B)
 {
     const real *head = net->act[net->k];
     real *zs[VAE_FLOW_MAX_STEPS + 1];
-    int d = net->d, hw = net->out[net->k], base = net->flow && !net->n_pseudo;
+    int d = net->d, hw = net->out[net->k], base = flow_base_closed(net);
     flow_zs(net, zs);
     vae__net_sample(net, head, NULL, B, 1);
     double sum = 0;
@@ -187,7 +191,7 @@ static void flow_backward(vae__net *net, int B, real loss_scale, real beta)
     if (net->flow)
         vae__flow_backward(net->flow, net->flow_steps, net->dz, dhead + 2 * d,
                            (const real *const *)zs, head + 2 * d, hw, -c, B, 1, d);
-    if (net->flow && !net->n_pseudo) // at z_0, after the flow
+    if (flow_base_closed(net)) // at z_0, after the flow
         vae__flow_base_kl_backward(net->dz, dhead, hw, zs[0], head, c, B, d);
     vae__reparam_backward(dhead, head, hw, net->eps, net->dz, B, d, 1);
 }
