@@ -7,13 +7,15 @@
  * VampPrior's: a process encodes all K pseudo-inputs, two threads of one
  * process share them out and add their gradients at the components before
  * the pass back, so there the two agree to float rounding. Also: an empty
- * shard, a failing callback, argument checks and the weights checksum. */
+ * shard, a failing callback, argument checks, the weights checksum, and a
+ * batch in passes (schedule.h) against the whole batch at once. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
+#include "model/schedule.h"
 #include "test.h"
 
 #define B 10     /* global batch */
@@ -147,6 +149,59 @@ static void two_ranks_vs_one(const vae_config *cfg, const float *x, int D, int b
     vae_model_free(ref);
 }
 
+/* The largest difference between two gradients, relative to the largest
+ * entry. */
+static double grads_diff(const vae_model *a, const vae_model *b)
+{
+    double most = 0, big = 0;
+    for (size_t i = 0; i < a->net.n_params; i++) {
+        most = fmax(most, fabs(a->grads[i] - b->grads[i]));
+        big = fmax(big, fabs(a->grads[i]));
+    }
+    return most / big;
+}
+
+/* A batch in passes of at most 2 rows a thread against the whole batch at
+ * once, on T threads: the same gradient and loss to float rounding (only
+ * the order of the sums differs), from the batch's noise streams and from
+ * noise the caller put in m->net (the reference tests' path); the same bits
+ * from run to run. */
+static void passes_vs_whole(const vae_config *cfg, const float *x, int T)
+{
+    vae_model *whole, *pass[2];
+    vae_error err;
+    CHECK_EQ(vae_model_create(cfg, B, 5, &whole, &err), VAE_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(vae_model_create(cfg, B, 5, &pass[i], &err), VAE_OK);
+        pass[i]->pass_rows = 2;
+    }
+    vae_set_threads(T);
+    CHECK_EQ(vae__schedule_passes(whole, B, T), 1);
+    CHECK_EQ(vae__schedule_passes(pass[0], B, T), (B + 2 * T - 1) / (2 * T));
+    for (int s = 0; s < STEPS; s++) {
+        vae_stats a = {0}, b[2] = {{0}};
+        const float *xs = x + (size_t)s * B * whole->net.D;
+        CHECK_EQ(vae_model_train_step(whole, xs, NULL, B, &a), VAE_OK);
+        for (int i = 0; i < 2; i++) CHECK_EQ(vae_model_train_step(pass[i], xs, NULL, B, &b[i]), VAE_OK);
+        CHECK(grads_diff(whole, pass[0]) < 1e-4);
+        CHECK(fabs(a.loss - b[0].loss) < 1e-5 * fabs(a.loss));
+        CHECK(!memcmp(pass[0]->grads, pass[1]->grads, whole->net.n_params * sizeof(float)));
+        CHECK(b[0].loss == b[1].loss);
+    }
+    CHECK(same_params(pass[0], pass[1]));
+    CHECK(params_diff(whole, pass[0]) < 1e-5);
+    // the caller's noise in m->net: a later pass moves worker 0's rows down
+    size_t nn = (size_t)B * whole->net.n_noise;
+    for (size_t i = 0; i < nn; i++) whole->net.noise[i] = pass[0]->net.noise[i] = sinf((float)i);
+    vae_stats a = {0}, b = {0};
+    CHECK_EQ(vae__model_step(whole, x, NULL, B, 0, &a), VAE_OK);
+    CHECK_EQ(vae__model_step(pass[0], x, NULL, B, 0, &b), VAE_OK);
+    CHECK(grads_diff(whole, pass[0]) < 1e-4);
+    CHECK(fabs(a.loss - b.loss) < 1e-5 * fabs(a.loss));
+    for (int i = 0; i < 2; i++) vae_model_free(pass[i]);
+    vae_model_free(whole);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) return 2;
@@ -175,6 +230,16 @@ int main(int argc, char **argv)
         two_ranks_vs_one(&h, x, D, B, 0);
         h.vamp_k = 3;
         two_ranks_vs_one(&h, x, D, B, 1e-5);
+    }
+
+    for (int T = 1; T <= 2; T++) { // passes: dense layers, conv layers, the HVAE + VampPrior
+        passes_vs_whole(&cfg, x, T);
+        vae_config c = cfg;
+        c.arch = VAE_ARCH_CONV, c.n_hidden = 2, c.hidden[0] = 4, c.hidden[1] = 8;
+        passes_vs_whole(&c, x, T);
+        c = cfg;
+        c.model = VAE_MODEL_HVAE, c.latent1 = 4, c.vamp_k = 3;
+        passes_vs_whole(&c, x, T);
     }
 
     // without a callback, the whole batch as a shard is vae_model_train_step

@@ -192,6 +192,7 @@ int vae_model_create(const vae_config *cfg, int max_batch, uint64_t seed, vae_mo
         return vae__error(err, VAE_ENOMEM, "out of memory for a model of %zu parameters", np);
     }
     vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    m->pass_rows = vae__schedule_pass_rows(cfg, max_batch);
     vae_adam_default(&m->adam);
 
     // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
@@ -238,6 +239,7 @@ int vae_model_set_max_batch(vae_model *m, int max_batch)
     m->acts = acts;
     m->net = net;
     vae__net_bind(&m->net, m->params, m->grads, m->acts);
+    m->pass_rows = vae__schedule_pass_rows(&m->cfg, max_batch);
     return VAE_OK;
 }
 
@@ -402,9 +404,9 @@ int vae_model_loss(vae_model *m, const float *x, const uint8_t *labels, int B, v
 {
     int rc = vae__model_check_batch(m, x, labels, B, 1 << 30);
     if (rc) return rc;
-    int D = m->net.D;
-    for (int i = 0; i < B; i += m->net.max_batch) {
-        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+    int D = m->net.D, n = vae__schedule_pass_images(m, omp_get_max_threads());
+    for (int i = 0; i < B; i += n) {
+        int b = B - i < n ? B - i : n;
         const float *xb = x + (size_t)i * D;
         fill_normal(m->net.noise, (size_t)b * m->net.n_noise * m->net.n_samples, rng);
         double rec = 0, kl = 0;
@@ -420,9 +422,9 @@ int vae_model_encode(vae_model *m, const float *x, const uint8_t *labels, int B,
 {
     int rc = vae__model_check_batch(m, x, labels, B, 1 << 30);
     if (rc) return rc;
-    int d = m->net.d;
-    for (int i = 0; i < B; i += m->net.max_batch) {
-        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+    int d = m->net.d, n = vae__schedule_pass_images(m, omp_get_max_threads());
+    for (int i = 0; i < B; i += n) {
+        int b = B - i < n ? B - i : n;
         int T = slices_begin(m, b); // each thread encodes its slice, as sliced_loss
         if (!T) return VAE_ENOMEM;
 #pragma omp parallel num_threads(T)
@@ -457,9 +459,9 @@ int vae_model_decode(vae_model *m, const float *z, const uint8_t *labels, int B,
 {
     int rc = vae__model_check_batch(m, z, labels, B, 1 << 30);
     if (rc) return rc;
-    int D = m->net.D;
-    for (int i = 0; i < B; i += m->net.max_batch) {
-        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+    int D = m->net.D, n = m->pass_rows;
+    for (int i = 0; i < B; i += n) {
+        int b = B - i < n ? B - i : n;
         vae__net_decode(&m->net, z + (size_t)i * m->net.d, labels ? labels + i : NULL, b);
         vae__net_mean(&m->net, out + (size_t)i * D, b);
     }
@@ -474,9 +476,9 @@ int vae_model_decode_sample(vae_model *m, const float *z, const uint8_t *labels,
     if (!rng) return vae__model_error(m, VAE_EINVAL, "drawing z1 needs an rng");
     int rc = vae__model_check_batch(m, z, labels, B, 1 << 30);
     if (rc) return rc;
-    int D = m->net.D, d1 = m->net.d1;
-    for (int i = 0; i < B; i += m->net.max_batch) {
-        int b = B - i < m->net.max_batch ? B - i : m->net.max_batch;
+    int D = m->net.D, d1 = m->net.d1, n = m->pass_rows;
+    for (int i = 0; i < B; i += n) {
+        int b = B - i < n ? B - i : n;
         // z1 ~ p(z1|z2): b * d1 normals of rng in order, in eps1's room
         fill_normal(m->net.eps1, (size_t)b * d1, rng);
         vae__net_decode_noise(&m->net, z + (size_t)i * m->net.d, m->net.eps1, b);

@@ -28,6 +28,8 @@ struct vae_model {
     float *grads;         /* n_params: the batch's gradient */
     float *adam_m, *adam_v; /* n_params each */
     float *acts;          /* net.n_acts: activations for max_batch */
+    int pass_rows;        /* rows a net takes in one pass (model/schedule.h) */
+    float *grad_acc;      /* n_params: the step's earlier passes' gradient, when it has passes */
     vae__worker *workers; /* n_workers data-parallel slices of a step */
     const vae__net **nets; /* the workers' nets */
     const float **kl_dims; /* the workers' net.kl_dim (free bits) */
@@ -69,6 +71,7 @@ typedef struct vae__batch {
                                0: the caller put it in m->net.eps (the reference tests) */
     uint64_t noise_key;
     long noise_row0;
+    int row0;               /* a pass's first row in the caller's batch (its noise's row) */
 } vae__batch;
 
 /* A training step (model/step.c) split over the OpenMP threads: forward and

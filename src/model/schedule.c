@@ -24,6 +24,14 @@
  * are still in the encoder. That overlap measured 2-5% a step on 2 cores
  * (docs/performance.md); it is the one mechanism of this file that is about
  * speed alone, and it costs the counters and the wait in run_unit.
+ *
+ * A batch of large images runs in passes (schedule.h): each pass is a
+ * step's forward, backward and gradient over some of the rows, the passes'
+ * gradients summed before the clipping and the update. The buffers keep
+ * their max_batch rows, but a pass touches only its own, so the memory a
+ * step makes resident follows VAE_PASS_BYTES, not the batch. The number of
+ * passes depends on B and T alone, so the bits still depend on the thread
+ * count only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +92,10 @@ static size_t unit_scratch(const vae__net *net)
     return most;
 }
 
-/* Unit u of the batch's T slices into m->grads; returns its squared sum. */
-static double run_unit(vae_model *m, int u, const float *in, int B, int T, void *scratch)
+/* Unit u of the batch's T slices into m->grads (added to it after the first
+ * of M passes); returns its squared sum (0 with passes). */
+static double run_unit(vae_model *m, int u, const float *in, int B, int T, int p, int M,
+                       void *scratch)
 {
     const vae__net *net = &m->net;
     int o0, o1, l = unit_layer(net, u, &o0, &o1);
@@ -96,6 +106,7 @@ static double run_unit(vae_model *m, int u, const float *in, int B, int T, void 
     vae__wgrad g;
     vae__wgrad_begin(&g, m->grads + net->w_off[l] + (size_t)o0 * IN, m->grads + net->b_off[l] + o0,
                      IN, OUT, o0, o1, scratch);
+    if (p > 0) g.done = 1; // as if a slice were in: the others add to the earlier passes
     for (int t = 0; t < T; t++) {
         vae__slice s = vae__schedule_slice(B, t, T);
         const vae__net *sn = m->nets[t];
@@ -103,15 +114,15 @@ static double run_unit(vae_model *m, int u, const float *in, int B, int T, void 
             vae__wgrad_slice(&g, sn->dact[l], vae__net_layer_input(sn, l, in + (size_t)s.r0 * net->D),
                              vae__net_layer_rows(sn, l, s.rows));
     }
-    return vae__wgrad_finish(&g);
+    return M > 1 && g.done ? 0 : vae__wgrad_finish(&g);
 }
 
-void vae__schedule_wgrad(vae_model *m, const float *in, int B, int T)
+void vae__schedule_wgrad(vae_model *m, const float *in, int B, int T, int p, int M)
 {
     int U = unit_count(&m->net);
     void *scratch = m->workers[omp_get_thread_num()].scratch;
 #pragma omp for schedule(dynamic)
-    for (int u = 0; u < U; u++) m->wgrad_ss[u] = run_unit(m, u, in, B, T, scratch);
+    for (int u = 0; u < U; u++) m->wgrad_ss[u] = run_unit(m, u, in, B, T, p, M, scratch);
 }
 
 double vae__schedule_wgrad_ss(const vae_model *m)
@@ -124,20 +135,34 @@ double vae__schedule_wgrad_ss(const vae_model *m)
 /* ------------------------------------------------ the other gradients */
 
 /* Adds the other workers' gradients to the model's over [a, b) (nothing when
- * b <= a), in cache-sized chunks; returns the squared sum of the result. */
-static double sum_workers(vae_model *m, size_t a, size_t b)
+ * b <= a), in cache-sized chunks, and pass p of M's to the earlier ones;
+ * returns the squared sum of the result (with one pass). */
+static double sum_workers(vae_model *m, size_t a, size_t b, int p, int M)
 {
     double ss = 0;
     for (size_t c = a; c < b; c += 4096) {
         size_t len = b - c < 4096 ? b - c : 4096;
-        for (int w = 1; w < m->n_workers; w++)
-            vae__add_into(m->grads + c, m->workers[w].grads + c, len);
-        ss += vae__sum_squares(m->grads + c, len);
+        float *g = m->grads + c, *acc = m->grad_acc + c;
+        for (int w = 1; w < m->n_workers; w++) vae__add_into(g, m->workers[w].grads + c, len);
+        if (M == 1)
+            ss += vae__sum_squares(g, len);
+        else if (p == 0)
+            memcpy(acc, g, len * sizeof *g);
+        else if (p < M - 1)
+            vae__add_into(acc, g, len);
+        else // the last pass: the total where the step expects it
+            vae__add_into(g, acc, len);
     }
     return ss;
 }
 
-double vae__schedule_sum_rest(vae_model *m, int t, int T)
+static void clear_ready(vae_model *m)
+{
+    for (int l = 0; l < VAE_MAX_LAYERS; l++)
+        atomic_store_explicit(&m->ready[l], 0, memory_order_relaxed);
+}
+
+double vae__schedule_sum_rest(vae_model *m, int t, int T, int p, int M)
 {
     const vae__net *net = &m->net;
     size_t n = net->n_params, p0 = n * t / T, p1 = n * (t + 1) / T;
@@ -146,9 +171,57 @@ double vae__schedule_sum_rest(vae_model *m, int t, int T)
         if (l < net->n_layers && net->kind[l] == VAE_LAYER_LINEAR) continue;
         size_t a = l < net->n_layers ? net->w_off[l] : net->ls_off;
         size_t e = l + 1 < net->n_layers ? net->w_off[l + 1] : l < net->n_layers ? net->ls_off : n;
-        ss += sum_workers(m, a > p0 ? a : p0, e < p1 ? e : p1);
+        ss += sum_workers(m, a > p0 ? a : p0, e < p1 ? e : p1, p, M);
     }
-    return ss;
+    if (M == 1) return ss;
+    if (p == M - 1) return vae__sum_squares(m->grads + p0, p1 - p0);
+#pragma omp barrier
+#pragma omp single
+    clear_ready(m);
+    return 0;
+}
+
+/* ----------------------------------------------------------- the passes */
+
+int vae__schedule_pass_rows(const vae_config *cfg, int max_batch)
+{
+    vae__net one, two; // what one more image adds to the buffers
+    vae__net_layout(&one, cfg, 1);
+    vae__net_layout(&two, cfg, 2);
+    size_t per = (two.n_acts - one.n_acts) * sizeof(float), mb = VAE_PASS_MB;
+    const char *env = getenv("VAE_PASS_MB");
+    if (env && *env) mb = strtoul(env, NULL, 10);
+    if (!mb || per * max_batch <= ((size_t)VAE_PASS_FROM_MB << 20)) return max_batch;
+    size_t rows = (mb << 20) / per;
+    return rows < 1 ? 1 : rows > (size_t)max_batch ? max_batch : (int)rows;
+}
+
+int vae__schedule_pass_images(const vae_model *m, int T)
+{
+    long n = (long)m->pass_rows * T;
+    return n < m->net.max_batch ? (int)n : m->net.max_batch;
+}
+
+int vae__schedule_passes(vae_model *m, int B, int T)
+{
+    if (m->cfg.free_bits > 0 || m->net.vq_K) return 1;
+    int M = (int)(((long)B + (long)T * m->pass_rows - 1) / ((long)T * m->pass_rows));
+    if (M > B / T) M = B / T; // every thread a row in every pass
+    if (M <= 1) return 1;
+    if (!m->grad_acc) m->grad_acc = malloc(m->net.n_params * sizeof(float));
+    return m->grad_acc ? M : 0;
+}
+
+vae__batch vae__schedule_pass(const vae__batch *b, int p, int M, int D)
+{
+    int r0 = (int)((long)b->B * p / M), r1 = (int)((long)b->B * (p + 1) / M);
+    vae__batch q = *b;
+    q.x = b->x + (size_t)r0 * D;
+    q.input = b->input + (size_t)r0 * D;
+    q.labels = b->labels ? b->labels + r0 : NULL;
+    q.B = r1 - r0;
+    q.row0 = b->row0 + r0;
+    return q;
 }
 
 /* ---------------------------------------------------------- the workers */
@@ -167,7 +240,9 @@ void vae__schedule_free(vae_model *m)
     free(m->kl_dims);
     free(m->vamp_comp);
     free(m->vamp_dcomp);
+    free(m->grad_acc);
     m->vamp_comp = m->vamp_dcomp = NULL;
+    m->grad_acc = NULL;
     m->workers = NULL;
     m->nets = NULL;
     m->kl_dims = NULL;
@@ -232,7 +307,6 @@ int vae__schedule_begin(vae_model *m, int B)
     if (T > B) T = B;
     if (T < 1) T = 1; // an empty shard still takes part in the reduction
     if (ensure_workers(m, T)) return 0;
-    for (int l = 0; l < VAE_MAX_LAYERS; l++)
-        atomic_store_explicit(&m->ready[l], 0, memory_order_relaxed);
+    clear_ready(m);
     return T;
 }

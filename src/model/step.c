@@ -16,10 +16,11 @@
 #include "nn/layers.h"
 #include "nn/rng.h"
 
-/* What a step's threads share: set before the region, read-only in it. */
+/* What a step's threads share: set before the region, read-only in it (b:
+ * the pass's rows, each thread's copy). */
 typedef struct step_state {
     const vae__batch *b;
-    int T, update;
+    int T, M, update;     /* threads, passes */
     float beta, scale;  /* the regulariser's weight; 1 / B_total */
 } step_state;
 
@@ -30,14 +31,15 @@ typedef struct step_state {
 static void slice_noise(vae_model *m, const vae__batch *b, const vae__slice *s, vae__net *net)
 {
     size_t nd = (size_t)m->net.n_noise * m->net.n_samples; // noise values per image
+    size_t r0 = (size_t)b->row0 + s->r0; // the row in the caller's batch
     if (b->draw_noise) {
         for (int i = 0; i < s->rows; i++) {
             vae_rng r;
-            vae__rng_stream(&r, b->noise_key, b->noise_row0 + s->r0 + i);
+            vae__rng_stream(&r, b->noise_key, b->noise_row0 + r0 + i);
             for (size_t j = 0; j < nd; j++) net->noise[i * nd + j] = (float)vae_rng_normal(&r);
         }
-    } else if (s->t > 0) {
-        memcpy(net->noise, m->net.noise + s->r0 * nd, s->rows * nd * sizeof(float));
+    } else if (r0 > 0) { // worker 0's net is m->net: a later pass moves its rows down
+        memmove(net->noise, m->net.noise + r0 * nd, s->rows * nd * sizeof(float));
     }
 }
 
@@ -83,13 +85,19 @@ static void backward(vae_model *m, const step_state *st, const vae__slice *s)
     }
 }
 
-/* The batch's gradient in m->grads: the weight-gradient units, the other
- * gradients summed over the slices, then (data-parallel) across the
- * processes; each thread's share of the squared norm in its worker. */
-static void reduce(vae_model *m, const step_state *st, const vae__slice *s)
+/* The pass's gradient in m->grads: the weight-gradient units and the other
+ * gradients summed over the slices; with passes, summed over them too.
+ * Returns this thread's share of its squared norm. */
+static double gradient(vae_model *m, const step_state *st, const vae__slice *s, int pass)
 {
-    vae__schedule_wgrad(m, st->b->input, st->b->B, st->T);
-    double ss = vae__schedule_sum_rest(m, s->t, st->T);
+    vae__schedule_wgrad(m, st->b->input, st->b->B, st->T, pass, st->M);
+    return vae__schedule_sum_rest(m, s->t, st->T, pass, st->M);
+}
+
+/* The batch's gradient (data-parallel) combined across the processes; each
+ * thread's share of the squared norm, ss so far, in its worker. */
+static void reduce(vae_model *m, const step_state *st, const vae__slice *s, double ss)
+{
     if (m->reduce) { // combine the processes' gradients, then square this thread's share
         size_t n = m->net.n_params, p0 = n * s->t / st->T, p1 = n * (s->t + 1) / st->T;
 #pragma omp barrier
@@ -125,7 +133,7 @@ static void loss_sums(const vae_model *m, int T, double *rec, double *kl)
  * sums (and with a reduce callback every process does); thread 0 records it. */
 static int clip(vae_model *m, const step_state *st, const vae__slice *s, float *gscale)
 {
-    double rec, kl, sumsq = m->reduce ? 0 : vae__schedule_wgrad_ss(m);
+    double rec, kl, sumsq = m->reduce || st->M > 1 ? 0 : vae__schedule_wgrad_ss(m);
     loss_sums(m, st->T, &rec, &kl);
     for (int t = 0; t < st->T; t++) sumsq += m->workers[t].sumsq;
     double norm = sqrt(sumsq);
@@ -156,20 +164,31 @@ static int step_end(vae_model *m, const step_state *st, int ok, vae_stats *stats
 
 int vae__model_step_batch(vae_model *m, const vae__batch *b, int update_weights, vae_stats *stats)
 {
-    step_state st = {b, vae__schedule_begin(m, b->B), update_weights, vae__model_reg_weight(m),
-                     1.0f / b->B_total};
-    if (!st.T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the training threads");
+    int T = vae__schedule_begin(m, b->B), M = T ? vae__schedule_passes(m, b->B, T) : 0;
+    step_state st = {b, T, M, update_weights, vae__model_reg_weight(m), 1.0f / b->B_total};
+    if (!T || !M) return vae__model_error(m, VAE_ENOMEM, "out of memory for the training threads");
     if (m->net.vq_K && m->reduce) // its EMA and restarts see this process's rows only
         return vae__model_error(m, VAE_EUNSUPPORTED, "a VQ-VAE does not train data-parallel");
     m->reduce_rc = VAE_OK;
     int ok = 1;
-#pragma omp parallel num_threads(st.T)
+#pragma omp parallel num_threads(T)
     {
-        vae__slice s = vae__schedule_slice(b->B, omp_get_thread_num(), st.T);
+        int t = omp_get_thread_num();
+        double ss = 0, rec = 0, kl = 0;
+        vae__slice s = {t, 0, 0}; // the last pass's, below
+        for (int p = 0; p < M; p++) { // the passes over the batch's rows (schedule.h)
+            vae__batch pb = vae__schedule_pass(b, p, M, m->net.D);
+            step_state ps = st;
+            ps.b = &pb;
+            s = vae__schedule_slice(pb.B, t, T);
+            forward(m, &ps, &s);  // noise, encoder, latent term, decoder, loss
+            backward(m, &ps, &s); // free bits' mask, then the slice's gradient
+            ss = gradient(m, &ps, &s, p); // over the slices (schedule.c) and the passes
+            rec += m->workers[t].rec, kl += m->workers[t].kl;
+        }
+        m->workers[t].rec = rec, m->workers[t].kl = kl;
         float gscale;
-        forward(m, &st, &s);  // noise, encoder, latent term, decoder, loss
-        backward(m, &st, &s); // free bits' mask, then the slice's gradient
-        reduce(m, &st, &s);   // over the slices (schedule.c) and the processes
+        reduce(m, &st, &s, ss); // over the processes
         int fine = clip(m, &st, &s, &gscale);
         if (fine && update_weights) update(m, gscale);
         if (s.t == 0) ok = fine;
