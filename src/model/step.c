@@ -1,7 +1,8 @@
 /* step.c - the training step: the public entries build a batch (its
  * input, labels and noise), and vae__model_step_batch runs it phase by
- * phase, forward -> backward -> reduce -> clip -> update, on every thread of
- * one parallel region (model/schedule.c says how the threads share it). */
+ * phase, forward -> backward -> gradient (once per pass of a batch of large
+ * images) -> reduce -> clip -> update, on every thread of one parallel
+ * region (model/schedule.c says how the threads share it). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
