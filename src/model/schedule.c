@@ -29,7 +29,7 @@
  * step's forward, backward and gradient over some of the rows, the passes'
  * gradients summed before the clipping and the update. The buffers keep
  * their max_batch rows, but a pass touches only its own, so the memory a
- * step makes resident follows VAE_PASS_BYTES, not the batch. The number of
+ * step makes resident follows VAE_PASS_MB, not the batch. The number of
  * passes depends on B and T alone, so the bits still depend on the thread
  * count only.
  */
