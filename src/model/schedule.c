@@ -202,14 +202,12 @@ int vae__schedule_pass_images(const vae_model *m, int T)
     return n < m->net.max_batch ? (int)n : m->net.max_batch;
 }
 
-int vae__schedule_passes(vae_model *m, int B, int T)
+int vae__schedule_passes(const vae_model *m, int B, int T)
 {
     if (m->cfg.free_bits > 0 || m->net.vq_K) return 1;
     int M = (int)(((long)B + (long)T * m->pass_rows - 1) / ((long)T * m->pass_rows));
     if (M > B / T) M = B / T; // every thread a row in every pass
-    if (M <= 1) return 1;
-    if (!m->grad_acc) m->grad_acc = malloc(m->net.n_params * sizeof(float));
-    return m->grad_acc ? M : 0;
+    return M > 1 ? M : 1;
 }
 
 vae__batch vae__schedule_pass(const vae__batch *b, int p, int M, int D)
@@ -264,7 +262,10 @@ static int ensure_workers(vae_model *m, int n)
         m->vamp_comp = malloc(ncomp * sizeof(float));
         m->vamp_dcomp = malloc(n * ncomp * sizeof(float));
     }
-    if (!m->workers || !m->nets || !m->kl_dims || (K && (!m->vamp_comp || !m->vamp_dcomp))) {
+    if (m->pass_rows < m->net.max_batch) // the passes' sum (schedule.h)
+        m->grad_acc = malloc(m->net.n_params * sizeof(float));
+    if (!m->workers || !m->nets || !m->kl_dims || (K && (!m->vamp_comp || !m->vamp_dcomp)) ||
+        (m->pass_rows < m->net.max_batch && !m->grad_acc)) {
         vae__schedule_free(m);
         return VAE_ENOMEM;
     }

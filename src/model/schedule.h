@@ -54,9 +54,9 @@ int vae__schedule_pass_rows(const vae_config *cfg, int max_batch);
 int vae__schedule_pass_images(const vae_model *m, int T);
 /* How many passes a step of B rows on T threads takes: 1 when the slices fit
  * (and for free bits and the VQ-VAE, whose step needs the whole batch at
- * once); never so many that a pass has fewer rows than threads. Allocates
- * the passes' gradient sum (m->grad_acc); 0 when out of memory. */
-int vae__schedule_passes(vae_model *m, int B, int T);
+ * once); never so many that a pass has fewer rows than threads. (The
+ * workers' setup allocates the passes' gradient sum, m->grad_acc.) */
+int vae__schedule_passes(const vae_model *m, int B, int T);
 /* Rows [B*p/M, B*(p+1)/M) of batch b: pass p of M. */
 vae__batch vae__schedule_pass(const vae__batch *b, int p, int M, int D);
 

@@ -167,7 +167,7 @@ int vae__model_step_batch(vae_model *m, const vae__batch *b, int update_weights,
 {
     int T = vae__schedule_begin(m, b->B), M = T ? vae__schedule_passes(m, b->B, T) : 0;
     step_state st = {b, T, M, update_weights, vae__model_reg_weight(m), 1.0f / b->B_total};
-    if (!T || !M) return vae__model_error(m, VAE_ENOMEM, "out of memory for the training threads");
+    if (!T) return vae__model_error(m, VAE_ENOMEM, "out of memory for the training threads");
     if (m->net.vq_K && m->reduce) // its EMA and restarts see this process's rows only
         return vae__model_error(m, VAE_EUNSUPPORTED, "a VQ-VAE does not train data-parallel");
     m->reduce_rc = VAE_OK;
