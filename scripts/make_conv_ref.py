@@ -29,6 +29,13 @@ CASES = {
     "odd": (0, 3, 9, 6, 2, 3, 2, 1, 0),
     "oddt": (1, 3, 5, 4, 2, 3, 2, 1, 1),
 }
+# Transposed layers with 16 output channels, whose forward takes oneDNN's
+# kernels (conv_dnnl.c); drawn after the cases above and the VAE (their own
+# seed), which stay as they were.
+WIDE_CASES = {
+    "dec16": (1, 16, 7, 7, 16, 4, 2, 1, 0),
+    "oddt16": (1, 3, 5, 4, 16, 3, 2, 1, 1),
+}
 B = 3
 VAE_SHAPE, VAE_CHANNELS, VAE_LATENT = (3, 7, 6), (3, 4), 2  # odd sizes: output padding
 
@@ -36,7 +43,17 @@ VAE_SHAPE, VAE_CHANNELS, VAE_LATENT = (3, 7, 6), (3, 4), 2  # odd sizes: output 
 def main():
     torch.manual_seed(20261125)
     out, meta = {}, {"batch": B, "torch": torch.__version__}
-    for name, (t, C, H, W, OC, K, S, P, OP) in CASES.items():
+    add_cases(CASES, out, meta)
+    add_vae(out, meta)
+    torch.manual_seed(20261207)
+    add_cases(WIDE_CASES, out, meta)
+    path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "ref_conv.safetensors")
+    stio.save_file(out, path, meta)
+    print("wrote", os.path.normpath(path), len(out), "tensors")
+
+
+def add_cases(cases, out, meta):
+    for name, (t, C, H, W, OC, K, S, P, OP) in cases.items():
         if t:
             layer = torch.nn.ConvTranspose2d(C, OC, K, S, P, output_padding=OP)
         else:
@@ -50,6 +67,8 @@ def main():
                     f"{name}.dweight": layer.weight.grad, f"{name}.dbias": layer.bias.grad})
         meta[name] = ",".join(map(str, (t, C, H, W, OC, K, S, P, OP)))
 
+
+def add_vae(out, meta):
     model = ConvVAE(VAE_SHAPE, VAE_CHANNELS, VAE_LATENT)
     for name, p in model.state_dict().items():
         out[f"vae.init.{name}"] = p.clone()
@@ -63,9 +82,6 @@ def main():
     for name, p in model.named_parameters():
         out[f"vae.grad.{name}"] = p.grad.clone()
     meta["vae"] = ",".join(map(str, VAE_SHAPE + VAE_CHANNELS + (VAE_LATENT,)))
-    path = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "ref_conv.safetensors")
-    stio.save_file(out, path, meta)
-    print("wrote", os.path.normpath(path), len(out), "tensors")
 
 
 if __name__ == "__main__":

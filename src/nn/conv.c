@@ -281,10 +281,10 @@ void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, cons
     if (db) bias_grad(db, dout, B, g->OC, (size_t)ohw);
 }
 
-void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
+/* out = conv_transpose(inp, w), without the bias. */
+static void convt_product(real *out, const real *inp, const real *w, int B,
                           const vae__conv_geom *g, real *col)
 {
-    if (!fast_forward(out, inp, w, b, B, g)) return;
     // per group (N = n*HW columns): planes (C, N) = inp;
     // col (OCKK, N) = w^T (OCKK, C) . planes, scattered into out by col2im
     int okk = g->OC * g->K * g->K, hw = g->H * g->W, G = group_size(g);
@@ -298,7 +298,13 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
                   col, N);
         for (int i = 0; i < n; i++) col2im(out + (i0 + i) * out_size, col + (size_t)i * hw, &p);
     }
-    add_bias(out, b, B, g->OC, (size_t)g->OH * g->OW);
+}
+
+void vae__convt2d_forward(real *out, const real *inp, const real *w, const real *b, int B,
+                          const vae__conv_geom *g, real *col)
+{
+    if (fast_forward(out, inp, w, NULL, B, g)) convt_product(out, inp, w, B, g, col);
+    add_bias(out, b, B, g->OC, (size_t)g->OH * g->OW); // the fast path leaves it to us
 }
 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,

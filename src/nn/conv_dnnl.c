@@ -308,18 +308,29 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
     return rc;
 }
 
-/* deconvolution_data_pass: a transposed layer's forward and backward-data
- * passes stay on conv.c's products (the layer is a product and col2im, its
- * input gradient im2col and a product): oneDNN runs them as a convolution's
- * backward-data and forward on reordered copies, which measured 1.1-1.6x
- * slower for the forward and no faster for the backward-data on every
- * transposed layer of the two bench models (docs/performance.md). Its
- * backward-weights pass is faster and is taken. */
+/* A transposed layer's data passes are its adjoint's: the convolution from
+ * its output back to its input, whose (out, in, K, K) weights are the
+ * transposed layer's (C, OC, K, K) as they lie. Its forward is that
+ * convolution's backward-data, its input gradient that convolution's
+ * forward. oneDNN's own deconvolution forward ran 1.9x slower than the
+ * same product as a convolution's backward-data (docs/performance.md). */
+static vae__conv_geom adjoint(const vae__conv_geom *g)
+{
+    return (vae__conv_geom){g->OC, g->OH, g->OW, g->C, g->H, g->W, g->K, g->S, g->P, 0};
+}
 
+/* A transposed layer's forward leaves the bias to the caller (b == NULL).
+ * With fewer than 16 output channels (an image's layer) oneDNN's
+ * plain-layout kernels lost to conv.c's product and col2im; it keeps those. */
 int vae__conv_fast_forward(float *out, const float *inp, const float *w, const float *b, int B,
                            const vae__conv_geom *g)
 {
-    if (g->transposed) return -1; // see deconvolution_data_pass
+    if (g->transposed) {
+        if (b || g->OC < 16) return -1;
+        vae__conv_geom a = adjoint(g);
+        void *ptr[] = {(void *)inp, (void *)w, out};
+        return conv_run(BWD_DATA, &a, B, 0, ptr);
+    }
     void *ptr[] = {(void *)inp, (void *)w, (void *)b, out};
     if (!b) ptr[2] = out;
     return conv_run(FWD, g, B, b != NULL, ptr);
@@ -328,7 +339,11 @@ int vae__conv_fast_forward(float *out, const float *inp, const float *w, const f
 int vae__conv_fast_backward_data(float *dinp, const float *dout, const float *w, int B,
                                  const vae__conv_geom *g)
 {
-    if (g->transposed) return -1; // see deconvolution_data_pass
+    if (g->transposed) {
+        vae__conv_geom a = adjoint(g);
+        void *ptr[] = {(void *)dout, (void *)w, dinp};
+        return conv_run(FWD, &a, B, 0, ptr);
+    }
     void *ptr[] = {(void *)dout, (void *)w, dinp};
     return conv_run(BWD_DATA, g, B, 0, ptr);
 }
