@@ -1,13 +1,14 @@
-/* conv_dnnl.c - the float conv layers' fast path: oneDNN's convolution and
- * deconvolution primitives, which conv.c tries first inside our parallel
- * regions (training, evaluation). Where the channels allow, the primitive
- * works on oneDNN's blocked layouts (16 channels interleaved), with the
- * NCHW activations and PyTorch-layout weights reordered in and out at each
- * call: its AVX-512 kernels ran most passes 1.2-2.8x faster than conv.c's
- * products, reorders included; the passes where they did not stay on
- * conv.c (docs/performance.md). Built for one thread and cached per thread
- * and shape, as gemm.c's products are, so a slice's bits depend on the
- * slice alone. */
+/* conv_dnnl.c - the float conv layers' fast path: oneDNN's convolution
+ * primitives (and its deconvolution's weight gradient), which conv.c tries
+ * first inside our parallel regions (training, evaluation). Where the
+ * channels allow, the primitive works on oneDNN's blocked layouts (16
+ * channels interleaved), with the NCHW activations and PyTorch-layout
+ * weights reordered in and out at each call: its AVX-512 kernels ran the
+ * passes 1.2-2.8x faster than conv.c's products, reorders included; the one
+ * pass where they did not (a transposed layer's forward to fewer than 16
+ * channels) stays on conv.c (docs/performance.md). Built for one thread and
+ * cached per thread and shape, as gemm.c's products are, so a slice's bits
+ * depend on the slice alone. */
 #include <stdlib.h>
 #include <string.h>
 
