@@ -50,7 +50,9 @@ void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, con
 #ifndef VAE_REAL_DOUBLE
 /* The float build's fast path (conv_dnnl.c: oneDNN's primitives, inside a
  * parallel region), for a convolution or a transposed one by g; each
- * returns 0 when done, -1 when the caller must do it. db may be NULL. */
+ * returns 0 when done, -1 when the caller must do it. db may be NULL; a
+ * transposed layer's forward is taken only with b NULL (the caller adds the
+ * bias). */
 int vae__conv_fast_forward(float *out, const float *inp, const float *w, const float *b, int B,
                            const vae__conv_geom *g);
 int vae__conv_fast_backward_data(float *dinp, const float *dout, const float *w, int B,
