@@ -75,6 +75,15 @@ lt "$(jget "$T/b1.json" nll)" "$(jget "$T/b2.json" nll)" && ok || bad "binary pi
 "$VAE" eval --model "$M" --data "$DATA" --k 5 -n 50 --json --quiet --binarize dynamic --seed 3 >"$T/d1.json"
 "$VAE" eval --model "$M" --data "$DATA" --k 5 -n 50 --json --quiet --binarize dynamic --seed 3 >"$T/d2.json"
 cmp -s <(sed 's/"seconds":[^}]*//' "$T/d1.json") <(sed 's/"seconds":[^}]*//' "$T/d2.json") && ok || bad "--binarize dynamic is not reproducible"
+# --batch auto: 512 rows for a small MLP; a conv model's larger rows get fewer, at least 32
+[ "$(jget "$T/b0.json" batch)" = 512 ] && ok || bad "--batch auto for a small MLP: $(jget "$T/b0.json" batch) rows"
+"$VAE" train --data "$DATA" --arch conv --hidden 32,64 --latent 3 --max-steps 2 --threads 1 --samples 4 \
+    --out "$T/cv" --quiet >/dev/null 2>&1 || bad "train --arch conv --hidden 32,64"
+"$VAE" eval --model "$T/cv" --data "$DATA" --k 5 -n 10 --json --quiet >"$T/cv.json"
+CB=$(jget "$T/cv.json" batch)
+[ "${CB:-0}" -ge 32 ] && [ "${CB:-0}" -lt 512 ] && ok || bad "--batch auto for a 32,64 conv model: $CB rows"
+"$VAE" eval --model "$T/cv" --data "$DATA" --k 5 -n 10 --batch 64 --json --quiet >"$T/cv64.json"
+[ "$(jget "$T/cv64.json" batch)" = 64 ] && ok || bad "--batch 64 not taken: $(cat "$T/cv64.json")"
 "$VAE" eval --model "$M" --data "$DATA" --split train -n 50 --k 5 --quiet >"$T/tr.txt" && ok || bad "eval --split train"
 grep -q "train split" "$T/tr.txt" && ok || bad "eval --split train table"
 

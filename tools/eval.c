@@ -102,6 +102,10 @@ static int parse_binarize_mode(const char *s, int *mode, float *t)
     return 0;
 }
 
+/* --batch auto: a thread's decoder rows hold at most this many MB of
+ * activations (docs/evaluation.md). */
+#define EVAL_AUTO_MB 16
+
 enum { E_SPLIT = 256, E_K, E_SEED, E_THREADS, E_BATCH, E_JSON, E_QUIET, E_BIN, E_N, E_PRIOR };
 
 static const cli_opt eval_opts[] = {
@@ -115,7 +119,8 @@ static const cli_opt eval_opts[] = {
      "ELBO averages over the same samples)", "5000", NULL},
     {"--seed", E_SEED, "N", "noise seed; image i draws from a stream of (seed, i)", "1", NULL},
     {"--threads", E_THREADS, "N", "threads over images; 0 = all cores", "0", NULL},
-    {"--batch", E_BATCH, "N", "samples decoded per GEMM", "512", NULL},
+    {"--batch", E_BATCH, "N", "samples decoded per GEMM; auto: 512, or fewer (down\nto 32) so that "
+     "a thread's activations take at most\n16 MB (a conv model's)", "auto", NULL},
     {"--json", E_JSON, NULL, "print one JSON object on stdout instead of the table", NULL, NULL},
     {"--quiet", E_QUIET, NULL, "no progress display", NULL, NULL},
     {"--prior", E_PRIOR, "FILE", "a VQ-VAE's prior over its codes (vae prior train)", NULL,
@@ -158,7 +163,7 @@ static void take_eval(int key, const char *a, int from_default, void *ctx)
     case E_K: e->opt.k = (int)parse_long("eval", "--k", a, 1, 1000000); break;
     case E_SEED: e->opt.seed = (uint64_t)parse_long("eval", "--seed", a, 0, 0x7fffffffffffffffL); break;
     case E_THREADS: e->threads = (int)parse_long("eval", "--threads", a, 0, 1024); break;
-    case E_BATCH: e->batch = (int)parse_long("eval", "--batch", a, 1, 65536); break;
+    case E_BATCH: e->batch = strcmp(a, "auto") ? (int)parse_long("eval", "--batch", a, 1, 65536) : 0; break;
     case E_JSON: e->json = 1; break;
     case E_QUIET: e->quiet = 1; break;
     case E_BIN:
@@ -265,7 +270,13 @@ int cmd_eval(int argc, char **argv)
     float threshold = ea.threshold;
     long n = ea.n;
     vae_eval_opts opt = ea.opt;
-    vae_model *m = model_load("eval", &ea.ma, batch);
+    vae_model *m = model_load("eval", &ea.ma, batch ? batch : 1);
+    if (!batch) { // auto: a 64x64 conv model's 512 rows took 585 MB and ran no faster
+        size_t rows = ((size_t)EVAL_AUTO_MB << 20) / vae_model_row_bytes(m);
+        batch = rows < 32 ? 32 : rows > 512 ? 512 : (int)rows;
+        if (vae_model_set_max_batch(m, batch)) die("eval: %s", vae_model_errmsg(m));
+        ea.batch = batch;
+    }
     const char *model = ea.ma.model;
     // model.safetensors says train.binarize (if not none), checkpoint.safetensors run.binarize
     const char *trained = vae_model_meta(m, "train.binarize");

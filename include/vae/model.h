@@ -178,6 +178,9 @@ VAE_API const vae_config *vae_model_config(const vae_model *m);
 VAE_API size_t vae_model_num_params(const vae_model *m);
 VAE_API int vae_model_input_size(const vae_model *m);  /* D */
 VAE_API int vae_model_max_batch(const vae_model *m);
+/* The bytes of activations one more row of max batch adds (for choosing a
+ * batch that fits a memory budget). */
+VAE_API size_t vae_model_row_bytes(const vae_model *m);
 /* Resizes the activation buffers for batches up to max_batch; on failure
  * the model is unchanged. */
 VAE_API int vae_model_set_max_batch(vae_model *m, int max_batch);

@@ -507,6 +507,14 @@ static size_t vamp_acts(int K, int d)
     return VAE_VAMP_TAB(K, d) + (size_t)K + vae__vamp_work_size(K, d);
 }
 
+size_t vae__net_row_bytes(const vae_config *cfg)
+{
+    vae__net one, two;
+    vae__net_layout(&one, cfg, 1);
+    vae__net_layout(&two, cfg, 2);
+    return (two.n_acts - one.n_acts) * sizeof(float);
+}
+
 int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
 {
     memset(net, 0, sizeof *net);

@@ -170,6 +170,8 @@ void vae__vq_point(vae__net *net, int B);
 /* Computes the layout for cfg (sizes and offsets only); -1 when the conv
  * architecture does not fit the image size. */
 int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch);
+/* The bytes of activation buffers (n_acts) one more row of max batch adds. */
+size_t vae__net_row_bytes(const vae_config *cfg);
 /* Points the views into params, grads (n_params each) and acts (n_acts). */
 void vae__net_bind(vae__net *net, real *params, real *grads, real *acts);
 

@@ -185,10 +185,7 @@ double vae__schedule_sum_rest(vae_model *m, int t, int T, int p, int M)
 
 int vae__schedule_pass_rows(const vae_config *cfg, int max_batch)
 {
-    vae__net one, two; // what one more image adds to the buffers
-    vae__net_layout(&one, cfg, 1);
-    vae__net_layout(&two, cfg, 2);
-    size_t per = (two.n_acts - one.n_acts) * sizeof(float), mb = VAE_PASS_MB;
+    size_t per = vae__net_row_bytes(cfg), mb = VAE_PASS_MB;
     const char *env = getenv("VAE_PASS_MB");
     if (env && *env) mb = strtoul(env, NULL, 10);
     if (!mb || per * max_batch <= ((size_t)VAE_PASS_FROM_MB << 20)) return max_batch;
