@@ -264,7 +264,6 @@ const vae_config *vae_model_config(const vae_model *m) { return &m->cfg; }
 size_t vae_model_num_params(const vae_model *m) { return m->net.n_params; }
 int vae_model_input_size(const vae_model *m) { return m->net.D; }
 int vae_model_max_batch(const vae_model *m) { return m->net.max_batch; }
-
 size_t vae_model_row_bytes(const vae_model *m) { return vae__net_row_bytes(&m->cfg); }
 void vae_model_set_adam(vae_model *m, const vae_adam *a) { m->adam = *a; }
 
