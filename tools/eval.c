@@ -274,7 +274,8 @@ int cmd_eval(int argc, char **argv)
     if (!batch) { // auto: a 64x64 conv model's 512 rows took 585 MB and ran no faster
         size_t rows = ((size_t)EVAL_AUTO_MB << 20) / vae_model_row_bytes(m);
         batch = rows < 32 ? 32 : rows > 512 ? 512 : (int)rows;
-        if (vae_model_set_max_batch(m, batch)) die("eval: %s", vae_model_errmsg(m));
+        if (vae_model_set_max_batch(m, batch))
+            die("eval: %d rows: %s; give a smaller --batch", batch, vae_model_errmsg(m));
         ea.batch = batch;
     }
     const char *model = ea.ma.model;

@@ -317,6 +317,7 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
  * same product as a convolution's backward-data (docs/performance.md). */
 static vae__conv_geom adjoint(const vae__conv_geom *g)
 {
+    // a convolution's geometry: a layer of that shape shares its cached entries
     return (vae__conv_geom){g->OC, g->OH, g->OW, g->C, g->H, g->W, g->K, g->S, g->P, 0};
 }
 
@@ -326,27 +327,20 @@ static vae__conv_geom adjoint(const vae__conv_geom *g)
 int vae__conv_fast_forward(float *out, const float *inp, const float *w, const float *b, int B,
                            const vae__conv_geom *g)
 {
-    if (g->transposed) {
-        if (b || g->OC < 16) return -1;
-        vae__conv_geom a = adjoint(g);
-        void *ptr[] = {(void *)inp, (void *)w, out};
-        return conv_run(BWD_DATA, &a, B, 0, ptr);
-    }
-    void *ptr[] = {(void *)inp, (void *)w, (void *)b, out};
-    if (!b) ptr[2] = out;
-    return conv_run(FWD, g, B, b != NULL, ptr);
+    void *ptr[] = {(void *)inp, (void *)w, b ? (void *)b : out, out}; // no bias: dst third
+    if (!g->transposed) return conv_run(FWD, g, B, b != NULL, ptr);
+    if (b || g->OC < 16) return -1;
+    vae__conv_geom a = adjoint(g);
+    return conv_run(BWD_DATA, &a, B, 0, ptr);
 }
 
 int vae__conv_fast_backward_data(float *dinp, const float *dout, const float *w, int B,
                                  const vae__conv_geom *g)
 {
-    if (g->transposed) {
-        vae__conv_geom a = adjoint(g);
-        void *ptr[] = {(void *)dout, (void *)w, dinp};
-        return conv_run(FWD, &a, B, 0, ptr);
-    }
     void *ptr[] = {(void *)dout, (void *)w, dinp};
-    return conv_run(BWD_DATA, g, B, 0, ptr);
+    if (!g->transposed) return conv_run(BWD_DATA, g, B, 0, ptr);
+    vae__conv_geom a = adjoint(g);
+    return conv_run(FWD, &a, B, 0, ptr);
 }
 
 int vae__conv_fast_backward_weights(float *dw, float *db, const float *dout, const float *inp,
