@@ -1,7 +1,8 @@
 /* test_conv.c - the C convolution layers (float) and the conv VAE against
  * the PyTorch fixture written by scripts/make_conv_ref.py: outputs and every
  * gradient of nn.Conv2d and nn.ConvTranspose2d, on conv.c's own path and on
- * oneDNN's (conv_dnnl.c, taken inside a parallel region), then the forward values,
+ * oneDNN's (conv_dnnl.c, taken inside a parallel region), with NCHW
+ * tensors and with 16-channel blocks, then the forward values,
  * loss terms and parameter gradients of vae_twin.ConvVAE. Exits non-zero on
  * any mismatch. */
 #include <math.h>
@@ -66,7 +67,25 @@ static void layer_passes(int fast, float *out, float *dx, float *dw, float *db, 
     }
 }
 
-static void run_case(const char *name, int B, int fast)
+/* n images of ch channels and hw pixels between NCHW and 16-channel blocks
+ * (conv.h), either way; a layout the geometry does not block is copied. */
+static void relayout(float *dst, const float *src, int n, int ch, int hw, int blocked,
+                     int to_blocks)
+{
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < ch; c++)
+            for (int j = 0; j < hw; j++) {
+                size_t plain = ((size_t)i * ch + c) * hw + j;
+                size_t blk = blocked ? (size_t)i * ch * hw + ((size_t)(c / 16) * hw + j) * 16 + c % 16
+                                     : plain;
+                if (to_blocks) dst[blk] = src[plain];
+                else dst[plain] = src[blk];
+            }
+}
+
+/* A case's passes with the input and output in 16-channel blocks where their
+ * channels allow (blocks: 1), or NCHW (0). */
+static void run_case(const char *name, int B, int fast, int blocks)
 {
     int t, C, H, W, OC, K, S, P, OP;
     const char *spec = vae__st_meta(fixture, name);
@@ -77,19 +96,28 @@ static void run_case(const char *name, int B, int fast)
                 : vae__conv_geom_init(&g, C, H, W, OC, K, S, P);
     CHECK(!bad);
     if (bad) return;
-    size_t n_in = (size_t)B * C * H * W, n_out = (size_t)B * OC * g.OH * g.OW;
+    g.blk_in = blocks && C % 16 == 0, g.blk_out = blocks && OC % 16 == 0;
+    if (blocks && !g.blk_in && !g.blk_out) return; // as the NCHW run
+    int hw = H * W, ohw = g.OH * g.OW;
+    size_t n_in = (size_t)B * C * hw, n_out = (size_t)B * OC * ohw;
     size_t n_w = (size_t)C * OC * K * K;
-    const float *x = get(name, "x", n_in), *w = get(name, "weight", n_w);
-    const float *b = get(name, "bias", OC), *dout = get(name, "dout", n_out);
+    const float *w = get(name, "weight", n_w), *b = get(name, "bias", OC);
+    float *x = malloc(n_in * sizeof *x), *dout = malloc(n_out * sizeof *dout);
     float *out = malloc(n_out * sizeof *out), *dx = malloc(n_in * sizeof *dx);
+    float *out_nchw = malloc(n_out * sizeof *out), *dx_nchw = malloc(n_in * sizeof *dx);
     float *dw = malloc(n_w * sizeof *dw), *db = malloc(OC * sizeof *db);
     float *col = malloc(vae__conv_col_size(&g, B) * sizeof *col);
+    relayout(x, get(name, "x", n_in), B, C, hw, g.blk_in, 1);
+    relayout(dout, get(name, "dout", n_out), B, OC, ohw, g.blk_out, 1);
     layer_passes(fast, out, dx, dw, db, x, w, b, dout, B, &g, col);
-    check(name, "out", out, n_out);
-    check(name, "dx", dx, n_in);
+    relayout(out_nchw, out, B, OC, ohw, g.blk_out, 0);
+    relayout(dx_nchw, dx, B, C, hw, g.blk_in, 0);
+    check(name, "out", out_nchw, n_out);
+    check(name, "dx", dx_nchw, n_in);
     check(name, "dweight", dw, n_w);
     check(name, "dbias", db, OC);
-    free(out), free(dx), free(dw), free(db), free(col);
+    free(x), free(dout), free(out), free(dx), free(out_nchw), free(dx_nchw);
+    free(dw), free(db), free(col);
 }
 
 /* The whole conv VAE: weights from the fixture, one step without update. */
@@ -204,8 +232,10 @@ int main(int argc, char **argv)
     fixture_open(argc, argv, "ref_conv.safetensors");
     int B = fixture_meta_int("batch");
     static const char *cases[] = {"enc1", "enc2", "dec1", "dec2", "odd", "oddt", "dec16", "oddt16"};
-    for (int fast = 0; fast < 2; fast++)
-        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i], B, fast);
+    for (int blocks = 0; blocks < 2; blocks++)
+        for (int fast = 0; fast < 2; fast++)
+            for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+                run_case(cases[i], B, fast, blocks);
     run_vae(B);
     check_groups(0);
     check_groups(1);

@@ -941,6 +941,44 @@ static void check_net(vae_config cfg, double beta)
     free(params), free(grads), free(acts), free(num), free(c.x), free(c.net.pwork);
 }
 
+/* The 16-channel blocks between conv layers (conv.h) are a layout only: a
+ * net with them gives the loss and every gradient of the same net without
+ * them, to the bit (their central differences would only repeat check_net's
+ * with more rounding). */
+static void check_blocks(void)
+{
+    int ch[] = {16, 32};
+    vae_config cfg = net_cfg(VAE_ARCH_CONV, 2, ch);
+    net_ctx c[2];
+    double *params = NULL, *x = NULL, *noise = NULL, *grads[2], *acts[2], loss[2];
+    vae_rng later = rng; // the checks after this one keep their draws
+    for (int v = 0; v < 2; v++) {
+        c[v] = (net_ctx){.B = 4, .beta = 1};
+        vae__net *net = &c[v].net;
+        CHECK(vae__net_layout(net, &cfg, c[v].B) == 0);
+        if (v == 0) CHECK(net->geom[0].blk_out && net->geom[net->n_layers - 2].blk_out);
+        for (int l = 0; v == 1 && l < net->n_layers; l++) net->geom[l].blk_in = net->geom[l].blk_out = 0;
+        size_t n_noise = (size_t)c[v].B * net->n_noise * net->n_samples;
+        if (!params) {
+            params = rand_vec(net->n_params, -0.8, 0.8);
+            x = rand_vec((size_t)c[v].B * net->D, 0, 1);
+            noise = rand_vec(n_noise, -2, 2);
+        }
+        grads[v] = calloc(net->n_params, sizeof **grads);
+        acts[v] = calloc(net->n_acts, sizeof **acts);
+        vae__net_bind(net, params, grads[v], acts[v]);
+        memcpy(net->noise, noise, n_noise * sizeof *noise);
+        c[v].x = x;
+        loss[v] = net_loss(&c[v]);
+        vae__net_backward(net, x, x, c[v].B, 1, 1.0 / c[v].B);
+    }
+    CHECK(loss[0] == loss[1]);
+    CHECK(!memcmp(grads[0], grads[1], c[0].net.n_params * sizeof **grads));
+    for (int v = 0; v < 2; v++) free(grads[v]), free(acts[v]);
+    free(params), free(x), free(noise);
+    rng = later;
+}
+
 /* The whole net with a perceptual term on its decoder's mean. */
 static void check_net_percep(vae_config cfg, unsigned layers)
 {
@@ -1042,6 +1080,7 @@ int main(void)
     int c1[] = {3}, c2[] = {2, 3};
     check_net(net_cfg(VAE_ARCH_CONV, 1, c1), 1.0);
     check_net(net_cfg(VAE_ARCH_CONV, 2, c2), 1.5);
+    check_blocks();
     test_gaussian_nll(0);
     test_gaussian_nll(1);
     test_cont_bernoulli();

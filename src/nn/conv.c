@@ -10,7 +10,7 @@ int vae__conv_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, i
     if (C < 1 || H < 1 || W < 1 || OC < 1 || K < 1 || S < 1 || P < 0) return -1;
     if (H + 2 * P < K || W + 2 * P < K) return -1;
     *g = (vae__conv_geom){C, H, W, OC, (H + 2 * P - K) / S + 1, (W + 2 * P - K) / S + 1, K, S, P,
-                          0};
+                          0, 0, 0};
     return 0;
 }
 
@@ -21,7 +21,7 @@ int vae__convt_geom_init(vae__conv_geom *g, int C, int H, int W, int OC, int K, 
     if (OPH < 0 || OPH >= S || OPW < 0 || OPW >= S) return -1;
     int OH = (H - 1) * S - 2 * P + K + OPH, OW = (W - 1) * S - 2 * P + K + OPW;
     if (OH < 1 || OW < 1) return -1;
-    *g = (vae__conv_geom){C, H, W, OC, OH, OW, K, S, P, 1};
+    *g = (vae__conv_geom){C, H, W, OC, OH, OW, K, S, P, 1, 0, 0};
     return 0;
 }
 
@@ -70,8 +70,21 @@ size_t vae__conv_col_size(const vae__conv_geom *g, int max_B)
  * values apart: a group's images sit side by side, gh*gw columns each. */
 typedef struct patch_map {
     int ch, ih, iw, gh, gw, K, S, P;
+    int blocked; /* the image in 16-channel blocks (conv.h) */
     size_t ld;
 } patch_map;
+
+/* Where channel c of an image of hw pixels starts, and the step from one of
+ * its pixels to the next: NCHW, or 16-channel blocks (conv.h). */
+static size_t chan_at(int blocked, int c, size_t hw)
+{
+    return blocked ? (size_t)(c / 16) * 16 * hw + c % 16 : (size_t)c * hw;
+}
+
+static size_t pix_step(int blocked)
+{
+    return blocked ? 16 : 1;
+}
 
 /* The grid positions g in [*lo, *hi) whose pixel g*S + off falls inside
  * 0..n_img-1: the loops below run without a bounds test per pixel (a third
@@ -90,14 +103,14 @@ static void inside(int n_grid, int n_img, int S, int off, int *lo, int *hi)
  * each way) serve every channel. */
 static void im2col(real *col, const real *img, const patch_map *p)
 {
-    size_t plane_size = (size_t)p->ih * p->iw;
+    size_t plane_size = (size_t)p->ih * p->iw, ps = pix_step(p->blocked);
     for (int ki = 0; ki < p->K; ki++)
         for (int kj = 0; kj < p->K; kj++) {
             int y0, y1, x0, x1, S = p->S, off = kj - p->P;
             inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
             inside(p->gw, p->iw, S, off, &x0, &x1);
             for (int c = 0; c < p->ch; c++) {
-                const real *plane = img + c * plane_size;
+                const real *plane = img + chan_at(p->blocked, c, plane_size);
                 real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
                 for (int gy = 0; gy < p->gh; gy++) {
                     real *row = rows + (size_t)gy * p->gw;
@@ -105,9 +118,9 @@ static void im2col(real *col, const real *img, const patch_map *p)
                         memset(row, 0, (size_t)p->gw * sizeof *row);
                         continue;
                     }
-                    const real *src = plane + (size_t)(gy * S - p->P + ki) * p->iw;
+                    const real *src = plane + (size_t)(gy * S - p->P + ki) * p->iw * ps;
                     for (int gx = 0; gx < x0; gx++) row[gx] = 0;
-                    for (int gx = x0; gx < x1; gx++) row[gx] = src[gx * S + off];
+                    for (int gx = x0; gx < x1; gx++) row[gx] = src[(size_t)(gx * S + off) * ps];
                     for (int gx = x1; gx < p->gw; gx++) row[gx] = 0;
                 }
             }
@@ -120,7 +133,7 @@ static void im2col(real *col, const real *img, const patch_map *p)
  * same bits). */
 static void col2im(real *img, const real *col, const patch_map *p)
 {
-    size_t plane_size = (size_t)p->ih * p->iw;
+    size_t plane_size = (size_t)p->ih * p->iw, ps = pix_step(p->blocked);
     memset(img, 0, (size_t)p->ch * plane_size * sizeof *img);
     for (int ki = 0; ki < p->K; ki++)
         for (int kj = 0; kj < p->K; kj++) {
@@ -128,12 +141,12 @@ static void col2im(real *img, const real *col, const patch_map *p)
             inside(p->gh, p->ih, S, ki - p->P, &y0, &y1);
             inside(p->gw, p->iw, S, off, &x0, &x1);
             for (int c = 0; c < p->ch; c++) {
-                real *plane = img + c * plane_size;
+                real *plane = img + chan_at(p->blocked, c, plane_size);
                 const real *rows = col + ((size_t)(c * p->K + ki) * p->K + kj) * p->ld;
                 for (int gy = y0; gy < y1; gy++) {
                     const real *row = rows + (size_t)gy * p->gw;
-                    real *dst = plane + (size_t)(gy * S - p->P + ki) * p->iw;
-                    for (int gx = x0; gx < x1; gx++) dst[gx * S + off] += row[gx];
+                    real *dst = plane + (size_t)(gy * S - p->P + ki) * p->iw * ps;
+                    for (int gx = x0; gx < x1; gx++) dst[(size_t)(gx * S + off) * ps] += row[gx];
                 }
             }
         }
@@ -141,47 +154,56 @@ static void col2im(real *img, const real *col, const patch_map *p)
 
 /* n images (n, ch, hw) to planes (ch, n*hw): each channel's planes side by
  * side, the layout of a group's product. */
-static void to_planes(real *planes, const real *img, int n, int ch, size_t hw)
+static void to_planes(real *planes, const real *img, int n, int ch, size_t hw, int blocked)
 {
+    size_t ps = pix_step(blocked);
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < ch; c++)
-            memcpy(planes + ((size_t)c * n + i) * hw, img + ((size_t)i * ch + c) * hw,
-                   hw * sizeof *img);
+        for (int c = 0; c < ch; c++) {
+            const real *src = img + (size_t)i * ch * hw + chan_at(blocked, c, hw);
+            real *dst = planes + ((size_t)c * n + i) * hw;
+            if (ps == 1) memcpy(dst, src, hw * sizeof *dst);
+            else
+                for (size_t j = 0; j < hw; j++) dst[j] = src[j * ps];
+        }
 }
 
 /* The inverse: planes (ch, n*hw) back to images (n, ch, hw), plus b (ch)
  * when b is not NULL. */
-static void from_planes(real *img, const real *planes, const real *b, int n, int ch, size_t hw)
+static void from_planes(real *img, const real *planes, const real *b, int n, int ch, size_t hw,
+                        int blocked)
 {
+    size_t ps = pix_step(blocked);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < ch; c++) {
             const real *src = planes + ((size_t)c * n + i) * hw;
-            real *dst = img + ((size_t)i * ch + c) * hw;
-            if (!b) {
-                memcpy(dst, src, hw * sizeof *dst);
-                continue;
-            }
-            for (size_t j = 0; j < hw; j++) dst[j] = src[j] + b[c];
+            real *dst = img + (size_t)i * ch * hw + chan_at(blocked, c, hw), bc = b ? b[c] : 0;
+            if (b)
+                for (size_t j = 0; j < hw; j++) dst[j * ps] = src[j] + bc;
+            else if (ps == 1) memcpy(dst, src, hw * sizeof *dst);
+            else
+                for (size_t j = 0; j < hw; j++) dst[j * ps] = src[j];
         }
 }
 
-static void add_bias(real *out, const real *b, int B, int OC, size_t HW)
+static void add_bias(real *out, const real *b, int B, int OC, size_t HW, int blocked)
 {
+    size_t ps = pix_step(blocked);
     for (int i = 0; i < B; i++)
         for (int o = 0; o < OC; o++) {
-            real *plane = out + ((size_t)i * OC + o) * HW;
-            for (size_t j = 0; j < HW; j++) plane[j] += b[o];
+            real *plane = out + (size_t)i * OC * HW + chan_at(blocked, o, HW);
+            for (size_t j = 0; j < HW; j++) plane[j * ps] += b[o];
         }
 }
 
-static void bias_grad(real *db, const real *dout, int B, int OC, size_t HW)
+static void bias_grad(real *db, const real *dout, int B, int OC, size_t HW, int blocked)
 {
+    size_t ps = pix_step(blocked);
     memset(db, 0, (size_t)OC * sizeof *db);
     for (int i = 0; i < B; i++)
         for (int o = 0; o < OC; o++) {
-            const real *plane = dout + ((size_t)i * OC + o) * HW;
+            const real *plane = dout + (size_t)i * OC * HW + chan_at(blocked, o, HW);
             real s = 0;
-            for (size_t j = 0; j < HW; j++) s += plane[j];
+            for (size_t j = 0; j < HW; j++) s += plane[j * ps];
             db[o] += s;
         }
 }
@@ -190,16 +212,16 @@ static void bias_grad(real *db, const real *dout, int B, int OC, size_t HW)
  * of n images. */
 static patch_map conv_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->P,
-                       (size_t)n * g->OH * g->OW};
+    return (patch_map){g->C,   g->H, g->W,      g->OH, g->OW,
+                       g->K,   g->S, g->P,      g->blk_in, (size_t)n * g->OH * g->OW};
 }
 
 /* A transposed convolution is the adjoint of the convolution from its output
  * back to its input: patches of its output on its input grid. */
 static patch_map convt_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->OC, g->OH, g->OW, g->H, g->W, g->K, g->S, g->P,
-                       (size_t)n * g->H * g->W};
+    return (patch_map){g->OC, g->OH, g->OW,      g->H, g->W,
+                       g->K,  g->S,  g->P,       g->blk_out, (size_t)n * g->H * g->W};
 }
 
 /* The scratch of a group of n images: its columns, then its planes. */
@@ -248,7 +270,7 @@ void vae__conv2d_forward(real *out, const real *inp, const real *w, const real *
         for (int i = 0; i < n; i++) im2col(col + (size_t)i * ohw, inp + (i0 + i) * in_size, &p);
         real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->OC, N, ckk, 1, w, ckk, col, N, 0,
                   planes, N);
-        from_planes(out + i0 * out_size, planes, b, n, g->OC, (size_t)ohw);
+        from_planes(out + i0 * out_size, planes, b, n, g->OC, (size_t)ohw, g->blk_out);
     }
 }
 
@@ -267,7 +289,7 @@ void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, cons
         int n = B - i0 < G ? B - i0 : G, N = n * ohw;
         patch_map p = conv_map(g, n);
         real *planes = planes_of(g, col, n);
-        to_planes(planes, dout + i0 * out_size, n, g->OC, (size_t)ohw);
+        to_planes(planes, dout + i0 * out_size, n, g->OC, (size_t)ohw, g->blk_out);
         if (dw) {
             for (int i = 0; i < n; i++) im2col(col + (size_t)i * ohw, inp + (i0 + i) * in_size, &p);
             real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->OC, ckk, N, 1, planes, N, col, N,
@@ -278,7 +300,7 @@ void vae__conv2d_backward(real *dinp, real *dw, real *db, const real *dout, cons
                   col, N);
         for (int i = 0; i < n; i++) col2im(dinp + (i0 + i) * in_size, col + (size_t)i * ohw, &p);
     }
-    if (db) bias_grad(db, dout, B, g->OC, (size_t)ohw);
+    if (db) bias_grad(db, dout, B, g->OC, (size_t)ohw, g->blk_out);
 }
 
 /* out = conv_transpose(inp, w), without the bias. */
@@ -293,7 +315,7 @@ static void convt_product(real *out, const real *inp, const real *w, int B,
         int n = B - i0 < G ? B - i0 : G, N = n * hw;
         patch_map p = convt_map(g, n);
         real *planes = planes_of(g, col, n);
-        to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
+        to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw, g->blk_in);
         real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, okk, N, g->C, 1, w, okk, planes, N, 0,
                   col, N);
         for (int i = 0; i < n; i++) col2im(out + (i0 + i) * out_size, col + (size_t)i * hw, &p);
@@ -304,7 +326,7 @@ void vae__convt2d_forward(real *out, const real *inp, const real *w, const real 
                           const vae__conv_geom *g, real *col)
 {
     if (fast_forward(out, inp, w, NULL, B, g)) convt_product(out, inp, w, B, g, col);
-    add_bias(out, b, B, g->OC, (size_t)g->OH * g->OW); // the fast path leaves it to us
+    add_bias(out, b, B, g->OC, (size_t)g->OH * g->OW, g->blk_out); // the fast path leaves it to us
 }
 
 void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, const real *inp,
@@ -324,14 +346,14 @@ void vae__convt2d_backward(real *dinp, real *dw, real *db, const real *dout, con
         real *planes = planes_of(g, col, n);
         for (int i = 0; i < n; i++) im2col(col + (size_t)i * hw, dout + (i0 + i) * out_size, &p);
         if (dw) {
-            to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw);
+            to_planes(planes, inp + i0 * in_size, n, g->C, (size_t)hw, g->blk_in);
             real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->C, okk, N, 1, planes, N, col,
                       N, i0 ? 1 : 0, dw, okk);
         }
         if (!dinp) continue;
         real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->C, N, okk, 1, w, okk, col, N, 0,
                   planes, N);
-        from_planes(dinp + i0 * in_size, planes, NULL, n, g->C, (size_t)hw);
+        from_planes(dinp + i0 * in_size, planes, NULL, n, g->C, (size_t)hw, g->blk_in);
     }
-    if (db) bias_grad(db, dout, B, g->OC, (size_t)g->OH * g->OW);
+    if (db) bias_grad(db, dout, B, g->OC, (size_t)g->OH * g->OW, g->blk_out);
 }

@@ -1,8 +1,8 @@
 /*
  * conv.h - 2-D convolution and transposed convolution, forward and backward,
  * through im2col/col2im and GEMM (float or double, like layers.h). Tensors
- * are NCHW; weights have nn.Conv2d's (OC, C, K, K) and nn.ConvTranspose2d's
- * (C, OC, K, K) layouts so checkpoints load in PyTorch. Parameter gradients
+ * are NCHW (or in 16-channel blocks, below); weights have nn.Conv2d's
+ * (OC, C, K, K) and nn.ConvTranspose2d's (C, OC, K, K) layouts so checkpoints load in PyTorch. Parameter gradients
  * are written, not accumulated, as in layers.h.
  */
 #ifndef VAE_CONV_H
@@ -20,7 +20,14 @@
 typedef struct vae__conv_geom {
     int C, H, W, OC, OH, OW, K, S, P;
     int transposed; /* set by vae__convt_geom_init */
+    int blk_in, blk_out; /* the input, the output in 16-channel blocks (below); 0 after init */
 } vae__conv_geom;
+
+/* A tensor in 16-channel blocks is oneDNN's nChw16c: per image, channel c of
+ * pixel j at (c / 16) * 16 * H * W + j * 16 + c % 16 (C a multiple of 16).
+ * Its images lie whole and in order, as in NCHW, so slices of rows and
+ * element-wise work are the same; a conv layer feeding another keeps its
+ * output so, which oneDNN's kernels read and write without reordering. */
 
 /* Fills g's output size; returns -1 when the geometry is impossible
  * (empty output, K or S < 1, P < 0, output padding outside [0, S)). */

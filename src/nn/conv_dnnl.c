@@ -2,8 +2,9 @@
  * primitives (and its deconvolution's weight gradient), which conv.c tries
  * first inside our parallel regions (training, evaluation). Where the
  * channels allow, the primitive works on oneDNN's blocked layouts (16
- * channels interleaved), with the NCHW activations and PyTorch-layout
- * weights reordered in and out at each call: its AVX-512 kernels ran the
+ * channels interleaved), with NCHW activations and PyTorch-layout weights
+ * reordered in and out at each call (the activations between two conv
+ * layers are kept blocked, conv.h, and need none): its AVX-512 kernels ran the
  * passes 1.2-2.8x faster than conv.c's products, reorders included; the one
  * pass where they did not (a transposed layer's forward to fewer than 16
  * channels) stays on conv.c (docs/performance.md). Built for one thread and
@@ -21,10 +22,10 @@
 
 #include <dnnl.h>
 
-enum { KEY = 12, CACHE = 64, MAX_ARGS = 4 };
+enum { KEY = 14, CACHE = 64, MAX_ARGS = 4 };
 
-/* One argument of a primitive: the caller's memory (NCHW, or the PyTorch
- * weight layout), and when the primitive wants another layout, its own copy
+/* One argument of a primitive: the caller's memory (NCHW or 16-channel
+ * blocks, or the PyTorch weight layout), and when the primitive wants another layout, its own copy
  * (at offset `at` of the thread's arena) and the reorder between the two. */
 typedef struct conv_arg {
     int name, is_output;
@@ -35,7 +36,7 @@ typedef struct conv_arg {
 
 /* A primitive for one operation and shape. p == NULL: oneDNN refused it. */
 typedef struct conv_entry {
-    int key[KEY]; /* op, transposed, B, C, H, W, OC, OH, OW, K, S, P */
+    int key[KEY]; /* op, transposed, B, C, H, W, OC, OH, OW, K, S, P, blk_in, blk_out */
     dnnl_primitive_t p;
     conv_arg arg[MAX_ARGS];
     int n_args;
@@ -121,10 +122,11 @@ static int add_arg(conv_entry *e, const_dnnl_primitive_desc_t pd, dnnl_query_t w
 
 enum { FWD, BWD_DATA, BWD_WEIGHTS };
 
-/* The memory descs of a layer: activations NCHW, weights in PyTorch's layout
- * (Conv2d's (OC, C, K, K), ConvTranspose2d's (C, OC, K, K), which oneDNN
- * calls iohw of the deconvolution's (OC, C) weights). tag: the layout asked
- * of the primitive for the activations (any = its choice). */
+/* The memory descs of a layer: activations NCHW or nChw16c as g says,
+ * weights in PyTorch's layout (Conv2d's (OC, C, K, K), ConvTranspose2d's
+ * (C, OC, K, K), which oneDNN calls iohw of the deconvolution's (OC, C)
+ * weights); the _a ones are asked of the primitive: its choice where
+ * blocked, the caller's layouts where not. */
 typedef struct layer_mds {
     dnnl_memory_desc_t src, dst, w, b, src_a, dst_a, w_a;
 } layer_mds;
@@ -134,14 +136,14 @@ static int make_mds(layer_mds *m, const vae__conv_geom *g, int B, int blocked)
     dnnl_dims_t src = {B, g->C, g->H, g->W}, dst = {B, g->OC, g->OH, g->OW},
                 w = {g->OC, g->C, g->K, g->K}, b = {g->OC};
     dnnl_format_tag_t wt = g->transposed ? dnnl_iohw : dnnl_oihw, any = dnnl_format_tag_any;
-    return dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_nchw) ||
-           dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_nchw) ||
+    dnnl_format_tag_t st = g->blk_in ? dnnl_nChw16c : dnnl_nchw,
+                      dt = g->blk_out ? dnnl_nChw16c : dnnl_nchw;
+    return dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, st) ||
+           dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dt) ||
            dnnl_memory_desc_init_by_tag(&m->w, 4, w, dnnl_f32, wt) ||
            dnnl_memory_desc_init_by_tag(&m->b, 1, b, dnnl_f32, dnnl_a) ||
-           dnnl_memory_desc_init_by_tag(&m->src_a, 4, src, dnnl_f32,
-                                        blocked ? any : dnnl_nchw) ||
-           dnnl_memory_desc_init_by_tag(&m->dst_a, 4, dst, dnnl_f32,
-                                        blocked ? any : dnnl_nchw) ||
+           dnnl_memory_desc_init_by_tag(&m->src_a, 4, src, dnnl_f32, blocked ? any : st) ||
+           dnnl_memory_desc_init_by_tag(&m->dst_a, 4, dst, dnnl_f32, blocked ? any : dt) ||
            dnnl_memory_desc_init_by_tag(&m->w_a, 4, w, dnnl_f32, blocked ? any : wt);
 }
 
@@ -291,7 +293,7 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
         }
     }
     int key[KEY] = {op * 2 + with_bias, g->transposed, B, g->C, g->H, g->W, g->OC, g->OH,
-                    g->OW, g->K, g->S, g->P};
+                    g->OW, g->K, g->S, g->P, g->blk_in, g->blk_out};
     conv_entry *e = NULL;
     for (int i = 0; i < cache->n && !e; i++)
         if (!memcmp(cache->e[i].key, key, sizeof key)) e = &cache->e[i];
@@ -318,7 +320,9 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
 static vae__conv_geom adjoint(const vae__conv_geom *g)
 {
     // a convolution's geometry: a layer of that shape shares its cached entries
-    return (vae__conv_geom){g->OC, g->OH, g->OW, g->C, g->H, g->W, g->K, g->S, g->P, 0};
+    return (vae__conv_geom){g->OC, g->OH, g->OW, g->C,          g->H,
+                            g->W,  g->K,  g->S,  g->P,          0,
+                            g->blk_out, g->blk_in};
 }
 
 /* A transposed layer's forward leaves the bias to the caller (b == NULL).
