@@ -156,14 +156,17 @@ static void col2im(real *img, const real *col, const patch_map *p)
  * side, the layout of a group's product. */
 static void to_planes(real *planes, const real *img, int n, int ch, size_t hw, int blocked)
 {
-    size_t ps = pix_step(blocked);
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < ch; c++) {
-            const real *src = img + (size_t)i * ch * hw + chan_at(blocked, c, hw);
+        for (int c = 0; c < ch; c += blocked ? 16 : 1) {
+            const real *src = img + ((size_t)i * ch + c) * hw; // the block's, or the channel's
             real *dst = planes + ((size_t)c * n + i) * hw;
-            if (ps == 1) memcpy(dst, src, hw * sizeof *dst);
-            else
-                for (size_t j = 0; j < hw; j++) dst[j] = src[j * ps];
+            if (!blocked) {
+                memcpy(dst, src, hw * sizeof *dst);
+                continue;
+            }
+            size_t next = (size_t)n * hw; // from one channel's plane to the next's
+            for (size_t j = 0; j < hw; j++) // reading the block in memory order
+                for (int k = 0; k < 16; k++) dst[k * next + j] = src[j * 16 + k];
         }
 }
 
@@ -185,13 +188,18 @@ static void from_planes(real *img, const real *planes, const real *b, int n, int
         }
 }
 
+/* In memory order: a block's 16 biases go to each pixel's 16 values at once
+ * (one vector), where a channel at a time took 16 strided passes. */
 static void add_bias(real *out, const real *b, int B, int OC, size_t HW, int blocked)
 {
-    size_t ps = pix_step(blocked);
     for (int i = 0; i < B; i++)
-        for (int o = 0; o < OC; o++) {
-            real *plane = out + (size_t)i * OC * HW + chan_at(blocked, o, HW);
-            for (size_t j = 0; j < HW; j++) plane[j * ps] += b[o];
+        for (int o = 0; o < OC; o += blocked ? 16 : 1) {
+            real *plane = out + ((size_t)i * OC + o) * HW; // the block's, or the channel's
+            if (blocked)
+                for (size_t j = 0; j < HW; j++)
+                    for (int k = 0; k < 16; k++) plane[j * 16 + k] += b[o + k];
+            else
+                for (size_t j = 0; j < HW; j++) plane[j] += b[o];
         }
 }
 
