@@ -511,6 +511,30 @@ static size_t bias_size(const vae__net *net, int l)
     return net->kind[l] == VAE_LAYER_LINEAR ? (size_t)net->out[l] : (size_t)net->geom[l].OC;
 }
 
+/* The gradients at the conv layers' outputs share two buffers, one for the
+ * even layers and one for the odd: the backward pass holds only dact[l] and
+ * dact[l-1] at once, and nothing reads them after it (a linear layer's is
+ * read again by the weight-gradient units, so it keeps its own). That is a
+ * third of a conv net's activation memory: a pass of a 64x64 model takes
+ * more rows in the same memory. Values per row of each buffer. */
+static void conv_dact_pair(const vae__net *net, size_t pair[2])
+{
+    pair[0] = pair[1] = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] != VAE_LAYER_LINEAR && (size_t)net->out[l] > pair[l % 2])
+            pair[l % 2] = (size_t)net->out[l];
+}
+
+/* Values per row of the gradients at the layers' outputs (dact). */
+static size_t dact_values(const vae__net *net)
+{
+    size_t pair[2], n = 0;
+    conv_dact_pair(net, pair);
+    for (int l = 0; l < net->n_layers; l++)
+        if (net->kind[l] == VAE_LAYER_LINEAR) n += (size_t)net->out[l];
+    return n + pair[0] + pair[1];
+}
+
 /* A VampPrior's per-component values (vae__net_bind's vamp_tab, vamp_c and
  * vamp_work). */
 static size_t vamp_acts(int K, int d)
@@ -606,8 +630,8 @@ int vae__net_layout(vae__net *net, const vae_config *cfg, int max_batch)
     // free-bits KL sums and mask; IWAE: the targets repeated for each sample
     // and the samples' normalised weights
     for (int l = 0; l < net->n_layers && cfg->activation == VAE_ACT_GATED; l++)
-        if (gated(net, l)) acts += rows * (size_t)net->out[l] / 2; // gate[l] and dgate[l]
-    net->n_acts = 2 * acts + 3 * rows * net->d + rows * net->D + 2 * rows +
+        if (gated(net, l)) acts += rows * (size_t)net->out[l]; // gate[l] and dgate[l]
+    net->n_acts = acts + rows * dact_values(net) + 3 * rows * net->d + rows * net->D + 2 * rows +
                   net->col_size + 1 + 2 * (size_t)net->d +
                   (net->n_samples > 1 ? rows * net->D + rows : 0) +
                   (net->n_classes ? rows * (2 * (size_t)net->in[net->cond[0]] +
@@ -629,7 +653,15 @@ void vae__net_bind(vae__net *net, real *params, real *grads, real *acts)
     }
     net->eps = acts, acts += B * net->d;
     net->z = acts, acts += B * net->d;
+    size_t pair[2];
+    conv_dact_pair(net, pair);
+    real *conv_dact[2] = {acts, acts + B * pair[0]};
+    acts += B * (pair[0] + pair[1]);
     for (int l = 0; l < net->n_layers; l++) {
+        if (net->kind[l] != VAE_LAYER_LINEAR) {
+            net->dact[l] = conv_dact[l % 2];
+            continue;
+        }
         net->dact[l] = acts;
         acts += B * net->out[l];
     }
