@@ -108,7 +108,8 @@ struct vae__net {
     real *ld;                  /* flow: (rows) the sum of the steps' log|det| */
     /* views, set by vae__net_bind */
     real *params, *grads;
-    real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers */
+    real *act[VAE_MAX_LAYERS]; /* (B, out[l]); ReLU applied for hidden layers; between two
+                                  conv layers in 16-channel blocks (geom[l].blk_out, conv.h) */
     real *gate[VAE_MAX_LAYERS], *dgate[VAE_MAX_LAYERS]; /* gated hidden layers: act[l] keeps
                                   the linear part's [a | g] (B, out[l]) and gate[l] is the
                                   layer's output (B, out[l] / 2); dgate[l] the gradient there */
@@ -123,7 +124,9 @@ struct vae__net {
      * p(z1|z2)'s input; x_enc the images of the last encode */
     real *eps1, *z1, *dz1, *q1in, *dq1in, *dp1in;
     const real *x_enc;
-    real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output */
+    real *dact[VAE_MAX_LAYERS]; /* (B, out[l]) the loss's gradient at layer l's output; the
+                                   conv layers' live only during the backward pass (two
+                                   buffers between them: net.c) */
     real *dz;                  /* (B, d) and at z */
     real *prob;                /* (B, D) sigmoid of the logits */
     real *rec_img, *kl_img;    /* (B) per-image terms of the last forward */
