@@ -179,10 +179,11 @@ static void from_planes(real *img, const real *planes, const real *b, int n, int
     for (int i = 0; i < n; i++)
         for (int c = 0; c < ch; c++) {
             const real *src = planes + ((size_t)c * n + i) * hw;
-            real *dst = img + (size_t)i * ch * hw + chan_at(blocked, c, hw), bc = b ? b[c] : 0;
+            real *dst = img + (size_t)i * ch * hw + chan_at(blocked, c, hw);
             if (b)
-                for (size_t j = 0; j < hw; j++) dst[j * ps] = src[j] + bc;
-            else if (ps == 1) memcpy(dst, src, hw * sizeof *dst);
+                for (size_t j = 0; j < hw; j++) dst[j * ps] = src[j] + b[c];
+            else if (ps == 1)
+                memcpy(dst, src, hw * sizeof *dst);
             else
                 for (size_t j = 0; j < hw; j++) dst[j * ps] = src[j];
         }
@@ -220,16 +221,16 @@ static void bias_grad(real *db, const real *dout, int B, int OC, size_t HW, int 
  * of n images. */
 static patch_map conv_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->C,   g->H, g->W,      g->OH, g->OW,
-                       g->K,   g->S, g->P,      g->blk_in, (size_t)n * g->OH * g->OW};
+    return (patch_map){g->C, g->H, g->W, g->OH, g->OW, g->K, g->S, g->P, g->blk_in,
+                       (size_t)n * g->OH * g->OW};
 }
 
 /* A transposed convolution is the adjoint of the convolution from its output
  * back to its input: patches of its output on its input grid. */
 static patch_map convt_map(const vae__conv_geom *g, int n)
 {
-    return (patch_map){g->OC, g->OH, g->OW,      g->H, g->W,
-                       g->K,  g->S,  g->P,       g->blk_out, (size_t)n * g->H * g->W};
+    return (patch_map){g->OC, g->OH, g->OW, g->H, g->W, g->K, g->S, g->P, g->blk_out,
+                       (size_t)n * g->H * g->W};
 }
 
 /* The scratch of a group of n images: its columns, then its planes. */

@@ -4,8 +4,8 @@
  * channels allow, the primitive works on oneDNN's blocked layouts (16
  * channels interleaved), with NCHW activations and PyTorch-layout weights
  * reordered in and out at each call (the activations between two conv
- * layers are kept blocked, conv.h, and need none): its AVX-512 kernels ran the
- * passes 1.2-2.8x faster than conv.c's products, reorders included; the one
+ * layers are kept blocked, conv.h, and need none): its AVX-512 kernels ran
+ * the passes 1.2-2.8x faster than conv.c's products, reorders included; the one
  * pass where they did not (a transposed layer's forward to fewer than 16
  * channels) stays on conv.c (docs/performance.md). Built for one thread and
  * cached per thread and shape, as gemm.c's products are, so a slice's bits
@@ -25,8 +25,9 @@
 enum { KEY = 14, CACHE = 64, MAX_ARGS = 4 };
 
 /* One argument of a primitive: the caller's memory (NCHW or 16-channel
- * blocks, or the PyTorch weight layout), and when the primitive wants another layout, its own copy
- * (at offset `at` of the thread's arena) and the reorder between the two. */
+ * blocks, or the PyTorch weight layout), and when the primitive wants
+ * another layout, its own copy (at offset `at` of the thread's arena) and
+ * the reorder between the two. */
 typedef struct conv_arg {
     int name, is_output;
     dnnl_memory_t user, inner;
@@ -319,9 +320,9 @@ static int conv_run(int op, const vae__conv_geom *g, int B, int with_bias, void 
  * same product as a convolution's backward-data (docs/performance.md). */
 static vae__conv_geom adjoint(const vae__conv_geom *g)
 {
-    // a convolution's geometry: a layer of that shape shares its cached entries
-    return (vae__conv_geom){g->OC, g->OH, g->OW, g->C,          g->H,
-                            g->W,  g->K,  g->S,  g->P,          0,
+    // a convolution's geometry (a layer of that shape shares its cached entries),
+    // from the layer's output to its input, whose layouts trade places
+    return (vae__conv_geom){g->OC, g->OH, g->OW, g->C, g->H, g->W, g->K, g->S, g->P, 0,
                             g->blk_out, g->blk_in};
 }
 
