@@ -957,7 +957,8 @@ static void check_blocks(void)
         vae__net *net = &c[v].net;
         CHECK(vae__net_layout(net, &cfg, c[v].B) == 0);
         if (v == 0) CHECK(net->geom[0].blk_out && net->geom[net->n_layers - 2].blk_out);
-        for (int l = 0; v == 1 && l < net->n_layers; l++) net->geom[l].blk_in = net->geom[l].blk_out = 0;
+        for (int l = 0; v == 1 && l < net->n_layers; l++) // the same net, NCHW throughout
+            net->geom[l].blk_in = net->geom[l].blk_out = 0;
         size_t n_noise = (size_t)c[v].B * net->n_noise * net->n_samples;
         if (!params) {
             params = rand_vec(net->n_params, -0.8, 0.8);
