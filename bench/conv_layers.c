@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         if (vae__convt_geom_init(&g[n + l], e->OC, e->OH, e->OW, e->C, 4, 2, 1, oph, opw)) return 2;
     }
     for (int l = 0; l + 1 < 2 * n; l++) // vae's layouts: blocks between two conv layers (net.c)
-        if (l != n - 1 && g[l].OC % 16 == 0) g[l].blk_out = g[l + 1].blk_in = 1;
+        if (l != n - 1 && g[l].OC % VAE__CONV_BLOCK == 0) g[l].blk_out = g[l + 1].blk_in = 1;
     double flop = 0; // per image: forward, weight gradient, input gradient (not the first layer's)
     size_t big = 0, wmax = 0;
     for (int l = 0; l < 2 * n; l++) {

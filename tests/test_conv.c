@@ -67,8 +67,9 @@ static void layer_passes(int fast, float *out, float *dx, float *dw, float *db, 
     }
 }
 
-/* n images of ch channels and hw pixels between NCHW and 16-channel blocks
- * (conv.h), either way; a layout the geometry does not block is copied. */
+/* n images of ch channels and hw pixels between NCHW and 16-channel blocks,
+ * either way; a layout the geometry does not block is copied. The index is
+ * written out from conv.h's definition, not taken from conv.c. */
 static void relayout(float *dst, const float *src, int n, int ch, int hw, int blocked,
                      int to_blocks)
 {
@@ -76,8 +77,8 @@ static void relayout(float *dst, const float *src, int n, int ch, int hw, int bl
         for (int c = 0; c < ch; c++)
             for (int j = 0; j < hw; j++) {
                 size_t plain = ((size_t)i * ch + c) * hw + j;
-                size_t blk = blocked ? (size_t)i * ch * hw + ((size_t)(c / 16) * hw + j) * 16 + c % 16
-                                     : plain;
+                size_t in_block = ((size_t)(c / 16) * hw + j) * 16 + c % 16;
+                size_t blk = blocked ? (size_t)i * ch * hw + in_block : plain;
                 if (to_blocks) dst[blk] = src[plain];
                 else dst[plain] = src[blk];
             }

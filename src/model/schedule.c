@@ -255,14 +255,14 @@ static int ensure_workers(vae_model *m, int n)
     m->kl_dims = calloc((size_t)n, sizeof *m->kl_dims);
     m->n_workers = n;
     size_t K = (size_t)m->net.n_pseudo, ncomp = K * m->net.out[m->net.k];
+    int passes = m->pass_rows < m->net.max_batch;
     if (K) {
         m->vamp_comp = malloc(ncomp * sizeof(float));
         m->vamp_dcomp = malloc(n * ncomp * sizeof(float));
     }
-    if (m->pass_rows < m->net.max_batch) // the passes' sum (schedule.h)
-        m->grad_acc = malloc(m->net.n_params * sizeof(float));
+    if (passes) m->grad_acc = malloc(m->net.n_params * sizeof(float)); // their sum (schedule.h)
     if (!m->workers || !m->nets || !m->kl_dims || (K && (!m->vamp_comp || !m->vamp_dcomp)) ||
-        (m->pass_rows < m->net.max_batch && !m->grad_acc)) {
+        (passes && !m->grad_acc)) {
         vae__schedule_free(m);
         return VAE_ENOMEM;
     }

@@ -78,12 +78,13 @@ typedef struct patch_map {
  * its pixels to the next: NCHW, or 16-channel blocks (conv.h). */
 static size_t chan_at(int blocked, int c, size_t hw)
 {
-    return blocked ? (size_t)(c / 16) * 16 * hw + c % 16 : (size_t)c * hw;
+    enum { N = VAE__CONV_BLOCK };
+    return blocked ? (size_t)(c / N) * N * hw + c % N : (size_t)c * hw;
 }
 
 static size_t pix_step(int blocked)
 {
-    return blocked ? 16 : 1;
+    return blocked ? VAE__CONV_BLOCK : 1;
 }
 
 /* The grid positions g in [*lo, *hi) whose pixel g*S + off falls inside
@@ -157,7 +158,7 @@ static void col2im(real *img, const real *col, const patch_map *p)
 static void to_planes(real *planes, const real *img, int n, int ch, size_t hw, int blocked)
 {
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < ch; c += blocked ? 16 : 1) {
+        for (int c = 0; c < ch; c += (int)pix_step(blocked)) {
             const real *src = img + ((size_t)i * ch + c) * hw; // the block's, or the channel's
             real *dst = planes + ((size_t)c * n + i) * hw;
             if (!blocked) {
@@ -166,7 +167,8 @@ static void to_planes(real *planes, const real *img, int n, int ch, size_t hw, i
             }
             size_t next = (size_t)n * hw; // from one channel's plane to the next's
             for (size_t j = 0; j < hw; j++) // reading the block in memory order
-                for (int k = 0; k < 16; k++) dst[k * next + j] = src[j * 16 + k];
+                for (int k = 0; k < VAE__CONV_BLOCK; k++)
+                    dst[k * next + j] = src[j * VAE__CONV_BLOCK + k];
         }
 }
 
@@ -194,11 +196,12 @@ static void from_planes(real *img, const real *planes, const real *b, int n, int
 static void add_bias(real *out, const real *b, int B, int OC, size_t HW, int blocked)
 {
     for (int i = 0; i < B; i++)
-        for (int o = 0; o < OC; o += blocked ? 16 : 1) {
+        for (int o = 0; o < OC; o += (int)pix_step(blocked)) {
             real *plane = out + ((size_t)i * OC + o) * HW; // the block's, or the channel's
             if (blocked)
                 for (size_t j = 0; j < HW; j++)
-                    for (int k = 0; k < 16; k++) plane[j * 16 + k] += b[o + k];
+                    for (int k = 0; k < VAE__CONV_BLOCK; k++)
+                        plane[j * VAE__CONV_BLOCK + k] += b[o + k];
             else
                 for (size_t j = 0; j < HW; j++) plane[j] += b[o];
         }

@@ -2,8 +2,9 @@
  * conv.h - 2-D convolution and transposed convolution, forward and backward,
  * through im2col/col2im and GEMM (float or double, like layers.h). Tensors
  * are NCHW (or in 16-channel blocks, below); weights have nn.Conv2d's
- * (OC, C, K, K) and nn.ConvTranspose2d's (C, OC, K, K) layouts so checkpoints load in PyTorch. Parameter gradients
- * are written, not accumulated, as in layers.h.
+ * (OC, C, K, K) and nn.ConvTranspose2d's (C, OC, K, K) layouts so
+ * checkpoints load in PyTorch. Parameter gradients are written, not
+ * accumulated, as in layers.h.
  */
 #ifndef VAE_CONV_H
 #define VAE_CONV_H
@@ -28,6 +29,7 @@ typedef struct vae__conv_geom {
  * Its images lie whole and in order, as in NCHW, so slices of rows and
  * element-wise work are the same; a conv layer feeding another keeps its
  * output so, which oneDNN's kernels read and write without reordering. */
+enum { VAE__CONV_BLOCK = 16 };
 
 /* Fills g's output size; returns -1 when the geometry is impossible
  * (empty output, K or S < 1, P < 0, output padding outside [0, S)). */

@@ -5,8 +5,8 @@
  * channels interleaved), with NCHW activations and PyTorch-layout weights
  * reordered in and out at each call (the activations between two conv
  * layers are kept blocked, conv.h, and need none): its AVX-512 kernels ran
- * the passes 1.2-2.8x faster than conv.c's products, reorders included; the one
- * pass where they did not (a transposed layer's forward to fewer than 16
+ * the passes 1.2-2.8x faster than conv.c's products, reorders included; the
+ * one pass where they did not (a transposed layer's forward to fewer than 16
  * channels) stays on conv.c (docs/performance.md). Built for one thread and
  * cached per thread and shape, as gemm.c's products are, so a slice's bits
  * depend on the slice alone. */
@@ -23,6 +23,7 @@
 #include <dnnl.h>
 
 enum { KEY = 14, CACHE = 64, MAX_ARGS = 4 };
+_Static_assert(VAE__CONV_BLOCK == 16, "conv.h's blocks are oneDNN's nChw16c");
 
 /* One argument of a primitive: the caller's memory (NCHW or 16-channel
  * blocks, or the PyTorch weight layout), and when the primitive wants
